@@ -1,0 +1,2 @@
+# Cross-component tests that live directly in tests/.
+TESTS += tests/frontend.sh

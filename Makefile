@@ -24,7 +24,7 @@ OBJ     := $(BUILD)/obj
 TBIN    := $(BUILD)/tests
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-           -Wno-missing-field-initializers
+           -Wno-missing-field-initializers -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu17 $(WARN) -D_GNU_SOURCE -fno-common -pthread -I. -MMD -MP
 LDFLAGS += -pthread

@@ -1,0 +1,4 @@
+# driver/: libtbdrv, the userspace GPU driver
+LIBS += $(LIB)/libtbdrv.a
+libtbdrv_SRCS := driver/codeobj.c
+$(LIB)/libtbdrv.a: $(call objs,$(libtbdrv_SRCS))

@@ -670,6 +670,21 @@ static int decode_flat(struct dctx *c, int enc)
 	return finish(c, 2);
 }
 
+/* MUBUF: only the cache invalidations (fences emit them) are executed;
+ * buffer loads and stores need buffer descriptors no OpenCL kernel here uses. */
+static int decode_mubuf(struct dctx *c)
+{
+	if (!need(c, 2))
+		return -1;
+	unsigned op = (c->w[0] >> 18) & 0xff;
+	const struct opinfo *oi = vmem_op(E_MUBUF, op);
+	c->in->op = (uint16_t)op;
+	if (!oi)
+		return -1;
+	c->in->fn = oi->fn;
+	return finish(c, 2);
+}
+
 /* Fix the sources that name the apertures (src_shared_base...), which are
  * not registers: they become special constants resolved per dispatch. */
 static void fix_apertures(struct inst *in)
@@ -678,6 +693,21 @@ static void fix_apertures(struct inst *in)
 		struct src *s = &in->src[i];
 		if (s->kind == SRC_SGPR && s->reg >= 235 && s->reg <= 238)
 			s->kind = (uint8_t)(SRC_SHARED_BASE + (s->reg - 235));
+	}
+}
+
+/* Sources that need more than a plain VGPR row (constants, SGPRs, DPP,
+ * 16-bit halves, abs/neg): fetch32 takes its slow path for those. */
+static void mark_slow_sources(struct inst *in)
+{
+	in->slow_src = 0;
+	for (int i = 0; i < 3; i++) {
+		const struct src *s = &in->src[i];
+		unsigned bit = 1u << i;
+		bool slow = s->kind != SRC_VGPR || (i == 0 && in->dpp) || ((in->abs | in->neg) & bit) ||
+			    ((s->type == T_F16 || s->type == T_B16) && (in->opsel & bit));
+		if (slow)
+			in->slow_src |= (uint8_t)bit;
 	}
 }
 
@@ -708,6 +738,7 @@ static int decode_with(const uint32_t *words, int n, uint32_t pc_dw, struct inst
 	case E_FLAT:
 	case E_GLOBAL:
 	case E_SCRATCH: r = decode_flat(&c, enc); break;
+	case E_MUBUF: r = decode_mubuf(&c); break;
 	default: r = -1; break;
 	}
 	if (r <= 0) {
@@ -720,12 +751,61 @@ static int decode_with(const uint32_t *words, int n, uint32_t pc_dw, struct inst
 		return -EINVAL;
 	}
 	fix_apertures(out);
+	mark_slow_sources(out);
+	if (out->vopd_x) {
+		mark_slow_sources((struct inst *)out->vopd_x);
+		mark_slow_sources((struct inst *)out->vopd_y);
+	}
 	return r;
 }
 
 int decode_inst(const uint32_t *words, int n, uint32_t pc_dw, struct inst *out, struct inst *halves)
 {
 	return decode_with(words, n, pc_dw, out, halves);
+}
+
+/* An instruction's length in dwords from its encoding alone: base size,
+ * plus a literal or DPP dword where a source asks for one. */
+static int inst_length(const uint32_t *w, int n, int enc)
+{
+	uint32_t w0 = w[0];
+	switch (enc) {
+	case E_SOP2: case E_SOPC: return 1 + (uses_literal(w0 & 0xff) || uses_literal((w0 >> 8) & 0xff));
+	case E_SOP1: return 1 + uses_literal(w0 & 0xff);
+	case E_SOPK: return ((w0 >> 23) & 0x1f) == 0x13 ? 2 : 1;
+	case E_SOPP: return 1;
+	case E_VOP1: case E_VOPC: return 1 + (uses_literal(w0 & 0x1ff) || is_dpp(w0 & 0x1ff));
+	case E_VOP2: {
+		unsigned op = (w0 >> 25) & 0x3f;
+		bool k = op == 0x2c || op == 0x2d || op == 0x37 || op == 0x38;
+		return 1 + (k || uses_literal(w0 & 0x1ff) || is_dpp(w0 & 0x1ff));
+	}
+	case E_VOP3: case E_VOP3P:
+		if (n < 2)
+			return 2;
+		return 2 + (needs_literal3(w[1]) || (enc == E_VOP3 && is_dpp(w[1] & 0x1ff)));
+	case E_VOPD: {
+		unsigned opx = (w0 >> 22) & 0xf, opy = (w0 >> 17) & 0x1f;
+		bool lit = uses_literal(w0 & 0x1ff) || (n > 1 && uses_literal(w[1] & 0x1ff)) || opx == 1 ||
+			   opx == 2 || opy == 1 || opy == 2;
+		return lit ? 3 : 2;
+	}
+	default: return 2;
+	}
+}
+
+/* DPP forms are named with _dpp: v_mov_b32_e32 -> v_mov_b32_dpp,
+ * v_add_f32_e64 -> v_add_f32_e64_dpp. */
+static void dpp_name(const uint32_t *w, int n, int enc, char *name, size_t len)
+{
+	unsigned s0 = enc == E_VOP3 ? (n > 1 ? w[1] & 0x1ff : 0) : w[0] & 0x1ff;
+	if (!(enc == E_VOP1 || enc == E_VOP2 || enc == E_VOPC || enc == E_VOP3) || !is_dpp(s0))
+		return;
+	size_t l = strlen(name);
+	if (enc != E_VOP3 && l > 4 && !strcmp(name + l - 4, "_e32"))
+		name[l - 4] = '\0';
+	l = strlen(name);
+	snprintf(name + l, len - l, "_dpp");
 }
 
 /* The mnemonic as llvm-objdump prints it, for any encoding we name, whether
@@ -735,7 +815,6 @@ static int name_only(const uint32_t *w, int n, char *name, size_t len)
 {
 	int enc = classify(w[0]);
 	unsigned op;
-	int ndw;
 	const char *nm = NULL;
 	switch (enc) {
 	case E_SOP2: op = (w[0] >> 23) & 0x7f; break;
@@ -755,31 +834,37 @@ static int name_only(const uint32_t *w, int n, char *name, size_t len)
 	case E_SCRATCH: op = (w[0] >> 18) & 0x7f; break;
 	case E_MUBUF: op = (w[0] >> 18) & 0xff; break;
 	case E_VOPD: {
-		if (n < 2)
-			return 0;
 		const char *x = NAME(names_vopd_x, (w[0] >> 22) & 0xf);
 		const char *y = NAME(names_vopd_y, (w[0] >> 17) & 0x1f);
 		if (!x || !y)
 			return 0;
 		snprintf(name, len, "%s :: %s", x, y);
-		return 2;
+		break;
 	}
 	default: return 0;
 	}
-	nm = op_name(enc, op);
-	if (!nm)
-		return 0;
-	snprintf(name, len, "%s", nm);
-	ndw = (enc >= E_SMEM && enc != E_VOP1 && enc != E_VOP2 && enc != E_VOPC) ? 2 : 1;
+	if (enc != E_VOPD) {
+		nm = op_name(enc, op);
+		if (!nm)
+			return 0;
+		snprintf(name, len, "%s", nm);
+		dpp_name(w, n, enc, name, len);
+	}
+	int ndw = inst_length(w, n, enc);
 	return ndw <= n ? ndw : 0;
 }
 
-int isa_disasm_name(const uint32_t *words, int n, char *name, size_t len)
+int isa_disasm_name(const uint32_t *words, int n, char *name, size_t len, bool *executable)
 {
 	struct inst in, halves[2];
+	bool dummy;
+	if (!executable)
+		executable = &dummy;
+	*executable = false;
 	if (n < 1 || len == 0)
 		return 0;
 	int r = decode_with(words, n, 0, &in, halves);
+	*executable = r > 0;
 	if (r > 0 && in.enc == E_VOPD) {
 		snprintf(name, len, "%s :: %s", NAME(names_vopd_x, (words[0] >> 22) & 0xf),
 			 NAME(names_vopd_y, (words[0] >> 17) & 0x1f));
@@ -792,6 +877,7 @@ int isa_disasm_name(const uint32_t *words, int n, char *name, size_t len)
 					 in.enc == E_VOP2 ? (words[0] >> 25) & 0x3f :
 					 in.enc == E_VOPC ? (words[0] >> 17) & 0xff : in.op);
 		snprintf(name, len, "%s", nm ? nm : "?");
+		dpp_name(words, n, in.enc == E_VOP3SD ? E_VOP3 : in.enc, name, len);
 		return r;
 	}
 	/* Not executable here; still name it if the instruction set has it. */

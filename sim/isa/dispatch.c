@@ -33,7 +33,7 @@ unsigned isa_default_threads(void)
 void exec_illegal(struct wave *w, const struct inst *in)
 {
 	char name[64] = "";
-	if (isa_disasm_name(in->word, 3, name, sizeof name) > 0)
+	if (isa_disasm_name(in->word, 3, name, sizeof name, NULL) > 0)
 		wave_fault(w, in, ISA_ILLEGAL_INSTRUCTION, 0,
 			   "illegal instruction: %s (0x%08x) is not supported by the emulator", name, in->word[0]);
 	else
@@ -504,6 +504,7 @@ int isa_dispatch_run(const struct isa_dispatch *d, const struct isa_memory *mem,
 	res->wave_instructions = atomic_load(&c.executed);
 	res->waves = atomic_load(&c.waves);
 	res->workgroups = atomic_load(&c.done_groups);
+	res->elapsed_ns = now_ns() - c.t0_ns;
 	if (rc < 0) {
 		snprintf(res->message, sizeof res->message, "out of memory");
 		return rc;

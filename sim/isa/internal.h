@@ -97,6 +97,7 @@ struct inst {
 	/* modifiers */
 	uint8_t neg, abs, neg_hi, opsel, opsel_hi, clamp, omod;
 	uint8_t dpp;		/* DPP_* on src0 */
+	uint8_t slow_src;	/* bit i: source i is not a plain VGPR read (see lanes.h) */
 	uint32_t dpp_ctrl;	/* dpp16: ctrl|row_mask<<16|bank_mask<<20|bc<<24|fi<<25; dpp8: selects */
 	/* memory and scalar fields */
 	int32_t imm;		/* simm16, memory offsets */

@@ -47,12 +47,12 @@ struct isa_program;
 struct isa_program *isa_program_create(const struct isa_memory *mem, uint64_t code_va, uint64_t size);
 void isa_program_destroy(struct isa_program *p);
 
-/* Decode one instruction from words (up to 3 dwords available, n of them
- * valid), for disassembly checks.  Writes the mnemonic as llvm-objdump names
- * it ("v_add_f32_e32", "v_dual_mul_f32 :: v_dual_add_f32" for VOPD) and
- * returns the instruction's length in dwords, or 0 when the words are not a
- * valid gfx1100 instruction. */
-int isa_disasm_name(const uint32_t *words, int n, char *name, size_t len);
+/* Decode one instruction from words (n of them available), for disassembly
+ * checks.  Writes the mnemonic as llvm-objdump names it ("v_add_f32_e32",
+ * "v_dual_mul_f32 :: v_dual_add_f32" for VOPD), sets *executable to whether
+ * the emulator can execute it, and returns the instruction's length in
+ * dwords, or 0 when the words are not a gfx1100 instruction we know. */
+int isa_disasm_name(const uint32_t *words, int n, char *name, size_t len, bool *executable);
 
 /* ---- Dispatches ---------------------------------------------------------- */
 
@@ -101,6 +101,7 @@ struct isa_result {
 	uint64_t wave_instructions;	/* executed, all waves */
 	uint64_t waves;
 	uint64_t workgroups;
+	uint64_t elapsed_ns;		/* wall-clock time of the dispatch itself */
 };
 
 /* Run the whole grid on `threads` host threads (0: one per core) and wait.

@@ -19,36 +19,16 @@ static inline uint32_t write_mask(const struct wave *w, const struct inst *in)
 }
 
 /* Source i as 32 lanes of 32 bits: DPP, the 16-bit half selected by opsel,
- * and abs/neg (float types only) applied.  tmp is used when needed. */
-static inline const uint32_t *fetch32(struct wave *w, const struct inst *in, int i, uint32_t *tmp)
+ * and abs/neg (float types only) applied.  tmp is used when needed.  Plain
+ * VGPR reads (decided at decode, in slow_src) return the register itself. */
+const uint32_t *fetch32_slow(struct wave *w, const struct inst *in, int i, uint32_t *tmp);
+
+static inline __attribute__((always_inline)) const uint32_t *fetch32(struct wave *w, const struct inst *in, int i,
+								     uint32_t *tmp)
 {
-	const struct src *s = &in->src[i];
-	const uint32_t *p;
-	if (s->kind == SRC_VGPR) {
-		p = w->v[s->reg];
-		if (i == 0 && in->dpp) {
-			dpp_permute(w, in, p, tmp);
-			p = tmp;
-		}
-	} else {
-		uint32_t x = read_ssrc(w, s);
-		LOOP tmp[l] = x;
-		p = tmp;
-	}
-	unsigned bit = 1u << i;
-	if ((s->type == T_F16 || s->type == T_B16) && (in->opsel & bit)) {
-		LOOP tmp[l] = p[l] >> 16;
-		p = tmp;
-	}
-	if ((in->abs | in->neg) & bit) {
-		uint32_t sign = s->type == T_F16 ? 0x8000u : s->type == T_F32 ? 0x80000000u : 0;
-		if (sign) {
-			uint32_t a = (in->abs & bit) ? ~sign : ~0u, n = (in->neg & bit) ? sign : 0;
-			LOOP tmp[l] = (p[l] & a) ^ n;
-			p = tmp;
-		}
-	}
-	return p;
+	if (__builtin_expect(!(in->slow_src >> i & 1), 1))
+		return w->v[in->src[i].reg];
+	return fetch32_slow(w, in, i, tmp);
 }
 
 /* Source i as 32 lanes of 64 bits (a register pair, or a 64-bit constant). */
@@ -107,7 +87,19 @@ static inline void masked_copy(uint32_t *d, const uint32_t *r, uint32_t mask)
 }
 
 /* Write 32-bit results to the destination VGPR in the lanes that may be written. */
-static inline void store32(struct wave *w, const struct inst *in, uint32_t *r, int type)
+void store32_slow(struct wave *w, const struct inst *in, uint32_t *r, int type);
+
+static inline __attribute__((always_inline)) void store32(struct wave *w, const struct inst *in, uint32_t *r,
+							  int type)
+{
+	if (__builtin_expect(type != T_F32 || (!in->omod && !in->clamp && (w->denorm32 & 2)), 1)) {
+		masked_copy(w->v[in->dst], r, write_mask(w, in));
+		return;
+	}
+	store32_slow(w, in, r, type);
+}
+
+static inline void store32_outmods(struct wave *w, const struct inst *in, uint32_t *r, int type)
 {
 	if (type == T_F32) {
 		if (in->omod || in->clamp)

@@ -60,52 +60,111 @@ void dpp_permute(struct wave *w, const struct inst *in, const uint32_t *row, uin
 	w->dpp_write = write;
 }
 
+/* ---- operand slow paths ------------------------------------------------------- */
+
+const uint32_t *fetch32_slow(struct wave *w, const struct inst *in, int i, uint32_t *tmp)
+{
+	const struct src *s = &in->src[i];
+	const uint32_t *p;
+	if (s->kind == SRC_VGPR) {
+		p = w->v[s->reg];
+		if (i == 0 && in->dpp) {
+			dpp_permute(w, in, p, tmp);
+			p = tmp;
+		}
+	} else {
+		uint32_t x = read_ssrc(w, s);
+		LOOP tmp[l] = x;
+		p = tmp;
+	}
+	unsigned bit = 1u << i;
+	if ((s->type == T_F16 || s->type == T_B16) && (in->opsel & bit)) {
+		LOOP tmp[l] = p[l] >> 16;
+		p = tmp;
+	}
+	if ((in->abs | in->neg) & bit) {
+		uint32_t sign = s->type == T_F16 ? 0x8000u : s->type == T_F32 ? 0x80000000u : 0;
+		if (sign) {
+			uint32_t a = (in->abs & bit) ? ~sign : ~0u, n = (in->neg & bit) ? sign : 0;
+			LOOP tmp[l] = (p[l] & a) ^ n;
+			p = tmp;
+		}
+	}
+	return p;
+}
+
+void store32_slow(struct wave *w, const struct inst *in, uint32_t *r, int type)
+{
+	store32_outmods(w, in, r, type);
+}
+
 /* ---- helpers ---------------------------------------------------------------- */
 
-/* f32 arithmetic: denormal inputs flushed when MODE says so, NaNs as the
- * hardware makes them. */
-#define FIN(x) (fl_in ? flush_f32(x) : (x))
-#define FL_IN bool fl_in = !(w->denorm32 & 1); (void)fl_in
+/* f32 arithmetic: denormal inputs flushed when MODE says so (rare, so off
+ * the fast path); the plain loops vectorize.  The _N forms then make NaN
+ * results the hardware's: the first NaN operand quieted, else the default
+ * (positive) quiet NaN. */
+static const uint32_t *flush_in(const uint32_t *p, uint32_t *tmp)
+{
+	LOOP tmp[l] = u32_of(flush_f32(f32_of(p[l])));
+	return tmp;
+}
+#define FLUSH_IN(P, T) do { if (__builtin_expect(!(w->denorm32 & 1), 0)) P = flush_in(P, T); } while (0)
 
 static inline float nf2(float r, float a, float b)
 {
 	return __builtin_expect(r != r, 0) ? nan_fix32(r, a, b) : r;
 }
 
+static inline uint32_t nan_lanes(const uint32_t *r)
+{
+	uint32_t any = 0;
+	LOOP any |= (r[l] & 0x7fffffffu) > 0x7f800000u;	/* vectorizes */
+	if (__builtin_expect(!any, 1))
+		return 0;
+	uint32_t m = 0;
+	LOOP m |= (uint32_t)((r[l] & 0x7fffffffu) > 0x7f800000u) << l;
+	return m;
+}
+static void fix_nans(uint32_t *r, uint32_t m, const uint32_t *A, const uint32_t *B)
+{
+	LOOP if (m >> l & 1) r[l] = u32_of(nan_fix32(f32_of(r[l]), f32_of(A[l]), B ? f32_of(B[l]) : 0.0f));
+}
+#define NANFIX(A, B) do { uint32_t m_ = nan_lanes(r); if (__builtin_expect(m_ != 0, 0)) fix_nans(r, m_, A, B); } while (0)
+
 #define F32_1(name, EXPR)                                                            \
 	H(name)                                                                      \
 	{                                                                            \
 		uint32_t t0[LANES], r[LANES];                                        \
 		const uint32_t *A = fetch32(w, in, 0, t0);                           \
-		FL_IN;                                                               \
-		LOOP { float a = FIN(f32_of(A[l])); (void)a; r[l] = u32_of(EXPR); }           \
+		FLUSH_IN(A, t0);                                                     \
+		LOOP { float a = f32_of(A[l]); (void)a; r[l] = u32_of(EXPR); }       \
 		store32(w, in, r, T_F32);                                            \
 	}
-#define F32_2(name, EXPR)                                                            \
-	H(name)                                                                      \
-	{                                                                            \
+#define F32_2_BODY(EXPR)                                                             \
 		uint32_t t0[LANES], t1[LANES], r[LANES];                             \
 		const uint32_t *A = fetch32(w, in, 0, t0), *B = fetch32(w, in, 1, t1); \
-		FL_IN;                                                               \
+		FLUSH_IN(A, t0);                                                     \
+		FLUSH_IN(B, t1);                                                     \
 		LOOP {                                                               \
-			float a = FIN(f32_of(A[l])), b = FIN(f32_of(B[l]));          \
+			float a = f32_of(A[l]), b = f32_of(B[l]);                    \
 			r[l] = u32_of(EXPR);                                         \
-		}                                                                    \
-		store32(w, in, r, T_F32);                                            \
-	}
-#define F32_3(name, EXPR)                                                            \
-	H(name)                                                                      \
-	{                                                                            \
+		}
+#define F32_2(name, EXPR) H(name) { F32_2_BODY(EXPR) store32(w, in, r, T_F32); }
+#define F32_2N(name, EXPR) H(name) { F32_2_BODY(EXPR) NANFIX(A, B); store32(w, in, r, T_F32); }
+#define F32_3_BODY(EXPR)                                                             \
 		uint32_t t0[LANES], t1[LANES], t2[LANES], r[LANES];                  \
 		const uint32_t *A = fetch32(w, in, 0, t0), *B = fetch32(w, in, 1, t1); \
 		const uint32_t *C = fetch32(w, in, 2, t2);                           \
-		FL_IN;                                                               \
+		FLUSH_IN(A, t0);                                                     \
+		FLUSH_IN(B, t1);                                                     \
+		FLUSH_IN(C, t2);                                                     \
 		LOOP {                                                               \
-			float a = FIN(f32_of(A[l])), b = FIN(f32_of(B[l])), c = FIN(f32_of(C[l])); \
+			float a = f32_of(A[l]), b = f32_of(B[l]), c = f32_of(C[l]);  \
 			r[l] = u32_of(EXPR);                                         \
-		}                                                                    \
-		store32(w, in, r, T_F32);                                            \
-	}
+		}
+#define F32_3(name, EXPR) H(name) { F32_3_BODY(EXPR) store32(w, in, r, T_F32); }
+#define F32_3N(name, EXPR) H(name) { F32_3_BODY(EXPR) NANFIX(A, B); store32(w, in, r, T_F32); }
 #define U32_1(name, EXPR)                                                            \
 	H(name)                                                                      \
 	{                                                                            \
@@ -305,20 +364,20 @@ static double rndne64(double a) { return nearbyint(a); }
 
 /* ---- VOP2 / VOP3 two-operand f32 --------------------------------------------- */
 
-F32_2(v_add_f32, nf2(a + b, a, b))
-F32_2(v_sub_f32, nf2(a - b, a, b))
-F32_2(v_subrev_f32, nf2(b - a, b, a))
-F32_2(v_mul_f32, nf2(a * b, a, b))
+F32_2N(v_add_f32, a + b)
+F32_2N(v_sub_f32, a - b)
+F32_2N(v_subrev_f32, b - a)
+F32_2N(v_mul_f32, a * b)
 /* DX9 rules: 0 times anything (even inf or NaN) is 0 */
-F32_2(v_mul_dx9_zero_f32, (a == 0.0f || b == 0.0f) ? 0.0f : nf2(a * b, a, b))
-F32_3(v_fmac_dx9_zero_f32, (a == 0.0f || b == 0.0f) ? c : nf2(fmaf(a, b, c), a, b))
+F32_2N(v_mul_dx9_zero_f32, (a == 0.0f || b == 0.0f) ? 0.0f : a * b)
+F32_3N(v_fmac_dx9_zero_f32, (a == 0.0f || b == 0.0f) ? c : fmaf(a, b, c))
 F32_2(v_min_f32, ieee_min32(w, a, b))
 F32_2(v_max_f32, ieee_max32(w, a, b))
-F32_3(v_fmac_f32, nf2(fmaf(a, b, c), a, b))
-F32_3(v_fma_f32, nf2(fmaf(a, b, c), a, b))
-F32_3(v_fmamk_f32, nf2(fmaf(a, c, b), a, c))	/* S0 * K + S1, K in src2 */
-F32_3(v_fmaak_f32, nf2(fmaf(a, b, c), a, b))	/* S0 * S1 + K */
-F32_3(v_fma_dx9_zero_f32, (a == 0.0f || b == 0.0f) ? c : nf2(fmaf(a, b, c), a, b))
+F32_3N(v_fmac_f32, fmaf(a, b, c))
+F32_3N(v_fma_f32, fmaf(a, b, c))
+F32_3N(v_fmamk_f32, fmaf(a, c, b))	/* S0 * K + S1, K in src2 */
+F32_3N(v_fmaak_f32, fmaf(a, b, c))	/* S0 * S1 + K */
+F32_3N(v_fma_dx9_zero_f32, (a == 0.0f || b == 0.0f) ? c : fmaf(a, b, c))
 F32_3(v_min3_f32, fmin3f(w, a, b, c))
 F32_3(v_max3_f32, fmax3f(w, a, b, c))
 F32_3(v_med3_f32, fmed3f(w, a, b, c))

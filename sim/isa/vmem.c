@@ -93,7 +93,7 @@ struct lane_addr {
 	uint64_t va;		/* global VA, private offset or LDS offset */
 };
 
-static bool saddr_off(const struct inst *in) { return in->saddr == R_NULL || in->saddr > 105 + 2; }
+static bool saddr_off(const struct inst *in) { return in->saddr == R_NULL; }
 
 static void lane_addresses(struct wave *w, const struct inst *in, int enc, struct lane_addr *out)
 {
@@ -166,10 +166,77 @@ static int vmem_enc(const struct inst *in) { return in->enc; }
 
 enum ext { X_NONE, X_U8, X_I8, X_U16, X_I16, X_D16_U8, X_D16_I8, X_D16, X_D16_HI_U8, X_D16_HI_I8, X_D16_HI };
 
+/* Global accesses of a full wave that all fall in one mapping (the usual
+ * case) are translated once: returns the host address of GPU address *vbase
+ * (lane l's pointer is that plus va[l] - *vbase), or NULL. */
+static uint8_t *global_span(struct wave *w, const struct inst *in, const uint64_t *va, uint32_t bytes, bool write,
+			    uint64_t *vbase)
+{
+	uint64_t lo = va[0], hi = va[0];
+	LOOP {
+		lo = va[l] < lo ? va[l] : lo;
+		hi = va[l] > hi ? va[l] : hi;
+	}
+	if (hi - lo > (1ull << 30))
+		return NULL;
+	for (int i = 0; i < 4; i++) {
+		const struct isa_mapping *m = &w->tlb[i];
+		if (m->host && lo >= m->va && hi + bytes <= m->va + m->size && (!write || m->writable)) {
+			*vbase = m->va;
+			return m->host;
+		}
+	}
+	*vbase = lo;
+	return wave_translate(w, in, lo, (uint32_t)(hi - lo) + bytes, write);
+}
+
+static bool global_fast(const struct wave *w, const struct inst *in)
+{
+	return in->enc == E_GLOBAL && exec_of(w) == FULL_EXEC && w->state == W_RUNNING;
+}
+
+static void global_addresses(const struct wave *w, const struct inst *in, uint64_t *va)
+{
+	if (!saddr_off(in)) {
+		uint64_t base = sreg64(w, in->saddr) + (uint64_t)(int64_t)in->imm;
+		const uint32_t *v = w->v[in->addr];
+		LOOP va[l] = base + v[l];
+	} else {
+		const uint32_t *lo = w->v[in->addr], *hi = w->v[in->addr + 1];
+		LOOP va[l] = ((uint64_t)lo[l] | (uint64_t)hi[l] << 32) + (uint64_t)(int64_t)in->imm;
+	}
+}
+
 static void vload(struct wave *w, const struct inst *in, uint32_t bytes, enum ext ext)
 {
 	struct lane_addr a[LANES];
 	uint32_t exec = exec_of(w);
+	if (global_fast(w, in) && (ext == X_NONE || ext == X_U8 || ext == X_U16)) {
+		uint64_t va[LANES];
+		global_addresses(w, in, va);
+		uint64_t vb;
+		uint8_t *h = global_span(w, in, va, bytes, false, &vb);
+		if (h) {
+			LOOP va[l] -= vb;
+			if (bytes == 4) {
+				uint32_t *d = w->v[in->dst];
+				LOOP memcpy(&d[l], h + va[l], 4);
+			} else {
+				for (uint32_t i = 0; i < (bytes + 3) / 4; i++) {
+					uint32_t *d = w->v[in->dst + i];
+					uint32_t n = bytes - 4 * i < 4 ? bytes - 4 * i : 4;
+					LOOP {
+						uint32_t x = 0;
+						memcpy(&x, h + va[l] + 4 * i, n);
+						d[l] = x;
+					}
+				}
+			}
+			return;
+		}
+		if (w->state != W_RUNNING)
+			return;
+	}
 	lane_addresses(w, in, vmem_enc(in), a);
 	uint32_t ndw = (bytes + 3) / 4;
 	uint32_t val[4][LANES];
@@ -212,6 +279,22 @@ static void vstore(struct wave *w, const struct inst *in, uint32_t bytes, bool h
 {
 	struct lane_addr a[LANES];
 	uint32_t exec = exec_of(w);
+	if (global_fast(w, in) && !hi16 && bytes % 4 == 0) {
+		uint64_t va[LANES];
+		global_addresses(w, in, va);
+		uint64_t vb;
+		uint8_t *h = global_span(w, in, va, bytes, true, &vb);
+		if (h) {
+			LOOP va[l] -= vb;
+			for (uint32_t i = 0; i < bytes / 4; i++) {
+				const uint32_t *s = w->v[in->data + i];
+				LOOP memcpy(h + va[l] + 4 * i, &s[l], 4);
+			}
+			return;
+		}
+		if (w->state != W_RUNNING)
+			return;
+	}
 	lane_addresses(w, in, vmem_enc(in), a);
 	LOOP {
 		if (!(exec >> l & 1))
@@ -389,7 +472,16 @@ VATOM(v_atomic_add_f32, A_FADD, false)
  * Out-of-range LDS addresses are dropped (writes) or read 0, as the hardware
  * range-checks LDS; LDS belongs to the workgroup, which one host thread runs. */
 
-static uint8_t *lds_ptr(struct wave *w, uint32_t addr, uint32_t len)
+/* Highest address among the active lanes of an address VGPR (all lanes
+ * when EXEC is full, so that the loop vectorizes). */
+static inline uint32_t max_addr(const uint32_t *a)
+{
+	uint32_t m = 0;
+	LOOP m = a[l] > m ? a[l] : m;
+	return m;
+}
+
+static inline uint8_t *lds_ptr(struct wave *w, uint32_t addr, uint32_t len)
 {
 	struct workgroup *g = w->wg;
 	if ((uint64_t)addr + len > g->lds_bytes)
@@ -399,14 +491,28 @@ static uint8_t *lds_ptr(struct wave *w, uint32_t addr, uint32_t len)
 
 static uint32_t ds_offset16(const struct inst *in) { return (uint32_t)in->imm | (uint32_t)in->imm2 << 8; }
 
-static void ds_load(struct wave *w, const struct inst *in, uint32_t bytes, enum ext ext)
+/* Loads write each lane's destination right after reading its address: a
+ * lane's own address registers are read before they can be overwritten, and
+ * other lanes' are untouched. */
+static inline __attribute__((always_inline)) void ds_load(struct wave *w, const struct inst *in, uint32_t bytes,
+							  enum ext ext)
 {
 	uint32_t exec = exec_of(w), ndw = (bytes + 3) / 4, off = ds_offset16(in);
-	uint32_t val[4][LANES];
+	const uint32_t *A = w->v[in->addr];
+	if (exec == FULL_EXEC && ext == X_NONE && (uint64_t)max_addr(A) + off + bytes <= w->wg->lds_bytes) {
+		const uint8_t *lds = w->wg->lds;
+		uint32_t base[LANES];
+		memcpy(base, A, sizeof base);
+		for (uint32_t i = 0; i < ndw; i++) {
+			uint32_t *d = w->v[in->dst + i];
+			LOOP memcpy(&d[l], lds + base[l] + off + 4 * i, 4);
+		}
+		return;
+	}
 	LOOP {
 		if (!(exec >> l & 1))
 			continue;
-		uint32_t buf[4] = { 0 };
+		uint32_t buf[4] = { 0, 0, 0, 0 };
 		uint8_t *p = lds_ptr(w, w->v[in->addr][l] + off, bytes);
 		if (p)
 			memcpy(buf, p, bytes);
@@ -430,15 +536,24 @@ static void ds_load(struct wave *w, const struct inst *in, uint32_t bytes, enum 
 		default: break;
 		}
 		for (uint32_t i = 0; i < ndw; i++)
-			val[i][l] = buf[i];
+			w->v[in->dst + i][l] = buf[i];
 	}
-	for (uint32_t i = 0; i < ndw; i++)
-		LOOP if (exec >> l & 1) w->v[in->dst + i][l] = val[i][l];
 }
 
-static void ds_store(struct wave *w, const struct inst *in, uint32_t bytes, bool hi16)
+static inline __attribute__((always_inline)) void ds_store(struct wave *w, const struct inst *in, uint32_t bytes,
+							   bool hi16)
 {
 	uint32_t exec = exec_of(w), off = ds_offset16(in);
+	const uint32_t *A = w->v[in->addr];
+	if (exec == FULL_EXEC && !hi16 && bytes % 4 == 0 &&
+	    (uint64_t)max_addr(A) + off + bytes <= w->wg->lds_bytes) {
+		uint8_t *lds = w->wg->lds;
+		for (uint32_t i = 0; i < bytes / 4; i++) {
+			const uint32_t *s = w->v[in->data + i];
+			LOOP memcpy(lds + A[l] + off + 4 * i, &s[l], 4);
+		}
+		return;
+	}
 	LOOP {
 		if (!(exec >> l & 1))
 			continue;
@@ -455,43 +570,59 @@ static void ds_store(struct wave *w, const struct inst *in, uint32_t bytes, bool
 
 /* Two addresses: offset0 and offset1 scaled by the element size (times 64
  * for the stride64 forms). */
-static void ds_load2(struct wave *w, const struct inst *in, uint32_t esz, uint32_t stride)
+static inline __attribute__((always_inline)) void ds_load2(struct wave *w, const struct inst *in, uint32_t esz,
+							   uint32_t stride)
 {
 	uint32_t exec = exec_of(w), ndw = esz / 4;
-	uint32_t val[4][LANES];
+	uint32_t off0 = (uint32_t)in->imm * esz * stride, off1 = (uint32_t)in->imm2 * esz * stride;
+	const uint32_t *A = w->v[in->addr];
+	if (exec == FULL_EXEC && esz == 4 &&
+	    (uint64_t)max_addr(A) + (off0 > off1 ? off0 : off1) + 4 <= w->wg->lds_bytes) {
+		/* every lane in range: a plain gather */
+		const uint8_t *lds = w->wg->lds;
+		uint32_t *d0 = w->v[in->dst], *d1 = w->v[in->dst + 1];
+		uint32_t base[LANES];
+		memcpy(base, A, sizeof base);	/* the destination may be the address */
+		LOOP {
+			uint32_t x, y;
+			memcpy(&x, lds + base[l] + off0, 4);
+			memcpy(&y, lds + base[l] + off1, 4);
+			d0[l] = x;
+			d1[l] = y;
+		}
+		return;
+	}
 	LOOP {
 		if (!(exec >> l & 1))
 			continue;
 		uint32_t base = w->v[in->addr][l];
-		for (int k = 0; k < 2; k++) {
-			uint32_t off = (uint32_t)(k ? in->imm2 : in->imm) * esz * stride;
-			uint8_t *p = lds_ptr(w, base + off, esz);
-			uint32_t buf[2] = { 0, 0 };
-			if (p)
-				memcpy(buf, p, esz);
-			for (uint32_t i = 0; i < ndw; i++)
-				val[k * ndw + i][l] = buf[i];
-		}
+		uint32_t buf[4] = { 0, 0, 0, 0 };
+		uint8_t *p0 = lds_ptr(w, base + off0, esz), *p1 = lds_ptr(w, base + off1, esz);
+		if (p0)
+			memcpy(buf, p0, esz);
+		if (p1)
+			memcpy(buf + ndw, p1, esz);
+		for (uint32_t i = 0; i < 2 * ndw; i++)
+			w->v[in->dst + i][l] = buf[i];
 	}
-	for (uint32_t i = 0; i < 2 * ndw; i++)
-		LOOP if (exec >> l & 1) w->v[in->dst + i][l] = val[i][l];
 }
 
-static void ds_store2(struct wave *w, const struct inst *in, uint32_t esz, uint32_t stride)
+static inline __attribute__((always_inline)) void ds_store2(struct wave *w, const struct inst *in, uint32_t esz,
+							    uint32_t stride)
 {
 	uint32_t exec = exec_of(w);
+	uint32_t off0 = (uint32_t)in->imm * esz * stride, off1 = (uint32_t)in->imm2 * esz * stride;
 	LOOP {
 		if (!(exec >> l & 1))
 			continue;
 		uint32_t base = w->v[in->addr][l];
-		for (int k = 0; k < 2; k++) {
-			unsigned reg = k ? in->data1 : in->data;
-			uint32_t off = (uint32_t)(k ? in->imm2 : in->imm) * esz * stride;
-			uint32_t buf[2] = { w->v[reg][l], esz == 8 ? w->v[reg + 1][l] : 0 };
-			uint8_t *p = lds_ptr(w, base + off, esz);
-			if (p)
-				memcpy(p, buf, esz);
-		}
+		uint32_t d0[2] = { w->v[in->data][l], esz == 8 ? w->v[in->data + 1][l] : 0 };
+		uint32_t d1[2] = { w->v[in->data1][l], esz == 8 ? w->v[in->data1 + 1][l] : 0 };
+		uint8_t *p0 = lds_ptr(w, base + off0, esz), *p1 = lds_ptr(w, base + off1, esz);
+		if (p0)
+			memcpy(p0, d0, esz);
+		if (p1)
+			memcpy(p1, d1, esz);
 	}
 }
 
@@ -762,11 +893,16 @@ static const struct opinfo ds[0x100] = {
 	[0xdf] = OPI(ds_store_b128), [0xfe] = OPI(ds_load_b96), [0xff] = OPI(ds_load_b128),
 };
 
+static const struct opinfo mubuf[0x2d] = {
+	[0x2b] = OPI(s_cache_op), [0x2c] = OPI(s_cache_op),	/* buffer_gl0_inv, buffer_gl1_inv */
+};
+
 #define LOOKUP(tab, op) ((op) < sizeof(tab) / sizeof((tab)[0]) && (tab)[op].fn ? &(tab)[op] : NULL)
 
 const struct opinfo *vmem_op(int enc, unsigned op)
 {
 	switch (enc) {
+	case E_MUBUF: return LOOKUP(mubuf, op);
 	case E_SMEM: return LOOKUP(smem, op);
 	case E_DS: return LOOKUP(ds, op);
 	case E_SCRATCH: return LOOKUP(flat_ls, op);

@@ -49,6 +49,12 @@ LIBS_SYSTEMD := $(call pc,libsystemd)
 LIBS_CMOCKA  := $(call pc,cmocka)
 CFLAGS       += $(call pcflags,libdrm_amdgpu libdrm)
 
+# GPU code objects: OpenCL C compiled by clang-19 for gfx1100 and linked by
+# ld.lld-19, as the appliance's runtimes do (no OpenCL library: -nogpulib).
+GPU_CLFLAGS := -x cl -cl-std=CL2.0 -target amdgcn-amd-amdhsa -mcpu=gfx1100 -nogpulib -O2 -ffp-contract=off \
+               -Werror -Wall
+GPU := $(BUILD)/gpu
+
 # objs: object files for C sources
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 # link: link a program from the objects and archives among its prerequisites
@@ -73,6 +79,12 @@ $(OBJ)/%.o: %.c | $(GENERATED)
 	@mkdir -p $(@D)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
+
+$(GPU)/%.co: %.cl
+	@mkdir -p $(@D)
+	@echo "  GPU   $@"
+	@$(GPU_CC) $(GPU_CLFLAGS) -c -o $(@:.co=.o) $<
+	@$(GPU_LD) -shared -o $@ $(@:.co=.o)
 
 $(LIB)/%.a:
 	@mkdir -p $(@D)

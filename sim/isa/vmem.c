@@ -186,8 +186,16 @@ static uint8_t *global_span(struct wave *w, const struct inst *in, const uint64_
 			return m->host;
 		}
 	}
-	*vbase = lo;
-	return wave_translate(w, in, lo, (uint32_t)(hi - lo) + bytes, write);
+	/* not cached: look it up without faulting; the per-lane path reports
+	 * the exact faulting address when some lane is out of range */
+	const struct isa_memory *mem = w->wg->ctx->mem;
+	struct isa_mapping m;
+	(void)in;
+	if (mem->lookup(mem->ctx, lo, &m) != 0 || lo < m.va || hi + bytes > m.va + m.size || (write && !m.writable))
+		return NULL;
+	w->tlb[w->tlb_next++ & 3] = m;
+	*vbase = m.va;
+	return m.host;
 }
 
 static bool global_fast(const struct wave *w, const struct inst *in)

@@ -9,5 +9,5 @@ $(TBIN)/isa/encodings.o: tests/isa/encodings.s
 $(TBIN)/test_decode: $(call objs,tests/isa/test_decode.c) $(LIB)/libtbisa.a | $(ISA_TEST_OBJECTS)
 	$(link) -lm
 
-TESTS += tests/isa/decode.sh
-tests: $(TBIN)/test_decode $(ISA_TEST_OBJECTS)
+TESTS += tests/isa/decode.sh tests/isa/faults.sh
+tests: $(TBIN)/test_decode $(ISA_TEST_OBJECTS) $(GPU)/tests/isa/faults.co

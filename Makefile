@@ -26,7 +26,7 @@ TBIN    := $(BUILD)/tests
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-missing-field-initializers -Wno-format-truncation
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu17 $(WARN) -D_GNU_SOURCE -fno-common -pthread -I. -MMD -MP
+CFLAGS  += -std=gnu17 $(WARN) -D_GNU_SOURCE -fno-common -pthread -I. -Imk/include -MMD -MP
 LDFLAGS += -pthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

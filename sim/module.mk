@@ -1,9 +1,33 @@
-# sim/: the simulated box.  libtbsim collects the parts shared by its
-# programs (kmd: the kernel interface; box: state and commands).
+# sim/: the simulated box.
+#  libtbsim: what the tb sim command needs (state directory, namespace, protocol)
+#  tb-simd:  the daemon (box, simulated kernel, GPUs)
+#  libtbsim-preload.so: the simulated kernel's side inside client processes
 LIBS += $(LIB)/libtbsim.a
-libtbsim_SRCS := sim/kmd/ns.c sim/kmd/topology.c sim/box/state.c
+libtbsim_SRCS := sim/kmd/ns.c sim/kmd/topology.c sim/box/state.c sim/box/proto.c
 $(LIB)/libtbsim.a: $(call objs,$(libtbsim_SRCS))
 
 PROGS += $(LIBEXEC)/tb-sim
 $(LIBEXEC)/tb-sim: $(call objs,sim/box/sim_cmd.c) $(LIB)/libtbsim.a
 	$(link)
+
+simd_SRCS := sim/box/simd.c sim/box/gpu.c sim/box/sysfs.c sim/box/pci.c sim/box/klog.c sim/box/fault.c \
+             sim/box/engines.c sim/kmd/kfd.c sim/kmd/drm.c sim/kmd/kfd_topology.c
+PROGS += $(BIN)/tb-simd
+$(BIN)/tb-simd: $(call objs,$(simd_SRCS)) $(LIB)/libtbsim.a $(LIB)/libtbisa.a
+	$(link) -lm
+
+# The preloaded library goes into programs built without sanitizers (lspci,
+# sensors...): it is always built without them, position independent, and
+# exports only the functions it stands in for.
+PRELOAD_SRCS := sim/kmd/preload.c sim/box/proto.c
+PRELOAD_CFLAGS := -std=gnu17 $(WARN) -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden -pthread -I. -Imk/include -MMD -MP \
+                  $(call pcflags,libdrm)
+PROGS += $(LIB)/libtbsim-preload.so
+$(OBJ)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC    $< (pic)"
+	@$(CC) $(PRELOAD_CFLAGS) -c -o $@ $<
+$(LIB)/libtbsim-preload.so: $(patsubst %.c,$(OBJ)/pic/%.o,$(PRELOAD_SRCS))
+	@mkdir -p $(@D)
+	@echo "  LD    $@"
+	@$(CC) -shared -pthread -o $@ $^ -ldl

@@ -1,68 +1,322 @@
-/* tb sim: the simulated box's command.
+/* tb sim: start, stop and inspect the simulated box, run programs against
+ * it, inject faults.
+ *
+ *   tb sim start [--gpus N] [--state DIR]
+ *   tb sim stop [--state DIR]
+ *   tb sim status [--state DIR] [--json]
  *   tb sim run [--state DIR] -- CMD [ARGS...]
- * runs CMD against the simulated box: it sees the box's /sys and /dev files
- * where the kernel's would be, and nothing else about the simulation. */
+ *   tb sim fault [--state DIR] GPU KIND [ARGS] | clear [GPU]
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "sim/box/proto.h"
 #include "sim/box/state.h"
 #include "sim/kmd/ns.h"
+#include "sim/sim.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tb sim run [--state DIR] -- CMD [ARGS...]\n"
+		"usage: tb sim start [--gpus N] [--state DIR]\n"
+		"       tb sim stop [--state DIR]\n"
+		"       tb sim status [--state DIR] [--json]\n"
+		"       tb sim run [--state DIR] -- CMD [ARGS...]\n"
+		"       tb sim fault [--state DIR] GPU KIND [ARGS]   (tb sim fault --help lists the kinds)\n"
+		"       tb sim fault [--state DIR] clear [GPU]\n"
 		"\n"
-		"  run     run CMD against the simulated box: its /sys and /dev files appear\n"
-		"          where the kernel's would be, in a private mount namespace\n"
+		"The simulated box: six Radeon RX 7900 XTX behind the real kernel interface\n"
+		"(/dev/kfd, /dev/dri, sysfs), served by the tb-simd daemon.\n"
+		"\n"
+		"  start   start the daemon (default 6 GPUs)\n"
+		"  stop    stop it\n"
+		"  status  the box: GPUs, their state, the kernel log\n"
+		"  run     run CMD against the box: its /sys and /dev files appear where the\n"
+		"          kernel's would, in a private mount namespace\n"
+		"  fault   inject a fault (hang, sdma-hang, vram-bitflip, link, ras-ce, ras-ue,\n"
+		"          thermal-runaway, fan-stall, fall-off-bus) or clear them\n"
 		"\n"
 		"  --state DIR   the box's state directory (default: $TB_SIM_STATE, else\n"
 		"                /run/tb-sim as root, else $XDG_RUNTIME_DIR/tb-sim)\n");
 }
 
-static int cmd_run(int argc, char **argv)
+/* Where this program lives: build/libexec/tb; the daemon is in build/bin and
+ * the preloaded library in build/lib. */
+static int sibling_path(const char *rel, char *out, size_t len)
 {
-	const char *state = NULL;
-	int i = 0;
-	for (; i < argc; i++) {
-		if (!strcmp(argv[i], "--")) {
-			i++;
-			break;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	if ((size_t)snprintf(out, len, "%s/../../%s", dirname(self), rel) >= len)
+		return -ENAMETOOLONG;
+	return access(out, F_OK) == 0 ? 0 : -ENOENT;
+}
+
+/* ---- talking to the daemon ------------------------------------------------ */
+
+static int control(const char *state, uint32_t op, const char *arg, int32_t *err, char *text, size_t len)
+{
+	int s = sim_connect(state);
+	if (s < 0)
+		return s;
+	struct sim_hello h = { .h = { SIM_HELLO, sizeof h - sizeof h.h }, .version = SIM_PROTO_VERSION,
+			       .kind = SIM_CONN_CONTROL };
+	static char buf[SIM_MSG_MAX];
+	size_t n;
+	int fd, rc = sim_send(s, &h, sizeof h, -1);
+	if (rc == 0)
+		rc = sim_recv(s, buf, sizeof buf, &n, &fd);
+	if (rc == 0) {
+		struct sim_control m = { .h = { SIM_CONTROL, sizeof m - sizeof m.h }, .op = op };
+		snprintf(m.arg, sizeof m.arg, "%s", arg ? arg : "");
+		rc = sim_send(s, &m, sizeof m, -1);
+		if (rc == 0)
+			rc = sim_recv(s, buf, sizeof buf, &n, &fd);
+	}
+	close(s);
+	if (rc < 0)
+		return rc;
+	const struct sim_reply *r = (const struct sim_reply *)buf;
+	if (n < sizeof *r || r->copy_out > n - sizeof *r)
+		return -EPROTO;
+	*err = r->err;
+	if (text && len) {
+		size_t l = r->copy_out < len - 1 ? r->copy_out : len - 1;
+		memcpy(text, buf + sizeof *r, l);
+		text[l] = '\0';
+	}
+	return 0;
+}
+
+/* Is a daemon answering?  0 yes, -ENOENT no box here, -ESRCH a dead daemon's
+ * leftovers. */
+static int probe(const char *state)
+{
+	int32_t err;
+	if (control(state, SIM_CTL_PING, NULL, &err, NULL, 0) == 0)
+		return 0;
+	char pidfile[PATH_MAX];
+	snprintf(pidfile, sizeof pidfile, "%s/simd.pid", state);
+	return access(pidfile, F_OK) == 0 ? -ESRCH : -ENOENT;
+}
+
+static int not_running(const char *cmd, const char *state, int rc)
+{
+	if (rc == -ESRCH)
+		fprintf(stderr, "tb sim %s: the box's daemon in %s has died; start it again with 'tb sim start'\n", cmd,
+			state);
+	else
+		fprintf(stderr, "tb sim %s: no simulated box is running in %s; start one with 'tb sim start'\n", cmd,
+			state);
+	return 1;
+}
+
+/* ---- commands ---------------------------------------------------------------- */
+
+static int cmd_start(const char *state, int gpus)
+{
+	int rc = probe(state);
+	if (rc == 0) {
+		fprintf(stderr, "tb sim start: a simulated box is already running in %s ('tb sim stop' first)\n", state);
+		return 1;
+	}
+	char daemon[PATH_MAX];
+	if (sibling_path("bin/tb-simd", daemon, sizeof daemon) < 0) {
+		fprintf(stderr, "tb sim start: cannot find tb-simd next to this program\n");
+		return 1;
+	}
+	if (mkdir(state, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "tb sim start: cannot create %s: %s\n", state, strerror(errno));
+		return 1;
+	}
+	char log[PATH_MAX];
+	snprintf(log, sizeof log, "%s/simd.log", state);
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		perror("tb sim start: pipe");
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("tb sim start: fork");
+		return 1;
+	}
+	if (pid == 0) {
+		setsid();
+		int lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int nul = open("/dev/null", O_RDONLY);
+		if (lf >= 0 && nul >= 0) {
+			dup2(nul, 0);
+			dup2(lf, 1);
+			dup2(lf, 2);
 		}
-		if (!strcmp(argv[i], "--state") && i + 1 < argc) {
-			state = argv[++i];
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
+		char gp[16], rf[16];
+		snprintf(gp, sizeof gp, "%d", gpus);
+		int keep = dup(pipefd[1]);	/* not close-on-exec */
+		snprintf(rf, sizeof rf, "%d", keep);
+		execl(daemon, "tb-simd", "--state", state, "--gpus", gp, "--ready-fd", rf, (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	struct pollfd p = { pipefd[0], POLLIN, 0 };
+	char buf[8] = "";
+	int ready = poll(&p, 1, 60000);
+	ssize_t got = ready > 0 ? read(pipefd[0], buf, sizeof buf - 1) : -1;
+	close(pipefd[0]);
+	if (got < 2 || strncmp(buf, "ok", 2) != 0) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == 0)
+			kill(pid, SIGTERM);
+		fprintf(stderr, "tb sim start: the daemon did not come up; its log (%s):\n", log);
+		FILE *f = fopen(log, "r");
+		char line[512];
+		while (f && fgets(line, sizeof line, f))
+			fprintf(stderr, "  %s", line);
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	printf("simulated box started: %d x Radeon RX 7900 XTX, state in %s (daemon pid %d)\n", gpus, state, pid);
+	return 0;
+}
+
+static int cmd_stop(const char *state)
+{
+	int rc = probe(state);
+	if (rc < 0)
+		return not_running("stop", state, rc);
+	int32_t err;
+	char pidfile[PATH_MAX];
+	snprintf(pidfile, sizeof pidfile, "%s/simd.pid", state);
+	if (control(state, SIM_CTL_STOP, NULL, &err, NULL, 0) < 0) {
+		fprintf(stderr, "tb sim stop: the daemon did not answer\n");
+		return 1;
+	}
+	for (int i = 0; i < 200; i++) {
+		if (access(pidfile, F_OK) != 0) {
+			printf("simulated box stopped\n");
 			return 0;
-		} else {
-			fprintf(stderr, "tb sim run: unknown option '%s'\n", argv[i]);
-			usage(stderr);
-			return 2;
 		}
+		usleep(50 * 1000);
 	}
-	if (i >= argc) {
-		fprintf(stderr, "tb sim run: no command given (tb sim run -- CMD [ARGS...])\n");
-		return 2;
-	}
-	char dir[4096];
-	if (!state) {
-		if (sim_state_default(dir, sizeof dir) < 0) {
-			fprintf(stderr, "tb sim run: cannot name a state directory\n");
-			return 2;
+	fprintf(stderr, "tb sim stop: the daemon did not exit within 10 s\n");
+	return 1;
+}
+
+static int cmd_status(const char *state, int json)
+{
+	int rc = probe(state);
+	if (rc < 0) {
+		if (json) {
+			printf("{\"running\":false,\"state\":\"%s\",\"stale\":%s}\n", state, rc == -ESRCH ? "true" : "false");
+			return 1;
 		}
-		state = dir;
+		return not_running("status", state, rc);
 	}
+	static char text[SIM_MSG_MAX];
+	int32_t err;
+	if (control(state, SIM_CTL_STATUS, json ? "json" : "text", &err, text, sizeof text) < 0 || err) {
+		fprintf(stderr, "tb sim status: the daemon did not answer\n");
+		return 1;
+	}
+	if (json)
+		printf("{\"running\":true,\"box\":%s}\n", text);
+	else
+		fputs(text, stdout);
+	return 0;
+}
+
+static int cmd_run(const char *state, char **argv)
+{
+	int rc = probe(state);
+	if (rc < 0)
+		return not_running("run", state, rc);
+	char lib[PATH_MAX];
+	if (sibling_path("lib/libtbsim-preload.so", lib, sizeof lib) < 0) {
+		fprintf(stderr, "tb sim run: cannot find libtbsim-preload.so next to this program\n");
+		return 1;
+	}
+	char real_state[PATH_MAX];
+	if (!realpath(state, real_state))
+		snprintf(real_state, sizeof real_state, "%s", state);
 	char err[512];
-	if (simns_enter(state, err, sizeof err) < 0) {
+	if (simns_enter(real_state, err, sizeof err) < 0) {
 		fprintf(stderr, "tb sim run: %s\n", err);
 		return 1;
 	}
-	execvp(argv[i], argv + i);
-	fprintf(stderr, "tb sim run: cannot run %s: %s\n", argv[i], strerror(errno));
+	/* the preloaded library is the kernel's stand-in in the process */
+	const char *old = getenv("LD_PRELOAD");
+	char pre[PATH_MAX * 2];
+	snprintf(pre, sizeof pre, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
+	setenv("LD_PRELOAD", pre, 1);
+	setenv("TB_SIM_SOCKET_DIR", real_state, 1);
+	execvp(argv[0], argv);
+	fprintf(stderr, "tb sim run: cannot run %s: %s\n", argv[0], strerror(errno));
 	return 127;
+}
+
+static void fault_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tb sim fault GPU KIND [ARGS]\n"
+		"       tb sim fault clear [GPU]\n"
+		"\n"
+		"  GPU is the GPU's index (0-5).  KIND is one of:\n"
+		"    hang               a compute queue stops making progress\n"
+		"    sdma-hang          a copy (SDMA) queue stops making progress\n"
+		"    vram-bitflip ADDR  flip a bit of VRAM at byte offset ADDR\n"
+		"    link WIDTH SPEED   the PCIe link trains at xWIDTH, SPEED GT/s (e.g. 8 8)\n"
+		"    ras-ce N           N correctable memory errors\n"
+		"    ras-ue N           N uncorrectable memory errors\n"
+		"    thermal-runaway    the GPU's cooling fails and it heats up\n"
+		"    fan-stall          the GPU's fan stops\n"
+		"    fall-off-bus       the GPU drops off the PCIe bus\n");
+}
+
+static int cmd_fault(const char *state, int argc, char **argv)
+{
+	if (argc < 1 || !strcmp(argv[0], "--help")) {
+		fault_usage(argc < 1 ? stderr : stdout);
+		return argc < 1 ? 2 : 0;
+	}
+	char arg[256] = "";
+	for (int i = 0; i < argc; i++) {
+		if (strlen(arg) + strlen(argv[i]) + 2 > sizeof arg) {
+			fprintf(stderr, "tb sim fault: arguments too long\n");
+			return 2;
+		}
+		if (i)
+			strcat(arg, " ");
+		strcat(arg, argv[i]);
+	}
+	int rc = probe(state);
+	if (rc < 0)
+		return not_running("fault", state, rc);
+	char msg[512];
+	int32_t err;
+	if (control(state, SIM_CTL_FAULT, arg, &err, msg, sizeof msg) < 0) {
+		fprintf(stderr, "tb sim fault: the daemon did not answer\n");
+		return 1;
+	}
+	if (err) {
+		fprintf(stderr, "tb sim fault: %s\n", msg);
+		return 2;
+	}
+	printf("%s\n", msg);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -71,13 +325,66 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "run"))
-		return cmd_run(argc - 2, argv + 2);
-	fprintf(stderr, "tb sim: unknown subcommand '%s'\n", argv[1]);
+	const char *state = NULL;
+	int gpus = SIM_DEFAULT_GPUS, json = 0, i = 2;
+	char dflt[PATH_MAX];
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--state") && i + 1 < argc) {
+			state = argv[++i];
+		} else if (!strcmp(argv[i], "--gpus") && i + 1 < argc && !strcmp(cmd, "start")) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 1 || v > SIM_MAX_GPUS) {
+				fprintf(stderr, "tb sim start: --gpus must be 1 to %d\n", SIM_MAX_GPUS);
+				return 2;
+			}
+			gpus = (int)v;
+		} else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "status")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			if (!strcmp(cmd, "fault"))
+				fault_usage(stdout);
+			else
+				usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (argv[i][0] == '-' && strcmp(cmd, "fault") != 0) {
+			fprintf(stderr, "tb sim %s: unknown option '%s'\n", cmd, argv[i]);
+			return 2;
+		} else {
+			break;
+		}
+	}
+	if (!state) {
+		if (sim_state_default(dflt, sizeof dflt) < 0) {
+			fprintf(stderr, "tb sim: cannot name a state directory\n");
+			return 2;
+		}
+		state = dflt;
+	}
+	if (!strcmp(cmd, "start"))
+		return i == argc ? cmd_start(state, gpus) : (usage(stderr), 2);
+	if (!strcmp(cmd, "stop"))
+		return i == argc ? cmd_stop(state) : (usage(stderr), 2);
+	if (!strcmp(cmd, "status"))
+		return i == argc ? cmd_status(state, json) : (usage(stderr), 2);
+	if (!strcmp(cmd, "run")) {
+		if (i >= argc) {
+			fprintf(stderr, "tb sim run: no command given (tb sim run -- CMD [ARGS...])\n");
+			return 2;
+		}
+		return cmd_run(state, argv + i);
+	}
+	if (!strcmp(cmd, "fault"))
+		return cmd_fault(state, argc - i, argv + i);
+	fprintf(stderr, "tb sim: unknown subcommand '%s'\n", cmd);
 	usage(stderr);
 	return 2;
 }

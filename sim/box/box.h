@@ -1,0 +1,94 @@
+/* The simulated box inside tb-simd: its GPUs and what the simulated kernel
+ * knows about processes.  Private to sim/. */
+#ifndef TB_SIM_BOX_H
+#define TB_SIM_BOX_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sim/sim.h"
+
+#define GPU_VRAM_BYTES (24ull << 30)
+#define GPU_DOORBELL_BAR (256ull << 20)
+#define GPU_MMIO_BAR (1ull << 20)
+#define GPU_CUS 96
+#define GPU_GFX_VERSION 110000
+#define PCI_DEVICE_ID 0x744c
+#define PCI_REVISION 0xc8
+#define PCI_SUBSYS_VENDOR 0x1002
+#define PCI_SUBSYS_DEVICE 0x0e3b
+#define DRM_MAJOR 226
+#define KFD_MAJOR 236			/* assigned dynamically by the kernel; this is ours */
+
+struct kfd_process;
+struct sim_queue;
+
+/* One free range of VRAM (sorted, coalesced list). */
+struct vram_extent {
+	uint64_t start, size;
+	struct vram_extent *next;
+};
+
+struct sim_gpu {
+	int index;
+	uint32_t gpu_id;		/* KFD's id for this GPU */
+	char bdf[13];			/* "0000:03:00.0" */
+	char sysdir[256];		/* its device directory, relative to STATE/sys */
+	int card_minor, render_minor;
+	int numa_node;
+
+	int vram_fd;			/* memfd: all of VRAM, sparse */
+	uint8_t *vram;			/* the daemon's mapping of it */
+	pthread_mutex_t vram_lock;
+	struct vram_extent *vram_free;
+	atomic_uint_fast64_t vram_used;
+	int mmio_fd;			/* BAR5 registers (memfd) */
+	uint8_t *mmio;
+
+	/* health and faults */
+	atomic_int fallen_off_bus;
+	atomic_uint_fast64_t resets;
+	atomic_uint_fast64_t ras_ce, ras_ue;
+	int link_width, link_speed_gts;	/* current link; max is x16 16 GT/s */
+	atomic_int busy_permille;	/* share of time the engines were busy */
+};
+
+struct sim_box {
+	char state[PATH_MAX];
+	int ngpus;
+	struct sim_gpu gpu[SIM_MAX_GPUS];
+	atomic_int stopping;
+	pthread_mutex_t lock;		/* processes and their state */
+	struct kfd_process *procs;
+	uint64_t start_ns;
+};
+
+extern struct sim_box *g_box;
+
+/* sysfs.c: the box's sysfs tree under STATE/sys, and its device files. */
+int sysfs_build(struct sim_box *b);
+/* Rewrite one attribute file atomically: STATE/sys/REL/NAME. */
+int sysfs_write(const struct sim_box *b, const char *rel, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void sysfs_update_gpu(struct sim_box *b, struct sim_gpu *g);
+/* A relative symlink STATE/sys/FROM_DIR/NAME -> STATE/sys/TO. */
+int sysfs_link(const struct sim_box *b, const char *from_dir, const char *name, const char *to);
+int kfd_topology_build(struct sim_box *b);
+
+/* klog.c: the kernel log, as `tb sim status` shows it. */
+void klog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Copy the last lines, newest last, as a JSON array of strings. */
+size_t klog_json(char *out, size_t len);
+
+/* gpu.c */
+struct sim_gpu *box_gpu_by_id(struct sim_box *b, uint32_t gpu_id);
+int gpu_init(struct sim_box *b, struct sim_gpu *g, int index);
+int gpu_vram_alloc(struct sim_gpu *g, uint64_t size, uint64_t align, uint64_t *offset);
+void gpu_vram_free(struct sim_gpu *g, uint64_t offset, uint64_t size);
+
+uint64_t box_now_ns(void);
+
+#endif

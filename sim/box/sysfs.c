@@ -1,0 +1,363 @@
+/* The box's sysfs: PCI devices of the EPYC host's tree with the six GPUs
+ * and their boards' switches, the DRM card and render nodes, the KFD
+ * topology, laid out as the kernel lays them out, under STATE/sys.  The
+ * namespace runner (sim/kmd/ns.c) makes them appear at /sys. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sim/box/box.h"
+#include "sim/box/pci.h"
+
+/* ---- files ------------------------------------------------------------- */
+
+static int mkdirs(const char *path)
+{
+	char p[PATH_MAX];
+	if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p)
+		return -ENAMETOOLONG;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Write a file atomically (a reader sees the old or the new contents). */
+static int put_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
+		return -ENAMETOOLONG;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t w = write(fd, (const char *)data + done, len - done);
+		if (w < 0) {
+			int e = -errno;
+			close(fd);
+			unlink(tmp);
+			return e;
+		}
+		done += (size_t)w;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		int e = -errno;
+		unlink(tmp);
+		return e;
+	}
+	return 0;
+}
+
+static int vput(const struct sim_box *b, const char *rel, const char *name, mode_t mode, const char *fmt, va_list ap)
+{
+	char path[PATH_MAX], text[8192];
+	int n = vsnprintf(text, sizeof text, fmt, ap);
+	if (n < 0 || (size_t)n >= sizeof text)
+		return -EOVERFLOW;
+	if (snprintf(path, sizeof path, "%s/sys/%s", b->state, rel) >= (int)sizeof path)
+		return -ENAMETOOLONG;
+	int rc = mkdirs(path);
+	if (rc < 0)
+		return rc;
+	if (strlen(path) + strlen(name) + 2 > sizeof path)
+		return -ENAMETOOLONG;
+	strcat(path, "/");
+	strcat(path, name);
+	return put_file(path, text, (size_t)n, mode);
+}
+
+int sysfs_write(const struct sim_box *b, const char *rel, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vput(b, rel, name, 0444, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* A writable attribute (mode 0644): the box reads back what processes write. */
+static int sysfs_write_rw(const struct sim_box *b, const char *rel, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int sysfs_write_rw(const struct sim_box *b, const char *rel, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vput(b, rel, name, 0644, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int put_binary(const struct sim_box *b, const char *rel, const char *name, const void *data, size_t len)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/sys/%s", b->state, rel) >= (int)sizeof path)
+		return -ENAMETOOLONG;
+	int rc = mkdirs(path);
+	if (rc < 0)
+		return rc;
+	strncat(path, "/", sizeof path - strlen(path) - 1);
+	strncat(path, name, sizeof path - strlen(path) - 1);
+	return put_file(path, data, len, 0444);
+}
+
+/* A relative symlink STATE/sys/FROM_DIR/NAME -> STATE/sys/TO, as sysfs has them. */
+static int link_rel(const struct sim_box *b, const char *from_dir, const char *name, const char *to)
+{
+	char path[PATH_MAX], target[PATH_MAX] = "";
+	if (snprintf(path, sizeof path, "%s/sys/%s", b->state, from_dir) >= (int)sizeof path)
+		return -ENAMETOOLONG;
+	int rc = mkdirs(path);
+	if (rc < 0)
+		return rc;
+	for (const char *s = from_dir; *s; s++)
+		if (*s == '/')
+			strcat(target, "../");
+	strcat(target, "../");
+	if (strlen(target) + strlen(to) >= sizeof target)
+		return -ENAMETOOLONG;
+	strcat(target, to);
+	strncat(path, "/", sizeof path - strlen(path) - 1);
+	strncat(path, name, sizeof path - strlen(path) - 1);
+	unlink(path);
+	return symlink(target, path) < 0 ? -errno : 0;
+}
+
+int sysfs_link(const struct sim_box *b, const char *from_dir, const char *name, const char *to)
+{
+	return link_rel(b, from_dir, name, to);
+}
+
+/* ---- PCI devices ------------------------------------------------------------ */
+
+static const char *speed_name(int gts)
+{
+	switch (gts) {
+	case 2: return "2.5 GT/s PCIe";
+	case 5: return "5.0 GT/s PCIe";
+	case 8: return "8.0 GT/s PCIe";
+	case 16: return "16.0 GT/s PCIe";
+	default: return "32.0 GT/s PCIe";
+	}
+}
+
+/* The generic files of a PCI function at dir (relative to sys/). */
+static int pci_function(const struct sim_box *b, const char *dir, const struct pci_fn *f)
+{
+	uint8_t cfg[PCI_CFG_SIZE];
+	pci_config(f, cfg);
+	int rc = 0;
+	rc |= put_binary(b, dir, "config", cfg, f->is_pcie ? PCI_CFG_SIZE : 256);
+	rc |= sysfs_write(b, dir, "vendor", "0x%04x\n", f->vendor);
+	rc |= sysfs_write(b, dir, "device", "0x%04x\n", f->device);
+	rc |= sysfs_write(b, dir, "subsystem_vendor", "0x%04x\n", f->subsys_vendor);
+	rc |= sysfs_write(b, dir, "subsystem_device", "0x%04x\n", f->subsys_device);
+	rc |= sysfs_write(b, dir, "class", "0x%06x\n", f->class_code);
+	rc |= sysfs_write(b, dir, "revision", "0x%02x\n", f->revision);
+	rc |= sysfs_write(b, dir, "irq", "%d\n", f->irq);
+	rc |= sysfs_write(b, dir, "numa_node", "%d\n", f->numa_node);
+	rc |= sysfs_write(b, dir, "local_cpulist", "0-%ld\n", sysconf(_SC_NPROCESSORS_ONLN) - 1);
+	rc |= sysfs_write(b, dir, "enable", "1\n");
+	rc |= sysfs_write(b, dir, "msi_bus", "1\n");
+	rc |= sysfs_write(b, dir, "d3cold_allowed", "1\n");
+	rc |= sysfs_write(b, dir, "modalias", "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X\n", f->vendor, f->device,
+			  f->subsys_vendor, f->subsys_device, f->class_code >> 16, (f->class_code >> 8) & 0xff,
+			  f->class_code & 0xff);
+	char res[2048] = "";
+	for (int i = 0; i < 17; i++) {
+		char line[80];
+		const struct pci_bar *bar = i < 6 ? &f->bar[i] : NULL;
+		if (bar && bar->size)
+			snprintf(line, sizeof line, "0x%016llx 0x%016llx 0x%016llx\n", (unsigned long long)bar->addr,
+				 (unsigned long long)(bar->addr + bar->size - 1), (unsigned long long)bar->sysfs_flags);
+		else
+			snprintf(line, sizeof line, "0x%016llx 0x%016llx 0x%016llx\n", 0ull, 0ull, 0ull);
+		strcat(res, line);
+	}
+	rc |= sysfs_write(b, dir, "resource", "%s", res);
+	if (f->is_pcie) {
+		rc |= sysfs_write(b, dir, "current_link_speed", "%s\n", speed_name(f->link_speed));
+		rc |= sysfs_write(b, dir, "current_link_width", "%d\n", f->link_width);
+		rc |= sysfs_write(b, dir, "max_link_speed", "%s\n", speed_name(f->max_link_speed));
+		rc |= sysfs_write(b, dir, "max_link_width", "%d\n", f->max_link_width);
+	}
+	if (f->driver[0])
+		rc |= sysfs_write(b, dir, "uevent",
+				  "DRIVER=%s\nPCI_CLASS=%X\nPCI_ID=%04X:%04X\nPCI_SUBSYS_ID=%04X:%04X\nPCI_SLOT_NAME=%s\n"
+				  "MODALIAS=pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X\n",
+				  f->driver, f->class_code, f->vendor, f->device, f->subsys_vendor, f->subsys_device, f->bdf,
+				  f->vendor, f->device, f->subsys_vendor, f->subsys_device, f->class_code >> 16,
+				  (f->class_code >> 8) & 0xff, f->class_code & 0xff);
+	rc |= link_rel(b, dir, "subsystem", "bus/pci");
+	if (f->driver[0]) {
+		char drv[128];
+		snprintf(drv, sizeof drv, "bus/pci/drivers/%s", f->driver);
+		rc |= link_rel(b, dir, "driver", drv);
+		rc |= link_rel(b, drv, f->bdf, dir);
+	}
+	rc |= link_rel(b, "bus/pci/devices", f->bdf, dir);
+	return rc ? -EIO : 0;
+}
+
+/* The AER counters files a PCIe function has (all zero but for injected). */
+static int aer_files(const struct sim_box *b, const char *dir, uint64_t correctable, uint64_t uncorrectable)
+{
+	int rc = 0;
+	rc |= sysfs_write(b, dir, "aer_dev_correctable",
+			  "RxErr 0\nBadTLP 0\nBadDLLP 0\nRollover 0\nTimeout 0\nNonFatalErr 0\nCorrIntErr 0\n"
+			  "HeaderOF 0\nTOTAL_ERR_COR %llu\n", (unsigned long long)correctable);
+	rc |= sysfs_write(b, dir, "aer_dev_nonfatal",
+			  "Undefined 0\nDLP 0\nSDES 0\nTLP 0\nFCP 0\nCmpltTO 0\nCmpltAbrt 0\nUnxCmplt 0\nRxOF 0\n"
+			  "MalfTLP 0\nECRC 0\nUnsupReq 0\nACSViol 0\nUncorrIntErr 0\nBlockedTLP 0\nAtomicOpBlocked 0\n"
+			  "TLPBlockedErr 0\nPoisonTLPBlocked 0\nTOTAL_ERR_NONFATAL %llu\n", (unsigned long long)uncorrectable);
+	rc |= sysfs_write(b, dir, "aer_dev_fatal",
+			  "Undefined 0\nDLP 0\nSDES 0\nTLP 0\nFCP 0\nCmpltTO 0\nCmpltAbrt 0\nUnxCmplt 0\nRxOF 0\n"
+			  "MalfTLP 0\nECRC 0\nUnsupReq 0\nACSViol 0\nUncorrIntErr 0\nBlockedTLP 0\nAtomicOpBlocked 0\n"
+			  "TLPBlockedErr 0\nPoisonTLPBlocked 0\nTOTAL_ERR_FATAL 0\n");
+	return rc ? -EIO : 0;
+}
+
+/* ---- DRM nodes --------------------------------------------------------------- */
+
+static int drm_node(const struct sim_box *b, const struct sim_gpu *g, const char *name, int minor)
+{
+	char dir[512], cls[128], dev[64];
+	snprintf(dir, sizeof dir, "%s/drm/%s", g->sysdir, name);
+	snprintf(cls, sizeof cls, "class/drm");
+	snprintf(dev, sizeof dev, "dev/char");
+	int rc = 0;
+	rc |= sysfs_write(b, dir, "dev", "%d:%d\n", DRM_MAJOR, minor);
+	rc |= sysfs_write(b, dir, "uevent", "MAJOR=%d\nMINOR=%d\nDEVNAME=dri/%s\nDEVTYPE=drm_minor\n", DRM_MAJOR, minor,
+			  name);
+	rc |= link_rel(b, dir, "subsystem", "class/drm");
+	rc |= link_rel(b, dir, "device", g->sysdir);
+	rc |= link_rel(b, cls, name, dir);
+	char mm[32];
+	snprintf(mm, sizeof mm, "%d:%d", DRM_MAJOR, minor);
+	rc |= link_rel(b, dev, mm, dir);
+	return rc ? -EIO : 0;
+}
+
+/* The box's device files under STATE/dev: placeholders the namespace binds
+ * at /dev; the preloaded library turns opens of them into connections. */
+static int device_file(const struct sim_box *b, const char *rel)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/dev/%s", b->state, rel) >= (int)sizeof path)
+		return -ENAMETOOLONG;
+	char *slash = strrchr(path, '/');
+	*slash = '\0';
+	int rc = mkdirs(path);
+	*slash = '/';
+	if (rc < 0)
+		return rc;
+	return put_file(path, "", 0, 0666);
+}
+
+/* ---- the GPU's amdgpu attributes ------------------------------------------------ */
+
+void sysfs_update_gpu(struct sim_box *b, struct sim_gpu *g)
+{
+	const char *d = g->sysdir;
+	uint64_t used = atomic_load(&g->vram_used);
+	sysfs_write(b, d, "gpu_busy_percent", "%d\n", atomic_load(&g->busy_permille) / 10);
+	sysfs_write(b, d, "mem_busy_percent", "%d\n", atomic_load(&g->busy_permille) / 40);
+	sysfs_write(b, d, "mem_info_vram_total", "%llu\n", (unsigned long long)GPU_VRAM_BYTES);
+	sysfs_write(b, d, "mem_info_vram_used", "%llu\n", (unsigned long long)used);
+	sysfs_write(b, d, "mem_info_vis_vram_total", "%llu\n", (unsigned long long)GPU_VRAM_BYTES);
+	sysfs_write(b, d, "mem_info_vis_vram_used", "%llu\n", (unsigned long long)used);
+	sysfs_write(b, d, "mem_info_gtt_total", "%llu\n", 64ull << 30);
+	sysfs_write(b, d, "mem_info_gtt_used", "%llu\n", 0ull);
+	struct pci_fn f;
+	pci_gpu_function(g, &f);
+	sysfs_write(b, d, "current_link_speed", "%s\n", speed_name(f.link_speed));
+	sysfs_write(b, d, "current_link_width", "%d\n", f.link_width);
+	aer_files(b, d, 0, 0);
+	sysfs_write(b, d, "ras/umc_err_count", "ue: %llu\nce: %llu\n", (unsigned long long)atomic_load(&g->ras_ue),
+		    (unsigned long long)atomic_load(&g->ras_ce));
+	sysfs_write(b, d, "ras/gfx_err_count", "ue: 0\nce: 0\n");
+	sysfs_write(b, d, "ras/features", "feature mask: 0x00000000\n");
+	uint8_t cfg[PCI_CFG_SIZE];
+	pci_config(&f, cfg);
+	put_binary(b, d, "config", cfg, PCI_CFG_SIZE);
+}
+
+static int gpu_attributes(struct sim_box *b, struct sim_gpu *g)
+{
+	const char *d = g->sysdir;
+	int rc = 0;
+	rc |= sysfs_write(b, d, "pp_dpm_sclk", "0: 500Mhz\n1: 1500Mhz *\n2: 2500Mhz\n");
+	rc |= sysfs_write(b, d, "pp_dpm_mclk", "0: 96Mhz\n1: 456Mhz\n2: 772Mhz\n3: 1249Mhz *\n");
+	rc |= sysfs_write(b, d, "pp_dpm_fclk", "0: 800Mhz\n1: 1900Mhz *\n");
+	rc |= sysfs_write(b, d, "pp_dpm_socclk", "0: 500Mhz\n1: 1000Mhz\n2: 1200Mhz *\n");
+	rc |= sysfs_write(b, d, "pp_dpm_pcie", "0: 2.5GT/s, x1 \n1: 16.0GT/s, x16 *\n");
+	rc |= sysfs_write_rw(b, d, "power_dpm_force_performance_level", "auto\n");
+	rc |= sysfs_write(b, d, "power_dpm_state", "performance\n");
+	rc |= sysfs_write(b, d, "product_name", "Radeon RX 7900 XTX\n");
+	rc |= sysfs_write(b, d, "product_number", "102-D70201-00\n");
+	rc |= sysfs_write(b, d, "serial_number", "SIM%06X\n", 0x744c00 + g->index);
+	rc |= sysfs_write(b, d, "unique_id", "%016llx\n", 0x5e11b0c5000000ull + (unsigned long long)g->index);
+	rc |= sysfs_write(b, d, "vbios_version", "113-D7020100-102\n");
+	rc |= sysfs_write(b, d, "boot_vga", "0\n");
+	sysfs_update_gpu(b, g);
+	return rc ? -EIO : 0;
+}
+
+/* ---- all of it ------------------------------------------------------------------- */
+
+int sysfs_build(struct sim_box *b)
+{
+	int rc = 0;
+	/* where each function of the chain sits: under its bridge, or at the top */
+	static const int parent[6] = { -1, -1, 1, 2, 3, 3 };
+	for (int i = 0; i < b->ngpus && rc == 0; i++) {
+		struct sim_gpu *g = &b->gpu[i];
+		struct pci_fn chain[6];
+		char dirs[6][512];
+		int n = pci_gpu_chain(g, chain);
+		for (int k = 0; k < n && rc == 0; k++) {
+			if (parent[k] < 0)
+				snprintf(dirs[k], sizeof dirs[k], "devices/pci0000:%02x/%s", chain[0].bus, chain[k].bdf);
+			else
+				snprintf(dirs[k], sizeof dirs[k], "%.400s/%s", dirs[parent[k]], chain[k].bdf);
+			rc = pci_function(b, dirs[k], &chain[k]);
+			if (rc == 0 && chain[k].is_pcie)
+				rc = aer_files(b, dirs[k], 0, 0);
+		}
+		if (rc == 0 && strcmp(dirs[4], g->sysdir) != 0) {
+			klog("sim: GPU %d directory mismatch: %s vs %s", i, dirs[4], g->sysdir);
+			rc = -EINVAL;
+		}
+		if (rc == 0) {
+			rc = gpu_attributes(b, g);
+			char name[32];
+			snprintf(name, sizeof name, "card%d", g->card_minor);
+			rc |= drm_node(b, g, name, g->card_minor);
+			snprintf(name, sizeof name, "renderD%d", g->render_minor);
+			rc |= drm_node(b, g, name, g->render_minor);
+			snprintf(name, sizeof name, "dri/card%d", g->card_minor);
+			rc |= device_file(b, name);
+			snprintf(name, sizeof name, "dri/renderD%d", g->render_minor);
+			rc |= device_file(b, name);
+		}
+	}
+	if (rc == 0)
+		rc = kfd_topology_build(b);
+	if (rc == 0)
+		rc = device_file(b, "kfd");
+	return rc;
+}

@@ -1,0 +1,751 @@
+/* libtbsim-preload.so: the simulated kernel's side inside a process.
+ *
+ * `tb sim run` preloads it into the programs it runs.  It makes the box's
+ * device files behave as the kernel's would: open() of /dev/kfd or a DRM
+ * node returns a descriptor connected to tb-simd, ioctl() and mmap() on it
+ * are served by the daemon, stat() reports character devices.  Every other
+ * file and call passes straight through.  Nothing in the program knows.
+ *
+ * It is built without sanitizers (it is loaded into programs that have
+ * none) and must not crash its host: user pointers are read with
+ * process_vm_readv so that a bad one gives EFAULT, as in the kernel. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kfd_ioctl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "sim/box/box.h"
+#include "sim/box/proto.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define MAX_FDS 65536
+
+/* ---- the real functions ------------------------------------------------------ */
+
+static int (*real_open)(const char *, int, ...);
+static int (*real_openat)(int, const char *, int, ...);
+static int (*real_close)(int);
+static int (*real_ioctl)(int, unsigned long, ...);
+static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_fcntl)(int, int, ...);
+static int (*real_dup)(int);
+static int (*real_dup2)(int, int);
+static int (*real_dup3)(int, int, int);
+static int (*real_fstat)(int, struct stat *);
+static int (*real_stat)(const char *, struct stat *);
+static int (*real_lstat)(const char *, struct stat *);
+static int (*real_fstatat)(int, const char *, struct stat *, int);
+static int (*real_statx)(int, const char *, int, unsigned, struct statx *);
+
+static void resolve(void)
+{
+	real_open = dlsym(RTLD_NEXT, "open");
+	real_openat = dlsym(RTLD_NEXT, "openat");
+	real_close = dlsym(RTLD_NEXT, "close");
+	real_ioctl = dlsym(RTLD_NEXT, "ioctl");
+	real_mmap = dlsym(RTLD_NEXT, "mmap");
+	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
+	real_dup = dlsym(RTLD_NEXT, "dup");
+	real_dup2 = dlsym(RTLD_NEXT, "dup2");
+	real_dup3 = dlsym(RTLD_NEXT, "dup3");
+	real_fstat = dlsym(RTLD_NEXT, "fstat");
+	real_stat = dlsym(RTLD_NEXT, "stat");
+	real_lstat = dlsym(RTLD_NEXT, "lstat");
+	real_fstatat = dlsym(RTLD_NEXT, "fstatat");
+	real_statx = dlsym(RTLD_NEXT, "statx");
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static char socket_dir[4096];
+
+static void init(void)
+{
+	resolve();
+	const char *d = getenv("TB_SIM_SOCKET_DIR");
+	if (d)
+		snprintf(socket_dir, sizeof socket_dir, "%s", d);
+	/* let the daemon read and write our memory (the kernel's copy_*_user) */
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+}
+
+#define INIT() pthread_once(&once, init)
+
+/* ---- device files --------------------------------------------------------------- */
+
+enum { KIND_NONE, KIND_KFD, KIND_RENDER, KIND_CARD };
+
+/* One connection to the daemon, shared by every duplicate of its descriptor.
+ * Requests carry tags: a thread blocked in WAIT_EVENTS must not block
+ * another thread's ALLOC on the same file. */
+struct chan {
+	int sock;
+	int kind, minor;
+	uint64_t id;			/* the daemon's name for this open file */
+	int refs;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool reading;
+	bool broken;
+	uint32_t next_tag;
+	struct pending *pending;
+};
+
+struct pending {
+	uint32_t tag;
+	bool done;
+	int err;
+	uint8_t *buf;
+	size_t len;
+	int fd;
+	struct pending *next;
+};
+
+static pthread_mutex_t fds_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct chan *fds[MAX_FDS];
+
+static struct chan *chan_of(int fd)
+{
+	if (fd < 0 || fd >= MAX_FDS)
+		return NULL;
+	return __atomic_load_n(&fds[fd], __ATOMIC_ACQUIRE);
+}
+
+static void chan_put(struct chan *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int left = --c->refs;
+	pthread_mutex_unlock(&c->lock);
+	if (left == 0) {
+		pthread_mutex_destroy(&c->lock);
+		pthread_cond_destroy(&c->cond);
+		free(c);
+	}
+}
+
+static void set_fd(int fd, struct chan *c)
+{
+	if (fd < 0 || fd >= MAX_FDS)
+		return;
+	pthread_mutex_lock(&fds_lock);
+	struct chan *old = fds[fd];
+	if (c) {
+		pthread_mutex_lock(&c->lock);
+		c->refs++;
+		pthread_mutex_unlock(&c->lock);
+	}
+	__atomic_store_n(&fds[fd], c, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&fds_lock);
+	if (old)
+		chan_put(old);
+}
+
+static int device_kind(const char *path, int *minor)
+{
+	if (!path)
+		return KIND_NONE;
+	if (!strcmp(path, "/dev/kfd")) {
+		*minor = 0;
+		return KIND_KFD;
+	}
+	char extra;
+	if (sscanf(path, "/dev/dri/renderD%d%c", minor, &extra) == 1)
+		return KIND_RENDER;
+	if (sscanf(path, "/dev/dri/card%d%c", minor, &extra) == 1)
+		return KIND_CARD;
+	return KIND_NONE;
+}
+
+/* Send a request and wait for its reply (any thread may read the socket;
+ * replies for others are handed over). */
+static int chan_call(struct chan *c, void *msg, size_t len, int send_fd, uint8_t **reply, size_t *rlen, int *rfd)
+{
+	struct pending p = { .fd = -1 };
+	pthread_mutex_lock(&c->lock);
+	if (c->broken) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENODEV;
+	}
+	p.tag = ++c->next_tag;
+	*(uint32_t *)((uint8_t *)msg + sizeof(struct sim_hdr)) = p.tag;
+	p.next = c->pending;
+	c->pending = &p;
+	int rc = sim_send(c->sock, msg, len, send_fd);
+	if (rc < 0) {
+		c->broken = true;
+		p.done = true;
+		p.err = -ENODEV;
+	}
+	while (!p.done) {
+		if (c->reading) {
+			pthread_cond_wait(&c->cond, &c->lock);
+			continue;
+		}
+		c->reading = true;
+		pthread_mutex_unlock(&c->lock);
+		uint8_t *buf = malloc(SIM_MSG_MAX);
+		size_t n = 0;
+		int fd = -1;
+		rc = buf ? sim_recv(c->sock, buf, SIM_MSG_MAX, &n, &fd) : -ENOMEM;
+		pthread_mutex_lock(&c->lock);
+		c->reading = false;
+		if (rc < 0) {
+			free(buf);
+			c->broken = true;
+			for (struct pending *q = c->pending; q; q = q->next)
+				if (!q->done) {
+					q->done = true;
+					q->err = -ENODEV;	/* the device is gone */
+				}
+		} else {
+			uint32_t tag = *(uint32_t *)(buf + sizeof(struct sim_hdr));
+			bool taken = false;
+			for (struct pending *q = c->pending; q; q = q->next)
+				if (q->tag == tag && !q->done) {
+					q->done = true;
+					q->buf = buf;
+					q->len = n;
+					q->fd = fd;
+					taken = true;
+					break;
+				}
+			if (!taken) {
+				free(buf);
+				if (fd >= 0)
+					real_close(fd);
+			}
+		}
+		pthread_cond_broadcast(&c->cond);
+	}
+	for (struct pending **pp = &c->pending; *pp; pp = &(*pp)->next)
+		if (*pp == &p) {
+			*pp = p.next;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	if (p.err) {
+		free(p.buf);
+		return p.err;
+	}
+	*reply = p.buf;
+	*rlen = p.len;
+	if (rfd)
+		*rfd = p.fd;
+	else if (p.fd >= 0)
+		real_close(p.fd);
+	return 0;
+}
+
+static int open_device(const char *path, int flags, int kind, int minor)
+{
+	int s = socket_dir[0] ? sim_connect(socket_dir) : -ENODEV;
+	if (s < 0) {
+		errno = ENODEV;
+		return -1;
+	}
+	struct sim_hello h = { .h = { SIM_HELLO, sizeof h - sizeof h.h }, .version = SIM_PROTO_VERSION,
+			       .kind = SIM_CONN_DEVICE, .flags = flags };
+	snprintf(h.path, sizeof h.path, "%s", path);
+	struct sim_reply r;
+	size_t n;
+	int fd;
+	int rc = sim_send(s, &h, sizeof h, -1);
+	if (rc == 0)
+		rc = sim_recv(s, &r, sizeof r, &n, &fd);
+	if (rc == 0 && fd >= 0)
+		real_close(fd);
+	if (rc == 0 && (n < sizeof r || r.h.type != SIM_REPLY))
+		rc = -EPROTO;
+	if (rc == 0)
+		rc = r.err;
+	if (rc < 0) {
+		real_close(s);
+		errno = rc == -EPROTO || rc == -EPIPE ? ENODEV : -rc;
+		return -1;
+	}
+	if (!(flags & O_CLOEXEC))
+		real_fcntl(s, F_SETFD, 0);
+	if (s >= MAX_FDS) {
+		real_close(s);
+		errno = EMFILE;
+		return -1;
+	}
+	struct chan *c = calloc(1, sizeof *c);
+	if (!c) {
+		real_close(s);
+		errno = ENOMEM;
+		return -1;
+	}
+	c->sock = s;
+	c->kind = kind;
+	c->minor = minor;
+	c->id = r.value;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	set_fd(s, c);
+	return s;
+}
+
+/* ---- open -------------------------------------------------------------------------- */
+
+static int open_common(int dirfd, const char *path, int flags, mode_t mode, bool at)
+{
+	INIT();
+	int minor, kind = (dirfd == AT_FDCWD || !at || (path && path[0] == '/')) ? device_kind(path, &minor) : KIND_NONE;
+	if (kind != KIND_NONE)
+		return open_device(path, flags, kind, minor);
+	return at ? real_openat(dirfd, path, flags, mode) : real_open(path, flags, mode);
+}
+
+EXPORT int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return open_common(AT_FDCWD, path, flags, mode, false);
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return open_common(AT_FDCWD, path, flags, mode, false);
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return open_common(dirfd, path, flags, mode, true);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return open_common(dirfd, path, flags, mode, true);
+}
+
+/* the fortified entry points and wrappers glibc's headers may route to */
+EXPORT int __open_2(const char *path, int flags);
+EXPORT int __open64_2(const char *path, int flags);
+EXPORT int __openat_2(int dirfd, const char *path, int flags);
+EXPORT int __openat64_2(int dirfd, const char *path, int flags);
+EXPORT int __fxstat(int ver, int fd, struct stat *st);
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st);
+EXPORT int __xstat(int ver, const char *path, struct stat *st);
+EXPORT int __xstat64(int ver, const char *path, struct stat64 *st);
+EXPORT int __lxstat(int ver, const char *path, struct stat *st);
+EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st);
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+EXPORT int fcntl64(int fd, int cmd, ...);
+
+EXPORT int __open_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0, false); }
+EXPORT int __open64_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0, false); }
+EXPORT int __openat_2(int dirfd, const char *path, int flags) { return open_common(dirfd, path, flags, 0, true); }
+EXPORT int __openat64_2(int dirfd, const char *path, int flags) { return open_common(dirfd, path, flags, 0, true); }
+
+EXPORT int close(int fd)
+{
+	INIT();
+	if (chan_of(fd))
+		set_fd(fd, NULL);
+	return real_close(fd);
+}
+
+/* ---- duplicates ------------------------------------------------------------------------ */
+
+static int dup_result(int old, int fd)
+{
+	struct chan *c = chan_of(old);
+	if (fd >= 0 && c)
+		set_fd(fd, c);
+	else if (fd >= 0 && chan_of(fd))
+		set_fd(fd, NULL);
+	return fd;
+}
+
+EXPORT int dup(int old)
+{
+	INIT();
+	return dup_result(old, real_dup(old));
+}
+
+EXPORT int dup2(int old, int new)
+{
+	INIT();
+	return dup_result(old, real_dup2(old, new));
+}
+
+EXPORT int dup3(int old, int new, int flags)
+{
+	INIT();
+	return dup_result(old, real_dup3(old, new, flags));
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	INIT();
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	int rc = real_fcntl(fd, cmd, arg);
+	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && rc >= 0)
+		dup_result(fd, rc);
+	return rc;
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl(fd, cmd, arg);
+}
+
+/* ---- stat: the device files are character devices ------------------------------------------- */
+
+static dev_t device_rdev(int kind, int minor)
+{
+	return kind == KIND_KFD ? makedev(KFD_MAJOR, 0) : makedev(DRM_MAJOR, (unsigned)minor);
+}
+
+static void fake_stat(struct stat *st, int kind, int minor)
+{
+	st->st_mode = S_IFCHR | 0666;
+	st->st_rdev = device_rdev(kind, minor);
+	st->st_size = 0;
+	st->st_blocks = 0;
+	st->st_blksize = 4096;
+}
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+	INIT();
+	int rc = real_fstat(fd, st);
+	struct chan *c = chan_of(fd);
+	if (rc == 0 && c)
+		fake_stat(st, c->kind, c->minor);
+	return rc;
+}
+
+EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
+
+static int path_stat(int (*fn)(const char *, struct stat *), const char *path, struct stat *st)
+{
+	INIT();
+	int rc = fn(path, st), minor, kind = device_kind(path, &minor);
+	if (rc == 0 && kind != KIND_NONE)
+		fake_stat(st, kind, minor);
+	return rc;
+}
+
+EXPORT int stat(const char *path, struct stat *st) { return path_stat(real_stat, path, st); }
+EXPORT int stat64(const char *path, struct stat64 *st) { return stat(path, (struct stat *)st); }
+EXPORT int lstat(const char *path, struct stat *st) { return path_stat(real_lstat, path, st); }
+EXPORT int lstat64(const char *path, struct stat64 *st) { return lstat(path, (struct stat *)st); }
+
+/* glibc declares paths nonnull, but a program may pass NULL with
+ * AT_EMPTY_PATH: look at it through a function the compiler cannot see into. */
+static __attribute__((noinline)) const char *as_given(const char *p)
+{
+	return p;
+}
+
+EXPORT int fstatat(int dirfd, const char *path_arg, struct stat *st, int flags)
+{
+	INIT();
+	const char *path = as_given(path_arg);
+	int rc = real_fstatat(dirfd, path, st, flags), minor;
+	int kind = path && path[0] == '/' ? device_kind(path, &minor) : KIND_NONE;
+	struct chan *c = (flags & AT_EMPTY_PATH) && path && !path[0] ? chan_of(dirfd) : NULL;
+	if (rc == 0 && kind != KIND_NONE)
+		fake_stat(st, kind, minor);
+	else if (rc == 0 && c)
+		fake_stat(st, c->kind, c->minor);
+	return rc;
+}
+
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+
+EXPORT int statx(int dirfd, const char *path_arg, int flags, unsigned mask, struct statx *sx)
+{
+	INIT();
+	const char *path = as_given(path_arg);
+	int rc = real_statx(dirfd, path, flags, mask, sx), minor;
+	int kind = path && path[0] == '/' ? device_kind(path, &minor) : KIND_NONE;
+	struct chan *c = (flags & AT_EMPTY_PATH) && path && !path[0] ? chan_of(dirfd) : NULL;
+	if (rc == 0 && c) {
+		kind = c->kind;
+		minor = c->minor;
+	}
+	if (rc == 0 && kind != KIND_NONE) {
+		sx->stx_mode = S_IFCHR | 0666;
+		dev_t d = device_rdev(kind, minor);
+		sx->stx_rdev_major = major(d);
+		sx->stx_rdev_minor = minor(d);
+		sx->stx_size = 0;
+		sx->stx_blocks = 0;
+	}
+	return rc;
+}
+
+/* glibc's older stat entry points, still used by binaries built against them */
+EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	(void)ver;
+	return fstat(fd, st);
+}
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) { return __fxstat(ver, fd, (struct stat *)st); }
+EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return stat(path, st);
+}
+EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	return __xstat(ver, path, (struct stat *)st);
+}
+EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return lstat(path, st);
+}
+EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	return __lxstat(ver, path, (struct stat *)st);
+}
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	(void)ver;
+	return fstatat(dirfd, path, st, flags);
+}
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return __fxstatat(ver, dirfd, path, (struct stat *)st, flags);
+}
+
+/* ---- ioctl ------------------------------------------------------------------------------------ */
+
+/* Read user memory without faulting the process: EFAULT like the kernel. */
+static int read_self(void *dst, const void *src, size_t len)
+{
+	if (len == 0)
+		return 0;
+	struct iovec l = { dst, len }, r = { (void *)src, len };
+	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static int write_self(void *dst, const void *src, size_t len)
+{
+	if (len == 0)
+		return 0;
+	struct iovec l = { (void *)src, len }, r = { dst, len };
+	return process_vm_writev(getpid(), &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+}
+
+/* Userptr memory becomes shared with the daemon: the pages are moved into
+ * a memfd mapped at the same address, contents kept.  Ranges already moved
+ * are reused, so every registration of a page sees the same memory. */
+struct userptr {
+	uint64_t addr, size;
+	int fd;
+	struct userptr *next;
+};
+static pthread_mutex_t userptr_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct userptr *userptrs;
+
+static int share_userptr(uint64_t addr, uint64_t size, int *fd, uint64_t *offset)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	if (!size || (addr | size) & (uint64_t)(page - 1))
+		return -EINVAL;
+	pthread_mutex_lock(&userptr_lock);
+	for (struct userptr *u = userptrs; u; u = u->next)
+		if (addr >= u->addr && addr + size <= u->addr + u->size) {
+			*fd = u->fd;
+			*offset = addr - u->addr;
+			pthread_mutex_unlock(&userptr_lock);
+			return 0;
+		}
+	int rc = 0;
+	int m = memfd_create("tb-sim-userptr", MFD_CLOEXEC);
+	if (m < 0 || ftruncate(m, (off_t)size) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	void *tmp = real_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+	if (tmp == MAP_FAILED) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = read_self(tmp, (void *)(uintptr_t)addr, size);
+	munmap(tmp, size);
+	if (rc == 0 && real_mmap((void *)(uintptr_t)addr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, m, 0) ==
+			       MAP_FAILED)
+		rc = -EFAULT;
+	if (rc == 0) {
+		struct userptr *u = malloc(sizeof *u);
+		if (!u) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		*u = (struct userptr){ addr, size, m, userptrs };
+		userptrs = u;
+		*fd = m;
+		*offset = 0;
+		m = -1;
+	}
+out:
+	if (m >= 0)
+		real_close(m);
+	pthread_mutex_unlock(&userptr_lock);
+	return rc;
+}
+
+static long device_ioctl(struct chan *c, unsigned long req, void *arg)
+{
+	uint32_t size = _IOC_SIZE(req), dir = _IOC_DIR(req);
+	struct {
+		struct sim_ioctl m;
+		uint8_t data[SIM_MSG_MAX - sizeof(struct sim_ioctl)];
+	} msg;
+	if (size > sizeof msg.data)
+		return -EINVAL;
+	memset(&msg.m, 0, sizeof msg.m);
+	msg.m.h.type = SIM_IOCTL;
+	msg.m.h.len = (uint32_t)(sizeof msg.m - sizeof msg.m.h + size);
+	msg.m.request = req;
+	msg.m.arg = (uint64_t)(uintptr_t)arg;
+	msg.m.size = size;
+	if (size && read_self(msg.data, arg, size) < 0)
+		return -EFAULT;
+	int send_fd = -1;
+	if (c->kind == KIND_KFD && req == AMDKFD_IOC_ACQUIRE_VM) {
+		/* the DRM file named by descriptor is one of ours: name it by id */
+		struct kfd_ioctl_acquire_vm_args *a = (void *)msg.data;
+		struct chan *d = chan_of((int)a->drm_fd);
+		if (!d || (d->kind != KIND_RENDER && d->kind != KIND_CARD))
+			return -EINVAL;
+		a->drm_fd = (uint32_t)d->id;
+	}
+	if (c->kind == KIND_KFD && req == AMDKFD_IOC_ALLOC_MEMORY_OF_GPU) {
+		struct kfd_ioctl_alloc_memory_of_gpu_args *a = (void *)msg.data;
+		if (a->flags & KFD_IOC_ALLOC_MEM_FLAGS_USERPTR) {
+			int rc = share_userptr(a->mmap_offset, a->size, &send_fd, &msg.m.fd_offset);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	uint8_t *reply;
+	size_t rlen;
+	int rc = chan_call(c, &msg, sizeof msg.m + size, send_fd, &reply, &rlen, NULL);
+	if (rc < 0)
+		return rc;
+	const struct sim_reply *r = (const struct sim_reply *)reply;
+	long ret;
+	if (rlen < sizeof *r || r->copy_out > rlen - sizeof *r || r->copy_out > size) {
+		ret = -EPROTO;
+	} else {
+		ret = r->err ? r->err : (long)r->value;
+		if (r->copy_out && (dir & _IOC_READ) && write_self(arg, reply + sizeof *r, r->copy_out) < 0)
+			ret = -EFAULT;
+	}
+	free(reply);
+	return ret;
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	INIT();
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	struct chan *c = chan_of(fd);
+	if (!c)
+		return real_ioctl(fd, req, arg);
+	long rc = device_ioctl(c, req, arg);
+	if (rc < 0) {
+		errno = (int)-rc;
+		return -1;
+	}
+	return (int)rc;
+}
+
+/* ---- mmap ------------------------------------------------------------------------------------ */
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	INIT();
+	struct chan *c = chan_of(fd);
+	if (!c)
+		return real_mmap(addr, len, prot, flags, fd, off);
+	struct sim_mmap m = { .h = { SIM_MMAP, sizeof m - sizeof m.h }, .offset = (uint64_t)off, .length = len,
+			      .prot = prot, .flags = flags };
+	uint8_t *reply;
+	size_t rlen;
+	int mfd = -1;
+	int rc = chan_call(c, &m, sizeof m, -1, &reply, &rlen, &mfd);
+	if (rc < 0) {
+		errno = -rc;
+		return MAP_FAILED;
+	}
+	const struct sim_mmap_reply *r = (const struct sim_mmap_reply *)reply;
+	void *p = MAP_FAILED;
+	if (rlen != sizeof *r) {
+		errno = EPROTO;
+	} else if (r->err) {
+		errno = -r->err;
+	} else if (mfd < 0) {
+		errno = EPROTO;
+	} else {
+		p = real_mmap(addr, len, prot, flags, mfd, (off_t)r->file_offset);
+	}
+	if (mfd >= 0)
+		real_close(mfd);
+	free(reply);
+	return p;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return mmap(addr, len, prot, flags, fd, off);
+}

@@ -82,6 +82,7 @@ int kfd_topology_build(struct sim_box *b);
 void klog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Copy the last lines, newest last, as a JSON array of strings. */
 size_t klog_json(char *out, size_t len);
+size_t klog_text(char *out, size_t len);
 
 /* gpu.c */
 struct sim_gpu *box_gpu_by_id(struct sim_box *b, uint32_t gpu_id);

@@ -77,3 +77,15 @@ size_t klog_json(char *out, size_t len)
 	out[n] = '\0';
 	return n;
 }
+
+size_t klog_text(char *out, size_t len)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	pthread_mutex_lock(&klog_lock);
+	unsigned first = next_line > KLOG_LINES ? next_line - KLOG_LINES : 0;
+	for (unsigned i = first; i < next_line && n + KLOG_LEN + 2 < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "  %s\n", lines[i % KLOG_LINES]);
+	pthread_mutex_unlock(&klog_lock);
+	return n;
+}

@@ -97,6 +97,33 @@ static size_t status_json(char *out, size_t len)
 	return n;
 }
 
+static size_t status_text(char *out, size_t len)
+{
+	size_t n = 0;
+	n += (size_t)snprintf(out + n, len - n, "simulated box in %s: daemon pid %d, up %.1f s\n", box.state, getpid(),
+			      (double)(box_now_ns() - box.start_ns) / 1e9);
+	n += (size_t)snprintf(out + n, len - n, "%-4s %-13s %-7s %-10s %6s %6s %-10s %s\n", "GPU", "PCI", "gpu_id",
+			      "render", "busy", "resets", "link", "VRAM used");
+	for (int i = 0; i < box.ngpus && n < len; i++) {
+		struct sim_gpu *g = &box.gpu[i];
+		char link[32], node[16];
+		snprintf(link, sizeof link, "x%d %dGT/s", g->link_width, g->link_speed_gts);
+		snprintf(node, sizeof node, "renderD%d", g->render_minor);
+		n += (size_t)snprintf(out + n, len - n, "%-4d %-13s %-7u %-10s %5d%% %6llu %-10s %.1f MiB%s\n", i, g->bdf,
+				      g->gpu_id, node, atomic_load(&g->busy_permille) / 10,
+				      (unsigned long long)atomic_load(&g->resets), link,
+				      (double)atomic_load(&g->vram_used) / (1 << 20),
+				      atomic_load(&g->fallen_off_bus) ? "  FELL OFF THE BUS" : "");
+	}
+	if (n < len)
+		n += (size_t)snprintf(out + n, len - n, "kernel log:\n");
+	char log[16384];
+	klog_text(log, sizeof log);
+	if (n < len)
+		n += (size_t)snprintf(out + n, len - n, "%s", log);
+	return n < len ? n : len - 1;
+}
+
 /* ---- connections ---------------------------------------------------------------------- */
 
 static int reply(int sock, uint32_t tag, int32_t err, uint64_t value, const void *data, uint32_t len)
@@ -143,7 +170,7 @@ static void control_loop(struct conn *c)
 			break;
 		case SIM_CTL_STATUS: {
 			static _Thread_local char text[SIM_MSG_MAX - 64];
-			size_t l = status_json(text, sizeof text);
+			size_t l = strcmp(m->arg, "json") == 0 ? status_json(text, sizeof text) : status_text(text, sizeof text);
 			reply(c->sock, 0, 0, 0, text, (uint32_t)l);
 			break;
 		}

@@ -54,6 +54,10 @@ struct sim_gpu {
 	atomic_uint_fast64_t ras_ce, ras_ue;
 	int link_width, link_speed_gts;	/* current link; max is x16 16 GT/s */
 	atomic_int busy_permille;	/* share of time the engines were busy */
+	atomic_int temp_edge_mc;	/* sensors, from the thermal plant (millidegrees C) */
+	atomic_int temp_junction_mc;
+	atomic_int temp_mem_mc;
+	atomic_int power_mw;		/* board power, milliwatts */
 };
 
 struct sim_box {

@@ -3,6 +3,8 @@
 #ifndef TB_SIM_CONN_H
 #define TB_SIM_CONN_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,6 +22,9 @@ struct conn {
 	uint64_t id;			/* unique, names the file in ACQUIRE_VM */
 	int open_flags;
 	void *priv;			/* the device's per-file state */
+	atomic_int refs;		/* the connection's loop and sleeping ioctls */
+	atomic_int closed;		/* the process closed the file */
+	pthread_mutex_t send_lock;	/* replies come from several threads */
 	struct conn *next_all;
 };
 
@@ -33,6 +38,7 @@ struct conn *conn_find_drm(pid_t pid, uint64_t id);
  * borrowed) and the offset in it. */
 int kfd_open(struct conn *c);
 void kfd_release(struct conn *c);
+void kfd_file_closing(struct conn *c);	/* wake the file's sleeping ioctls */
 long kfd_ioctl(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out);
 int kfd_mmap(struct conn *c, uint64_t offset, uint64_t length, int *fd, uint64_t *file_offset);
 

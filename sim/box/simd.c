@@ -17,7 +17,10 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <linux/kfd_ioctl.h>
 
 #include "sim/box/box.h"
 #include "sim/box/conn.h"
@@ -148,6 +151,82 @@ static int reply(int sock, uint32_t tag, int32_t err, uint64_t value, const void
 
 static int fault_command(const char *arg, char *msg, size_t len);
 
+long kfd_ioctl_passing(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out,
+		       int fd, uint64_t fd_offset);
+
+/* The connection is shared by its loop and by ioctls that sleep on their
+ * own threads (WAIT_EVENTS); the last one out releases the device file. */
+static void conn_put(struct conn *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	if (c->dev == DEV_KFD)
+		kfd_release(c);
+	else if (c->dev)
+		drm_release(c);
+	pthread_mutex_lock(&conns_lock);
+	for (struct conn **pp = &conns; *pp; pp = &(*pp)->next_all)
+		if (*pp == c) {
+			*pp = c->next_all;
+			break;
+		}
+	pthread_mutex_unlock(&conns_lock);
+	close(c->sock);
+	pthread_mutex_destroy(&c->send_lock);
+	free(c);
+}
+
+static void send_reply(struct conn *c, uint32_t tag, long rv, const void *data, uint32_t copy_out)
+{
+	pthread_mutex_lock(&c->send_lock);
+	reply(c->sock, tag, rv < 0 ? (int32_t)rv : 0, rv < 0 ? 0 : (uint64_t)rv, data, copy_out);
+	pthread_mutex_unlock(&c->send_lock);
+}
+
+struct slow_ioctl {
+	struct conn *c;
+	uint32_t tag, size;
+	uint64_t request, arg;
+	uint8_t data[];
+};
+
+static void *slow_ioctl_main(void *arg)
+{
+	struct slow_ioctl *s = arg;
+	uint32_t copy_out = 0;
+	long rv = kfd_ioctl_passing(s->c, s->request, s->arg, s->data, s->size, &copy_out, -1, 0);
+	send_reply(s->c, s->tag, rv, s->data, copy_out < s->size ? copy_out : s->size);
+	conn_put(s->c);
+	free(s);
+	return NULL;
+}
+
+/* Ioctls that may sleep long run on a thread of their own, so that the
+ * process's other ioctls on the same file go on (as in the kernel). */
+static bool run_slow(struct conn *c, const struct sim_ioctl *m, const uint8_t *data)
+{
+	if (c->dev != DEV_KFD || _IOC_TYPE(m->request) != AMDKFD_IOCTL_BASE ||
+	    _IOC_NR(m->request) != _IOC_NR(AMDKFD_IOC_WAIT_EVENTS))
+		return false;
+	struct slow_ioctl *s = malloc(sizeof *s + m->size);
+	if (!s)
+		return false;
+	*s = (struct slow_ioctl){ c, m->tag, m->size, m->request, m->arg };
+	memcpy(s->data, data, m->size);
+	atomic_fetch_add(&c->refs, 1);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &attr, slow_ioctl_main, s) == 0;
+	pthread_attr_destroy(&attr);
+	if (!ok) {
+		atomic_fetch_sub(&c->refs, 1);
+		free(s);
+	}
+	return ok;
+}
+
 static void control_loop(struct conn *c)
 {
 	static _Thread_local char buf[SIM_MSG_MAX];
@@ -205,13 +284,14 @@ static void device_loop(struct conn *c)
 			struct sim_ioctl *m = (struct sim_ioctl *)buf;
 			if (m->size != n - sizeof *m) {
 				reply(c->sock, m->tag, -EPROTO, 0, NULL, 0);
-			} else {
+			} else if (!run_slow(c, m, buf + sizeof *m)) {
 				uint32_t copy_out = 0;
-				long rv = c->dev == DEV_KFD ? kfd_ioctl(c, m->request, m->arg, buf + sizeof *m, m->size, &copy_out)
+				long rv = c->dev == DEV_KFD ? kfd_ioctl_passing(c, m->request, m->arg, buf + sizeof *m, m->size,
+										&copy_out, fd, m->fd_offset)
 							    : drm_ioctl(c, m->request, m->arg, buf + sizeof *m, m->size, &copy_out);
 				if (copy_out > m->size)
 					copy_out = m->size;
-				reply(c->sock, m->tag, rv < 0 ? (int32_t)rv : 0, rv < 0 ? 0 : (uint64_t)rv, buf + sizeof *m, copy_out);
+				send_reply(c, m->tag, rv, buf + sizeof *m, copy_out);
 			}
 		} else if (h->type == SIM_MMAP && n == sizeof(struct sim_mmap)) {
 			struct sim_mmap *m = (struct sim_mmap *)buf;
@@ -221,9 +301,11 @@ static void device_loop(struct conn *c)
 						   : drm_mmap(c, m->offset, m->length, &mfd, &off);
 			struct sim_mmap_reply r = { .h = { SIM_REPLY, sizeof r - sizeof r.h }, .tag = m->tag, .err = rc,
 						    .file_offset = off };
+			pthread_mutex_lock(&c->send_lock);
 			sim_send(c->sock, &r, sizeof r, rc == 0 ? mfd : -1);
+			pthread_mutex_unlock(&c->send_lock);
 		} else {
-			reply(c->sock, 0, -EPROTO, 0, NULL, 0);
+			send_reply(c, 0, -EPROTO, NULL, 0);
 		}
 		if (fd >= 0)
 			close(fd);
@@ -275,24 +357,18 @@ static void *conn_main(void *arg)
 			reply(c->sock, 0, rc, c->id, NULL, 0);
 			if (rc == 0) {
 				device_loop(c);
+				/* the file is closed: wake its sleeping ioctls */
+				atomic_store(&c->closed, 1);
 				if (c->dev == DEV_KFD)
-					kfd_release(c);
-				else
-					drm_release(c);
+					kfd_file_closing(c);
+			} else {
+				c->dev = 0;
 			}
 		} else {
 			reply(c->sock, 0, -EPROTO, 0, NULL, 0);
 		}
 	}
-	pthread_mutex_lock(&conns_lock);
-	for (struct conn **pp = &conns; *pp; pp = &(*pp)->next_all)
-		if (*pp == c) {
-			*pp = c->next_all;
-			break;
-		}
-	pthread_mutex_unlock(&conns_lock);
-	close(c->sock);
-	free(c);
+	conn_put(c);
 	return NULL;
 }
 
@@ -316,6 +392,8 @@ static void accept_loop(void)
 		c->sock = s;
 		c->pid = cred.pid;
 		c->uid = cred.uid;
+		atomic_init(&c->refs, 1);
+		pthread_mutex_init(&c->send_lock, NULL);
 		pthread_mutex_lock(&conns_lock);
 		c->id = next_conn_id++;
 		c->next_all = conns;
@@ -359,7 +437,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 /* Remove what an earlier box left in the state directory. */
 static void clear_state(const char *dir)
 {
-	static const char *const parts[] = { "sys", "dev", "hostdev", SIM_SOCKET_NAME, "kernel.log" };
+	static const char *const parts[] = { "sys", "dev", "proc", "hostdev", SIM_SOCKET_NAME, "kernel.log" };
 	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
 		char p[PATH_MAX];
 		snprintf(p, sizeof p, "%s/%s", dir, parts[i]);

@@ -2,9 +2,11 @@
  * and their boards' switches, the DRM card and render nodes, the KFD
  * topology, laid out as the kernel lays them out, under STATE/sys.  The
  * namespace runner (sim/kmd/ns.c) makes them appear at /sys. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +319,154 @@ static int gpu_attributes(struct sim_box *b, struct sim_gpu *g)
 	return rc ? -EIO : 0;
 }
 
+/* ---- the amdgpu module ---------------------------------------------------------- */
+
+/* The amdgpu module and those it uses, as /sys/module and /proc/modules show
+ * them (lsmod reads both; the ROCm tools look for amdgpu there). */
+static const struct {
+	const char *name, *users;
+	int size, refs;
+} box_modules[] = {
+	{ "amdgpu", "", 12812288, -1 },
+	{ "amdxcp", "amdgpu", 12288, 1 },
+	{ "gpu_sched", "amdgpu", 57344, 1 },
+	{ "drm_buddy", "amdgpu", 20480, 1 },
+	{ "drm_ttm_helper", "amdgpu", 12288, 1 },
+	{ "ttm", "amdgpu,drm_ttm_helper", 110592, 2 },
+};
+
+static int module_sysfs(const struct sim_box *b, int i)
+{
+	char dir[96], path[PATH_MAX];
+	snprintf(dir, sizeof dir, "module/%s", box_modules[i].name);
+	int refs = box_modules[i].refs < 0 ? b->ngpus : box_modules[i].refs;
+	int rc = 0;
+	rc |= sysfs_write(b, dir, "initstate", "live\n");
+	rc |= sysfs_write(b, dir, "refcnt", "%d\n", refs);
+	snprintf(path, sizeof path, "%s/sys/%s/holders", b->state, dir);
+	rc |= mkdirs(path);
+	char users[64];
+	snprintf(users, sizeof users, "%s", box_modules[i].users);
+	char *save = NULL;
+	for (char *u = strtok_r(users, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+		char to[96], holders[96];
+		snprintf(to, sizeof to, "module/%s", u);
+		snprintf(holders, sizeof holders, "%s/holders", dir);
+		rc |= link_rel(b, holders, u, to);
+	}
+	return rc ? -EIO : 0;
+}
+
+/* /proc/modules: the host's modules and the box's drivers. */
+static int proc_modules(const struct sim_box *b)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/proc", b->state);
+	mkdirs(path);
+	strncat(path, "/modules", sizeof path - strlen(path) - 1);
+	FILE *out = fopen(path, "we");
+	if (!out)
+		return -errno;
+	FILE *in = fopen("/proc/modules", "re");
+	char line[512];
+	while (in && fgets(line, sizeof line, in)) {
+		bool ours = false;
+		for (size_t i = 0; i < sizeof box_modules / sizeof box_modules[0]; i++) {
+			size_t n = strlen(box_modules[i].name);
+			ours |= !strncmp(line, box_modules[i].name, n) && line[n] == ' ';
+		}
+		if (!ours)
+			fputs(line, out);
+	}
+	if (in)
+		fclose(in);
+	for (size_t i = 0; i < sizeof box_modules / sizeof box_modules[0]; i++) {
+		int refs = box_modules[i].refs < 0 ? b->ngpus : box_modules[i].refs;
+		fprintf(out, "%s %d %d %s%s Live 0x0000000000000000\n", box_modules[i].name,
+			box_modules[i].size, refs, box_modules[i].users[0] ? box_modules[i].users : "-",
+			box_modules[i].users[0] ? "," : "");
+	}
+	return fclose(out) ? -EIO : 0;
+}
+
+static int module_files(const struct sim_box *b)
+{
+	int rc = 0;
+	for (size_t i = 0; i < sizeof box_modules / sizeof box_modules[0]; i++)
+		rc |= module_sysfs(b, (int)i);
+	rc |= sysfs_write(b, "module/amdgpu/parameters", "ppfeaturemask", "0xfff7bfff\n");
+	rc |= sysfs_write(b, "module/amdgpu/parameters", "lockup_timeout", "\n");
+	rc |= sysfs_write(b, "module/amdgpu/parameters", "noretry", "-1\n");
+	rc |= sysfs_write(b, "module/amdgpu/parameters", "vm_fragment_size", "-1\n");
+	rc |= proc_modules(b);
+	return rc ? -EIO : 0;
+}
+
+/* ---- the host CPUs' caches -------------------------------------------------------- */
+
+/* The ROCm thunk builds the CPU node's cache list from
+ * /sys/devices/system/node/node0/cpuN/cache and refuses the whole topology
+ * without it.  Virtual machines often publish no cache information; for each
+ * such CPU the box publishes the appliance EPYC's (Zen 4: 32 KiB L1d and L1i,
+ * 1 MiB L2 per core, 32 MiB L3 shared by the CCX), which the namespace lays
+ * over the host's CPU directory. */
+static int cpu_cache_files(const struct sim_box *b, int cpu, int ncpus)
+{
+	static const struct {
+		int level, size_kib, ways, shared;
+		const char *type;
+	} caches[] = {
+		{ 1, 32, 8, 0, "Data" },
+		{ 1, 32, 8, 0, "Instruction" },
+		{ 2, 1024, 8, 0, "Unified" },
+		{ 3, 32768, 16, 1, "Unified" },
+	};
+	int rc = 0;
+	for (int i = 0; i < (int)(sizeof caches / sizeof caches[0]); i++) {
+		char dir[96];
+		snprintf(dir, sizeof dir, "devices/system/cpu/cpu%d/cache/index%d", cpu, i);
+		int sets = caches[i].size_kib * 1024 / 64 / caches[i].ways;
+		rc |= sysfs_write(b, dir, "level", "%d\n", caches[i].level);
+		rc |= sysfs_write(b, dir, "type", "%s\n", caches[i].type);
+		rc |= sysfs_write(b, dir, "size", "%dK\n", caches[i].size_kib);
+		rc |= sysfs_write(b, dir, "coherency_line_size", "64\n");
+		rc |= sysfs_write(b, dir, "ways_of_associativity", "%d\n", caches[i].ways);
+		rc |= sysfs_write(b, dir, "number_of_sets", "%d\n", sets);
+		rc |= sysfs_write(b, dir, "physical_line_partition", "1\n");
+		rc |= sysfs_write(b, dir, "id", "%d\n", caches[i].shared ? 0 : cpu);
+		if (caches[i].shared && ncpus > 1)
+			rc |= sysfs_write(b, dir, "shared_cpu_list", "0-%d\n", ncpus - 1);
+		else
+			rc |= sysfs_write(b, dir, "shared_cpu_list", "%d\n", caches[i].shared ? 0 : cpu);
+	}
+	return rc ? -EIO : 0;
+}
+
+static int cpu_caches(const struct sim_box *b)
+{
+	DIR *d = opendir("/sys/devices/system/cpu");
+	if (!d)
+		return 0;
+	int cpus[1024], n = 0, rc = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < 1024) {
+		char *end;
+		if (strncmp(e->d_name, "cpu", 3) != 0 || e->d_name[3] < '0' || e->d_name[3] > '9')
+			continue;
+		long cpu = strtol(e->d_name + 3, &end, 10);
+		if (*end == '\0')
+			cpus[n++] = (int)cpu;
+	}
+	closedir(d);
+	for (int i = 0; i < n && rc == 0; i++) {
+		char path[128];
+		snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache", cpus[i]);
+		if (access(path, F_OK) != 0)
+			rc = cpu_cache_files(b, cpus[i], n);
+	}
+	return rc;
+}
+
 /* ---- all of it ------------------------------------------------------------------- */
 
 int sysfs_build(struct sim_box *b)
@@ -357,6 +507,10 @@ int sysfs_build(struct sim_box *b)
 	}
 	if (rc == 0)
 		rc = kfd_topology_build(b);
+	if (rc == 0)
+		rc = module_files(b);
+	if (rc == 0)
+		rc = cpu_caches(b);
 	if (rc == 0)
 		rc = device_file(b, "kfd");
 	return rc;

@@ -12,6 +12,7 @@
  * the caller to root inside it. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -112,28 +113,142 @@ static int ensure_file(const char *path)
 	return 0;
 }
 
+/* Whether the box provides ENTRY itself.  Mount points an earlier run left
+ * in the state directory are empty; the box's own files and directories
+ * never are. */
+static bool box_owns(const char *entry)
+{
+	struct stat st;
+	if (lstat(entry, &st) < 0)
+		return false;
+	if (S_ISLNK(st.st_mode))
+		return true;
+	if (S_ISREG(st.st_mode))
+		return st.st_size > 0;
+	DIR *d = opendir(entry);
+	if (!d)
+		return true;
+	bool full = false;
+	struct dirent *e;
+	while (!full && (e = readdir(d)))
+		full = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return full;
+}
+
+/* Place one host entry at the same name in the box's copy of its directory:
+ * directories and files by binding, symlinks by copying the (relative) link. */
+static int place_host_entry(const char *from, const char *to, char *err, size_t len)
+{
+	struct stat st;
+	if (lstat(from, &st) < 0)
+		return 0;
+	if (S_ISLNK(st.st_mode)) {
+		char target[4096];
+		ssize_t n = readlink(from, target, sizeof target - 1);
+		if (n < 0)
+			return 0;
+		target[n] = '\0';
+		if (symlink(target, to) < 0 && errno != EEXIST)
+			return fail(err, len, "cannot link %s: %s", to, strerror(errno));
+		return 0;
+	}
+	int rc = S_ISDIR(st.st_mode) ? ensure_dir(to) : ensure_file(to);
+	if (rc < 0)
+		return fail(err, len, "cannot prepare %s: %s", to, strerror(-rc));
+	return bind(from, to, S_ISDIR(st.st_mode), err, len);
+}
+
+/* Give the box's copy of a host directory every host entry the box does not
+ * provide itself (its /sys/devices/virtual/kfd, its amdgpu module...). */
+static int bind_host_entries(const char *host, const char *box, char *err, size_t len)
+{
+	DIR *d = opendir(host);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		char from[4096], to[4096];
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (snprintf(from, sizeof from, "%s/%s", host, e->d_name) >= (int)sizeof from ||
+		    snprintf(to, sizeof to, "%s/%s", box, e->d_name) >= (int)sizeof to)
+			continue;
+		if (!box_owns(to))
+			rc = place_host_entry(from, to, err, len);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Merge the host's /sys/REL into the box's, deepest box directories first:
+ * the box adds files inside some host directories (CPU cache information a
+ * virtual machine lacks), so each box directory on the way gets the host's
+ * other entries before its parent is merged. */
+static bool box_only(const char *rel)
+{
+	/* the box's PCI hierarchy, GPUs and sensors replace the host's: a
+	 * host device showing through would not be on the appliance */
+	static const char *const only[] = { "bus/pci", "class/drm", "class/hwmon", "class/kfd", "class/pci_bus",
+					    "devices/virtual/kfd", "devices/virtual/hwmon", "module/amdgpu" };
+	for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
+		if (!strcmp(rel, only[i]))
+			return true;
+	return false;
+}
+
+static int merge_tree(const char *state, const char *rel, char *err, size_t len)
+{
+	if (box_only(rel))
+		return 0;
+	char box[4096], host[4096];
+	if (snprintf(box, sizeof box, "%s/sys/%s", state, rel) >= (int)sizeof box ||
+	    snprintf(host, sizeof host, "/sys/%s", rel) >= (int)sizeof host)
+		return fail(err, len, "state directory path too long");
+	DIR *d = opendir(box);
+	if (d) {
+		struct dirent *e;
+		int rc = 0;
+		while (rc == 0 && (e = readdir(d))) {
+			char sub[4096], host_sub[4200], box_sub[8400];
+			if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+				continue;
+			snprintf(sub, sizeof sub, "%s/%s", rel, e->d_name);
+			snprintf(host_sub, sizeof host_sub, "/sys/%s", sub);
+			snprintf(box_sub, sizeof box_sub, "%s/%s", box, e->d_name);
+			struct stat st;
+			/* only directories both sides have and the box filled in */
+			if (lstat(host_sub, &st) == 0 && S_ISDIR(st.st_mode) && box_owns(box_sub))
+				rc = merge_tree(state, sub, err, len);
+		}
+		closedir(d);
+		if (rc < 0)
+			return rc;
+	}
+	if (ensure_dir(box) < 0)
+		return fail(err, len, "cannot prepare %s: %s", box, strerror(errno));
+	return bind_host_entries(host, box, err, len);
+}
+
 static int place_sys(const char *state, char *err, size_t len)
 {
-	static const char *const host_dirs[] = { "system", "virtual" };
 	char from[4096], to[4096];
 
-	for (size_t i = 0; i < sizeof host_dirs / sizeof host_dirs[0]; i++) {
-		snprintf(from, sizeof from, "/sys/devices/%s", host_dirs[i]);
-		if (access(from, F_OK) != 0)
-			continue;
-		if (snprintf(to, sizeof to, "%s/sys/devices/%s", state, host_dirs[i]) >= (int)sizeof to ||
-		    ensure_dir(to) < 0)
-			return fail(err, len, "cannot prepare %s: %s", to, strerror(errno));
-		if (bind(from, to, 1, err, len) < 0)
+	/* Where the box owns some entries and the host the others (the host's
+	 * CPUs and memory, its network classes, other buses and modules), the
+	 * box's tree gets the host's entries it lacks. */
+	static const char *const merged[] = { "devices/system", "devices/virtual", "class", "bus", "module" };
+	for (size_t i = 0; i < sizeof merged / sizeof merged[0]; i++)
+		if (merge_tree(state, merged[i], err, len) < 0)
 			return -EIO;
-	}
-	static const char *const parts[] = { "devices", "class", "bus" };
+	static const char *const parts[] = { "devices", "class", "bus", "dev", "block", "module" };
 	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
 		if (snprintf(from, sizeof from, "%s/sys/%s", state, parts[i]) >= (int)sizeof from)
 			return fail(err, len, "state directory path too long");
-		if (access(from, F_OK) != 0)
-			continue;
 		snprintf(to, sizeof to, "/sys/%s", parts[i]);
+		if (access(from, F_OK) != 0 || access(to, F_OK) != 0)
+			continue;
 		if (bind(from, to, 1, err, len) < 0)
 			return -EIO;
 	}

@@ -71,17 +71,27 @@ static void resolve(void)
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char socket_dir[4096];
 
+/* Where the daemon listens.  A sanitizer runtime may call into us before
+ * libc has set up the environment: then it is looked up again later. */
+static void find_socket_dir(void)
+{
+	if (socket_dir[0])
+		return;
+	const char *d = getenv("TB_SIM_SOCKET_DIR");
+	if (d && strlen(d) < sizeof socket_dir)
+		memcpy(socket_dir, d, strlen(d) + 1);
+}
+
 static void init(void)
 {
 	resolve();
-	const char *d = getenv("TB_SIM_SOCKET_DIR");
-	if (d)
-		snprintf(socket_dir, sizeof socket_dir, "%s", d);
+	find_socket_dir();
 	/* let the daemon read and write our memory (the kernel's copy_*_user) */
 	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
 }
 
 #define INIT() pthread_once(&once, init)
+
 
 /* ---- device files --------------------------------------------------------------- */
 
@@ -250,6 +260,7 @@ static int chan_call(struct chan *c, void *msg, size_t len, int send_fd, uint8_t
 
 static int open_device(const char *path, int flags, int kind, int minor)
 {
+	find_socket_dir();
 	int s = socket_dir[0] ? sim_connect(socket_dir) : -ENODEV;
 	if (s < 0) {
 		errno = ENODEV;
@@ -306,6 +317,12 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode, bool
 	int minor, kind = (dirfd == AT_FDCWD || !at || (path && path[0] == '/')) ? device_kind(path, &minor) : KIND_NONE;
 	if (kind != KIND_NONE)
 		return open_device(path, flags, kind, minor);
+	/* the kernel's module list includes the box's drivers (lsmod) */
+	if (path && !strcmp(path, "/proc/modules") && (find_socket_dir(), socket_dir[0])) {
+		char alt[4200];
+		snprintf(alt, sizeof alt, "%s/proc/modules", socket_dir);
+		return real_open(alt, flags, mode);
+	}
 	return at ? real_openat(dirfd, path, flags, mode) : real_open(path, flags, mode);
 }
 
@@ -376,6 +393,28 @@ EXPORT int __open_2(const char *path, int flags) { return open_common(AT_FDCWD, 
 EXPORT int __open64_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0, false); }
 EXPORT int __openat_2(int dirfd, const char *path, int flags) { return open_common(dirfd, path, flags, 0, true); }
 EXPORT int __openat64_2(int dirfd, const char *path, int flags) { return open_common(dirfd, path, flags, 0, true); }
+
+static FILE *(*real_fopen)(const char *, const char *);
+
+/* glibc's fopen opens files internally, past our open(): the files the box
+ * stands in for by path are redirected here too. */
+EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	INIT();
+	if (!real_fopen)
+		real_fopen = dlsym(RTLD_NEXT, "fopen");
+	if (path && !strcmp(path, "/proc/modules") && (find_socket_dir(), socket_dir[0])) {
+		char alt[4200];
+		snprintf(alt, sizeof alt, "%s/proc/modules", socket_dir);
+		return real_fopen(alt, mode);
+	}
+	return real_fopen(path, mode);
+}
+
+EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+	return fopen(path, mode);
+}
 
 EXPORT int close(int fd)
 {
@@ -465,18 +504,18 @@ EXPORT int fstat(int fd, struct stat *st)
 
 EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
 
-static int path_stat(int (*fn)(const char *, struct stat *), const char *path, struct stat *st)
+static int path_stat(bool link, const char *path, struct stat *st)
 {
 	INIT();
-	int rc = fn(path, st), minor, kind = device_kind(path, &minor);
+	int rc = (link ? real_lstat : real_stat)(path, st), minor, kind = device_kind(path, &minor);
 	if (rc == 0 && kind != KIND_NONE)
 		fake_stat(st, kind, minor);
 	return rc;
 }
 
-EXPORT int stat(const char *path, struct stat *st) { return path_stat(real_stat, path, st); }
+EXPORT int stat(const char *path, struct stat *st) { return path_stat(false, path, st); }
 EXPORT int stat64(const char *path, struct stat64 *st) { return stat(path, (struct stat *)st); }
-EXPORT int lstat(const char *path, struct stat *st) { return path_stat(real_lstat, path, st); }
+EXPORT int lstat(const char *path, struct stat *st) { return path_stat(true, path, st); }
 EXPORT int lstat64(const char *path, struct stat64 *st) { return lstat(path, (struct stat *)st); }
 
 /* glibc declares paths nonnull, but a program may pass NULL with

@@ -1,0 +1,257 @@
+/* User-mode queues on the simulated GPUs: each queue has a thread that
+ * watches its doorbell, as the hardware's scheduler does, and runs its
+ * engine (sim/gpu) when the write pointer moves.  Launching work therefore
+ * needs no system call, as on the real box.  Hangs, faults, evictions and
+ * GPU resets happen here. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim/gpu/engine.h"
+#include "sim/kmd/kfd_priv.h"
+
+struct sim_queue {
+	uint32_t type;
+	bool sdma;
+	struct kfd_process *p;
+	struct sim_gpu *g;
+	uint64_t ring_va, rptr_va, wptr_va;
+	uint32_t ring_size;
+	uint32_t doorbell_off;
+	uint64_t *doorbell;
+	struct pm4_queue *pm4;
+	struct sdma_queue *sdmaq;
+	struct engine_env env;
+	pthread_t thread;
+	atomic_int stop;
+	atomic_int cancel;	/* env.cancel: eviction */
+	atomic_int hung;	/* injected: the queue makes no progress */
+	atomic_int dead;	/* faulted or evicted: never runs again */
+	atomic_int busy;	/* running packets right now */
+	uint64_t done_wptr;
+	uint64_t busy_ns;
+	struct sim_queue *next;	/* all queues (for resets and faults) */
+};
+
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sim_queue *all_queues;
+
+/* ---- the engine's view of the box ----------------------------------------------------- */
+
+static void on_interrupt(void *ctx, int src_id, uint32_t ctxid)
+{
+	struct sim_queue *q = ctx;
+	(void)src_id;
+	kfd_signal_interrupt(q->p, ctxid);
+}
+
+static void on_fault(void *ctx, enum isa_status kind, uint64_t addr, bool write, const char *message)
+{
+	struct sim_queue *q = ctx;
+	atomic_store(&q->dead, 1);
+	if (kind == ISA_MEMORY_FAULT) {
+		klog("amdgpu %s: [gfxhub] page fault (src_id:0 ring:%s pasid:%d) at address 0x%012llx%s: %s", q->g->bdf,
+		     q->sdma ? "sdma0" : "comp_1.0.0", q->p->pid, (unsigned long long)addr, write ? " (write)" : "",
+		     message);
+		kfd_signal_memory_fault(q->p, q->g, addr, write, true);
+	} else {
+		klog("amdgpu %s: queue of process %d stopped: %s", q->g->bdf, q->p->pid, message);
+		kfd_signal_hw_exception(q->p, q->g, KFD_HW_EXCEPTION_GPU_HANG);
+	}
+}
+
+static uint64_t gpu_clock(void)
+{
+	return box_now_ns() / 10;
+}
+
+/* ---- the queue's thread --------------------------------------------------------------- */
+
+static void nap(uint64_t ns)
+{
+	struct timespec ts = { 0, (long)ns };
+	nanosleep(&ts, NULL);
+}
+
+static void *queue_main(void *arg)
+{
+	struct sim_queue *q = arg;
+	uint64_t last_work = box_now_ns();
+	bool waiting = false;
+	while (!atomic_load(&q->stop)) {
+		uint64_t w = __atomic_load_n(q->doorbell, __ATOMIC_ACQUIRE);
+		bool work = (w != q->done_wptr || waiting) && !atomic_load(&q->dead);
+		if (work && !atomic_load(&q->hung)) {
+			uint64_t t0 = box_now_ns();
+			atomic_store(&q->busy, 1);
+			enum engine_state st = q->sdma ? sdma_run(q->sdmaq, &q->env, w) : pm4_run(q->pm4, &q->env, w);
+			atomic_store(&q->busy, 0);
+			uint64_t t1 = box_now_ns();
+			q->busy_ns += t1 - t0;
+			last_work = t1;
+			waiting = st == ENGINE_WAITING;
+			if (st == ENGINE_IDLE)
+				q->done_wptr = w;
+			else if (st == ENGINE_FAULTED || st == ENGINE_CANCELLED)
+				atomic_store(&q->dead, 1);
+			if (waiting)
+				nap(50 * 1000);	/* a wait packet: look again soon, without spinning */
+			continue;
+		}
+		/* idle: poll the doorbell quickly after recent work, lazily after long idleness */
+		uint64_t idle = box_now_ns() - last_work;
+		nap(idle < 2000000 ? 20 * 1000 : idle < 100000000 ? 200 * 1000 : 1000 * 1000);
+	}
+	return NULL;
+}
+
+struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const struct kfd_ioctl_create_queue_args *a,
+			       uint32_t doorbell_offset, int *err)
+{
+	struct sim_queue *q = calloc(1, sizeof *q);
+	if (!q) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	q->type = a->queue_type;
+	q->sdma = a->queue_type == KFD_IOC_QUEUE_TYPE_SDMA || a->queue_type == KFD_IOC_QUEUE_TYPE_SDMA_XGMI;
+	q->p = p;
+	q->g = g;
+	q->ring_va = a->ring_base_address;
+	q->ring_size = a->ring_size;
+	q->rptr_va = a->read_pointer_address;
+	q->wptr_va = a->write_pointer_address;
+	q->doorbell_off = doorbell_offset;
+	struct pdd *d = &p->pdd[g->index];
+	q->doorbell = (uint64_t *)(void *)(d->doorbells + doorbell_offset);
+	/* a new queue starts with its doorbell at zero */
+	__atomic_store_n(q->doorbell, 0, __ATOMIC_RELEASE);
+	q->env = (struct engine_env){
+		.mem = { vm_lookup, &d->vm },
+		.interrupt = on_interrupt,
+		.fault = on_fault,
+		.ctx = q,
+		.clock = gpu_clock,
+		.cancel = (const int *)&q->cancel,
+		.isa_threads = 0,
+		.shared_aperture = APE_LDS_BASE,
+		.private_aperture = APE_SCRATCH_BASE,
+		.max_wave_instructions = 0,
+	};
+	if (q->sdma)
+		q->sdmaq = sdma_queue_create(q->ring_va, q->ring_size, q->rptr_va, q->wptr_va);
+	else
+		q->pm4 = pm4_queue_create(q->ring_va, q->ring_size, q->rptr_va, q->wptr_va);
+	if ((q->sdma && !q->sdmaq) || (!q->sdma && !q->pm4) || pthread_create(&q->thread, NULL, queue_main, q) != 0) {
+		if (q->sdmaq)
+			sdma_queue_destroy(q->sdmaq);
+		if (q->pm4)
+			pm4_queue_destroy(q->pm4);
+		free(q);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_lock(&all_lock);
+	q->next = all_queues;
+	all_queues = q;
+	pthread_mutex_unlock(&all_lock);
+	return q;
+}
+
+static void unlink_queue(struct sim_queue *q)
+{
+	pthread_mutex_lock(&all_lock);
+	for (struct sim_queue **pp = &all_queues; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			break;
+		}
+	pthread_mutex_unlock(&all_lock);
+}
+
+void queue_destroy(struct sim_queue *q)
+{
+	/* Taking a queue off the hardware means preempting it; a hung queue
+	 * does not preempt, and the driver resets the GPU to get it back. */
+	if (atomic_load(&q->hung) && !atomic_load(&q->dead)) {
+		klog("amdgpu %s: failed to remove hardware queue from MES, doorbell=0x%x", q->g->bdf, q->doorbell_off / 8);
+		klog("amdgpu %s: MES might be in unrecoverable state, issue a GPU reset", q->g->bdf);
+		unlink_queue(q);
+		atomic_store(&q->stop, 1);
+		atomic_store(&q->cancel, 1);
+		pthread_join(q->thread, NULL);
+		gpu_reset(q->g, "a queue did not preempt");
+	} else {
+		unlink_queue(q);
+		atomic_store(&q->stop, 1);
+		atomic_store(&q->cancel, 1);
+		pthread_join(q->thread, NULL);
+	}
+	if (q->sdmaq)
+		sdma_queue_destroy(q->sdmaq);
+	if (q->pm4)
+		pm4_queue_destroy(q->pm4);
+	free(q);
+}
+
+int queue_update(struct sim_queue *q, uint64_t ring, uint32_t size)
+{
+	(void)ring;
+	(void)size;
+	/* moving a live ring is not something our users do: refuse as busy */
+	return atomic_load(&q->dead) ? -EIO : -EBUSY;
+}
+
+bool queue_idle(const struct sim_queue *q)
+{
+	return !atomic_load(&((struct sim_queue *)q)->busy);
+}
+
+/* ---- resets and injected hangs --------------------------------------------------------------- */
+
+void gpu_reset(struct sim_gpu *g, const char *why)
+{
+	klog("amdgpu %s: GPU reset begin! (%s)", g->bdf, why);
+	atomic_fetch_add(&g->resets, 1);
+	/* every queue on the GPU is evicted; their processes hear of it */
+	pthread_mutex_lock(&all_lock);
+	for (struct sim_queue *q = all_queues; q; q = q->next) {
+		if (q->g != g || atomic_load(&q->dead))
+			continue;
+		atomic_store(&q->cancel, 1);
+		atomic_store(&q->dead, 1);
+		atomic_store(&q->hung, 0);
+		kfd_signal_hw_exception(q->p, g, KFD_HW_EXCEPTION_GPU_HANG);
+	}
+	pthread_mutex_unlock(&all_lock);
+	klog("amdgpu %s: GPU reset(%llu) succeeded!", g->bdf, (unsigned long long)atomic_load(&g->resets));
+}
+
+int queue_inject_hang(struct sim_gpu *g, bool sdma)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&all_lock);
+	for (struct sim_queue *q = all_queues; q; q = q->next)
+		if (q->g == g && q->sdma == sdma && !atomic_load(&q->dead)) {
+			atomic_store(&q->hung, 1);
+			rc = 0;
+		}
+	pthread_mutex_unlock(&all_lock);
+	return rc;
+}
+
+/* Activity of the GPU's queues over the last interval: the busy share. */
+uint64_t gpu_busy_ns(const struct sim_gpu *g);
+uint64_t gpu_busy_ns(const struct sim_gpu *g)
+{
+	uint64_t ns = 0;
+	pthread_mutex_lock(&all_lock);
+	for (struct sim_queue *q = all_queues; q; q = q->next)
+		if (q->g == g)
+			ns += q->busy_ns;
+	pthread_mutex_unlock(&all_lock);
+	return ns;
+}

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "driver/tbdrv.h"
+#include "driver/internal.h"
 
 /* AMDGPU ELF facts (LLVM AMDGPUUsage, "ELF Code Object"). */
 #define ELFOSABI_AMDGPU_HSA 64
@@ -27,8 +27,8 @@
 #define MAX_KERNELS 4096
 #define MAX_ARGS 1024
 
-static int fail(char *err, size_t len, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
+/* Errors with a message, for every part of the driver. */
+int tb_fail(char *err, size_t len, int rc, const char *fmt, ...)
 {
 	if (err && len) {
 		va_list ap;
@@ -65,23 +65,23 @@ static int check_header(Elf *e, struct tb_codeobj *co, char *err, size_t len)
 {
 	GElf_Ehdr h;
 	if (elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &h))
-		return fail(err, len, -ENOEXEC, "not an ELF file");
+		return tb_fail(err, len, -ENOEXEC, "not an ELF file");
 	if (h.e_ident[EI_CLASS] != ELFCLASS64 || h.e_ident[EI_DATA] != ELFDATA2LSB)
-		return fail(err, len, -ENOEXEC, "not a 64-bit little-endian ELF file");
+		return tb_fail(err, len, -ENOEXEC, "not a 64-bit little-endian ELF file");
 	if (h.e_machine != EM_AMDGPU)
-		return fail(err, len, -ENOEXEC, "not an AMD GPU code object (e_machine %u, want EM_AMDGPU 224)",
+		return tb_fail(err, len, -ENOEXEC, "not an AMD GPU code object (e_machine %u, want EM_AMDGPU 224)",
 			    h.e_machine);
 	if (h.e_ident[EI_OSABI] != ELFOSABI_AMDGPU_HSA)
-		return fail(err, len, -ENOEXEC, "not an AMDHSA code object (OS/ABI %u)", h.e_ident[EI_OSABI]);
+		return tb_fail(err, len, -ENOEXEC, "not an AMDHSA code object (OS/ABI %u)", h.e_ident[EI_OSABI]);
 	unsigned abi = h.e_ident[EI_ABIVERSION];
 	if (abi < 2 || abi > 4)
-		return fail(err, len, -ENOEXEC, "unsupported code object version (ABI version %u; v4-v6 supported)", abi);
+		return tb_fail(err, len, -ENOEXEC, "unsupported code object version (ABI version %u; v4-v6 supported)", abi);
 	co->abi_version = abi + 2;
 	if ((h.e_flags & EF_AMDGPU_MACH) != EF_AMDGPU_MACH_AMDGCN_GFX1100)
-		return fail(err, len, -ENOEXEC, "code object is for another GPU (EF_AMDGPU_MACH 0x%03x, want gfx1100 0x041)",
+		return tb_fail(err, len, -ENOEXEC, "code object is for another GPU (EF_AMDGPU_MACH 0x%03x, want gfx1100 0x041)",
 			    (unsigned)(h.e_flags & EF_AMDGPU_MACH));
 	if (h.e_type != ET_DYN)
-		return fail(err, len, -ENOEXEC, "not a linked code object (e_type %u, want ET_DYN): link it with ld.lld",
+		return tb_fail(err, len, -ENOEXEC, "not a linked code object (e_type %u, want ET_DYN): link it with ld.lld",
 			    h.e_type);
 	return 0;
 }
@@ -91,26 +91,26 @@ static int load_segments(Elf *e, const uint8_t *file, size_t fsize, struct tb_co
 {
 	size_t n;
 	if (elf_getphdrnum(e, &n) != 0)
-		return fail(err, len, -ENOEXEC, "unreadable program headers");
+		return tb_fail(err, len, -ENOEXEC, "unreadable program headers");
 	uint64_t end = 0;
 	for (size_t i = 0; i < n; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(e, (int)i, &ph))
-			return fail(err, len, -ENOEXEC, "unreadable program header %zu", i);
+			return tb_fail(err, len, -ENOEXEC, "unreadable program header %zu", i);
 		if (ph.p_type != PT_LOAD)
 			continue;
 		if (ph.p_filesz > ph.p_memsz || ph.p_offset > fsize || ph.p_filesz > fsize - ph.p_offset ||
 		    ph.p_vaddr > MAX_IMAGE || ph.p_memsz > MAX_IMAGE - ph.p_vaddr)
-			return fail(err, len, -ENOEXEC, "segment %zu lies outside the file or is too large", i);
+			return tb_fail(err, len, -ENOEXEC, "segment %zu lies outside the file or is too large", i);
 		if (ph.p_vaddr + ph.p_memsz > end)
 			end = ph.p_vaddr + ph.p_memsz;
 	}
 	if (end == 0)
-		return fail(err, len, -ENOEXEC, "no loadable segments");
+		return tb_fail(err, len, -ENOEXEC, "no loadable segments");
 	co->image_size = (end + 0xfff) & ~0xfffull;
 	co->image = calloc(1, co->image_size);
 	if (!co->image)
-		return fail(err, len, -ENOMEM, "out of memory for a %llu-byte image", (unsigned long long)co->image_size);
+		return tb_fail(err, len, -ENOMEM, "out of memory for a %llu-byte image", (unsigned long long)co->image_size);
 	for (size_t i = 0; i < n; i++) {
 		GElf_Phdr ph;
 		if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_LOAD)
@@ -134,16 +134,16 @@ static int scan_sections(Elf *e, struct tb_codeobj *co, struct sym_kd **kds, uin
 {
 	size_t shstrndx;
 	if (elf_getshdrstrndx(e, &shstrndx) != 0)
-		return fail(err, len, -ENOEXEC, "no section name table");
+		return tb_fail(err, len, -ENOEXEC, "no section name table");
 	Elf_Scn *scn = NULL;
 	while ((scn = elf_nextscn(e, scn))) {
 		GElf_Shdr sh;
 		if (!gelf_getshdr(scn, &sh))
-			return fail(err, len, -ENOEXEC, "unreadable section header");
+			return tb_fail(err, len, -ENOEXEC, "unreadable section header");
 		const char *name = elf_strptr(e, shstrndx, sh.sh_name);
 		if (name && !strcmp(name, ".text") && sh.sh_type == SHT_PROGBITS) {
 			if (!in_image(co, sh.sh_addr, sh.sh_size))
-				return fail(err, len, -ENOEXEC, ".text lies outside the loaded image");
+				return tb_fail(err, len, -ENOEXEC, ".text lies outside the loaded image");
 			co->text_offset = sh.sh_addr;
 			co->text_size = sh.sh_size;
 		}
@@ -167,10 +167,10 @@ static int scan_sections(Elf *e, struct tb_codeobj *co, struct sym_kd **kds, uin
 				if (dup)
 					continue;
 				if (*nkds >= MAX_KERNELS)
-					return fail(err, len, -ENOEXEC, "too many kernels");
+					return tb_fail(err, len, -ENOEXEC, "too many kernels");
 				struct sym_kd *nk = realloc(*kds, (*nkds + 1) * sizeof **kds);
 				if (!nk)
-					return fail(err, len, -ENOMEM, "out of memory");
+					return tb_fail(err, len, -ENOMEM, "out of memory");
 				*kds = nk;
 				snprintf(nk[*nkds].name, sizeof nk[*nkds].name, "%.*s", (int)(nl - 3), sn);
 				nk[*nkds].value = s.st_value;
@@ -190,12 +190,12 @@ static int scan_sections(Elf *e, struct tb_codeobj *co, struct sym_kd **kds, uin
 				if (type == 0)
 					continue;
 				if (type != R_AMDGPU_RELATIVE64)
-					return fail(err, len, -ENOEXEC, "unsupported relocation type %u", type);
+					return tb_fail(err, len, -ENOEXEC, "unsupported relocation type %u", type);
 				if (!in_image(co, r.r_offset, 8))
-					return fail(err, len, -ENOEXEC, "relocation outside the image");
+					return tb_fail(err, len, -ENOEXEC, "relocation outside the image");
 				uint64_t(*nr)[2] = realloc(co->relocs, (co->nrelocs + 1) * sizeof *co->relocs);
 				if (!nr)
-					return fail(err, len, -ENOMEM, "out of memory");
+					return tb_fail(err, len, -ENOMEM, "out of memory");
 				co->relocs = nr;
 				nr[co->nrelocs][0] = r.r_offset;
 				nr[co->nrelocs][1] = (uint64_t)r.r_addend;
@@ -204,7 +204,7 @@ static int scan_sections(Elf *e, struct tb_codeobj *co, struct sym_kd **kds, uin
 		}
 	}
 	if (co->text_size == 0)
-		return fail(err, len, -ENOEXEC, "no .text section");
+		return tb_fail(err, len, -ENOEXEC, "no .text section");
 	return 0;
 }
 
@@ -268,9 +268,9 @@ static int parse_arg(const msgpack_object *a, const struct tb_kernel *k, struct 
 	get_str(a, ".type_name", out->type_name, sizeof out->type_name);
 	get_str(a, ".value_kind", kind, sizeof kind);
 	if (!get_u32(a, ".offset", &out->offset) || !get_u32(a, ".size", &out->size))
-		return fail(err, len, -ENOEXEC, "kernel %s: an argument has no offset or size", k->name);
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: an argument has no offset or size", k->name);
 	if (out->offset > k->kernarg_size || out->size > k->kernarg_size - out->offset)
-		return fail(err, len, -ENOEXEC, "kernel %s: argument '%s' lies outside the %u-byte kernarg segment",
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: argument '%s' lies outside the %u-byte kernarg segment",
 			    k->name, out->name, k->kernarg_size);
 	const msgpack_object *c = map_get(a, ".is_const");
 	out->is_const = c && c->type == MSGPACK_OBJECT_BOOLEAN && c->via.boolean;
@@ -296,17 +296,17 @@ static int parse_arg(const msgpack_object *a, const struct tb_kernel *k, struct 
 static int read_descriptor(const struct tb_codeobj *co, struct tb_kernel *k, uint64_t kd, char *err, size_t len)
 {
 	if (!in_image(co, kd, KD_SIZE))
-		return fail(err, len, -ENOEXEC, "kernel %s: its descriptor lies outside the image", k->name);
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: its descriptor lies outside the image", k->name);
 	const uint8_t *p = co->image + kd;
 	int64_t entry;
 	memcpy(&entry, p + 16, 8);
 	k->kd_offset = kd;
 	if ((entry < 0 && (uint64_t)-entry > kd) || (entry >= 0 && (uint64_t)entry > co->image_size - kd))
-		return fail(err, len, -ENOEXEC, "kernel %s: its entry point lies outside the image", k->name);
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: its entry point lies outside the image", k->name);
 	k->entry_offset = (uint64_t)((int64_t)kd + entry);
 	if (k->entry_offset < co->text_offset || k->entry_offset >= co->text_offset + co->text_size ||
 	    (k->entry_offset & 0xff))
-		return fail(err, len, -ENOEXEC, "kernel %s: its entry point 0x%llx is not 256-byte aligned code in .text",
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: its entry point 0x%llx is not 256-byte aligned code in .text",
 			    k->name, (unsigned long long)k->entry_offset);
 	uint32_t group, priv, kernarg;
 	memcpy(&group, p + 0, 4);
@@ -317,9 +317,9 @@ static int read_descriptor(const struct tb_codeobj *co, struct tb_kernel *k, uin
 	memcpy(&k->rsrc2, p + 52, 4);
 	memcpy(&k->code_properties, p + 56, 2);
 	if (group != k->group_segment_size || priv != k->private_segment_size)
-		return fail(err, len, -ENOEXEC, "kernel %s: descriptor and metadata disagree on segment sizes", k->name);
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: descriptor and metadata disagree on segment sizes", k->name);
 	if (!(k->code_properties & TB_KD_WAVEFRONT_SIZE32))
-		return fail(err, len, -ENOEXEC, "kernel %s: compiled for wave64; gfx1100 kernels here run wave32", k->name);
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: compiled for wave64; gfx1100 kernels here run wave32", k->name);
 	return 0;
 }
 
@@ -331,18 +331,18 @@ static int parse_kernel(const msgpack_object *m, struct tb_codeobj *co, const st
 	get_str(m, ".name", k->name, sizeof k->name);
 	get_str(m, ".symbol", symbol, sizeof symbol);
 	if (!k->name[0])
-		return fail(err, len, -ENOEXEC, "a kernel in the metadata has no name");
+		return tb_fail(err, len, -ENOEXEC, "a kernel in the metadata has no name");
 	if (!get_u32(m, ".kernarg_segment_size", &k->kernarg_size) ||
 	    !get_u32(m, ".kernarg_segment_align", &k->kernarg_align) ||
 	    !get_u32(m, ".group_segment_fixed_size", &k->group_segment_size) ||
 	    !get_u32(m, ".private_segment_fixed_size", &k->private_segment_size))
-		return fail(err, len, -ENOEXEC, "kernel %s: metadata lacks segment sizes", k->name);
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: metadata lacks segment sizes", k->name);
 	get_u32(m, ".wavefront_size", &k->wavefront_size);
 	get_u32(m, ".max_flat_workgroup_size", &k->max_flat_workgroup_size);
 	get_u32(m, ".sgpr_count", &k->sgpr_count);
 	get_u32(m, ".vgpr_count", &k->vgpr_count);
 	if (k->kernarg_size > 64 * 1024 || k->group_segment_size > 64 * 1024 || k->kernarg_align > 4096)
-		return fail(err, len, -ENOEXEC, "kernel %s: implausible segment sizes", k->name);
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: implausible segment sizes", k->name);
 
 	const struct sym_kd *kd = NULL;
 	size_t sl = strlen(symbol);
@@ -351,7 +351,7 @@ static int parse_kernel(const msgpack_object *m, struct tb_codeobj *co, const st
 		    (!symbol[0] && !strcmp(kds[i].name, k->name)))
 			kd = &kds[i];
 	if (!kd)
-		return fail(err, len, -ENOEXEC, "kernel %s: no kernel descriptor symbol %s", k->name,
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: no kernel descriptor symbol %s", k->name,
 			    symbol[0] ? symbol : "(none)");
 	int rc = read_descriptor(co, k, kd->value, err, len);
 	if (rc < 0)
@@ -361,10 +361,10 @@ static int parse_kernel(const msgpack_object *m, struct tb_codeobj *co, const st
 	if (!args)
 		return 0;
 	if (args->type != MSGPACK_OBJECT_ARRAY || args->via.array.size > MAX_ARGS)
-		return fail(err, len, -ENOEXEC, "kernel %s: malformed argument list", k->name);
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: malformed argument list", k->name);
 	k->args = calloc(args->via.array.size ? args->via.array.size : 1, sizeof *k->args);
 	if (!k->args)
-		return fail(err, len, -ENOMEM, "out of memory");
+		return tb_fail(err, len, -ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < args->via.array.size; i++) {
 		rc = parse_arg(&args->via.array.ptr[i], k, &k->args[i], err, len);
 		if (rc < 0)
@@ -384,23 +384,23 @@ static int parse_metadata(const uint8_t *desc, size_t size, struct tb_codeobj *c
 	msgpack_unpacked_init(&u);
 	int rc = 0;
 	if (msgpack_unpack_next(&u, (const char *)desc, size, &off) != MSGPACK_UNPACK_SUCCESS) {
-		rc = fail(err, len, -ENOEXEC, "the AMDGPU metadata note is not valid MessagePack");
+		rc = tb_fail(err, len, -ENOEXEC, "the AMDGPU metadata note is not valid MessagePack");
 		goto out;
 	}
 	const msgpack_object *root = &u.data;
 	get_str(root, "amdhsa.target", co->target, sizeof co->target);
 	if (co->target[0] && !strstr(co->target, "gfx1100")) {
-		rc = fail(err, len, -ENOEXEC, "code object targets %s, not gfx1100", co->target);
+		rc = tb_fail(err, len, -ENOEXEC, "code object targets %s, not gfx1100", co->target);
 		goto out;
 	}
 	const msgpack_object *ks = map_get(root, "amdhsa.kernels");
 	if (!ks || ks->type != MSGPACK_OBJECT_ARRAY || ks->via.array.size == 0 || ks->via.array.size > MAX_KERNELS) {
-		rc = fail(err, len, -ENOEXEC, "the metadata lists no kernels");
+		rc = tb_fail(err, len, -ENOEXEC, "the metadata lists no kernels");
 		goto out;
 	}
 	co->kernels = calloc(ks->via.array.size, sizeof *co->kernels);
 	if (!co->kernels) {
-		rc = fail(err, len, -ENOMEM, "out of memory");
+		rc = tb_fail(err, len, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (uint32_t i = 0; i < ks->via.array.size; i++) {
@@ -454,13 +454,13 @@ int tb_codeobj_parse(const void *data, size_t size, struct tb_codeobj **out, cha
 {
 	*out = NULL;
 	if (!data || size < 64)
-		return fail(err, errlen, -ENOEXEC, "not an ELF file (too short)");
+		return tb_fail(err, errlen, -ENOEXEC, "not an ELF file (too short)");
 	if (elf_version(EV_CURRENT) == EV_NONE)
-		return fail(err, errlen, -ENOEXEC, "libelf is unusable");
+		return tb_fail(err, errlen, -ENOEXEC, "libelf is unusable");
 	/* libelf may keep pointers into the buffer: give it our own copy */
 	uint8_t *copy = malloc(size);
 	if (!copy)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return tb_fail(err, errlen, -ENOMEM, "out of memory");
 	memcpy(copy, data, size);
 	struct tb_codeobj *co = calloc(1, sizeof *co);
 	struct sym_kd *kds = NULL;
@@ -468,15 +468,15 @@ int tb_codeobj_parse(const void *data, size_t size, struct tb_codeobj **out, cha
 	Elf *e = co ? elf_memory((char *)copy, size) : NULL;
 	int rc;
 	if (!co)
-		rc = fail(err, errlen, -ENOMEM, "out of memory");
+		rc = tb_fail(err, errlen, -ENOMEM, "out of memory");
 	else if (!e)
-		rc = fail(err, errlen, -ENOEXEC, "not an ELF file: %s", elf_errmsg(-1));
+		rc = tb_fail(err, errlen, -ENOEXEC, "not an ELF file: %s", elf_errmsg(-1));
 	else if ((rc = check_header(e, co, err, errlen)) == 0 && (rc = load_segments(e, copy, size, co, err, errlen)) == 0 &&
 		 (rc = scan_sections(e, co, &kds, &nkds, err, errlen)) == 0) {
 		const uint8_t *desc;
 		size_t dsize;
 		if (find_metadata(e, copy, size, &desc, &dsize) != 0)
-			rc = fail(err, errlen, -ENOEXEC, "no AMDGPU metadata note");
+			rc = tb_fail(err, errlen, -ENOEXEC, "no AMDGPU metadata note");
 		else
 			rc = parse_metadata(desc, dsize, co, kds, nkds, err, errlen);
 	}
@@ -497,17 +497,17 @@ int tb_codeobj_load_file(const char *path, struct tb_codeobj **out, char *err, s
 	*out = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
+		return tb_fail(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)MAX_IMAGE) {
 		close(fd);
-		return fail(err, errlen, -ENOEXEC, "%s is not a regular file of plausible size", path);
+		return tb_fail(err, errlen, -ENOEXEC, "%s is not a regular file of plausible size", path);
 	}
 	size_t size = (size_t)st.st_size;
 	uint8_t *buf = malloc(size ? size : 1);
 	if (!buf) {
 		close(fd);
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return tb_fail(err, errlen, -ENOMEM, "out of memory");
 	}
 	size_t got = 0;
 	while (got < size) {
@@ -518,7 +518,7 @@ int tb_codeobj_load_file(const char *path, struct tb_codeobj **out, char *err, s
 	}
 	close(fd);
 	int rc = got == size ? tb_codeobj_parse(buf, size, out, err, errlen)
-			     : fail(err, errlen, -EIO, "cannot read %s", path);
+			     : tb_fail(err, errlen, -EIO, "cannot read %s", path);
 	free(buf);
 	if (rc < 0 && err && errlen && strncmp(err, path, strlen(path)) != 0) {
 		char tmp[512];

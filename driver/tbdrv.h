@@ -101,4 +101,101 @@ void tb_codeobj_place(const struct tb_codeobj *co, uint8_t *dst, uint64_t base);
 unsigned tb_kernel_user_sgprs(const struct tb_kernel *k, uint64_t private_segment_buffer[2], uint64_t dispatch_ptr,
 			      uint64_t queue_ptr, uint64_t kernarg_ptr, uint64_t dispatch_id, uint32_t user_data[16]);
 
+/* ---- GPUs -------------------------------------------------------------------
+ * GPUs are found through the KFD topology (/sys/class/kfd/kfd/topology) and
+ * opened through /dev/kfd and their render node (libdrm_amdgpu).  One KFD
+ * file is shared by every GPU a process opens, as KFD requires. */
+
+struct tb_gpu_info {
+	int index;			/* among the GPUs, in topology order */
+	uint32_t node;			/* KFD topology node */
+	uint32_t gpu_id;		/* KFD's id */
+	char pci[16];			/* "0000:03:00.0" */
+	char target[16];		/* "gfx1100" */
+	char name[96];			/* marketing name, from libdrm_amdgpu */
+	uint32_t cu_count;
+	uint64_t vram_bytes;
+	int render_minor;		/* /dev/dri/renderD<minor> */
+	int numa_node;			/* -1: none */
+};
+
+/* Fill *out with up to max GPUs; returns how many there are (may be more
+ * than max), or a negative errno with a message (no KFD, bad topology). */
+int tb_gpu_list(struct tb_gpu_info *out, int max, char *err, size_t errlen);
+
+struct tb_gpu;
+/* Open GPU `index` of tb_gpu_list.  Returns 0 or a negative errno. */
+int tb_gpu_open(int index, struct tb_gpu **out, char *err, size_t errlen);
+void tb_gpu_close(struct tb_gpu *g);
+const struct tb_gpu_info *tb_gpu_info(const struct tb_gpu *g);
+/* Why the GPU stopped working (a fault, a reset, a timeout), or NULL. */
+const char *tb_gpu_failure(const struct tb_gpu *g);
+
+/* ---- Memory ----------------------------------------------------------------- */
+
+enum tb_mem { TB_MEM_VRAM, TB_MEM_HOST };
+
+struct tb_bo {
+	struct tb_gpu *gpu;
+	enum tb_mem kind;
+	uint64_t va;			/* GPU virtual address (= the CPU address of its mapping) */
+	uint64_t size;
+	void *cpu;			/* CPU view (VRAM through the large BAR) */
+	uint64_t handle;		/* KFD's handle */
+};
+
+int tb_bo_alloc(struct tb_gpu *g, uint64_t size, enum tb_mem kind, struct tb_bo **out);
+void tb_bo_free(struct tb_bo *bo);
+
+/* ---- Programs: code objects loaded into a GPU's memory ----------------------- */
+
+struct tb_program {
+	struct tb_gpu *gpu;
+	struct tb_codeobj *co;
+	struct tb_bo *code;
+};
+/* Load co (the program takes it over) into VRAM. */
+int tb_program_load(struct tb_gpu *g, struct tb_codeobj *co, struct tb_program **out);
+void tb_program_free(struct tb_program *p);
+
+/* ---- Signals ------------------------------------------------------------------
+ * A 64-bit timeline value in host memory that queues write, with a KFD
+ * event so that a CPU wait sleeps instead of spinning. */
+
+struct tb_signal;
+int tb_signal_create(struct tb_gpu *g, uint64_t initial, struct tb_signal **out);
+void tb_signal_destroy(struct tb_signal *s);
+uint64_t tb_signal_value(const struct tb_signal *s);
+void tb_signal_set(struct tb_signal *s, uint64_t value);
+/* Wait until value >= target: 0; -ETIMEDOUT after timeout_ms; -EIO when the
+ * GPU reported a fault or reset while waiting (tb_gpu_failure says which). */
+int tb_signal_wait(struct tb_signal *s, uint64_t target, uint32_t timeout_ms);
+/* GPU timestamps written by tb_queue_timestamp, converted to nanoseconds. */
+uint64_t tb_signal_timestamp_ns(const struct tb_signal *s);
+
+/* ---- Queues ------------------------------------------------------------------------
+ * User-mode queues: commands are written to a ring in host memory and the
+ * doorbell is rung, without a system call.  Commands accumulate until
+ * tb_queue_submit. */
+
+enum tb_queue_kind { TB_QUEUE_COMPUTE, TB_QUEUE_COPY };
+struct tb_queue;
+int tb_queue_create(struct tb_gpu *g, enum tb_queue_kind kind, struct tb_queue **out);
+void tb_queue_destroy(struct tb_queue *q);
+
+/* Compute: run kernel k of program p over grid[] work-items in blocks of
+ * block[] work-items, with the kernel's explicit arguments (args_size bytes
+ * laid out as the kernel's metadata says); the driver fills the hidden
+ * arguments and the dispatch packet. */
+int tb_queue_dispatch(struct tb_queue *q, const struct tb_program *p, const struct tb_kernel *k, const void *args,
+		      size_t args_size, const uint32_t grid[3], const uint32_t block[3]);
+/* Both kinds: */
+int tb_queue_signal(struct tb_queue *q, struct tb_signal *s, uint64_t value);
+int tb_queue_wait(struct tb_queue *q, struct tb_signal *s, uint64_t value);
+int tb_queue_timestamp(struct tb_queue *q, struct tb_signal *s);
+/* Copy queues: */
+int tb_queue_copy(struct tb_queue *q, uint64_t dst_va, uint64_t src_va, uint64_t bytes);
+int tb_queue_fill(struct tb_queue *q, uint64_t dst_va, uint32_t value, uint64_t bytes);
+int tb_queue_submit(struct tb_queue *q);
+
 #endif

@@ -1,0 +1,455 @@
+/* GPUs: discovery through the KFD topology, opening through /dev/kfd and
+ * the render node, memory, programs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <xf86drm.h>
+
+#include "driver/internal.h"
+
+#define TOPOLOGY "/sys/class/kfd/kfd/topology/nodes"
+/* the uapi header spells it (1 << 31), which is not a valid int */
+#define KFD_ALLOC_WRITABLE 0x80000000u
+
+int tb_kfd_ioctl(int fd, unsigned long request, void *arg)
+{
+	int rc;
+	do
+		rc = ioctl(fd, request, arg);
+	while (rc < 0 && (errno == EINTR || errno == EAGAIN));
+	return rc < 0 ? -errno : 0;
+}
+
+/* ---- discovery ----------------------------------------------------------------------------------- */
+
+static int read_file(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	size_t n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* A "name value" line of a KFD properties file. */
+static bool property(const char *props, const char *name, unsigned long long *value)
+{
+	size_t n = strlen(name);
+	for (const char *p = props; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == ' ')
+			return sscanf(p + n + 1, "%llu", value) == 1;
+	return false;
+}
+
+static int node_info(uint32_t node, struct tb_gpu_info *gi, char *err, size_t len)
+{
+	char path[128], buf[4096];
+	unsigned long long v;
+	snprintf(path, sizeof path, TOPOLOGY "/%u/gpu_id", node);
+	if (read_file(path, buf, sizeof buf) <= 0 || sscanf(buf, "%llu", &v) != 1)
+		return tb_fail(err, len, -EIO, "%s: unreadable", path);
+	memset(gi, 0, sizeof *gi);
+	gi->node = node;
+	gi->gpu_id = (uint32_t)v;
+	snprintf(path, sizeof path, TOPOLOGY "/%u/properties", node);
+	if (read_file(path, buf, sizeof buf) <= 0)
+		return tb_fail(err, len, -EIO, "%s: unreadable", path);
+	unsigned long long simd = 0, per_cu = 0, minor = 0, location = 0, domain = 0, version = 0;
+	if (!property(buf, "simd_count", &simd) || !property(buf, "simd_per_cu", &per_cu) || per_cu == 0 ||
+	    !property(buf, "drm_render_minor", &minor) || !property(buf, "location_id", &location) ||
+	    !property(buf, "gfx_target_version", &version))
+		return tb_fail(err, len, -EIO, "%s: a required property is missing", path);
+	property(buf, "domain", &domain);
+	gi->cu_count = (uint32_t)(simd / per_cu);
+	gi->render_minor = (int)minor;
+	snprintf(gi->pci, sizeof gi->pci, "%04llx:%02llx:%02llx.%llx", domain & 0xffff, (location >> 8) & 0xff,
+		 (location >> 3) & 0x1f, location & 7);
+	snprintf(gi->target, sizeof gi->target, "gfx%llu%llx%llx", version / 10000, (version / 100) % 100,
+		 version % 100);
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/numa_node", gi->pci);
+	gi->numa_node = read_file(path, buf, sizeof buf) > 0 ? atoi(buf) : -1;
+	return 0;
+}
+
+int tb_gpu_list(struct tb_gpu_info *out, int max, char *err, size_t errlen)
+{
+	int count = 0;
+	for (uint32_t node = 0; node < 256; node++) {
+		char path[128], buf[64];
+		snprintf(path, sizeof path, TOPOLOGY "/%u/gpu_id", node);
+		if (read_file(path, buf, sizeof buf) < 0) {
+			if (node == 0)
+				return tb_fail(err, errlen, -ENODEV, "no KFD topology at " TOPOLOGY
+					    " (is the amdgpu driver loaded?)");
+			break;
+		}
+		if (strtoull(buf, NULL, 10) == 0)
+			continue;	/* a CPU node */
+		if (count < max) {
+			int rc = node_info(node, &out[count], err, errlen);
+			if (rc < 0)
+				return rc;
+			out[count].index = count;
+		}
+		count++;
+	}
+	return count;
+}
+
+/* ---- the process ------------------------------------------------------------------------------------ */
+
+static struct tb_process process = { .lock = PTHREAD_MUTEX_INITIALIZER, .kfd = -1 };
+
+struct tb_process *tb_process_get(void)
+{
+	return &process;
+}
+
+static int exception_event(int kfd, uint32_t type, uint32_t *id)
+{
+	struct kfd_ioctl_create_event_args a = { .event_type = type, .auto_reset = 1 };
+	int rc = tb_kfd_ioctl(kfd, AMDKFD_IOC_CREATE_EVENT, &a);
+	if (rc == 0)
+		*id = a.event_id;
+	return rc;
+}
+
+/* The first GPU opened opens KFD for the process; later ones share it. */
+static int process_open(char *err, size_t len)
+{
+	if (process.refs++ > 0)
+		return 0;
+	process.kfd = open("/dev/kfd", O_RDWR | O_CLOEXEC);
+	if (process.kfd < 0) {
+		process.refs = 0;
+		return tb_fail(err, len, -errno, "/dev/kfd: %s", strerror(errno));
+	}
+	struct kfd_ioctl_get_version_args v = { 0 };
+	int rc = tb_kfd_ioctl(process.kfd, AMDKFD_IOC_GET_VERSION, &v);
+	if (rc == 0 && (v.major_version != 1 || v.minor_version < 6))
+		rc = tb_fail(err, len, -EPROTO, "KFD interface %u.%u: 1.6 or later is needed", v.major_version,
+			  v.minor_version);
+	else if (rc < 0)
+		tb_fail(err, len, rc, "KFD GET_VERSION: %s", strerror(-rc));
+	if (rc == 0 && (rc = exception_event(process.kfd, KFD_IOC_EVENT_MEMORY, &process.memory_event)) == 0)
+		rc = exception_event(process.kfd, KFD_IOC_EVENT_HW_EXCEPTION, &process.hw_event);
+	if (rc < 0) {
+		if (!err || !*err)
+			tb_fail(err, len, rc, "KFD exception events: %s", strerror(-rc));
+		close(process.kfd);
+		process.kfd = -1;
+		process.refs = 0;
+	}
+	return rc;
+}
+
+static void close_gpu(struct tb_gpu *g);
+
+static void process_close(void)
+{
+	if (--process.refs > 0)
+		return;
+	if (process.event_page) {
+		struct tb_bo *page = process.event_page;
+		process.event_page = NULL;
+		tb_bo_free(page);
+	}
+	while (process.retired) {
+		struct tb_gpu *g = process.retired;
+		process.retired = g->next_retired;
+		close_gpu(g);
+		free(g);
+	}
+	close(process.kfd);
+	process.kfd = -1;
+}
+
+/* ---- opening a GPU ------------------------------------------------------------------------------------ */
+
+static int open_render_node(struct tb_gpu *g, char *err, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/dev/dri/renderD%d", g->info.render_minor);
+	g->drm_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (g->drm_fd < 0)
+		return tb_fail(err, len, -errno, "%s: %s", path, strerror(errno));
+	uint32_t major, minor;
+	int rc = amdgpu_device_initialize(g->drm_fd, &major, &minor, &g->dev);
+	if (rc < 0)
+		return tb_fail(err, len, rc, "%s: amdgpu_device_initialize: %s", path, strerror(-rc));
+	const char *name = amdgpu_get_marketing_name(g->dev);
+	snprintf(g->info.name, sizeof g->info.name, "%s", name ? name : "AMD GPU");
+	struct amdgpu_gpu_info gi;
+	if (amdgpu_query_gpu_info(g->dev, &gi) == 0 && gi.gpu_counter_freq)
+		g->gpu_clock_hz = (double)gi.gpu_counter_freq * 1000.0;	/* reported in kHz */
+	else
+		g->gpu_clock_hz = 100e6;
+	struct drm_amdgpu_info_vram_gtt vg;
+	if (amdgpu_query_info(g->dev, AMDGPU_INFO_VRAM_GTT, sizeof vg, &vg) == 0)
+		g->info.vram_bytes = vg.vram_size;
+	struct kfd_ioctl_acquire_vm_args a = { .drm_fd = (uint32_t)g->drm_fd, .gpu_id = g->info.gpu_id };
+	rc = tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_ACQUIRE_VM, &a);
+	if (rc < 0)
+		return tb_fail(err, len, rc, "KFD ACQUIRE_VM for %s: %s", g->info.pci, strerror(-rc));
+	return 0;
+}
+
+static void close_gpu(struct tb_gpu *g)
+{
+	if (g->doorbells)
+		munmap(g->doorbells, 8192);
+	if (g->dev)
+		amdgpu_device_deinitialize(g->dev);
+	if (g->drm_fd >= 0)
+		close(g->drm_fd);
+}
+
+int tb_gpu_open(int index, struct tb_gpu **out, char *err, size_t errlen)
+{
+	struct tb_gpu_info list[64];
+	if (err && errlen)
+		err[0] = '\0';
+	int n = tb_gpu_list(list, 64, err, errlen);
+	if (n < 0)
+		return n;
+	if (index < 0 || index >= n || index >= 64)
+		return tb_fail(err, errlen, -ENODEV, "no GPU %d (there are %d)", index, n);
+	struct tb_gpu *g = calloc(1, sizeof *g);
+	if (!g)
+		return -ENOMEM;
+	g->info = list[index];
+	g->drm_fd = -1;
+	pthread_mutex_lock(&process.lock);
+	int rc = process_open(err, errlen);
+	g->proc = &process;
+	if (rc == 0 && process.gpus[index])
+		rc = tb_fail(err, errlen, -EBUSY, "GPU %d is already open in this process", index);
+	if (rc == 0)
+		rc = open_render_node(g, err, errlen);
+	if (rc == 0 && process.event_page)
+		rc = tb_bo_map_to(process.event_page, g);
+	if (rc == 0)
+		process.gpus[index] = g;
+	pthread_mutex_unlock(&process.lock);
+	if (rc < 0) {
+		close_gpu(g);
+		if (g->proc && process.refs)
+			process_close();
+		free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+void tb_gpu_close(struct tb_gpu *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&process.lock);
+	process.gpus[g->info.index] = NULL;
+	struct tb_bo *page = process.event_page;
+	bool holds_page = page && page->gpu == g && process.refs > 1;
+	if (page && page->gpu != g) {
+		/* KFD frees no buffer that is still mapped somewhere */
+		uint32_t id = g->info.gpu_id;
+		struct kfd_ioctl_unmap_memory_from_gpu_args u = {
+			.handle = page->handle, .device_ids_array_ptr = (uint64_t)(uintptr_t)&id, .n_devices = 1
+		};
+		tb_kfd_ioctl(process.kfd, AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, &u);
+	}
+	if (holds_page) {
+		/* the other GPUs' events live in this GPU's buffer: keep the GPU
+		 * open until the last one closes */
+		g->next_retired = process.retired;
+		process.retired = g;
+		process_close();
+	} else {
+		close_gpu(g);
+		process_close();
+		free(g);
+	}
+	pthread_mutex_unlock(&process.lock);
+}
+
+const struct tb_gpu_info *tb_gpu_info(const struct tb_gpu *g)
+{
+	return &g->info;
+}
+
+const char *tb_gpu_failure(const struct tb_gpu *g)
+{
+	return g->failure[0] ? g->failure : NULL;
+}
+
+void tb_gpu_fail(struct tb_gpu *g, const char *fmt, ...)
+{
+	if (g->failure[0])
+		return;	/* the first cause is the one that matters */
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g->failure, sizeof g->failure, fmt, ap);
+	va_end(ap);
+}
+
+static struct tb_gpu *gpu_by_id(struct tb_process *p, uint32_t gpu_id)
+{
+	for (int i = 0; i < 64; i++)
+		if (p->gpus[i] && p->gpus[i]->info.gpu_id == gpu_id)
+			return p->gpus[i];
+	return NULL;
+}
+
+/* Exception events are auto-reset and shared by the process's GPUs: the
+ * waiter that receives one marks whichever GPU it names. */
+bool tb_gpu_check_exceptions(struct tb_gpu *g, const struct kfd_event_data *ev, uint32_t n)
+{
+	struct tb_process *p = g->proc;
+	for (uint32_t i = 0; i < n; i++) {
+		if (ev[i].event_id == p->memory_event) {
+			const struct kfd_hsa_memory_exception_data *m = &ev[i].memory_exception_data;
+			struct tb_gpu *f = gpu_by_id(p, m->gpu_id);
+			if (f && m->gpu_id)
+				tb_gpu_fail(f, "GPU memory fault at 0x%llx (%s%s)", (unsigned long long)m->va,
+					    m->failure.NotPresent ? "page not present" : "protection",
+					    m->failure.ReadOnly ? ", write to read-only" : "");
+		} else if (ev[i].event_id == p->hw_event) {
+			const struct kfd_hsa_hw_exception_data *h = &ev[i].hw_exception_data;
+			struct tb_gpu *f = gpu_by_id(p, h->gpu_id);
+			if (f && h->gpu_id)
+				tb_gpu_fail(f, "GPU hardware exception: %s (reset cause %u)",
+					    h->memory_lost ? "GPU reset, VRAM lost" : "GPU hang or reset", h->reset_cause);
+		}
+	}
+	return g->failure[0] != '\0';
+}
+
+/* ---- memory ---------------------------------------------------------------------------------------------- */
+
+int tb_bo_map_to(struct tb_bo *bo, struct tb_gpu *g)
+{
+	uint32_t id = g->info.gpu_id;
+	struct kfd_ioctl_map_memory_to_gpu_args m = {
+		.handle = bo->handle, .device_ids_array_ptr = (uint64_t)(uintptr_t)&id, .n_devices = 1
+	};
+	return tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_MAP_MEMORY_TO_GPU, &m);
+}
+
+/* GPU and CPU share addresses: reserve the range in the CPU's address space
+ * first, so the GPU mapping and the CPU view agree, aligned for 2 MiB pages. */
+static void *reserve_va(uint64_t size, uint64_t align)
+{
+	uint8_t *p = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	uint8_t *start = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	if (start > p)
+		munmap(p, (size_t)(start - p));
+	if (start + size < p + size + align)
+		munmap(start + size, (size_t)(p + size + align - (start + size)));
+	return start;
+}
+
+int tb_bo_alloc(struct tb_gpu *g, uint64_t size, enum tb_mem kind, struct tb_bo **out)
+{
+	if (size == 0)
+		return -EINVAL;
+	size = (size + 4095) & ~4095ull;
+	struct tb_bo *bo = calloc(1, sizeof *bo);
+	if (!bo)
+		return -ENOMEM;
+	uint64_t align = size >= (2u << 20) ? (2u << 20) : 4096;
+	void *va = reserve_va(size, align);
+	if (!va) {
+		free(bo);
+		return -ENOMEM;
+	}
+	bo->gpu = g;
+	bo->kind = kind;
+	bo->va = (uint64_t)(uintptr_t)va;
+	bo->size = size;
+	struct kfd_ioctl_alloc_memory_of_gpu_args a = {
+		.va_addr = bo->va,
+		.size = size,
+		.gpu_id = g->info.gpu_id,
+		.flags = (kind == TB_MEM_VRAM ? KFD_IOC_ALLOC_MEM_FLAGS_VRAM | KFD_IOC_ALLOC_MEM_FLAGS_PUBLIC
+					      : KFD_IOC_ALLOC_MEM_FLAGS_GTT | KFD_IOC_ALLOC_MEM_FLAGS_COHERENT) |
+			 KFD_ALLOC_WRITABLE | KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE |
+			 KFD_IOC_ALLOC_MEM_FLAGS_NO_SUBSTITUTE,
+	};
+	int rc = tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &a);
+	if (rc < 0) {
+		munmap(va, size);
+		free(bo);
+		return rc;
+	}
+	bo->handle = a.handle;
+	void *cpu = mmap(va, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, g->drm_fd, (off_t)a.mmap_offset);
+	if (cpu == MAP_FAILED)
+		rc = -errno;
+	else
+		bo->cpu = cpu;
+	if (rc == 0)
+		rc = tb_bo_map_to(bo, g);
+	if (rc < 0) {
+		struct kfd_ioctl_free_memory_of_gpu_args f = { .handle = bo->handle };
+		tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_FREE_MEMORY_OF_GPU, &f);
+		munmap(va, size);
+		free(bo);
+		return rc;
+	}
+	*out = bo;
+	return 0;
+}
+
+void tb_bo_free(struct tb_bo *bo)
+{
+	if (!bo)
+		return;
+	int kfd = bo->gpu->proc->kfd;
+	uint32_t id = bo->gpu->info.gpu_id;
+	struct kfd_ioctl_unmap_memory_from_gpu_args u = {
+		.handle = bo->handle, .device_ids_array_ptr = (uint64_t)(uintptr_t)&id, .n_devices = 1
+	};
+	tb_kfd_ioctl(kfd, AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, &u);
+	struct kfd_ioctl_free_memory_of_gpu_args f = { .handle = bo->handle };
+	tb_kfd_ioctl(kfd, AMDKFD_IOC_FREE_MEMORY_OF_GPU, &f);
+	munmap((void *)(uintptr_t)bo->va, bo->size);
+	free(bo);
+}
+
+/* ---- programs ------------------------------------------------------------------------------------------- */
+
+int tb_program_load(struct tb_gpu *g, struct tb_codeobj *co, struct tb_program **out)
+{
+	struct tb_program *p = calloc(1, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	int rc = tb_bo_alloc(g, co->image_size, TB_MEM_VRAM, &p->code);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	tb_codeobj_place(co, p->code->cpu, p->code->va);
+	p->gpu = g;
+	p->co = co;
+	*out = p;
+	return 0;
+}
+
+void tb_program_free(struct tb_program *p)
+{
+	if (!p)
+		return;
+	tb_bo_free(p->code);
+	tb_codeobj_free(p->co);
+	free(p);
+}

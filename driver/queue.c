@@ -1,0 +1,443 @@
+/* User-mode queues: PM4 compute queues and SDMA copy queues created through
+ * KFD, with rings in host memory, 64-bit write pointers and doorbells.
+ *
+ * Commands are built into a staging buffer and copied into the ring at
+ * submit, wrapping at its end (the CP and SDMA engines fetch across the
+ * wrap).  The packet encodings are gfx11's (PM4 type 3) and SDMA v6's. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "driver/internal.h"
+
+enum {
+	RING_BYTES = 64 * 1024,
+	KERNARG_BYTES = 1024 * 1024,
+	STAGING_DWORDS = 16 * 1024,
+	RING_FULL_TIMEOUT_MS = 10000,
+};
+
+/* PM4 */
+#define PKT3(op, n) (3u << 30 | (((n) - 1) & 0x3fffu) << 16 | (op) << 8)
+enum { IT_NOP = 0x10, IT_DISPATCH_DIRECT = 0x15, IT_WAIT_REG_MEM = 0x3c, IT_EVENT_WRITE = 0x46,
+       IT_RELEASE_MEM = 0x49, IT_ACQUIRE_MEM = 0x58, IT_SET_SH_REG = 0x76 };
+/* COMPUTE_* registers, as offsets in the SH register window (0x2c00) */
+enum { SH_START_X = 0x204, SH_PGM_LO = 0x20c, SH_SCRATCH_BASE_LO = 0x210, SH_PGM_RSRC1 = 0x212,
+       SH_RESOURCE_LIMITS = 0x215, SH_STATIC_THREAD_MGMT_SE0 = 0x216, SH_TMPRING_SIZE = 0x218,
+       SH_RESTART_X = 0x21b, SH_PGM_RSRC3 = 0x228, SH_USER_DATA_0 = 0x240 };
+enum { CACHE_FLUSH_AND_INV_TS_EVENT = 0x14, CS_PARTIAL_FLUSH = 0x7 };
+
+/* SDMA v6 */
+enum { SDMA_COPY = 1, SDMA_FENCE = 5, SDMA_TRAP = 6, SDMA_POLL_REGMEM = 8, SDMA_CONST_FILL = 11,
+       SDMA_TIMESTAMP = 13, SDMA_GCR_REQ = 17 };
+enum { SDMA_TS_GET_GLOBAL = 2, SDMA_MAX_COPY = 1u << 30 };
+
+struct tb_queue {
+	struct tb_gpu *gpu;
+	enum tb_queue_kind kind;
+	uint32_t queue_id;
+	struct tb_bo *ring, *pointers, *eop, *kernargs, *scratch;
+	volatile uint64_t *rptr, *wptr;	/* PM4: dwords; SDMA: bytes */
+	volatile uint64_t *doorbell;
+	uint64_t put;			/* next dword to write, monotonic */
+	uint32_t *staging;
+	uint32_t nstaged;
+	uint64_t kernarg_next;		/* bytes into the kernarg ring */
+	uint32_t scratch_wave_bytes;	/* per wave, as COMPUTE_TMPRING_SIZE says */
+	uint32_t tmpring;
+	bool overflow;
+};
+
+static int create_kfd_queue(struct tb_queue *q)
+{
+	struct tb_gpu *g = q->gpu;
+	struct kfd_ioctl_create_queue_args a = {
+		.ring_base_address = q->ring->va,
+		.write_pointer_address = q->pointers->va + 8,
+		.read_pointer_address = q->pointers->va,
+		.ring_size = RING_BYTES,
+		.gpu_id = g->info.gpu_id,
+		.queue_type = q->kind == TB_QUEUE_COMPUTE ? KFD_IOC_QUEUE_TYPE_COMPUTE : KFD_IOC_QUEUE_TYPE_SDMA,
+		.queue_percentage = 100,
+		.queue_priority = 7,
+	};
+	if (q->eop) {
+		a.eop_buffer_address = q->eop->va;
+		a.eop_buffer_size = q->eop->size;
+	}
+	int rc = tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_CREATE_QUEUE, &a);
+	if (rc < 0)
+		return rc;
+	q->queue_id = a.queue_id;
+	/* the doorbell page is the process's, one per GPU: map it once */
+	uint64_t page = a.doorbell_offset & ~(uint64_t)(8192 - 1);
+	if (!g->doorbells) {
+		void *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, g->proc->kfd, (off_t)page);
+		if (m == MAP_FAILED)
+			return -errno;
+		g->doorbells = m;
+		g->doorbell_base = page;
+	}
+	q->doorbell = (volatile uint64_t *)(void *)((uint8_t *)g->doorbells + (a.doorbell_offset - page));
+	return 0;
+}
+
+int tb_queue_create(struct tb_gpu *g, enum tb_queue_kind kind, struct tb_queue **out)
+{
+	struct tb_queue *q = calloc(1, sizeof *q);
+	if (!q)
+		return -ENOMEM;
+	q->gpu = g;
+	q->kind = kind;
+	q->staging = malloc(STAGING_DWORDS * 4);
+	int rc = q->staging ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = tb_bo_alloc(g, RING_BYTES, TB_MEM_HOST, &q->ring);
+	if (rc == 0)
+		rc = tb_bo_alloc(g, 4096, TB_MEM_HOST, &q->pointers);
+	if (rc == 0 && kind == TB_QUEUE_COMPUTE)
+		rc = tb_bo_alloc(g, 4096, TB_MEM_VRAM, &q->eop);
+	if (rc == 0 && kind == TB_QUEUE_COMPUTE)
+		rc = tb_bo_alloc(g, KERNARG_BYTES, TB_MEM_HOST, &q->kernargs);
+	if (rc == 0) {
+		q->rptr = q->pointers->cpu;
+		q->wptr = q->rptr + 1;
+		rc = create_kfd_queue(q);
+	}
+	if (rc < 0) {
+		q->queue_id = UINT32_MAX;
+		tb_queue_destroy(q);
+		return rc;
+	}
+	*out = q;
+	return 0;
+}
+
+void tb_queue_destroy(struct tb_queue *q)
+{
+	if (!q)
+		return;
+	if (q->queue_id != UINT32_MAX && q->doorbell) {
+		struct kfd_ioctl_destroy_queue_args d = { .queue_id = q->queue_id };
+		tb_kfd_ioctl(q->gpu->proc->kfd, AMDKFD_IOC_DESTROY_QUEUE, &d);
+	}
+	tb_bo_free(q->scratch);
+	tb_bo_free(q->kernargs);
+	tb_bo_free(q->eop);
+	tb_bo_free(q->pointers);
+	tb_bo_free(q->ring);
+	free(q->staging);
+	free(q);
+}
+
+/* ---- staging -------------------------------------------------------------------------------------- */
+
+static void emit(struct tb_queue *q, const uint32_t *dw, uint32_t n)
+{
+	if (q->nstaged + n > STAGING_DWORDS) {
+		q->overflow = true;
+		return;
+	}
+	memcpy(q->staging + q->nstaged, dw, (size_t)n * 4);
+	q->nstaged += n;
+}
+
+#define EMIT(q, ...)                                                            \
+	do {                                                                    \
+		const uint32_t dw_[] = { __VA_ARGS__ };                         \
+		emit((q), dw_, (uint32_t)(sizeof dw_ / sizeof dw_[0]));        \
+	} while (0)
+
+static uint32_t lo(uint64_t v) { return (uint32_t)v; }
+static uint32_t hi(uint64_t v) { return (uint32_t)(v >> 32); }
+
+static void set_sh(struct tb_queue *q, uint32_t reg, const uint32_t *values, uint32_t n)
+{
+	EMIT(q, PKT3(IT_SET_SH_REG, n + 1), reg);
+	emit(q, values, n);
+}
+
+/* RELEASE_MEM at end of pipe: data_sel 1 (32 bits), 2 (64 bits) or 3 (GPU
+ * clock); int_sel 2 raises the interrupt once the write has landed. */
+static void release_mem(struct tb_queue *q, uint64_t va, uint64_t data, unsigned data_sel, unsigned int_sel,
+			uint32_t ctxid)
+{
+	EMIT(q, PKT3(IT_RELEASE_MEM, 7), CACHE_FLUSH_AND_INV_TS_EVENT | 5u << 8,
+	     data_sel << 29 | int_sel << 24, lo(va), hi(va), lo(data), hi(data), ctxid);
+}
+
+/* ---- compute ------------------------------------------------------------------------------------------ */
+
+struct dispatch_packet {		/* hsa_kernel_dispatch_packet_t, which kernels read through the dispatch pointer */
+	uint16_t header, setup;
+	uint16_t workgroup_size[3], reserved0;
+	uint32_t grid_size[3];
+	uint32_t private_segment_size, group_segment_size;
+	uint64_t kernel_object, kernarg_address, reserved2, completion_signal;
+};
+
+static uint64_t hidden_value(enum tb_hidden_arg h, const uint32_t grid[3], const uint32_t block[3])
+{
+	switch (h) {
+	case TB_HIDDEN_BLOCK_COUNT_X:
+	case TB_HIDDEN_BLOCK_COUNT_Y:
+	case TB_HIDDEN_BLOCK_COUNT_Z: {
+		int i = h - TB_HIDDEN_BLOCK_COUNT_X;
+		return grid[i] / block[i];
+	}
+	case TB_HIDDEN_GROUP_SIZE_X:
+	case TB_HIDDEN_GROUP_SIZE_Y:
+	case TB_HIDDEN_GROUP_SIZE_Z: return block[h - TB_HIDDEN_GROUP_SIZE_X];
+	case TB_HIDDEN_REMAINDER_X:
+	case TB_HIDDEN_REMAINDER_Y:
+	case TB_HIDDEN_REMAINDER_Z: {
+		int i = h - TB_HIDDEN_REMAINDER_X;
+		return grid[i] % block[i];
+	}
+	case TB_HIDDEN_GRID_DIMS: return grid[2] > 1 ? 3 : grid[1] > 1 ? 2 : 1;
+	default: return 0;
+	}
+}
+
+/* Room in the kernarg ring for one dispatch.  The ring is reused once the
+ * queue is idle; a full ring with work outstanding is refused. */
+static int kernarg_space(struct tb_queue *q, uint64_t bytes, uint64_t *off)
+{
+	if (bytes > KERNARG_BYTES)
+		return -E2BIG;
+	if (q->kernarg_next + bytes > KERNARG_BYTES) {
+		if (__atomic_load_n(q->rptr, __ATOMIC_ACQUIRE) < q->put + q->nstaged)
+			return -EBUSY;
+		q->kernarg_next = 0;
+	}
+	*off = q->kernarg_next;
+	q->kernarg_next = (q->kernarg_next + bytes + 255) & ~255ull;
+	return 0;
+}
+
+static int ensure_scratch(struct tb_queue *q, const struct tb_kernel *k)
+{
+	if (!k->private_segment_size)
+		return 0;
+	/* wave32: each wave needs 32 lanes' private memory, in 256-byte units */
+	uint32_t wave_bytes = ((k->private_segment_size * 32) + 255) & ~255u;
+	if (q->scratch && wave_bytes <= q->scratch_wave_bytes)
+		return 0;
+	/* waves with scratch at once, per shader engine: every wave slot of
+	 * the engine's CUs (16 per CU) */
+	uint32_t ses = 6, waves = q->gpu->info.cu_count / ses * 16;
+	if (waves > 0xfff)
+		waves = 0xfff;
+	struct tb_bo *bo;
+	int rc = tb_bo_alloc(q->gpu, (uint64_t)waves * ses * wave_bytes, TB_MEM_VRAM, &bo);
+	if (rc < 0)
+		return rc;
+	/* the previous area may still be in use by submitted work: keep both
+	 * until the queue is destroyed would be safest; the ring is drained
+	 * first instead */
+	tb_bo_free(q->scratch);
+	q->scratch = bo;
+	q->scratch_wave_bytes = wave_bytes;
+	q->tmpring = waves | (wave_bytes / 256) << 12;
+	return 0;
+}
+
+int tb_queue_dispatch(struct tb_queue *q, const struct tb_program *p, const struct tb_kernel *k, const void *args,
+		      size_t args_size, const uint32_t grid[3], const uint32_t block[3])
+{
+	if (q->kind != TB_QUEUE_COMPUTE || p->gpu != q->gpu)
+		return -EINVAL;
+	for (int i = 0; i < 3; i++)
+		if (!block[i] || !grid[i] || grid[i] % block[i] || block[i] > 1024)
+			return -EINVAL;
+	if ((uint64_t)block[0] * block[1] * block[2] > 1024)
+		return -EINVAL;
+	uint32_t explicit_end = 0;
+	for (uint32_t i = 0; i < k->nexplicit; i++)
+		if (k->args[i].offset + k->args[i].size > explicit_end)
+			explicit_end = k->args[i].offset + k->args[i].size;
+	/* a C struct of the arguments may carry tail padding past the segment */
+	if (args_size < explicit_end || args_size > ((k->kernarg_size + 15) & ~15u))
+		return -EINVAL;
+	if (args_size > k->kernarg_size)
+		args_size = k->kernarg_size;
+	if (q->scratch && k->private_segment_size * 32 > q->scratch_wave_bytes &&
+	    __atomic_load_n(q->rptr, __ATOMIC_ACQUIRE) < q->put)
+		return -EBUSY;	/* growing scratch under running work */
+	int rc = ensure_scratch(q, k);
+	uint64_t off;
+	uint64_t bytes = ((k->kernarg_size + 63) & ~63u) + sizeof(struct dispatch_packet);
+	if (rc == 0)
+		rc = kernarg_space(q, bytes, &off);
+	if (rc < 0)
+		return rc;
+	uint8_t *ka = (uint8_t *)q->kernargs->cpu + off;
+	uint64_t ka_va = q->kernargs->va + off;
+	memset(ka, 0, bytes);
+	memcpy(ka, args, args_size);
+	for (uint32_t i = k->nexplicit; i < k->nargs; i++) {
+		uint64_t v = hidden_value(k->args[i].hidden, grid, block);
+		memcpy(ka + k->args[i].offset, &v, k->args[i].size < 8 ? k->args[i].size : 8);
+	}
+	struct dispatch_packet *dp = (void *)(ka + ((k->kernarg_size + 63) & ~63u));
+	uint64_t dp_va = ka_va + ((k->kernarg_size + 63) & ~63u);
+	dp->setup = (uint16_t)hidden_value(TB_HIDDEN_GRID_DIMS, grid, block);
+	for (int i = 0; i < 3; i++) {
+		dp->workgroup_size[i] = (uint16_t)block[i];
+		dp->grid_size[i] = grid[i];
+	}
+	dp->private_segment_size = k->private_segment_size;
+	dp->group_segment_size = k->group_segment_size;
+	dp->kernel_object = p->code->va + k->kd_offset;
+	dp->kernarg_address = ka_va;
+
+	uint64_t scratch_va = q->scratch ? q->scratch->va : 0;
+	/* the private segment buffer descriptor: base, swizzle enabled */
+	uint64_t psb[2] = { scratch_va | (1ull << 63), 0x20c14000ffffffffull };
+	uint32_t ud[16];
+	unsigned nud = tb_kernel_user_sgprs(k, psb, dp_va, 0, ka_va, 0, ud);
+	uint64_t pgm = p->code->va + k->entry_offset;
+	uint32_t lds = ((k->group_segment_size + 511) / 512) & 0x1ff;
+
+	/* invalidate the instruction and scalar caches before new code runs */
+	EMIT(q, PKT3(IT_ACQUIRE_MEM, 7), 0, 0xffffffff, 0xffffffff, 0, 0, 0, 0x3ff);
+	set_sh(q, SH_PGM_LO, (uint32_t[]){ lo(pgm >> 8), hi(pgm >> 8) }, 2);
+	set_sh(q, SH_PGM_RSRC1, (uint32_t[]){ k->rsrc1, k->rsrc2 | lds << 15 }, 2);
+	set_sh(q, SH_PGM_RSRC3, (uint32_t[]){ k->rsrc3 }, 1);
+	set_sh(q, SH_TMPRING_SIZE, (uint32_t[]){ q->tmpring }, 1);
+	set_sh(q, SH_SCRATCH_BASE_LO, (uint32_t[]){ lo(scratch_va >> 8), hi(scratch_va >> 8) }, 2);
+	set_sh(q, SH_RESTART_X, (uint32_t[]){ 0, 0, 0 }, 3);
+	set_sh(q, SH_STATIC_THREAD_MGMT_SE0, (uint32_t[]){ 0xffffffff, 0xffffffff }, 2);
+	if (nud)
+		set_sh(q, SH_USER_DATA_0, ud, nud);
+	set_sh(q, SH_RESOURCE_LIMITS, (uint32_t[]){ 0 }, 1);
+	set_sh(q, SH_START_X, (uint32_t[]){ 0, 0, 0, block[0], block[1], block[2] }, 6);
+	/* COMPUTE_SHADER_EN | FORCE_START_AT_000 | CS_W32_EN */
+	EMIT(q, PKT3(IT_DISPATCH_DIRECT, 4), grid[0] / block[0], grid[1] / block[1], grid[2] / block[2],
+	     1u | 1u << 2 | 1u << 15);
+	EMIT(q, PKT3(IT_EVENT_WRITE, 1), CS_PARTIAL_FLUSH | 4u << 8);
+	return q->overflow ? -ENOSPC : 0;
+}
+
+/* ---- signals, waits, timestamps ------------------------------------------------------------------------ */
+
+static uint64_t signal_va(const struct tb_signal *s)
+{
+	return s->bo->va;
+}
+
+int tb_queue_signal(struct tb_queue *q, struct tb_signal *s, uint64_t value)
+{
+	if (q->kind == TB_QUEUE_COMPUTE) {
+		release_mem(q, signal_va(s), value, 2, 0, 0);
+		/* the event's mailbox, then the interrupt that names it */
+		release_mem(q, s->mailbox_va, s->event_id, 1, 2, s->event_id);
+	} else {
+		/* low half first: a waiter may see a smaller value, never a larger one */
+		EMIT(q, SDMA_FENCE, lo(signal_va(s)), hi(signal_va(s)), lo(value));
+		EMIT(q, SDMA_FENCE, lo(signal_va(s) + 4), hi(signal_va(s) + 4), hi(value));
+		EMIT(q, SDMA_FENCE, lo(s->mailbox_va), hi(s->mailbox_va), s->event_id);
+		EMIT(q, SDMA_TRAP, s->event_id & 0x0fffffff);
+	}
+	return q->overflow ? -ENOSPC : 0;
+}
+
+/* Waits compare the low 32 bits (>=): timelines advance by small steps, and
+ * both engines' wait packets are 32-bit. */
+int tb_queue_wait(struct tb_queue *q, struct tb_signal *s, uint64_t value)
+{
+	uint64_t va = signal_va(s);
+	if (q->kind == TB_QUEUE_COMPUTE)
+		EMIT(q, PKT3(IT_WAIT_REG_MEM, 6), 5u | 1u << 4, lo(va), hi(va), lo(value), 0xffffffff, 4);
+	else
+		EMIT(q, SDMA_POLL_REGMEM | 1u << 31 | 5u << 28, lo(va), hi(va), lo(value), 0xffffffff,
+		     0xfff << 16 | 10);
+	return q->overflow ? -ENOSPC : 0;
+}
+
+int tb_queue_timestamp(struct tb_queue *q, struct tb_signal *s)
+{
+	uint64_t va = signal_va(s) + 8;
+	if (q->kind == TB_QUEUE_COMPUTE)
+		release_mem(q, va, 0, 3, 0, 0);
+	else
+		EMIT(q, SDMA_TIMESTAMP | SDMA_TS_GET_GLOBAL << 8, lo(va), hi(va));
+	return q->overflow ? -ENOSPC : 0;
+}
+
+/* ---- copies -------------------------------------------------------------------------------------------- */
+
+int tb_queue_copy(struct tb_queue *q, uint64_t dst_va, uint64_t src_va, uint64_t bytes)
+{
+	if (q->kind != TB_QUEUE_COPY)
+		return -EINVAL;
+	for (uint64_t off = 0; off < bytes; off += SDMA_MAX_COPY) {
+		uint64_t n = bytes - off < SDMA_MAX_COPY ? bytes - off : SDMA_MAX_COPY;
+		EMIT(q, SDMA_COPY, (uint32_t)(n - 1), 0, lo(src_va + off), hi(src_va + off), lo(dst_va + off),
+		     hi(dst_va + off));
+	}
+	return q->overflow ? -ENOSPC : 0;
+}
+
+int tb_queue_fill(struct tb_queue *q, uint64_t dst_va, uint32_t value, uint64_t bytes)
+{
+	if (q->kind != TB_QUEUE_COPY || (bytes & 3) || (dst_va & 3))
+		return -EINVAL;
+	for (uint64_t off = 0; off < bytes; off += SDMA_MAX_COPY) {
+		uint64_t n = bytes - off < SDMA_MAX_COPY ? bytes - off : SDMA_MAX_COPY;
+		EMIT(q, SDMA_CONST_FILL | 2u << 30, lo(dst_va + off), hi(dst_va + off), value, (uint32_t)(n - 1));
+	}
+	return q->overflow ? -ENOSPC : 0;
+}
+
+/* ---- submission ---------------------------------------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The engine's read pointer, in dwords. */
+static uint64_t consumed(const struct tb_queue *q)
+{
+	uint64_t r = __atomic_load_n(q->rptr, __ATOMIC_ACQUIRE);
+	return q->kind == TB_QUEUE_COPY ? r / 4 : r;
+}
+
+int tb_queue_submit(struct tb_queue *q)
+{
+	if (q->overflow) {
+		q->overflow = false;
+		q->nstaged = 0;
+		return -ENOSPC;
+	}
+	if (!q->nstaged)
+		return 0;
+	if (tb_gpu_failure(q->gpu))
+		return -EIO;
+	const uint32_t ring_dwords = RING_BYTES / 4;
+	/* a full ring waits for the engine, with a limit: a hung engine never frees it */
+	uint64_t start = now_ms();
+	while (q->put + q->nstaged - consumed(q) > ring_dwords) {
+		if (now_ms() - start > RING_FULL_TIMEOUT_MS) {
+			tb_gpu_fail(q->gpu, "%s queue made no progress for %d s", q->kind == TB_QUEUE_COPY ? "SDMA" : "compute",
+				    RING_FULL_TIMEOUT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+	}
+	uint32_t *ring = q->ring->cpu;
+	for (uint32_t i = 0; i < q->nstaged; i++)
+		ring[(q->put + i) % ring_dwords] = q->staging[i];
+	q->put += q->nstaged;
+	q->nstaged = 0;
+	uint64_t w = q->kind == TB_QUEUE_COPY ? q->put * 4 : q->put;
+	__atomic_store_n(q->wptr, w, __ATOMIC_RELEASE);
+	__atomic_store_n(q->doorbell, w, __ATOMIC_RELEASE);
+	return 0;
+}

@@ -1,0 +1,38 @@
+#!/bin/sh
+# The simulated box: it starts, unmodified lspci sees its GPUs, the driver
+# runs real kernels and copies on it (box_test), and it stops cleanly.
+. "$TB_SRC/tests/tap.sh"
+tb="$TB_BUILD/bin/tb"
+state=$(mktemp -d /tmp/tb-box-test.XXXXXX)
+export TB_SIM_STATE="$state"
+trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$state"' EXIT
+
+out=$("$tb" sim start 2>&1); rc=$?
+if [ $rc -ne 0 ]; then not_ok "the box starts" "$out"; exit 1; fi
+ok "the box starts"
+out=$("$tb" sim start 2>&1); rc=$?
+case "$rc:$out" in 0:*) not_ok "starting twice is refused" "$out" ;; *already*) ok "starting twice is refused" ;; *) not_ok "starting twice is refused" "$out" ;; esac
+
+gpus=$("$tb" sim run -- lspci -n -d 1002:744c 2>&1 | grep -c "0300: 1002:744c")
+[ "$gpus" = 6 ] && ok "lspci sees six 1002:744c display controllers" || not_ok "lspci sees six GPUs" "$gpus"
+
+# the ASan runtime is not first when the box's library is preloaded
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+  "$tb" sim run -- "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" >"$state.out" 2>&1
+rc=$?
+# box_test numbers its own results; renumber them into this script's sequence
+grep -E '^(ok|not ok) [0-9]+ - ' "$state.out" | sed -E 's/^(ok|not ok) [0-9]+ - //' >"$state.names"
+grep -E '^(ok|not ok) [0-9]+ - ' "$state.out" | sed -E 's/^(not ok|ok) .*/\1/' >"$state.verdicts"
+while IFS= read -r verdict <&3 && IFS= read -r name <&4; do
+  if [ "$verdict" = ok ]; then ok "$name"; else not_ok "$name"; fi
+done 3<"$state.verdicts" 4<"$state.names"
+if [ $rc -ne 0 ] && ! grep -q '^not ok' "$state.out"; then
+  not_ok "box_test exited cleanly" "status $rc: $(tail -n 20 "$state.out")"
+fi
+grep '^#' "$state.out"
+rm -f "$state.out" "$state.names" "$state.verdicts"
+
+out=$("$tb" sim stop 2>&1); rc=$?
+[ $rc -eq 0 ] && ok "the box stops" || not_ok "the box stops" "$out"
+out=$("$tb" sim run -- true 2>&1); rc=$?
+case "$rc:$out" in 0:*) not_ok "running with no box is a clear error" "$out" ;; *"no simulated box"*) ok "running with no box is a clear error" ;; *) not_ok "running with no box is a clear error" "$out" ;; esac

@@ -1,0 +1,380 @@
+/* The driver on the simulated box, end to end: discovery, memory, PM4
+ * dispatches of real gfx1100 code, signals and interrupts, SDMA copies,
+ * timestamps, a GPU page fault, every GPU at once, and the kernel
+ * interface's answers to bad arguments.
+ *
+ * Usage (inside `tb sim run`): box_test CODE_OBJECT.  Prints TAP. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/kfd_ioctl.h>
+
+#include "driver/tbdrv.h"
+
+static int test_no, failures;
+
+static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	printf("%sok %d - ", ok ? "" : "not ", ++test_no);
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	fflush(stdout);
+	failures += !ok;
+}
+
+static const char *co_path;
+enum { TIMEOUT_MS = 20000 };
+
+struct fixture {
+	struct tb_gpu *gpu;
+	struct tb_program *prog;
+	struct tb_queue *compute, *copy;
+	struct tb_signal *sig;
+	uint64_t next;
+};
+
+static int setup(int index, struct fixture *f)
+{
+	char err[256] = "";
+	memset(f, 0, sizeof *f);
+	int rc = tb_gpu_open(index, &f->gpu, err, sizeof err);
+	if (rc < 0) {
+		printf("# open GPU %d: %s\n", index, err);
+		return rc;
+	}
+	struct tb_codeobj *co;
+	if ((rc = tb_codeobj_load_file(co_path, &co, err, sizeof err)) < 0) {
+		printf("# %s\n", err);
+		return rc;
+	}
+	if ((rc = tb_program_load(f->gpu, co, &f->prog)) < 0) {
+		tb_codeobj_free(co);
+		return rc;
+	}
+	if ((rc = tb_queue_create(f->gpu, TB_QUEUE_COMPUTE, &f->compute)) < 0 ||
+	    (rc = tb_queue_create(f->gpu, TB_QUEUE_COPY, &f->copy)) < 0 || (rc = tb_signal_create(f->gpu, 0, &f->sig)) < 0)
+		return rc;
+	return 0;
+}
+
+static void teardown(struct fixture *f);
+
+/* setup, undone when it fails half-way */
+static int start(int index, struct fixture *f)
+{
+	int rc = setup(index, f);
+	if (rc < 0) {
+		printf("# GPU %d setup: %s\n", index, strerror(-rc));
+		teardown(f);
+	}
+	return rc;
+}
+
+static void teardown(struct fixture *f)
+{
+	tb_signal_destroy(f->sig);
+	tb_queue_destroy(f->copy);
+	tb_queue_destroy(f->compute);
+	tb_program_free(f->prog);
+	tb_gpu_close(f->gpu);
+	memset(f, 0, sizeof *f);
+}
+
+/* Signal the fixture's timeline from q after what was queued, submit, wait. */
+static int finish(struct fixture *f, struct tb_queue *q)
+{
+	uint64_t v = ++f->next;
+	int rc = tb_queue_signal(q, f->sig, v);
+	if (rc == 0)
+		rc = tb_queue_submit(q);
+	if (rc == 0)
+		rc = tb_signal_wait(f->sig, v, TIMEOUT_MS);
+	return rc;
+}
+
+static const struct tb_kernel *kernel(struct fixture *f, const char *name)
+{
+	return tb_codeobj_kernel(f->prog->co, name);
+}
+
+static void test_discovery(void)
+{
+	struct tb_gpu_info gi[8];
+	char err[256] = "";
+	int n = tb_gpu_list(gi, 8, err, sizeof err);
+	check(n == 6, "six GPUs in the KFD topology (got %d %s)", n, err);
+	if (n < 1)
+		return;
+	check(!strcmp(gi[0].target, "gfx1100") && gi[0].cu_count == 96, "GPU 0 is a gfx1100 with 96 CUs (%s, %u)",
+	      gi[0].target, gi[0].cu_count);
+	check(!strcmp(gi[0].pci, "0000:03:00.0") && gi[0].render_minor == 128, "GPU 0 at 0000:03:00.0, renderD128 (%s, %d)",
+	      gi[0].pci, gi[0].render_minor);
+}
+
+static void test_vector_add(struct fixture *f)
+{
+	enum { N = 10000 };
+	struct tb_bo *a, *b, *c;
+	int rc = tb_bo_alloc(f->gpu, N * 4, TB_MEM_VRAM, &a);
+	rc = rc ? rc : tb_bo_alloc(f->gpu, N * 4, TB_MEM_VRAM, &b);
+	rc = rc ? rc : tb_bo_alloc(f->gpu, N * 4, TB_MEM_HOST, &c);
+	check(rc == 0, "VRAM and host buffers allocated and CPU-mapped (%d)", rc);
+	if (rc)
+		return;
+	float *pa = a->cpu, *pb = b->cpu, *pc = c->cpu;
+	for (int i = 0; i < N; i++) {
+		pa[i] = (float)i;
+		pb[i] = 0.5f * (float)i;
+		pc[i] = -1.0f;
+	}
+	struct { uint64_t a, b, c; uint32_t n; } args = { a->va, b->va, c->va, N };
+	uint32_t grid[3] = { 10240, 1, 1 }, block[3] = { 256, 1, 1 };
+	rc = tb_queue_dispatch(f->compute, f->prog, kernel(f, "add"), &args, sizeof args, grid, block);
+	if (rc == 0)
+		rc = finish(f, f->compute);
+	int bad = 0;
+	for (int i = 0; i < N; i++)
+		bad += pc[i] != 1.5f * (float)i;
+	check(rc == 0 && bad == 0, "PM4 dispatch of a vector add, signalled by RELEASE_MEM (rc %d, %d wrong)", rc, bad);
+	tb_bo_free(a);
+	tb_bo_free(b);
+	tb_bo_free(c);
+}
+
+static void test_sizes_and_scratch(struct fixture *f)
+{
+	struct tb_bo *out, *idx;
+	uint32_t grid[3] = { 64, 3, 1 }, block[3] = { 32, 1, 1 };
+	int rc = tb_bo_alloc(f->gpu, 64 * 3 * 16, TB_MEM_HOST, &out);
+	rc = rc ? rc : tb_bo_alloc(f->gpu, 4096, TB_MEM_HOST, &idx);
+	if (rc) {
+		check(0, "buffers for the sizes kernel (%d)", rc);
+		return;
+	}
+	uint64_t arg = out->va;
+	rc = tb_queue_dispatch(f->compute, f->prog, kernel(f, "sizes"), &arg, sizeof arg, grid, block);
+	rc = rc ? rc : finish(f, f->compute);
+	const uint32_t *o = out->cpu;
+	uint32_t last = 64 * 3 - 1;
+	check(rc == 0 && o[0] == 32 && o[1] == 64 && o[4 * last + 2] == 2 && o[4 * last + 3] == 3,
+	      "a kernel reads its workgroup and grid sizes (rc %d: %u %u %u %u)", rc, o[0], o[1], o[4 * last + 2],
+	      o[4 * last + 3]);
+
+	uint32_t *ix = idx->cpu;
+	for (int i = 0; i < 256; i++)
+		ix[i] = (uint32_t)(i * 7);
+	struct { uint64_t idx, out; } sargs = { idx->va, out->va };
+	uint32_t sgrid[3] = { 128, 1, 1 }, sblock[3] = { 64, 1, 1 };
+	rc = tb_queue_dispatch(f->compute, f->prog, kernel(f, "scratch"), &sargs, sizeof sargs, sgrid, sblock);
+	rc = rc ? rc : finish(f, f->compute);
+	int bad = 0;
+	for (uint32_t i = 0; i < 128; i++)
+		bad += o[i] != i * 64 + ((i * 7) & 63);
+	check(rc == 0 && bad == 0 && kernel(f, "scratch")->private_segment_size > 0,
+	      "a kernel with private memory runs with the queue's scratch (rc %d, %d wrong)", rc, bad);
+	tb_bo_free(out);
+	tb_bo_free(idx);
+}
+
+static void test_sdma(struct fixture *f)
+{
+	enum { BYTES = 8 << 20 };
+	struct tb_bo *src, *dst;
+	int rc = tb_bo_alloc(f->gpu, BYTES, TB_MEM_VRAM, &src);
+	rc = rc ? rc : tb_bo_alloc(f->gpu, BYTES, TB_MEM_HOST, &dst);
+	if (rc) {
+		check(0, "buffers for SDMA (%d)", rc);
+		return;
+	}
+	uint32_t *s = src->cpu, *d = dst->cpu;
+	for (uint32_t i = 0; i < BYTES / 4; i++)
+		s[i] = i * 2654435761u;
+	memset(d, 0, BYTES);
+	rc = tb_queue_copy(f->copy, dst->va, src->va, BYTES);
+	rc = rc ? rc : finish(f, f->copy);
+	check(rc == 0 && !memcmp(s, d, BYTES), "SDMA copies 8 MiB from VRAM to host memory (rc %d)", rc);
+	rc = tb_queue_fill(f->copy, dst->va + 4096, 0xdeadbeef, 8192);
+	rc = rc ? rc : finish(f, f->copy);
+	check(rc == 0 && d[1023] == 1023u * 2654435761u && d[1024] == 0xdeadbeef && d[1024 + 2047] == 0xdeadbeef &&
+		      d[1024 + 2048] == (1024u + 2048u) * 2654435761u,
+	      "SDMA constant fill writes exactly its range (rc %d)", rc);
+	/* a copy queue waits for the compute queue's signal */
+	struct tb_signal *gate;
+	rc = tb_signal_create(f->gpu, 0, &gate);
+	if (rc == 0) {
+		uint64_t before = tb_signal_value(f->sig);
+		rc = tb_queue_wait(f->copy, gate, 1);
+		rc = rc ? rc : tb_queue_signal(f->copy, f->sig, ++f->next);
+		rc = rc ? rc : tb_queue_submit(f->copy);
+		usleep(50 * 1000);
+		int held = tb_signal_value(f->sig) == before;
+		tb_signal_set(gate, 1);
+		rc = rc ? rc : tb_signal_wait(f->sig, f->next, TIMEOUT_MS);
+		check(rc == 0 && held, "an SDMA poll holds the queue until the signal is set (rc %d, held %d)", rc, held);
+		tb_signal_destroy(gate);
+	}
+	tb_bo_free(src);
+	tb_bo_free(dst);
+}
+
+static void test_timestamps(struct fixture *f)
+{
+	struct tb_signal *t1, *t2;
+	int rc = tb_signal_create(f->gpu, 0, &t1);
+	rc = rc ? rc : tb_signal_create(f->gpu, 0, &t2);
+	if (rc) {
+		check(0, "timestamp signals (%d)", rc);
+		return;
+	}
+	rc = tb_queue_timestamp(f->compute, t1);
+	rc = rc ? rc : finish(f, f->compute);
+	usleep(20 * 1000);
+	rc = rc ? rc : tb_queue_timestamp(f->copy, t2);
+	rc = rc ? rc : finish(f, f->copy);
+	uint64_t a = tb_signal_timestamp_ns(t1), b = tb_signal_timestamp_ns(t2);
+	check(rc == 0 && a > 0 && b > a + 10 * 1000 * 1000 && b < a + 10ull * 1000 * 1000 * 1000,
+	      "PM4 and SDMA timestamps advance in GPU time (%llu -> %llu ns)", (unsigned long long)a,
+	      (unsigned long long)b);
+	tb_signal_destroy(t1);
+	tb_signal_destroy(t2);
+}
+
+static void test_fault(struct fixture *f)
+{
+	struct tb_bo *buf;
+	if (tb_bo_alloc(f->gpu, 4096, TB_MEM_VRAM, &buf) < 0) {
+		check(0, "buffer for the fault test");
+		return;
+	}
+	struct { uint64_t p, offset; } args = { buf->va, 1ull << 36 };
+	uint32_t grid[3] = { 64, 1, 1 }, block[3] = { 64, 1, 1 };
+	int rc = tb_queue_dispatch(f->compute, f->prog, kernel(f, "wild_write"), &args, sizeof args, grid, block);
+	rc = rc ? rc : finish(f, f->compute);
+	const char *why = tb_gpu_failure(f->gpu);
+	check(rc == -EIO && why && strstr(why, "memory fault at 0x"),
+	      "a write to an unmapped address is a GPU memory fault the wait reports (rc %d: %s)", rc,
+	      why ? why : "no failure recorded");
+	check(tb_queue_submit(f->compute) == 0 || tb_gpu_failure(f->gpu), "the failed GPU is reported on later use");
+	tb_bo_free(buf);
+}
+
+static void test_all_gpus(void)
+{
+	struct fixture f[6];
+	int ok = 0;
+	for (int i = 0; i < 6; i++) {
+		if (start(i, &f[i]) < 0) {
+			check(0, "open GPU %d", i);
+			while (i-- > 0)
+				teardown(&f[i]);
+			return;
+		}
+	}
+	struct tb_bo *c[6];
+	for (int i = 0; i < 6; i++) {
+		if (tb_bo_alloc(f[i].gpu, 256 * 4, TB_MEM_HOST, &c[i]) < 0)
+			c[i] = NULL;
+		uint32_t grid[3] = { 256, 1, 1 }, block[3] = { 64, 1, 1 };
+		float *p = c[i] ? c[i]->cpu : NULL;
+		for (int k = 0; p && k < 256; k++)
+			p[k] = (float)(i * 1000 + k);
+		struct { uint64_t a, b, c; uint32_t n; } args = { c[i] ? c[i]->va : 0, c[i] ? c[i]->va : 0,
+								   c[i] ? c[i]->va : 0, 256 };
+		if (c[i] && tb_queue_dispatch(f[i].compute, f[i].prog, kernel(&f[i], "add"), &args, sizeof args, grid, block) == 0 &&
+		    tb_queue_signal(f[i].compute, f[i].sig, 1) == 0)
+			tb_queue_submit(f[i].compute);
+	}
+	for (int i = 0; i < 6; i++) {
+		int good = c[i] && tb_signal_wait(f[i].sig, 1, TIMEOUT_MS) == 0;
+		const float *p = c[i] ? c[i]->cpu : NULL;
+		for (int k = 0; good && k < 256; k++)
+			good = p[k] == 2.0f * (float)(i * 1000 + k);
+		ok += good;
+		tb_bo_free(c[i]);
+		teardown(&f[i]);
+	}
+	check(ok == 6, "all six GPUs run a kernel at once (%d of 6 right)", ok);
+}
+
+/* The errno of a call that should have failed; 0 when it succeeded. */
+static int refused(int rc)
+{
+	return rc < 0 ? errno : 0;
+}
+
+/* The kernel interface refuses bad arguments with the errno amdgpu's KFD gives. */
+static void test_bad_ioctls(void)
+{
+	int kfd = open("/dev/kfd", O_RDWR | O_CLOEXEC);
+	check(kfd >= 0, "/dev/kfd opens");
+	if (kfd < 0)
+		return;
+	struct tb_gpu_info gi;
+	char err[128];
+	tb_gpu_list(&gi, 1, err, sizeof err);
+	struct kfd_ioctl_alloc_memory_of_gpu_args a = { .va_addr = 1ull << 32, .size = 0, .gpu_id = gi.gpu_id,
+							 .flags = KFD_IOC_ALLOC_MEM_FLAGS_GTT };
+	int e = refused(ioctl(kfd, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &a));
+	check(e == EINVAL, "ALLOC of 0 bytes: EINVAL (%s)", strerror(e));
+	a.size = 4096;
+	a.gpu_id = 12345;
+	e = refused(ioctl(kfd, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &a));
+	check(e == EINVAL, "ALLOC on an unknown gpu_id: EINVAL (%s)", strerror(e));
+	struct kfd_ioctl_destroy_queue_args d = { .queue_id = 77 };
+	e = refused(ioctl(kfd, AMDKFD_IOC_DESTROY_QUEUE, &d));
+	check(e == EINVAL, "DESTROY_QUEUE of no queue: EINVAL (%s)", strerror(e));
+	struct kfd_ioctl_create_queue_args q = { .ring_base_address = 1ull << 40, .ring_size = 4096,
+						 .read_pointer_address = 1ull << 40, .write_pointer_address = 1ull << 40,
+						 .gpu_id = gi.gpu_id, .queue_type = KFD_IOC_QUEUE_TYPE_COMPUTE,
+						 .queue_percentage = 100, .queue_priority = 7 };
+	e = refused(ioctl(kfd, AMDKFD_IOC_CREATE_QUEUE, &q));
+	/* this file never acquired a VM: kfd_bind_process_to_device fails */
+	check(e == ESRCH, "CREATE_QUEUE before ACQUIRE_VM: ESRCH (%s)", strerror(e));
+	struct kfd_ioctl_wait_events_args w = { .num_events = 0 };
+	e = refused(ioctl(kfd, AMDKFD_IOC_WAIT_EVENTS, &w));
+	check(e == EINVAL, "WAIT_EVENTS on no events: EINVAL (%s)", strerror(e));
+	/* beyond the ioctl table: amdgpu's kfd_ioctl answers ENOTTY */
+	e = refused(ioctl(kfd, _IOWR('K', 0x7f, int), &w));
+	check(e == ENOTTY, "an unknown KFD ioctl: ENOTTY (%s)", strerror(e));
+	close(kfd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: box_test CODE_OBJECT\n");
+		return 2;
+	}
+	co_path = argv[1];
+	test_discovery();
+	struct fixture f;
+	if (start(0, &f) == 0) {
+		check(1, "GPU 0 opens through KFD and its render node; queues and a signal are created");
+		test_vector_add(&f);
+		test_sizes_and_scratch(&f);
+		test_sdma(&f);
+		test_timestamps(&f);
+		teardown(&f);
+	} else {
+		check(0, "GPU 0 opens through KFD and its render node; queues and a signal are created");
+	}
+	test_all_gpus();
+	test_bad_ioctls();
+	/* last: it leaves GPU 0's queue faulted */
+	if (start(0, &f) == 0) {
+		test_fault(&f);
+		teardown(&f);
+	}
+	printf("1..%d\n", test_no);
+	return failures ? 1 : 0;
+}

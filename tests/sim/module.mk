@@ -1,0 +1,6 @@
+# tests/sim: the simulated box, driven by the unmodified tools and by the driver
+$(TBIN)/box_test: $(call objs,tests/sim/box_test.c) $(LIB)/libtbdrv.a
+	$(link) $(LIBS_DRM) $(LIBS_ELF) $(LIBS_MSGPACK)
+
+TESTS += tests/sim/box.sh
+tests: $(TBIN)/box_test $(GPU)/tests/sim/box_kernels.co

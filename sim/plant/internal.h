@@ -64,6 +64,7 @@ struct plant_params {
 
 /* params.c: the parameter table (built-in defaults) and the config parser. */
 void plant_params_default(struct plant_params *prm);
+size_t plant_params_key_count(void); /* for the test that the documented file sets every key */
 int plant_params_parse(const char *path, struct plant_params *prm, char *err, size_t errlen);
 bool plant_parse_number(const char *s, double *out);
 

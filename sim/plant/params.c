@@ -85,6 +85,11 @@ static double *field(struct plant_params *prm, const struct key *k)
 	return (double *)((char *)prm + k->offset);
 }
 
+size_t plant_params_key_count(void)
+{
+	return NKEYS;
+}
+
 void plant_params_default(struct plant_params *prm)
 {
 	memset(prm, 0, sizeof *prm);

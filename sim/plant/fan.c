@@ -67,8 +67,8 @@ void fan_advance(struct fan *f, double dt)
 	}
 	double target = fan_target_rpm(f);
 	f->rpm = target + (f->rpm - target) * exp(-dt / f->prm->spin_up_s);
-	if (!f->running && f->rpm < 1)
-		f->rpm = 0; /* coasted to a stop */
+	if (target == 0 && f->rpm < 1)
+		f->rpm = 0; /* coasted to a stop (exponential decay never ends) */
 }
 
 /* The tachometer: a stopped fan reads 0 as soon as it has coasted below the

@@ -284,7 +284,7 @@ int plant_params_parse(const char *path, struct plant_params *prm, char *err, si
 			rc = parse_line(&ps, prm, buf, section, sizeof section, line);
 	}
 	if (!rc && ferror(f))
-		rc = fail(&ps, line, "read error");
+		rc = fail(&ps, line, "read error: %s", strerror(errno));
 	free(buf);
 	fclose(f);
 	return rc ? rc : check_params(&ps, prm, line);

@@ -94,5 +94,8 @@ void plant_trace_free(struct plant_trace *t);
 double plant_trace_duration(const struct plant_trace *t);
 /* The inputs at time t_s (before 0: the first row; after the end: the last). */
 void plant_trace_at(const struct plant_trace *t, double t_s, struct plant_inputs *out);
+/* Replay: advance the plant by dt from plant_time(p), taking the inputs from
+ * the trace at each moment (steps are split at row boundaries). */
+void plant_step_trace(struct plant *p, const struct plant_trace *t, double dt);
 
 #endif

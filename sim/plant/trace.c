@@ -2,6 +2,7 @@
  * from its time until the next row's).  Every row is validated on load so
  * that replaying never meets a bad value. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,7 +69,7 @@ static int parse_fields(struct reader *r, char *s, double v[COLUMNS])
 	for (int i = 0; i < COLUMNS; i++) {
 		char *comma = strchr(s, ',');
 		if (i < COLUMNS - 1 && !comma)
-			return fail(r, "%d columns, expected %d", i + 1, COLUMNS);
+			return fail(r, "%d column%s, expected %d", i + 1, i ? "s" : "", COLUMNS);
 		if (i == COLUMNS - 1 && comma)
 			return fail(r, "more than %d columns", COLUMNS);
 		if (comma)
@@ -154,7 +155,7 @@ static int read_trace(struct reader *r, FILE *f, struct plant_trace *t)
 	if (rc)
 		return rc;
 	if (ferror(f))
-		return fail(r, "read error");
+		return fail(r, "read error: %s", strerror(errno));
 	r->line++; /* where the missing content should have been */
 	if (r->line == 1)
 		return fail(r, "empty file: no header");
@@ -194,11 +195,10 @@ double plant_trace_duration(const struct plant_trace *t)
 	return t && t->n ? t->rows[t->n - 1].t : 0;
 }
 
-/* The last row at or before t_s (binary search; rows are sorted). */
-void plant_trace_at(const struct plant_trace *t, double t_s, struct plant_inputs *out)
+/* The index of the last row at or before t_s (binary search; rows are
+ * sorted; before the first row and NaN give row 0). */
+static size_t row_at(const struct plant_trace *t, double t_s)
 {
-	if (!t || !t->n || !out)
-		return;
 	size_t lo = 0, hi = t->n; /* rows[lo].t <= t_s < rows[hi].t */
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -207,5 +207,31 @@ void plant_trace_at(const struct plant_trace *t, double t_s, struct plant_inputs
 		else
 			hi = mid;
 	}
-	*out = t->rows[lo].in;
+	return lo;
+}
+
+void plant_trace_at(const struct plant_trace *t, double t_s, struct plant_inputs *out)
+{
+	if (t && t->n && out)
+		*out = t->rows[row_at(t, t_s)].in;
+}
+
+/* Split the step at row boundaries so that each row's heat applies for
+ * exactly its own interval, whatever dt the caller replays with. */
+void plant_step_trace(struct plant *p, const struct plant_trace *t, double dt)
+{
+	if (!p || !t || !t->n || !(dt > 0) || !isfinite(dt))
+		return;
+	double now = plant_time(p), end = now + dt;
+	while (now < end) {
+		size_t i = row_at(t, now);
+		double until = i + 1 < t->n && t->rows[i + 1].t < end ? t->rows[i + 1].t : end;
+		if (!(until > now)) /* too close to split in double precision */
+			until = end;
+		plant_step(p, until - now, &t->rows[i].in);
+		double next = plant_time(p);
+		if (!(next > now)) /* time no longer advances: stop, never spin */
+			break;
+		now = next;
+	}
 }

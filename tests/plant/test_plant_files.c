@@ -220,6 +220,9 @@ static void test_bad_configs(void **state)
 	assert_null(plant_load("/nonexistent/plant.conf", tiny, sizeof tiny));
 	assert_int_equal(strlen(tiny), sizeof tiny - 1);
 	assert_null(plant_load("/nonexistent/plant.conf", NULL, 0));
+	/* a directory opens but cannot be read */
+	assert_null(plant_load("/", err, sizeof err));
+	assert_non_null(strstr(err, "/:0: read error"));
 }
 
 /* Deterministic pseudo-random damage to a good file. */
@@ -315,6 +318,43 @@ static void test_trace_good(void **state)
 	plant_trace_free(NULL);
 }
 
+/* Replaying with any step size applies each row over exactly its interval. */
+static void test_trace_replay(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	const char *path = scratch_file("replay.csv",
+					HEADER "0,10,10,10,10,10,10,50,4,25\n"
+					       "2.5,355,300,355,355,355,355,225,36,25\n"
+					       "7.25,0,0,0,0,0,0,0,0,30\n",
+					(size_t)-1);
+	struct plant_trace *t = plant_trace_load(path, err, sizeof err);
+	if (!t)
+		fail_msg("%s", err);
+	struct plant *by_trace = plant_load(NULL, NULL, 0), *by_hand = plant_load(NULL, NULL, 0);
+	for (int i = 0; i < 12; i++)
+		plant_step_trace(by_trace, t, 1);
+	struct plant_inputs in;
+	const double times[] = {0, 2.5, 7.25, 12};
+	for (int r = 0; r < 3; r++) {
+		plant_trace_at(t, times[r], &in);
+		plant_step(by_hand, times[r + 1] - times[r], &in);
+	}
+	assert_true(fabs(plant_time(by_trace) - 12) < 1e-9);
+	for (int i = 0; i < plant_sensor_count(by_hand); i++) {
+		const char *comp, *kind;
+		assert_int_equal(plant_sensor(by_hand, i, &comp, &kind), 0);
+		assert_true(fabs(temp(by_trace, comp, kind) - temp(by_hand, comp, kind)) < 0.05);
+	}
+	assert_true(temp(by_trace, "gpu0", "junction") > temp(by_trace, "gpu1", "junction"));
+	plant_step_trace(by_trace, t, -1);
+	plant_step_trace(by_trace, NULL, 1);
+	assert_true(fabs(plant_time(by_trace) - 12) < 1e-9);
+	plant_free(by_trace);
+	plant_free(by_hand);
+	plant_trace_free(t);
+}
+
 static void expect_bad_trace(const char *text, size_t len, int line, const char *why)
 {
 	char err[512] = "", prefix[600];
@@ -357,7 +397,7 @@ static void test_trace_bad(void **state)
 			 "does not increase");
 	expect_bad_trace(HEADER "0,1,1,1,1,1,1,1,1\n", S, 2, "9 columns, expected 10");
 	expect_bad_trace(HEADER "0,1,1,1,1,1,1,1,1,25,3\n", S, 2, "more than 10 columns");
-	expect_bad_trace(HEADER "0,1,1,1,1,1,1,1,1,25\n\n", S, 3, "1 columns");
+	expect_bad_trace(HEADER "0,1,1,1,1,1,1,1,1,25\n\n", S, 3, "1 column, expected 10");
 	expect_bad_trace(HEADER "0,1,1,x,1,1,1,1,1,25\n", S, 2, "gpu2_w: not a number");
 	expect_bad_trace(HEADER "0,1,1,1,1,1,1,1,,25\n", S, 2, "nvme_w: not a number");
 	expect_bad_trace(HEADER "0,1,1,1,1,1,1,nan,1,25\n", S, 2, "cpu_w: not a number");
@@ -411,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_bad_configs),
 		cmocka_unit_test(test_damaged_configs_never_crash),
 		cmocka_unit_test(test_trace_good),
+		cmocka_unit_test(test_trace_replay),
 		cmocka_unit_test(test_trace_bad),
 		cmocka_unit_test(test_damaged_traces_never_crash),
 	};

@@ -11,7 +11,6 @@
 #define PLANT_MAX_NVME 8
 #define PLANT_MAX_CHASSIS_FANS 16
 #define PLANT_MAX_FANS (PLANT_GPUS + PLANT_MAX_CHASSIS_FANS)
-#define PLANT_MAX_SENSORS (3 * PLANT_GPUS + 1 + PLANT_MAX_NVME)
 
 /* Heat carried by one CFM of air per kelvin of temperature rise:
  * rho * c_p * 1 ft^3/min = 1.204 kg/m^3 * 1005 J/(kg K) * 4.719e-4 m^3/s. */

@@ -185,7 +185,7 @@ int plant_temp_limit(const struct plant *p, const char *component, const char *k
 	return rc;
 }
 
-/* Component names of the sensors, built once: "gpu0".."gpu5", "cpu", "nvme0".. */
+/* Component names of the sensors: "gpu0".."gpu5", "cpu", "nvme0".. */
 static const char *const gpu_names[PLANT_GPUS] = {"gpu0", "gpu1", "gpu2", "gpu3", "gpu4", "gpu5"};
 static const char *const nvme_names[PLANT_MAX_NVME] = {"nvme0", "nvme1", "nvme2", "nvme3",
 						       "nvme4", "nvme5", "nvme6", "nvme7"};

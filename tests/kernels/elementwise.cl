@@ -1,0 +1,52 @@
+/* Elementwise float, int and half operations, one operation per result so
+ * that both sides round the same way. */
+#include "tk.h"
+
+__kernel void ew_f32(__global const float *a, __global const float *b, __global float *out, uint n)
+{
+	uint i = get_global_id(0);
+	if (i >= n)
+		return;
+	float x = a[i], y = b[i];
+	out[8 * i + 0] = x + y;
+	out[8 * i + 1] = x - y;
+	out[8 * i + 2] = x * y;
+	out[8 * i + 3] = x * 3.5f;
+	out[8 * i + 4] = x < y ? x : y;
+	out[8 * i + 5] = (float)(int)(x * 100.0f);
+	out[8 * i + 6] = (float)(uint)(y * y * 1000.0f);
+	out[8 * i + 7] = __builtin_fabsf(x) + __builtin_floorf(y * 10.0f);
+}
+
+/* Signed overflow is undefined in C: wrap through unsigned, as the GPU does. */
+__kernel void ew_i32(__global const int *a, __global const int *b, __global int *out, uint n)
+{
+	uint i = get_global_id(0);
+	if (i >= n)
+		return;
+	int x = a[i], y = b[i];
+	out[10 * i + 0] = (int)((uint)x + (uint)y);
+	out[10 * i + 1] = (int)((uint)x - (uint)y);
+	out[10 * i + 2] = (int)((uint)x * (uint)y);
+	out[10 * i + 3] = (int)(((long)x * (long)y) >> 32);
+	out[10 * i + 4] = x >> (y & 31);
+	out[10 * i + 5] = (int)((uint)x >> (y & 31));
+	out[10 * i + 6] = (int)((uint)x << (y & 31));
+	out[10 * i + 7] = x < y ? y : x;
+	out[10 * i + 8] = (x ^ y) | (x & 0xff);
+	out[10 * i + 9] = __builtin_popcount((uint)x) + __builtin_clz((uint)y | 1u);
+}
+
+__kernel void ew_f16(__global const half *a, __global const half *b, __global half *out, __global float *wide,
+		     uint n)
+{
+	uint i = get_global_id(0);
+	if (i >= n)
+		return;
+	half x = a[i], y = b[i];
+	out[4 * i + 0] = x + y;
+	out[4 * i + 1] = x - y;
+	out[4 * i + 2] = x * y;
+	out[4 * i + 3] = (half)((float)x * 0.3f);
+	wide[i] = (float)x * (float)y;
+}

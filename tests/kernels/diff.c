@@ -36,6 +36,7 @@ typedef uint uint4 __attribute__((vector_size(16)));
 void ew_f32(const float *a, const float *b, float *out, uint n);
 void ew_i32(const int *a, const int *b, int *out, uint n);
 void ew_f16(const half *a, const half *b, half *out, float *wide, uint n);
+void ew_div(const float *a, const float *b, const half *ha, const half *hb, float *q, half *hq, float *fma, uint n);
 void reduce_u32(const uint *in, uint *sums, uint *maxes, uint n);
 void reduce_f32(const float *in, float *sums, uint n);
 void histogram(const uint *in, uint *bins, uint n, uint nbins);
@@ -116,10 +117,10 @@ static void *buffer(struct run *r, enum elem e, size_t count)
 	return a->init;
 }
 
-/* An output buffer compared within ulp (floats). */
-static void *buffer_ulp(struct run *r, size_t count, unsigned ulp)
+/* An output buffer of floats (E_F32 or E_F16) compared within ulp. */
+static void *buffer_ulp(struct run *r, enum elem e, size_t count, unsigned ulp)
 {
-	void *p = buffer(r, E_F32, count);
+	void *p = buffer(r, e, count);
 	r->a[r->n - 1].ulp = ulp;
 	return p;
 }
@@ -260,6 +261,23 @@ static void p_ew_f16(struct run *r, uint32_t n)
 	grid1(r, n, 64);
 }
 static void h_ew_f16(const struct tk_arg *a) { ew_f16(P(0), P(1), P(2), P(3), V32(4)); }
+
+/* The ULP tolerances of tests/kernels/README.md for division. */
+enum { ULP_DIV = 3, ULP_DIV_F16 = 1 };
+
+static void p_ew_div(struct run *r, uint32_t n)
+{
+	fill_f32(r, buffer(r, E_F32, n), n, -1e6f, 1e6f);
+	fill_f32_positive(r, buffer(r, E_F32, n), n, true);
+	fill_f16_bits(r, buffer(r, E_F16, n), n);
+	fill_f16_bits(r, buffer(r, E_F16, n), n);
+	buffer_ulp(r, E_F32, n, ULP_DIV);
+	buffer_ulp(r, E_F16, n, ULP_DIV_F16);
+	buffer(r, E_F32, n);
+	u32(r, n);
+	grid1(r, n, 64);
+}
+static void h_ew_div(const struct tk_arg *a) { ew_div(P(0), P(1), P(2), P(3), P(4), P(5), P(6), V32(7)); }
 
 static void p_reduce_u32(struct run *r, uint32_t n)
 {
@@ -510,7 +528,7 @@ static void p_math(struct run *r, uint32_t n, enum domain d, float lo, float hi,
 		fill_f32(r, x, n, lo, hi);
 	else
 		fill_f32_positive(r, x, n, d == D_POSITIVE_NORMAL);
-	buffer_ulp(r, n, ulp);
+	buffer_ulp(r, E_F32, n, ulp);
 	u32(r, n);
 	grid1(r, n, 64);
 }
@@ -536,6 +554,7 @@ static const struct kcase cases[] = {
 	{ "elementwise", "ew_f32", p_ew_f32, h_ew_f32, { 1, 1000, 4099 } },
 	{ "elementwise", "ew_i32", p_ew_i32, h_ew_i32, { 7, 1000, 4099 } },
 	{ "elementwise", "ew_f16", p_ew_f16, h_ew_f16, { 3, 1000, 4099 } },
+	{ "elementwise", "ew_div", p_ew_div, h_ew_div, { 1, 1000, 4099 } },
 	{ "reduce", "reduce_u32", p_reduce_u32, h_reduce_u32, { 5, 256, 3001 } },
 	{ "reduce", "reduce_f32", p_reduce_f32, h_reduce_f32, { 5, 256, 3001 } },
 	{ "atomics", "histogram", p_histogram, h_histogram, { 1, 999, 5000 } },
@@ -582,11 +601,17 @@ static void run_free(struct run *r)
 	}
 }
 
-/* The bits of a float as an integer that orders like the float, so that
- * the distance between two of them is their distance in ULP. */
-static int64_t ordered(uint32_t bits)
+/* The bits of a float (E_F32 or E_F16) as an integer that orders like the
+ * float, so that the distance between two is their distance in ULP. */
+static int64_t ordered(uint64_t bits, enum elem e)
 {
-	return bits & 0x80000000u ? -(int64_t)(bits & 0x7fffffffu) : (int64_t)bits;
+	uint64_t sign = e == E_F16 ? 0x8000u : 0x80000000u;
+	return bits & sign ? -(int64_t)(bits & (sign - 1)) : (int64_t)bits;
+}
+
+static bool is_nan(uint64_t bits, enum elem e)
+{
+	return e == E_F16 ? (bits & 0x7c00) == 0x7c00 && (bits & 0x3ff) : isnan(as_f32(bits));
 }
 
 static uint64_t elem_at(const void *p, enum elem e, size_t i)
@@ -604,9 +629,9 @@ static uint64_t elem_at(const void *p, enum elem e, size_t i)
 }
 
 /* Distance in ULP between two floats (both not NaN). */
-static int64_t ulp_distance(uint64_t g, uint64_t h)
+static int64_t ulp_distance(uint64_t g, uint64_t h, enum elem e)
 {
-	int64_t d = ordered((uint32_t)g) - ordered((uint32_t)h);
+	int64_t d = ordered(g, e) - ordered(h, e);
 	return d < 0 ? -d : d;
 }
 
@@ -616,12 +641,11 @@ static bool agree(uint64_t g, uint64_t h, enum elem e, unsigned ulp)
 {
 	if (g == h)
 		return true;
-	if (e != E_F32 || !ulp)
+	if (!ulp)
 		return false;
-	float fg = as_f32(g), fh = as_f32(h);
-	if (isnan(fg) || isnan(fh))
-		return isnan(fg) && isnan(fh);
-	return ulp_distance(g, h) <= (int64_t)ulp;
+	if (is_nan(g, e) || is_nan(h, e))
+		return is_nan(g, e) && is_nan(h, e);
+	return ulp_distance(g, h, e) <= (int64_t)ulp;
 }
 
 /* Compare every buffer; describe the first few differences.  *max_ulp: the
@@ -637,8 +661,9 @@ static int compare(const struct run *r, char *why, size_t len, int64_t *max_ulp)
 		size_t count = a->bytes / elem_bytes[a->elem];
 		for (size_t j = 0; j < count; j++) {
 			uint64_t g = elem_at(a->gpu, a->elem, j), h = elem_at(a->host, a->elem, j);
-			if (a->ulp && !isnan(as_f32(g)) && !isnan(as_f32(h)) && ulp_distance(g, h) > *max_ulp)
-				*max_ulp = ulp_distance(g, h);
+			if (a->ulp && !is_nan(g, a->elem) && !is_nan(h, a->elem) &&
+			    ulp_distance(g, h, a->elem) > *max_ulp)
+				*max_ulp = ulp_distance(g, h, a->elem);
 			if (agree(g, h, a->elem, a->ulp))
 				continue;
 			if (bad++ < 4 && used < len)
@@ -648,6 +673,14 @@ static int compare(const struct run *r, char *why, size_t len, int64_t *max_ulp)
 		}
 	}
 	return bad;
+}
+
+static bool changed_something(const struct run *r)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->a[i].is_buffer && memcmp(r->a[i].gpu, r->a[i].init, r->a[i].bytes))
+			return true;
+	return false;
 }
 
 struct outcome {
@@ -723,6 +756,11 @@ static int run_case(const struct kcase *c, struct tb_codeobj *co, uint32_t size,
 	if (rc == 0 && tk_host_run(c->host, host_args, r.grid, r.block) < 0) {
 		snprintf(out->why, sizeof out->why, "# out of memory for the host reference\n");
 		rc = -ENOMEM;
+	}
+	if (rc == 0 && !changed_something(&r)) {
+		/* both sides doing nothing would agree: that is no test */
+		snprintf(out->why, sizeof out->why, "# the kernel wrote nothing on the emulator\n");
+		rc = -EIO;
 	}
 	if (rc == 0) {
 		out->max_ulp = -1;

@@ -50,3 +50,18 @@ __kernel void ew_f16(__global const half *a, __global const half *b, __global ha
 	out[4 * i + 3] = (half)((float)x * 0.3f);
 	wide[i] = (float)x * (float)y;
 }
+
+/* Division and fused multiply-add.  OpenCL allows 2.5 ULP for float
+ * division, and clang expands it around v_rcp_f32 (half division around
+ * v_rcp_f32, v_fma_mix and v_div_fixup_f16): compared within a tolerance.
+ * fma is exact. */
+__kernel void ew_div(__global const float *a, __global const float *b, __global const half *ha,
+		     __global const half *hb, __global float *q, __global half *hq, __global float *fma, uint n)
+{
+	uint i = get_global_id(0);
+	if (i >= n)
+		return;
+	q[i] = a[i] / b[i];
+	hq[i] = ha[i] / hb[i];
+	fma[i] = __builtin_fmaf(a[i], b[i], a[i] * 0.25f);
+}

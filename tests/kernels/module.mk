@@ -22,3 +22,9 @@ $(TBIN)/kernel_diff: $(call objs,tests/kernels/diff.c tests/kernels/host.c) $(KE
 
 PROGS += $(TBIN)/kernel_diff $(KERNEL_COS)
 TESTS += $(TBIN)/kernel_diff
+
+# The emulator's throughput on these kernels (make bench).
+$(TBIN)/bench_emu: $(call objs,tests/kernels/bench.c) $(LIB)/libtbemu.a $(LIB)/libtbisa.a $(LIB)/libtbdrv.a \
+                   | $(KERNEL_COS)
+	$(link) $(LIBS_ELF) $(LIBS_MSGPACK) -lm
+BENCHES += $(TBIN)/bench_emu

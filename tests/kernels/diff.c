@@ -37,6 +37,8 @@ void ew_f32(const float *a, const float *b, float *out, uint n);
 void ew_i32(const int *a, const int *b, int *out, uint n);
 void ew_f16(const half *a, const half *b, half *out, float *wide, uint n);
 void ew_div(const float *a, const float *b, const half *ha, const half *hb, float *q, half *hq, float *fma, uint n);
+void ew_wide(const double *a, const double *b, const ulong *u, const float *f, double *dout, ulong *uout,
+	     float *fout, uint n);
 void reduce_u32(const uint *in, uint *sums, uint *maxes, uint n);
 void reduce_f32(const float *in, float *sums, uint n);
 void histogram(const uint *in, uint *bins, uint n, uint nbins);
@@ -55,6 +57,7 @@ void ptr64(const ulong *base, ulong *out, ulong far, ulong back, uint n);
 void widths(const unsigned char *in8, const unsigned short *in16, const uint *in32, const ulong *in64,
 	    const uint4 *in128, unsigned char *o8, unsigned short *o16, uint *o32, ulong *o64, uint4 *o128, int *sext,
 	    uint n);
+void lds_widths(const ulong *in, ulong *out, unsigned char *bytes, uint n);
 void many_args(const uint *in, ulong *out, uint a0, ulong a1, float a2, int a3, uint a4, half a5, ulong a6, uint a7,
 	       int a8, float a9, uint a10, ulong a11, uint a12, int a13, uint a14, uint a15, half a16, uint n);
 void scratch_counts(const uint *in, uint *out, uint n, uint per_item);
@@ -262,6 +265,23 @@ static void p_ew_f16(struct run *r, uint32_t n)
 }
 static void h_ew_f16(const struct tk_arg *a) { ew_f16(P(0), P(1), P(2), P(3), V32(4)); }
 
+static void p_ew_wide(struct run *r, uint32_t n)
+{
+	for (int side = 0; side < 2; side++) {
+		double *d = buffer(r, E_U64, n);
+		for (size_t i = 0; d && i < n; i++)
+			d[i] = (double)rnd_f32(r, -1e5f, 1e5f) * (1.0 + (double)(rnd(r) >> 40) / 16777216.0);
+	}
+	fill_bits(r, buffer(r, E_U64, n), 8 * (size_t)n);
+	fill_f32(r, buffer(r, E_F32, n), n, -3e4f, 3e4f);
+	buffer(r, E_U64, 4 * (size_t)n);
+	buffer(r, E_U64, 4 * (size_t)n);
+	buffer(r, E_F32, 3 * (size_t)n);
+	u32(r, n);
+	grid1(r, n, 64);
+}
+static void h_ew_wide(const struct tk_arg *a) { ew_wide(P(0), P(1), P(2), P(3), P(4), P(5), P(6), V32(7)); }
+
 /* The ULP tolerances of tests/kernels/README.md for division. */
 enum { ULP_DIV = 3, ULP_DIV_F16 = 1 };
 
@@ -464,6 +484,16 @@ static void h_widths(const struct tk_arg *a)
 	widths(P(0), P(1), P(2), P(3), P(4), P(5), P(6), P(7), P(8), P(9), P(10), V32(11));
 }
 
+static void p_lds_widths(struct run *r, uint32_t n)
+{
+	fill_bits(r, buffer(r, E_U64, n), 8 * (size_t)n);
+	buffer(r, E_U64, n);
+	buffer(r, E_U8, n);
+	u32(r, n);
+	grid1(r, n, 64);
+}
+static void h_lds_widths(const struct tk_arg *a) { lds_widths(P(0), P(1), P(2), V32(3)); }
+
 static void p_many_args(struct run *r, uint32_t n)
 {
 	fill_bits(r, buffer(r, E_U32, n), 4 * (size_t)n);
@@ -555,6 +585,7 @@ static const struct kcase cases[] = {
 	{ "elementwise", "ew_i32", p_ew_i32, h_ew_i32, { 7, 1000, 4099 } },
 	{ "elementwise", "ew_f16", p_ew_f16, h_ew_f16, { 3, 1000, 4099 } },
 	{ "elementwise", "ew_div", p_ew_div, h_ew_div, { 1, 1000, 4099 } },
+	{ "elementwise", "ew_wide", p_ew_wide, h_ew_wide, { 1, 1000, 4099 } },
 	{ "reduce", "reduce_u32", p_reduce_u32, h_reduce_u32, { 5, 256, 3001 } },
 	{ "reduce", "reduce_f32", p_reduce_f32, h_reduce_f32, { 5, 256, 3001 } },
 	{ "atomics", "histogram", p_histogram, h_histogram, { 1, 999, 5000 } },
@@ -571,6 +602,7 @@ static const struct kcase cases[] = {
 	{ "control", "divergent", p_divergent, h_divergent, { 1, 1000, 4099 } },
 	{ "memory", "ptr64", p_ptr64, h_ptr64, { 1, 100, 1000 } },
 	{ "memory", "widths", p_widths, h_widths, { 1, 100, 1001 } },
+	{ "memory", "lds_widths", p_lds_widths, h_lds_widths, { 1, 100, 1001 } },
 	{ "manyargs", "many_args", p_many_args, h_many_args, { 1, 100, 1000 } },
 	{ "scratch", "scratch_counts", p_scratch, h_scratch, { 1, 100, 1000 } },
 	{ "dispatch", "dispatch_info", p_dispatch, h_dispatch, { 1, 16, 37 } },

@@ -65,3 +65,26 @@ __kernel void ew_div(__global const float *a, __global const float *b, __global 
 	hq[i] = ha[i] / hb[i];
 	fma[i] = __builtin_fmaf(a[i], b[i], a[i] * 0.25f);
 }
+
+/* Doubles, 64-bit integers and conversions between widths and kinds. */
+__kernel void ew_wide(__global const double *a, __global const double *b, __global const ulong *u,
+		      __global const float *f, __global double *dout, __global ulong *uout, __global float *fout,
+		      uint n)
+{
+	uint i = get_global_id(0);
+	if (i >= n)
+		return;
+	double x = a[i], y = b[i];
+	ulong v = u[i];
+	dout[4 * i + 0] = x + y;
+	dout[4 * i + 1] = x * y;
+	dout[4 * i + 2] = (double)f[i] - x;
+	dout[4 * i + 3] = (double)(long)v + __builtin_floor(y);
+	uout[4 * i + 0] = v * (v >> 7);
+	uout[4 * i + 1] = (v << (v & 63)) ^ (v >> ((v >> 8) & 63));
+	uout[4 * i + 2] = (ulong)((long)v >> (v & 63));
+	uout[4 * i + 3] = (ulong)(long)(x * 1000.0) + (ulong)(long)(f[i] * 100.0f);
+	fout[3 * i + 0] = (float)x;
+	fout[3 * i + 1] = (float)v;
+	fout[3 * i + 2] = (float)(half)f[i];
+}

@@ -37,3 +37,23 @@ __kernel void widths(__global const uchar *in8, __global const ushort *in16, __g
 	sext[2 * i] = (int)(char)in8[i];
 	sext[2 * i + 1] = (int)(short)in16[i];
 }
+
+/* LDS reads and writes of 1, 2 and 8 bytes, across the work-group (lanes
+ * read what other lanes wrote, so a barrier is between). */
+__kernel void lds_widths(__global const ulong *in, __global ulong *out, __global uchar *bytes, uint n)
+{
+	__local ulong wide[64];
+	__local ushort mid[64];
+	__local uchar narrow[64];
+	uint l = get_local_id(0), i = get_global_id(0), size = get_local_size(0);
+	ulong v = i < n ? in[i] : 0;
+	wide[l] = v;
+	mid[l] = (ushort)(v >> 16);
+	narrow[l] = (uchar)v;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	uint j = size - 1 - l;
+	if (i < n) {
+		out[i] = wide[j] ^ ((ulong)mid[(l + 1) % size] << 48);
+		bytes[i] = (uchar)(narrow[j] + narrow[(l + 3) % size]);
+	}
+}

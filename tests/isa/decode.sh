@@ -5,7 +5,7 @@
 set -u
 t="$TB_BUILD/tests/test_decode"
 "$t" "$TB_BUILD/tests/isa/encodings.o" | sed 's/^\(not \)\{0,1\}ok 1 /&sample: /'
-set -- "$TB_BUILD"/kernels/*.co
+set -- "$TB_BUILD"/gpu/tests/kernels/*.co
 if [ -e "$1" ]; then
   "$t" --executable "$@" | sed 's/^\(\(not \)\{0,1\}ok\) \([0-9]*\)/\1 \3/' | grep -v '^1\.\.'
 fi

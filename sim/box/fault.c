@@ -1,13 +1,157 @@
-/* tb sim fault: faults injected into the box. */
+/* tb sim fault: faults injected into the box, each the way the real one
+ * shows itself to software (a queue that stops, a flipped VRAM bit nobody
+ * reports, a link that trains narrower, RAS counters, a fan that stops, a
+ * GPU gone from the bus). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "sim/box/box.h"
+#include "sim/box/sensors.h"
+#include "sim/kmd/kfd_priv.h"
 
 int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len);
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 0);
+	if (errno || *end || s[0] == '-')
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+static int bad(char *msg, size_t len, const char *fmt, const char *what)
+{
+	snprintf(msg, len, fmt, what);
+	return -EINVAL;
+}
+
+static int fault_link(struct sim_gpu *g, const char *w, const char *s, char *msg, size_t len)
+{
+	uint64_t width, speed;
+	if (parse_u64(w, &width) < 0 || (width != 1 && width != 2 && width != 4 && width != 8 && width != 16))
+		return bad(msg, len, "link width must be 1, 2, 4, 8 or 16, not '%s'", w ? w : "");
+	if (parse_u64(s, &speed) < 0 || (speed != 2 && speed != 5 && speed != 8 && speed != 16))
+		return bad(msg, len, "link speed must be 2, 5, 8 or 16 GT/s, not '%s'", s ? s : "");
+	g->link_width = (int)width;
+	g->link_speed_gts = (int)speed;
+	klog("pcieport: %s: PCIe link trained at x%d %s GT/s (capable of x16 16 GT/s)", g->bdf, (int)width,
+	     speed == 2 ? "2.5" : speed == 5 ? "5.0" : speed == 8 ? "8.0" : "16.0");
+	snprintf(msg, len, "GPU %d: link now x%d %d GT/s", g->index, (int)width, (int)speed);
+	return 0;
+}
+
+static int fault_ras(struct sim_gpu *g, bool ue, const char *n_arg, char *msg, size_t len)
+{
+	uint64_t n;
+	if (parse_u64(n_arg, &n) < 0 || n == 0 || n > 1000000)
+		return bad(msg, len, "a count from 1 to 1000000 is needed, not '%s'", n_arg ? n_arg : "");
+	atomic_fetch_add(ue ? &g->ras_ue : &g->ras_ce, n);
+	klog("amdgpu %s: %llu %scorrectable hardware errors detected in UMC block", g->bdf, (unsigned long long)n,
+	     ue ? "un" : "");
+	if (ue)
+		gpu_reset(g, "uncorrectable memory error");
+	snprintf(msg, len, "GPU %d: %llu %s memory errors", g->index, (unsigned long long)n, ue ? "uncorrectable" : "correctable");
+	return 0;
+}
+
+static int fault_bitflip(struct sim_gpu *g, const char *addr_arg, char *msg, size_t len)
+{
+	uint64_t addr;
+	if (parse_u64(addr_arg, &addr) < 0 || addr >= GPU_VRAM_BYTES)
+		return bad(msg, len, "a VRAM byte offset below 24 GiB is needed, not '%s'", addr_arg ? addr_arg : "");
+	/* GDDR6 on this board has no ECC: nothing is logged */
+	__atomic_fetch_xor(&g->vram[addr], 1u, __ATOMIC_SEQ_CST);
+	snprintf(msg, len, "GPU %d: flipped bit 0 of VRAM byte 0x%llx", g->index, (unsigned long long)addr);
+	return 0;
+}
+
+static void clear_gpu(struct sim_box *b, struct sim_gpu *g)
+{
+	char fan[16];
+	snprintf(fan, sizeof fan, "gpu%d", g->index);
+	sensors_fan_stall(b, fan, 0);
+	sensors_runaway(b, g->index, false);
+	g->link_width = 16;
+	g->link_speed_gts = 16;
+	if (atomic_exchange(&g->fallen_off_bus, 0))
+		klog("pci %s: device back on the bus after a rescan", g->bdf);
+}
+
+static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, const char *a1, const char *a2, char *msg,
+		     size_t len)
+{
+	char fan[16];
+	snprintf(fan, sizeof fan, "gpu%d", g->index);
+	if (!strcmp(kind, "hang") || !strcmp(kind, "sdma-hang")) {
+		bool sdma = kind[0] == 's';
+		if (queue_inject_hang(g, sdma) < 0)
+			return bad(msg, len, "no live %s queue on this GPU to hang", sdma ? "SDMA" : "compute");
+		snprintf(msg, len, "GPU %d: %s queues hung", g->index, sdma ? "SDMA" : "compute");
+		return 0;
+	}
+	if (!strcmp(kind, "vram-bitflip"))
+		return fault_bitflip(g, a1, msg, len);
+	if (!strcmp(kind, "link"))
+		return fault_link(g, a1, a2, msg, len);
+	if (!strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue"))
+		return fault_ras(g, kind[4] == 'u', a1, msg, len);
+	if (!strcmp(kind, "fan-stall")) {
+		sensors_fan_stall(b, fan, 1);
+		snprintf(msg, len, "GPU %d: fan stalled", g->index);
+		return 0;
+	}
+	if (!strcmp(kind, "thermal-runaway")) {
+		sensors_runaway(b, g->index, true);
+		snprintf(msg, len, "GPU %d: cooling lost, drawing its full power", g->index);
+		return 0;
+	}
+	if (!strcmp(kind, "fall-off-bus")) {
+		atomic_store(&g->fallen_off_bus, 1);
+		klog("amdgpu %s: GPU has fallen off the bus (config space reads as 0xffffffff)", g->bdf);
+		gpu_reset(g, "device lost");
+		snprintf(msg, len, "GPU %d: fell off the bus", g->index);
+		return 0;
+	}
+	return bad(msg, len, "unknown fault kind '%s' (tb sim fault --help lists them)", kind);
+}
+
 int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len)
 {
-	(void)b;
-	snprintf(msg, len, "unknown fault '%s'", arg);
-	return -EINVAL;
+	char buf[256], *save = NULL;
+	snprintf(buf, sizeof buf, "%s", arg);
+	const char *target = strtok_r(buf, " ", &save), *kind = strtok_r(NULL, " ", &save);
+	const char *a1 = strtok_r(NULL, " ", &save), *a2 = strtok_r(NULL, " ", &save);
+	if (!target)
+		return bad(msg, len, "%s", "no fault given");
+	if (!strcmp(target, "clear")) {
+		uint64_t i = 0;
+		if (kind && (parse_u64(kind, &i) < 0 || i >= (uint64_t)b->ngpus))
+			return bad(msg, len, "no GPU '%s'", kind);
+		for (int k = 0; k < b->ngpus; k++)
+			if (!kind || (uint64_t)k == i)
+				clear_gpu(b, &b->gpu[k]);
+		snprintf(msg, len, "faults cleared");
+		return 0;
+	}
+	if (!strncmp(target, "chassis", 7)) {
+		if (!kind || strcmp(kind, "fan-stall"))
+			return bad(msg, len, "a chassis fan takes only fan-stall, not '%s'", kind ? kind : "");
+		if (sensors_fan_stall(b, target, 1) < 0)
+			return bad(msg, len, "no fan '%s'", target);
+		snprintf(msg, len, "%s: fan stalled", target);
+		return 0;
+	}
+	uint64_t i;
+	if (parse_u64(target, &i) < 0 || i >= (uint64_t)b->ngpus)
+		return bad(msg, len, "no GPU '%s' (GPUs are numbered from 0; chassis fans are chassisN)", target);
+	if (!kind)
+		return bad(msg, len, "%s", "no fault kind given");
+	return fault_gpu(b, &b->gpu[i], kind, a1, a2, msg, len);
 }

@@ -38,5 +38,7 @@ int pci_gpu_chain(const struct sim_gpu *g, struct pci_fn out[6]);
 void pci_gpu_function(const struct sim_gpu *g, struct pci_fn *f);
 /* Fill the 4 KiB configuration space of a function. */
 void pci_config(const struct pci_fn *f, uint8_t cfg[PCI_CFG_SIZE]);
+/* The sysfs files of a function at dir (relative to STATE/sys). */
+int sysfs_pci_function(const struct sim_box *b, const char *dir, const struct pci_fn *f);
 
 #endif

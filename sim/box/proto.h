@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SIM_SOCKET_NAME "simd.sock"
-#define SIM_PROTO_VERSION 1
+#define SIM_PROTO_VERSION 2
 #define SIM_MSG_MAX (64 * 1024)
 
 enum sim_msg_type {
@@ -24,6 +24,7 @@ enum sim_msg_type {
 	SIM_MMAP,		/* struct sim_mmap -> struct sim_mmap_reply (+ fd) */
 	SIM_CONTROL,		/* struct sim_control -> struct sim_reply + text */
 	SIM_REPLY,
+	SIM_WRITE,		/* struct sim_write + bytes -> struct sim_reply (value: bytes taken) */
 };
 
 struct sim_hdr {
@@ -31,14 +32,18 @@ struct sim_hdr {
 	uint32_t len;		/* bytes after the header */
 };
 
-enum sim_conn_kind { SIM_CONN_DEVICE = 1, SIM_CONN_CONTROL = 2 };
+/* ATTR: a sysfs attribute a process opened for writing.  Each packet is a
+ * write(): a struct sim_write from the preloaded library's write(), or the
+ * bare bytes when the program wrote past it (stdio inside libc); every one
+ * is answered, and bare writes' answers are simply never read. */
+enum sim_conn_kind { SIM_CONN_DEVICE = 1, SIM_CONN_CONTROL = 2, SIM_CONN_ATTR = 3 };
 
 struct sim_hello {
 	struct sim_hdr h;
 	uint32_t version;
 	uint32_t kind;		/* enum sim_conn_kind */
 	int32_t flags;		/* open() flags */
-	char path[64];		/* device path, e.g. "/dev/kfd" */
+	char path[256];		/* device path, e.g. "/dev/kfd"; ATTR: the file's canonical /sys path */
 };
 
 struct sim_reply {
@@ -60,6 +65,12 @@ struct sim_ioctl {
 	uint64_t request;
 	uint64_t arg;		/* the user pointer, for messages and EFAULT */
 	uint64_t fd_offset;	/* with a passed file (userptr memory): its offset */
+};
+
+struct sim_write {
+	struct sim_hdr h;
+	uint32_t tag;
+	uint32_t len;		/* bytes that follow */
 };
 
 struct sim_mmap {

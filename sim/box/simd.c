@@ -25,6 +25,7 @@
 #include "sim/box/box.h"
 #include "sim/box/conn.h"
 #include "sim/box/proto.h"
+#include "sim/box/sensors.h"
 
 struct sim_box *g_box;
 static struct sim_box box;
@@ -77,20 +78,25 @@ static size_t status_json(char *out, size_t len)
 				      "%s{\"index\":%d,\"pci\":\"%s\",\"gpu_id\":%u,\"render\":\"renderD%d\","
 				      "\"vram_used_bytes\":%llu,\"busy_percent\":%d,\"resets\":%llu,"
 				      "\"link\":{\"width\":%d,\"speed_gts\":%d},\"fallen_off_bus\":%s,"
-				      "\"ras\":{\"ce\":%llu,\"ue\":%llu}}",
+				      "\"ras\":{\"ce\":%llu,\"ue\":%llu},\"junction_c\":%.1f,\"power_w\":%.1f}",
 				      i ? "," : "", i, g->bdf, g->gpu_id, g->render_minor,
 				      (unsigned long long)atomic_load(&g->vram_used), atomic_load(&g->busy_permille) / 10,
 				      (unsigned long long)atomic_load(&g->resets), g->link_width, g->link_speed_gts,
 				      atomic_load(&g->fallen_off_bus) ? "true" : "false",
-				      (unsigned long long)atomic_load(&g->ras_ce), (unsigned long long)atomic_load(&g->ras_ue));
+				      (unsigned long long)atomic_load(&g->ras_ce), (unsigned long long)atomic_load(&g->ras_ue),
+				      atomic_load(&g->temp_junction_mc) / 1000.0, atomic_load(&g->power_mw) / 1000.0);
 	}
+	char plant[128];
+	sensors_status_json(&box, plant, sizeof plant);
+	if (n < len)
+		n += (size_t)snprintf(out + n, len - n, "],\"plant\":%s", plant);
 	int clients = 0;
 	pthread_mutex_lock(&conns_lock);
 	for (struct conn *c = conns; c; c = c->next_all)
 		clients += c->dev != 0;
 	pthread_mutex_unlock(&conns_lock);
 	if (n < len)
-		n += (size_t)snprintf(out + n, len - n, "],\"open_device_files\":%d,\"kernel_log\":", clients);
+		n += (size_t)snprintf(out + n, len - n, ",\"open_device_files\":%d,\"kernel_log\":", clients);
 	if (n < len)
 		n += klog_json(out + n, len - n);
 	if (n + 2 < len) {
@@ -105,16 +111,17 @@ static size_t status_text(char *out, size_t len)
 	size_t n = 0;
 	n += (size_t)snprintf(out + n, len - n, "simulated box in %s: daemon pid %d, up %.1f s\n", box.state, getpid(),
 			      (double)(box_now_ns() - box.start_ns) / 1e9);
-	n += (size_t)snprintf(out + n, len - n, "%-4s %-13s %-7s %-10s %6s %6s %-10s %s\n", "GPU", "PCI", "gpu_id",
-			      "render", "busy", "resets", "link", "VRAM used");
+	n += (size_t)snprintf(out + n, len - n, "%-4s %-13s %-7s %-10s %6s %6s %-10s %8s %8s %s\n", "GPU", "PCI", "gpu_id",
+			      "render", "busy", "resets", "link", "junction", "power", "VRAM used");
 	for (int i = 0; i < box.ngpus && n < len; i++) {
 		struct sim_gpu *g = &box.gpu[i];
 		char link[32], node[16];
 		snprintf(link, sizeof link, "x%d %dGT/s", g->link_width, g->link_speed_gts);
 		snprintf(node, sizeof node, "renderD%d", g->render_minor);
-		n += (size_t)snprintf(out + n, len - n, "%-4d %-13s %-7u %-10s %5d%% %6llu %-10s %.1f MiB%s\n", i, g->bdf,
-				      g->gpu_id, node, atomic_load(&g->busy_permille) / 10,
-				      (unsigned long long)atomic_load(&g->resets), link,
+		n += (size_t)snprintf(out + n, len - n, "%-4d %-13s %-7u %-10s %5d%% %6llu %-10s %6.1f C %6.1f W %.1f MiB%s\n", i,
+				      g->bdf, g->gpu_id, node, atomic_load(&g->busy_permille) / 10,
+				      (unsigned long long)atomic_load(&g->resets), link, atomic_load(&g->temp_junction_mc) / 1000.0,
+				      atomic_load(&g->power_mw) / 1000.0,
 				      (double)atomic_load(&g->vram_used) / (1 << 20),
 				      atomic_load(&g->fallen_off_bus) ? "  FELL OFF THE BUS" : "");
 	}
@@ -312,6 +319,26 @@ static void device_loop(struct conn *c)
 	}
 }
 
+/* A sysfs attribute opened for writing: every packet is one write(). */
+static void attr_loop(struct conn *c, struct sim_attr *a)
+{
+	static _Thread_local uint8_t buf[SIM_MSG_MAX];
+	for (;;) {
+		/* not sim_recv: bare writes are no protocol messages */
+		ssize_t got = recv(c->sock, buf, sizeof buf, 0);
+		if (got <= 0)
+			return;
+		size_t n = (size_t)got;
+		const struct sim_write *w = (const struct sim_write *)buf;
+		bool framed = n >= sizeof *w && w->h.type == SIM_WRITE && w->len == n - sizeof *w &&
+			      w->h.len == n - sizeof w->h;
+		const char *data = framed ? (const char *)buf + sizeof *w : (const char *)buf;
+		size_t len = framed ? w->len : n;
+		long rv = attr_write(&box, a, data, len);
+		send_reply(c, framed ? w->tag : 0, rv, NULL, 0);
+	}
+}
+
 static int open_device(struct conn *c, const char *path)
 {
 	int minor;
@@ -352,6 +379,12 @@ static void *conn_main(void *arg)
 		if (hello.kind == SIM_CONN_CONTROL) {
 			reply(c->sock, 0, 0, c->id, NULL, 0);
 			control_loop(c);
+		} else if (hello.kind == SIM_CONN_ATTR) {
+			struct sim_attr *a = NULL;
+			rc = attr_lookup(&box, hello.path, &a);
+			reply(c->sock, 0, rc, c->id, NULL, 0);
+			if (rc == 0)
+				attr_loop(c, a);
 		} else if (hello.kind == SIM_CONN_DEVICE) {
 			rc = open_device(c, hello.path);
 			reply(c->sock, 0, rc, c->id, NULL, 0);
@@ -466,7 +499,7 @@ void box_start_engines(struct sim_box *b);
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tb-simd --state DIR [--gpus N] [--ready-fd FD]\n"
+	fprintf(f, "usage: tb-simd --state DIR [--gpus N] [--plant CONFIG] [--ready-fd FD]\n"
 		   "The simulated box's daemon; start it with `tb sim start`.\n");
 }
 
@@ -474,15 +507,17 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' }, { "gpus", required_argument, NULL, 'g' },
-		{ "ready-fd", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "ready-fd", required_argument, NULL, 'r' }, { "plant", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	const char *state = NULL;
+	const char *state = NULL, *plant_config = NULL;
 	int gpus = SIM_DEFAULT_GPUS, ready_fd = -1, c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': state = optarg; break;
 		case 'g': gpus = atoi(optarg); break;
 		case 'r': ready_fd = atoi(optarg); break;
+		case 'p': plant_config = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -507,6 +542,11 @@ int main(int argc, char **argv)
 		rc = gpu_init(&box, &box.gpu[i], i);
 	if (rc == 0)
 		rc = sysfs_build(&box);
+	char err[512] = "";
+	if (rc == 0 && (rc = sensors_build(&box, plant_config, err, sizeof err)) < 0) {
+		fprintf(stderr, "tb-simd: thermal plant: %s\n", err);
+		return 1;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "tb-simd: cannot build the box in %s: %s\n", state, strerror(-rc));
 		return 1;

@@ -158,7 +158,7 @@ static const char *speed_name(int gts)
 }
 
 /* The generic files of a PCI function at dir (relative to sys/). */
-static int pci_function(const struct sim_box *b, const char *dir, const struct pci_fn *f)
+int sysfs_pci_function(const struct sim_box *b, const char *dir, const struct pci_fn *f)
 {
 	uint8_t cfg[PCI_CFG_SIZE];
 	pci_config(f, cfg);
@@ -484,7 +484,7 @@ int sysfs_build(struct sim_box *b)
 				snprintf(dirs[k], sizeof dirs[k], "devices/pci0000:%02x/%s", chain[0].bus, chain[k].bdf);
 			else
 				snprintf(dirs[k], sizeof dirs[k], "%.400s/%s", dirs[parent[k]], chain[k].bdf);
-			rc = pci_function(b, dirs[k], &chain[k]);
+			rc = sysfs_pci_function(b, dirs[k], &chain[k]);
 			if (rc == 0 && chain[k].is_pcie)
 				rc = aer_files(b, dirs[k], 0, 0);
 		}

@@ -49,6 +49,7 @@ static int (*real_stat)(const char *, struct stat *);
 static int (*real_lstat)(const char *, struct stat *);
 static int (*real_fstatat)(int, const char *, struct stat *, int);
 static int (*real_statx)(int, const char *, int, unsigned, struct statx *);
+static ssize_t (*real_write)(int, const void *, size_t);
 
 static void resolve(void)
 {
@@ -66,6 +67,7 @@ static void resolve(void)
 	real_lstat = dlsym(RTLD_NEXT, "lstat");
 	real_fstatat = dlsym(RTLD_NEXT, "fstatat");
 	real_statx = dlsym(RTLD_NEXT, "statx");
+	real_write = dlsym(RTLD_NEXT, "write");
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -95,7 +97,7 @@ static void init(void)
 
 /* ---- device files --------------------------------------------------------------- */
 
-enum { KIND_NONE, KIND_KFD, KIND_RENDER, KIND_CARD };
+enum { KIND_NONE, KIND_KFD, KIND_RENDER, KIND_CARD, KIND_ATTR };
 
 /* One connection to the daemon, shared by every duplicate of its descriptor.
  * Requests carry tags: a thread blocked in WAIT_EVENTS must not block
@@ -103,6 +105,7 @@ enum { KIND_NONE, KIND_KFD, KIND_RENDER, KIND_CARD };
 struct chan {
 	int sock;
 	int kind, minor;
+	char *path;			/* KIND_ATTR: the attribute's canonical path */
 	uint64_t id;			/* the daemon's name for this open file */
 	int refs;
 	pthread_mutex_t lock;
@@ -139,6 +142,8 @@ static void chan_put(struct chan *c)
 	int left = --c->refs;
 	pthread_mutex_unlock(&c->lock);
 	if (left == 0) {
+		real_close(c->sock);
+		free(c->path);
 		pthread_mutex_destroy(&c->lock);
 		pthread_cond_destroy(&c->cond);
 		free(c);
@@ -258,17 +263,21 @@ static int chan_call(struct chan *c, void *msg, size_t len, int send_fd, uint8_t
 	return 0;
 }
 
-static int open_device(const char *path, int flags, int kind, int minor)
+/* Connect to the daemon and say what this file is.  Returns the socket, or
+ * -errno (the daemon's answer, or -ENODEV when there is no box). */
+static int hello(uint32_t conn_kind, const char *path, int flags, uint64_t *id)
 {
 	find_socket_dir();
 	int s = socket_dir[0] ? sim_connect(socket_dir) : -ENODEV;
-	if (s < 0) {
-		errno = ENODEV;
-		return -1;
-	}
+	if (s < 0)
+		return -ENODEV;
 	struct sim_hello h = { .h = { SIM_HELLO, sizeof h - sizeof h.h }, .version = SIM_PROTO_VERSION,
-			       .kind = SIM_CONN_DEVICE, .flags = flags };
-	snprintf(h.path, sizeof h.path, "%s", path);
+			       .kind = conn_kind, .flags = flags };
+	if (strlen(path) >= sizeof h.path) {
+		real_close(s);
+		return -ENAMETOOLONG;
+	}
+	memcpy(h.path, path, strlen(path) + 1);
 	struct sim_reply r;
 	size_t n;
 	int fd;
@@ -283,9 +292,16 @@ static int open_device(const char *path, int flags, int kind, int minor)
 		rc = r.err;
 	if (rc < 0) {
 		real_close(s);
-		errno = rc == -EPROTO || rc == -EPIPE ? ENODEV : -rc;
-		return -1;
+		return rc == -EPROTO || rc == -EPIPE ? -ENODEV : rc;
 	}
+	*id = r.value;
+	return s;
+}
+
+/* The process's descriptor for a connection: as the kernel's, it may be
+ * inherited (no O_CLOEXEC) and lives in the fd table. */
+static int install(int s, int flags, int kind, int minor, uint64_t id, const char *path)
+{
 	if (!(flags & O_CLOEXEC))
 		real_fcntl(s, F_SETFD, 0);
 	if (s >= MAX_FDS) {
@@ -294,22 +310,70 @@ static int open_device(const char *path, int flags, int kind, int minor)
 		return -1;
 	}
 	struct chan *c = calloc(1, sizeof *c);
-	if (!c) {
+	if (!c || (path && !(c->path = strdup(path)))) {
+		free(c);
 		real_close(s);
 		errno = ENOMEM;
 		return -1;
 	}
-	c->sock = s;
+	/* the connection talks through a descriptor of its own: the process may
+	 * dup2 and close the one it was given (a shell's redirection does),
+	 * and the file stays open while any of its descriptors does */
+	c->sock = real_fcntl(s, F_DUPFD_CLOEXEC, 900);
+	if (c->sock < 0)
+		c->sock = real_fcntl(s, F_DUPFD_CLOEXEC, 3);
+	if (c->sock < 0) {
+		free(c->path);
+		free(c);
+		real_close(s);
+		errno = EMFILE;
+		return -1;
+	}
 	c->kind = kind;
 	c->minor = minor;
-	c->id = r.value;
+	c->id = id;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	set_fd(s, c);
 	return s;
 }
 
-/* ---- open -------------------------------------------------------------------------- */
+static int open_device(const char *path, int flags, int kind, int minor)
+{
+	uint64_t id;
+	int s = hello(SIM_CONN_DEVICE, path, flags, &id);
+	if (s < 0) {
+		errno = -s;
+		return -1;
+	}
+	return install(s, flags, kind, minor, id, NULL);
+}
+
+/* A write-open of one of the box's sysfs attributes goes to the daemon,
+ * which checks and applies each write as the kernel's store function
+ * would.  Returns the descriptor, -1 with errno, or -2 when the file is not
+ * the box's (the caller opens it itself). */
+static int open_attr(const char *path, int flags)
+{
+	if ((flags & O_ACCMODE) == O_RDONLY || !path)
+		return -2;
+	char *real = realpath(path, NULL);
+	if (!real)
+		return -2;
+	int rc = -2;
+	if (!strncmp(real, "/sys/", 5)) {
+		uint64_t id;
+		int s = hello(SIM_CONN_ATTR, real, flags, &id);
+		if (s >= 0)
+			rc = install(s, flags, KIND_ATTR, 0, id, real);
+		else if (s != -ENOENT && s != -ENODEV) {
+			errno = -s;
+			rc = -1;
+		}
+	}
+	free(real);
+	return rc;
+}
 
 static int open_common(int dirfd, const char *path, int flags, mode_t mode, bool at)
 {
@@ -317,6 +381,11 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode, bool
 	int minor, kind = (dirfd == AT_FDCWD || !at || (path && path[0] == '/')) ? device_kind(path, &minor) : KIND_NONE;
 	if (kind != KIND_NONE)
 		return open_device(path, flags, kind, minor);
+	if ((flags & O_ACCMODE) != O_RDONLY) {
+		int fd = open_attr(path, flags);
+		if (fd != -2)
+			return fd;
+	}
 	/* the kernel's module list includes the box's drivers (lsmod) */
 	if (path && !strcmp(path, "/proc/modules") && (find_socket_dir(), socket_dir[0])) {
 		char alt[4200];
@@ -396,6 +465,41 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags) { return open_co
 
 static FILE *(*real_fopen)(const char *, const char *);
 
+static ssize_t attr_write(struct chan *c, const void *buf, size_t n);
+
+static ssize_t cookie_write(void *cookie, const char *buf, size_t n)
+{
+	int fd = (int)(intptr_t)cookie;
+	struct chan *c = chan_of(fd);
+	return c ? attr_write(c, buf, n) : real_write(fd, buf, n);
+}
+
+static int cookie_close(void *cookie)
+{
+	return close((int)(intptr_t)cookie);
+}
+
+/* stdio writes happen inside libc, past our write(): a stream on one of
+ * the box's attributes writes through a cookie instead, so that each
+ * flush is one store with its error. */
+static FILE *fopen_attr(const char *path, const char *mode)
+{
+	int flags = strchr(mode, '+') ? O_RDWR : O_WRONLY;
+	flags |= strchr(mode, 'w') ? O_CREAT | O_TRUNC : strchr(mode, 'a') ? O_CREAT | O_APPEND : 0;
+	if (strchr(mode, 'e'))
+		flags |= O_CLOEXEC;
+	int fd = open_attr(path, flags);
+	if (fd == -2)
+		return real_fopen(path, mode);
+	if (fd < 0)
+		return NULL;
+	cookie_io_functions_t io = { .write = cookie_write, .close = cookie_close };
+	FILE *f = fopencookie((void *)(intptr_t)fd, "w", io);
+	if (!f)
+		close(fd);
+	return f;
+}
+
 /* glibc's fopen opens files internally, past our open(): the files the box
  * stands in for by path are redirected here too. */
 EXPORT FILE *fopen(const char *path, const char *mode)
@@ -408,12 +512,56 @@ EXPORT FILE *fopen(const char *path, const char *mode)
 		snprintf(alt, sizeof alt, "%s/proc/modules", socket_dir);
 		return real_fopen(alt, mode);
 	}
+	if (mode && (strchr(mode, 'w') || strchr(mode, 'a') || strchr(mode, '+')))
+		return fopen_attr(path, mode);
 	return real_fopen(path, mode);
 }
 
 EXPORT FILE *fopen64(const char *path, const char *mode)
 {
 	return fopen(path, mode);
+}
+
+/* One write() to an attribute: the daemon's answer is the store's. */
+static ssize_t attr_write(struct chan *c, const void *buf, size_t n)
+{
+	if (n > SIM_MSG_MAX - sizeof(struct sim_write)) {
+		errno = EINVAL;
+		return -1;
+	}
+	uint8_t *msg = malloc(sizeof(struct sim_write) + n);
+	if (!msg) {
+		errno = ENOMEM;
+		return -1;
+	}
+	struct sim_write *w = (struct sim_write *)msg;
+	*w = (struct sim_write){ .h = { SIM_WRITE, (uint32_t)(sizeof *w - sizeof w->h + n) }, .len = (uint32_t)n };
+	memcpy(msg + sizeof *w, buf, n);
+	uint8_t *reply;
+	size_t rlen;
+	int rc = chan_call(c, msg, sizeof *w + n, -1, &reply, &rlen, NULL);
+	free(msg);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	const struct sim_reply *r = (const struct sim_reply *)reply;
+	long rv = rlen >= sizeof *r ? (r->err < 0 ? r->err : (long)r->value) : -EPROTO;
+	free(reply);
+	if (rv < 0) {
+		errno = (int)-rv;
+		return -1;
+	}
+	return (ssize_t)rv;
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	INIT();
+	struct chan *c = chan_of(fd);
+	if (c && c->kind == KIND_ATTR)
+		return attr_write(c, buf, n);
+	return real_write(fd, buf, n);
 }
 
 EXPORT int close(int fd)
@@ -497,6 +645,8 @@ EXPORT int fstat(int fd, struct stat *st)
 	INIT();
 	int rc = real_fstat(fd, st);
 	struct chan *c = chan_of(fd);
+	if (c && c->kind == KIND_ATTR)
+		return real_stat(c->path, st);	/* the attribute file itself */
 	if (rc == 0 && c)
 		fake_stat(st, c->kind, c->minor);
 	return rc;

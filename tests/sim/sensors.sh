@@ -1,0 +1,68 @@
+#!/bin/sh
+# The box's sensors and fans through the unmodified tools and plain file
+# writes: sensors(1) sees every chip, the attributes refuse what the kernel
+# refuses, the fans obey, and injected faults show where they would.
+. "$TB_SRC/tests/tap.sh"
+tb="$TB_BUILD/bin/tb"
+state=$(mktemp -d /tmp/tb-sensors-test.XXXXXX)
+export TB_SIM_STATE="$state"
+trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$state"' EXIT
+box() { "$tb" sim run -- "$@"; }
+
+out=$("$tb" sim start 2>&1) || { not_ok "the box starts" "$out"; exit 1; }
+out=$(box sensors 2>&1)
+n=$(printf '%s\n' "$out" | grep -c '^amdgpu-pci-')
+[ "$n" = 6 ] && ok "sensors shows six amdgpu chips" || not_ok "sensors shows six amdgpu chips" "$n: $out"
+for chip in amdgpu-pci-0300 k10temp-pci-00c3 nvme-pci-c100 nct6798-isa-0290; do
+  contains "sensors shows $chip" "$chip" "$out"
+done
+contains "GPU temperatures are labelled edge, junction, mem" "junction:" "$out"
+contains "GPU board power and its cap" "cap = 355.00 W" "$out"
+
+gpu=/sys/class/drm/card0/device
+# python's os.write reaches write(2), so the store's errno is visible
+pywrite() {
+  box python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.write(fd, sys.argv[2].encode()); print("ok")
+except OSError as e:
+    print(os.strerror(e.errno))' "$1" "$2" 2>&1
+}
+h=$(box sh -c "ls -d $gpu/hwmon/hwmon*")
+contains "manual pwm1 is refused on the 7900 XTX" "Operation not supported" "$(pywrite "$h/pwm1_enable" 1)"
+contains "pwm1 without manual mode is refused" "Invalid argument" "$(pywrite "$h/pwm1" 100)"
+contains "a power cap out of range is refused" "Invalid argument" "$(pywrite "$h/power1_cap" 5)"
+contains "a power cap in range is taken" "ok" "$(pywrite "$h/power1_cap" 330000000)"
+contains "the new cap reads back" "330000000" "$(box cat "$h/power1_cap")"
+contains "a read-only attribute refuses writes" "Permission denied" "$(pywrite "$gpu/gpu_busy_percent" 5)"
+contains "a fan-curve point out of range is refused" "Invalid argument" "$(pywrite "$gpu/gpu_od/fan_ctrl/fan_curve" "2 150 50")"
+box sh -c "echo '0 35 25' > $gpu/gpu_od/fan_ctrl/fan_curve && echo c > $gpu/gpu_od/fan_ctrl/fan_curve"
+contains "a fan curve written with echo and committed reads back" "0: 35C 25%" "$(box cat $gpu/gpu_od/fan_ctrl/fan_curve)"
+contains "a curve with falling temperatures is refused at commit" "Invalid argument" \
+  "$(box sh -c "echo '1 30 40' > $gpu/gpu_od/fan_ctrl/fan_curve"; pywrite "$gpu/gpu_od/fan_ctrl/fan_curve" c)"
+
+sio=$(box sh -c 'for d in /sys/class/hwmon/hwmon*; do [ "$(cat $d/name)" = nct6798 ] && echo $d; done')
+box sh -c "echo 1 > $sio/pwm2_enable; echo 40 > $sio/pwm2"
+sleep 3
+rpm=$(box cat "$sio/fan2_input")
+[ "$rpm" -gt 0 ] && [ "$rpm" -lt 1000 ] && ok "a chassis fan in manual mode slows to its pwm ($rpm rpm)" || not_ok "a chassis fan slows to its pwm" "$rpm"
+contains "a chassis pwm mode the chip lacks is refused" "Invalid argument" "$(pywrite "$sio/pwm2_enable" 3)"
+
+"$tb" sim fault 1 fan-stall >/dev/null
+"$tb" sim fault 2 thermal-runaway >/dev/null
+"$tb" sim fault 3 link 8 8 >/dev/null
+sleep 3
+h1=$(box sh -c 'ls -d /sys/class/drm/card1/device/hwmon/hwmon*')
+contains "a stalled GPU fan reads 0 rpm" "0" "$(box cat "$h1/fan1_input")"
+j2=$(box sh -c 'cat /sys/class/drm/card2/device/hwmon/hwmon*/temp2_input')
+j0=$(box sh -c 'cat /sys/class/drm/card0/device/hwmon/hwmon*/temp2_input')
+[ "$j2" -gt $((j0 + 5000)) ] && ok "a GPU that lost its cooling heats up ($j2 vs $j0 m°C)" || not_ok "thermal runaway heats the GPU" "$j2 vs $j0"
+contains "lspci shows the degraded link" "Width x8" "$(box lspci -vv -s 63:00.0 2>/dev/null | grep LnkSta:)"
+contains "the link width file shows it too" "8" "$(box cat /sys/bus/pci/devices/0000:63:00.0/current_link_width)"
+check_fails "an unknown fault kind is refused" "$tb" sim fault 0 melt
+check_fails "a fault on a GPU that does not exist is refused" "$tb" sim fault 7 hang
+check_fails "a link width that does not exist is refused" "$tb" sim fault 0 link 3 8
+check "faults clear" "$tb" sim fault clear
+sleep 1
+contains "the link is back after clear" "16" "$(box cat /sys/bus/pci/devices/0000:63:00.0/current_link_width)"

@@ -410,10 +410,37 @@ int tb_bo_alloc(struct tb_gpu *g, uint64_t size, enum tb_mem kind, struct tb_bo 
 	return 0;
 }
 
+int tb_bo_map(struct tb_bo *bo, struct tb_gpu *peer)
+{
+	if (peer == bo->gpu || peer->proc != bo->gpu->proc)
+		return -EINVAL;
+	uint64_t bit = 1ull << peer->info.index;
+	if (bo->peers & bit)
+		return 0;
+	int rc = tb_bo_map_to(bo, peer);
+	if (rc == 0)
+		bo->peers |= bit;
+	return rc;
+}
+
+static void unmap_peers(struct tb_bo *bo)
+{
+	struct tb_process *p = bo->gpu->proc;
+	for (int i = 0; i < 64; i++)
+		if ((bo->peers >> i) & 1 && p->gpus[i]) {
+			uint32_t id = p->gpus[i]->info.gpu_id;
+			struct kfd_ioctl_unmap_memory_from_gpu_args u = {
+				.handle = bo->handle, .device_ids_array_ptr = (uint64_t)(uintptr_t)&id, .n_devices = 1
+			};
+			tb_kfd_ioctl(p->kfd, AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, &u);
+		}
+}
+
 void tb_bo_free(struct tb_bo *bo)
 {
 	if (!bo)
 		return;
+	unmap_peers(bo);
 	int kfd = bo->gpu->proc->kfd;
 	uint32_t id = bo->gpu->info.gpu_id;
 	struct kfd_ioctl_unmap_memory_from_gpu_args u = {

@@ -392,6 +392,12 @@ int tb_queue_fill(struct tb_queue *q, uint64_t dst_va, uint32_t value, uint64_t 
 	return q->overflow ? -ENOSPC : 0;
 }
 
+int tb_queue_raw(struct tb_queue *q, const uint32_t *dwords, uint32_t n)
+{
+	emit(q, dwords, n);
+	return q->overflow ? -ENOSPC : 0;
+}
+
 /* ---- submission ---------------------------------------------------------------------------------------------- */
 
 static uint64_t now_ms(void)

@@ -142,10 +142,14 @@ struct tb_bo {
 	uint64_t size;
 	void *cpu;			/* CPU view (VRAM through the large BAR) */
 	uint64_t handle;		/* KFD's handle */
+	uint64_t peers;			/* other GPUs (bit = index) it is mapped on */
 };
 
 int tb_bo_alloc(struct tb_gpu *g, uint64_t size, enum tb_mem kind, struct tb_bo **out);
 void tb_bo_free(struct tb_bo *bo);
+/* Map bo at the same address on another GPU, for peer access (its
+ * kernels and copy engines read and write it over PCIe). */
+int tb_bo_map(struct tb_bo *bo, struct tb_gpu *peer);
 
 /* ---- Programs: code objects loaded into a GPU's memory ----------------------- */
 
@@ -196,6 +200,9 @@ int tb_queue_timestamp(struct tb_queue *q, struct tb_signal *s);
 /* Copy queues: */
 int tb_queue_copy(struct tb_queue *q, uint64_t dst_va, uint64_t src_va, uint64_t bytes);
 int tb_queue_fill(struct tb_queue *q, uint64_t dst_va, uint32_t value, uint64_t bytes);
+/* Raw packets in the queue's own format (PM4 for compute, SDMA for copy),
+ * for pre-built command streams and tests. */
+int tb_queue_raw(struct tb_queue *q, const uint32_t *dwords, uint32_t n);
 int tb_queue_submit(struct tb_queue *q);
 
 #endif

@@ -81,6 +81,7 @@ static void *queue_main(void *arg)
 	struct sim_queue *q = arg;
 	uint64_t last_work = box_now_ns();
 	bool waiting = false;
+	uint64_t wait_nap = 0;
 	while (!atomic_load(&q->stop)) {
 		uint64_t w = __atomic_load_n(q->doorbell, __ATOMIC_ACQUIRE);
 		bool work = (w != q->done_wptr || waiting) && !atomic_load(&q->dead);
@@ -97,8 +98,11 @@ static void *queue_main(void *arg)
 				q->done_wptr = w;
 			else if (st == ENGINE_FAULTED || st == ENGINE_CANCELLED)
 				atomic_store(&q->dead, 1);
+			/* a wait packet: look again soon, backing off to 1 ms so that a
+			 * long wait costs no host core */
+			wait_nap = waiting ? (wait_nap ? (wait_nap * 2 < 1000000 ? wait_nap * 2 : 1000000) : 20000) : 0;
 			if (waiting)
-				nap(50 * 1000);	/* a wait packet: look again soon, without spinning */
+				nap(wait_nap);
 			continue;
 		}
 		/* idle: poll the doorbell quickly after recent work, lazily after long idleness */

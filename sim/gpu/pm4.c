@@ -21,6 +21,7 @@ enum {
 	OP_SET_BASE = 0x11,
 	OP_CLEAR_STATE = 0x12,
 	OP_DISPATCH_DIRECT = 0x15,
+	OP_PRED_EXEC = 0x23,
 	OP_CONTEXT_CONTROL = 0x28,
 	OP_WRITE_DATA = 0x37,
 	OP_WAIT_REG_MEM = 0x3c,
@@ -57,6 +58,9 @@ enum { DI_COMPUTE_SHADER_EN = 1u << 0, DI_FORCE_START_AT_000 = 1u << 2, DI_USE_T
        DI_CS_W32_EN = 1u << 15 };
 
 enum { MAX_IB_DEPTH = 2, PROGRAM_CACHE = 16, MAX_PROGRAM_BYTES = 1 << 20, NAVI31_SHADER_ENGINES = 6 };
+/* UCONFIG registers (0xc000..0xffff), kept so that register waits and
+ * COPY_DATA see what was written */
+enum { UCONFIG_BASE = 0xc000, UCONFIG_COUNT = 0x4000 };
 
 /* Where packets come from: the ring (wrapping, up to the write pointer) or
  * an indirect buffer (linear, up to its size). */
@@ -79,6 +83,8 @@ struct pm4_queue {
 	struct stream ib[MAX_IB_DEPTH];
 	int depth;
 	uint32_t sh[SH_COUNT];
+	uint32_t *uconfig;
+	uint32_t skip;			/* dwords PRED_EXEC told us to skip */
 	uint32_t *body;			/* the packet being executed */
 	struct cached_program programs[PROGRAM_CACHE];
 	uint64_t uses;
@@ -97,7 +103,10 @@ struct pm4_queue *pm4_queue_create(uint64_t ring_va, uint32_t ring_bytes, uint64
 	if (!q)
 		return NULL;
 	q->body = malloc(0x4000 * sizeof *q->body);
-	if (!q->body) {
+	q->uconfig = calloc(UCONFIG_COUNT, sizeof *q->uconfig);
+	if (!q->body || !q->uconfig) {
+		free(q->body);
+		free(q->uconfig);
 		free(q);
 		return NULL;
 	}
@@ -115,6 +124,7 @@ void pm4_queue_destroy(struct pm4_queue *q)
 	for (int i = 0; i < PROGRAM_CACHE; i++)
 		isa_program_destroy(q->programs[i].p);
 	free(q->body);
+	free(q->uconfig);
 	free(q);
 }
 
@@ -278,6 +288,17 @@ static enum step memory_fault(const struct engine_env *env, uint64_t va, bool wr
 	return STEP_FAULT;
 }
 
+/* A register by its dword address: the SH and UCONFIG windows are kept;
+ * others read as 0 and ignore writes. */
+static uint32_t *reg(struct pm4_queue *q, uint32_t addr)
+{
+	if (addr >= 0x2c00 && addr < 0x2c00 + SH_COUNT)
+		return &q->sh[addr - 0x2c00];
+	if (addr >= UCONFIG_BASE && addr < UCONFIG_BASE + UCONFIG_COUNT)
+		return &q->uconfig[addr - UCONFIG_BASE];
+	return NULL;
+}
+
 static uint64_t addr64(uint32_t lo, uint32_t hi)
 {
 	return (uint64_t)(hi & 0xffff) << 32 | lo;
@@ -310,8 +331,7 @@ static enum step copy_data(struct pm4_queue *q, const struct engine_env *env, co
 	uint64_t value = 0, fault;
 	switch (src_sel) {
 	case 0:	/* register */
-		if (b[1] >= 0x2c00 && b[1] < 0x2c00 + SH_COUNT)
-			value = q->sh[b[1] - 0x2c00];
+		value = reg(q, b[1]) ? *reg(q, b[1]) : 0;
 		break;
 	case 1:
 	case 2:	/* memory */
@@ -331,8 +351,8 @@ static enum step copy_data(struct pm4_queue *q, const struct engine_env *env, co
 	if (!wide)
 		value &= 0xffffffffu;
 	if (dst_sel == 0) {
-		if (b[3] >= 0x2c00 && b[3] < 0x2c00 + SH_COUNT)
-			q->sh[b[3] - 0x2c00] = (uint32_t)value;
+		if (reg(q, b[3]))
+			*reg(q, b[3]) = (uint32_t)value;
 	} else if (dst_sel == 1 || dst_sel == 2 || dst_sel == 5) {
 		if (gmem_write(env, addr64(b[3], b[4]), &value, wide ? 8 : 4, &fault) < 0)
 			return memory_fault(env, fault, true, "COPY_DATA");
@@ -340,23 +360,29 @@ static enum step copy_data(struct pm4_queue *q, const struct engine_env *env, co
 	return STEP_DONE;
 }
 
-/* WAIT_REG_MEM (32-bit) and WAIT_REG_MEM64.  Register waits (the HDP flush
- * handshake) are always satisfied: the simulated memory is coherent. */
-static enum step wait_mem(const struct engine_env *env, const uint32_t *b, uint32_t n, bool wide)
+/* WAIT_REG_MEM (32-bit) and WAIT_REG_MEM64 on memory or a register.  The
+ * write-then-wait form (operation 1, the HDP flush handshake) writes the
+ * reference's register and is then done: the simulated memory is coherent. */
+static enum step wait_mem(struct pm4_queue *q, const struct engine_env *env, const uint32_t *b, uint32_t n, bool wide)
 {
 	if (n < (wide ? 8u : 6u))
 		return STEP_DONE;
-	unsigned function = b[0] & 7;
-	if (!((b[0] >> 4) & 1))
-		return STEP_DONE;
-	uint64_t va = addr64(b[1] & (wide ? ~7u : ~3u), b[2]), value = 0, fault;
+	unsigned function = b[0] & 7, mem_space = (b[0] >> 4) & 1, operation = (b[0] >> 6) & 3;
 	uint64_t reference = wide ? (uint64_t)b[4] << 32 | b[3] : b[3];
 	uint64_t mask = wide ? (uint64_t)b[6] << 32 | b[5] : b[4];
-	if (gmem_read(env, va, &value, wide ? 8 : 4, &fault) < 0)
-		return memory_fault(env, fault, false, "WAIT_REG_MEM");
+	uint64_t value = 0, fault;
+	if (mem_space) {
+		uint64_t va = addr64(b[1] & (wide ? ~7u : ~3u), b[2]);
+		if (gmem_read(env, va, &value, wide ? 8 : 4, &fault) < 0)
+			return memory_fault(env, fault, false, "WAIT_REG_MEM");
+	} else if (operation == 1) {
+		return STEP_DONE;
+	} else {
+		value = reg(q, b[1]) ? *reg(q, b[1]) : 0;
+	}
 	int ok = gmem_compare(function, value & mask, reference);
 	if (ok < 0) {
-		engine_fail(env, ISA_BAD_DISPATCH, 0, false, "WAIT_REG_MEM with reserved function 7");
+		engine_fail(env, ISA_ILLEGAL_INSTRUCTION, 0, false, "WAIT_REG_MEM with reserved function 7");
 		return STEP_FAULT;
 	}
 	return ok ? STEP_DONE : STEP_WAIT;
@@ -416,16 +442,25 @@ static enum step execute(struct pm4_queue *q, const struct engine_env *env, unsi
 	case OP_ACQUIRE_MEM:	/* cache maintenance: the simulated memory is coherent */
 	case OP_EVENT_WRITE:	/* CS_PARTIAL_FLUSH and friends: dispatches are synchronous */
 	case OP_SET_CONFIG_REG:
-	case OP_SET_UCONFIG_REG:
 	case OP_SET_BASE:
+		return STEP_DONE;
+	case OP_SET_UCONFIG_REG:
+		for (uint32_t i = 1; i < n; i++)
+			if (reg(q, UCONFIG_BASE + (b[0] & 0xffff) + i - 1))
+				*reg(q, UCONFIG_BASE + (b[0] & 0xffff) + i - 1) = b[i];
+		return STEP_DONE;
+	case OP_PRED_EXEC:
+		/* one XCC here: run the next dwords only if XCC 0 is selected */
+		if (!((b[0] >> 24) & 1))
+			q->skip = b[0] & 0x3fff;
 		return STEP_DONE;
 	case OP_SET_SH_REG:
 	case OP_SET_SH_REG_INDEX: return set_sh_reg(q, b, n);
 	case OP_DISPATCH_DIRECT: return n < 4 ? STEP_DONE : dispatch_direct(q, env, b);
 	case OP_WRITE_DATA: return write_data(env, b, n);
 	case OP_COPY_DATA: return copy_data(q, env, b, n);
-	case OP_WAIT_REG_MEM: return wait_mem(env, b, n, false);
-	case OP_WAIT_REG_MEM64: return wait_mem(env, b, n, true);
+	case OP_WAIT_REG_MEM: return wait_mem(q, env, b, n, false);
+	case OP_WAIT_REG_MEM64: return wait_mem(q, env, b, n, true);
 	case OP_RELEASE_MEM: return release_mem(env, b, n);
 	case OP_INDIRECT_BUFFER: return indirect_buffer(q, env, b, n);
 	default:
@@ -457,6 +492,12 @@ enum engine_state pm4_run(struct pm4_queue *q, const struct engine_env *env, uin
 				continue;
 			}
 			break;
+		}
+		if (q->skip) {
+			uint64_t k = s->end - s->pos < q->skip ? s->end - s->pos : q->skip;
+			s->pos += k;
+			q->skip -= (uint32_t)k;
+			continue;
 		}
 		uint32_t header;
 		uint64_t fault;

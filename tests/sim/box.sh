@@ -18,7 +18,7 @@ gpus=$("$tb" sim run -- lspci -n -d 1002:744c 2>&1 | grep -c "0300: 1002:744c")
 
 # the ASan runtime is not first when the box's library is preloaded
 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-  "$tb" sim run -- "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" >"$state.out" 2>&1
+  "$tb" sim run -- "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" "$tb" >"$state.out" 2>&1
 rc=$?
 # box_test numbers its own results; renumber them into this script's sequence
 grep -E '^(ok|not ok) [0-9]+ - ' "$state.out" | sed -E 's/^(ok|not ok) [0-9]+ - //' >"$state.names"
@@ -31,6 +31,21 @@ if [ $rc -ne 0 ] && ! grep -q '^not ok' "$state.out"; then
 fi
 grep '^#' "$state.out"
 rm -f "$state.out" "$state.names" "$state.verdicts"
+
+resets=$("$tb" sim status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["box"]["gpus"][3]["resets"])')
+[ "$resets" = 1 ] && ok "the hang's GPU reset is counted in tb sim status" || not_ok "the GPU reset is counted" "resets=$resets"
+contains "the kernel log shows the reset" "GPU reset(1) succeeded" "$("$tb" sim status)"
+
+# two processes on different GPUs at once
+co="$TB_BUILD/gpu/tests/sim/box_kernels.co"
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" "$tb" sim run -- "$TB_BUILD/tests/box_test" "$co" work 1 20 >"$state.w1" 2>&1 &
+w1=$!
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" "$tb" sim run -- "$TB_BUILD/tests/box_test" "$co" work 2 20 >"$state.w2" 2>&1
+r2=$?
+wait $w1; r1=$?
+[ $r1 -eq 0 ] && [ $r2 -eq 0 ] && ok "two processes run work on GPUs 1 and 2 at once" || \
+  not_ok "two processes at once" "$(cat "$state.w1" "$state.w2" | tail -n 10)"
+rm -f "$state.w1" "$state.w2"
 
 out=$("$tb" sim stop 2>&1); rc=$?
 [ $rc -eq 0 ] && ok "the box stops" || not_ok "the box stops" "$out"

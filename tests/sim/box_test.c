@@ -3,7 +3,12 @@
  * timestamps, a GPU page fault, every GPU at once, and the kernel
  * interface's answers to bad arguments.
  *
- * Usage (inside `tb sim run`): box_test CODE_OBJECT.  Prints TAP. */
+ * Usage (inside `tb sim run`):
+ *   box_test CODE_OBJECT TB     everything; TB is the tb command, for faults
+ *   box_test CODE_OBJECT work GPU ROUNDS
+ *                               a worker: vector adds on one GPU (several
+ *                               workers run at once in the two-process test)
+ * Prints TAP. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -32,7 +37,7 @@ static void check(int ok, const char *fmt, ...)
 	failures += !ok;
 }
 
-static const char *co_path;
+static const char *co_path, *tb_path;
 enum { TIMEOUT_MS = 20000 };
 
 struct fixture {
@@ -105,6 +110,191 @@ static int finish(struct fixture *f, struct tb_queue *q)
 static const struct tb_kernel *kernel(struct fixture *f, const char *name)
 {
 	return tb_codeobj_kernel(f->prog->co, name);
+}
+
+
+/* tb sim fault ARGS, from inside the box (the control socket is reachable). */
+static int inject(const char *args)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "%s sim fault %s >/dev/null", tb_path, args);
+	return system(cmd);
+}
+
+static int run_add(struct fixture *f, int n, float scale)
+{
+	struct tb_bo *buf;
+	int rc = tb_bo_alloc(f->gpu, (uint64_t)n * 4, TB_MEM_HOST, &buf);
+	if (rc < 0)
+		return rc;
+	float *p = buf->cpu;
+	for (int k = 0; k < n; k++)
+		p[k] = scale * (float)k;
+	struct { uint64_t a, b, c; uint32_t n; } args = { buf->va, buf->va, buf->va, (uint32_t)n };
+	uint32_t grid[3] = { (uint32_t)((n + 63) / 64 * 64), 1, 1 }, block[3] = { 64, 1, 1 };
+	rc = tb_queue_dispatch(f->compute, f->prog, kernel(f, "add"), &args, sizeof args, grid, block);
+	rc = rc ? rc : finish(f, f->compute);
+	for (int k = 0; rc == 0 && k < n; k++)
+		if (p[k] != 2.0f * scale * (float)k)
+			rc = -EBADMSG;
+	tb_bo_free(buf);
+	return rc;
+}
+
+/* SDMA between the VRAM of two GPUs and host memory: GPU 0's engine writes
+ * into GPU 1's VRAM (mapped on GPU 0), GPU 1's engine copies it back out. */
+static void test_peer_copy(void)
+{
+	struct fixture a, b;
+	if (start(0, &a) < 0 || start(1, &b) < 0) {
+		check(0, "two GPUs for the peer copy");
+		teardown(&a);
+		return;
+	}
+	enum { BYTES = 3 << 20 };
+	struct tb_bo *src, *peer_vram, *dst;
+	int rc = tb_bo_alloc(a.gpu, BYTES, TB_MEM_HOST, &src);
+	rc = rc ? rc : tb_bo_alloc(b.gpu, BYTES, TB_MEM_VRAM, &peer_vram);
+	rc = rc ? rc : tb_bo_alloc(b.gpu, BYTES, TB_MEM_HOST, &dst);
+	rc = rc ? rc : tb_bo_map(peer_vram, a.gpu);
+	check(rc == 0, "GPU 1's VRAM maps into GPU 0's address space (%d)", rc);
+	if (rc == 0) {
+		uint32_t *s = src->cpu;
+		for (uint32_t i = 0; i < BYTES / 4; i++)
+			s[i] = i ^ 0x5a5a5a5au;
+		memset(dst->cpu, 0, BYTES);
+		rc = tb_queue_copy(a.copy, peer_vram->va, src->va, BYTES);
+		rc = rc ? rc : finish(&a, a.copy);
+		rc = rc ? rc : tb_queue_copy(b.copy, dst->va, peer_vram->va, BYTES);
+		rc = rc ? rc : finish(&b, b.copy);
+		check(rc == 0 && !memcmp(src->cpu, dst->cpu, BYTES),
+		      "SDMA: host -> peer VRAM on GPU 0's engine, peer VRAM -> host on GPU 1's, contents intact (%d)", rc);
+	}
+	tb_bo_free(src);
+	tb_bo_free(peer_vram);
+	tb_bo_free(dst);
+	teardown(&b);
+	teardown(&a);
+}
+
+/* An unknown PM4 opcode faults its queue only. */
+static void test_bad_packet(void)
+{
+	struct fixture f, other;
+	if (start(2, &f) < 0 || start(3, &other) < 0) {
+		check(0, "GPUs for the bad-packet test");
+		teardown(&f);
+		return;
+	}
+	uint32_t junk[2] = { 3u << 30 | 0u << 16 | 0xeeu << 8, 0 };
+	int rc = tb_queue_raw(f.compute, junk, 2);
+	rc = rc ? rc : finish(&f, f.compute);
+	const char *why = tb_gpu_failure(f.gpu);
+	check(rc == -EIO && why && strstr(why, "hardware exception"),
+	      "an unknown PM4 opcode stops the queue with a hw-exception event (rc %d: %s)", rc, why ? why : "none");
+	check(run_add(&other, 1000, 1.0f) == 0, "another GPU of the same process keeps working");
+	teardown(&other);
+	teardown(&f);
+}
+
+/* A hung queue: waits time out; destroying it resets the GPU as amdgpu does
+ * (the process hears of it); the GPU works again afterwards. */
+static void test_hang_and_recover(void)
+{
+	struct fixture f;
+	if (start(3, &f) < 0) {
+		check(0, "GPU 3 for the hang test");
+		return;
+	}
+	int rc = run_add(&f, 256, 1.0f);
+	check(rc == 0 && inject("3 hang") == 0, "a queue that ran work is hung by the fault (%d)", rc);
+	struct { uint64_t a, b, c; uint32_t n; } args = { 0, 0, 0, 0 };
+	uint32_t grid[3] = { 64, 1, 1 }, block[3] = { 64, 1, 1 };
+	uint64_t v = ++f.next;
+	rc = tb_queue_dispatch(f.compute, f.prog, kernel(&f, "add"), &args, sizeof args, grid, block);
+	rc = rc ? rc : tb_queue_signal(f.compute, f.sig, v);
+	rc = rc ? rc : tb_queue_submit(f.compute);
+	rc = rc ? rc : tb_signal_wait(f.sig, v, 1500);
+	check(rc == -ETIMEDOUT, "a wait on the hung queue times out instead of hanging (%d)", rc);
+	/* taking the queue down makes the kernel reset the GPU */
+	tb_queue_destroy(f.compute);
+	f.compute = NULL;
+	rc = tb_signal_wait(f.sig, v, 3000);
+	const char *why = tb_gpu_failure(f.gpu);
+	check(rc == -EIO && why && strstr(why, "reset"), "the reset reaches the process as a hw exception (%d: %s)", rc,
+	      why ? why : "none");
+	teardown(&f);
+	rc = start(3, &f);
+	rc = rc ? rc : run_add(&f, 4096, 3.0f);
+	check(rc == 0, "after the reset the GPU runs work again (%d)", rc);
+	teardown(&f);
+}
+
+/* VRAM has no ECC on this board: a flipped bit is silent, only the data shows it. */
+static void test_bitflip(void)
+{
+	struct fixture f;
+	if (start(5, &f) < 0) {
+		check(0, "GPU 5 for the bit-flip test");
+		return;
+	}
+	struct tb_bo *bo;
+	/* the first 2 MiB VRAM buffer of an idle GPU lands at VRAM offset 0 */
+	teardown(&f);
+	char err[256];
+	struct tb_gpu *g;
+	int rc = tb_gpu_open(5, &g, err, sizeof err);
+	rc = rc ? rc : tb_bo_alloc(g, 2 << 20, TB_MEM_VRAM, &bo);
+	if (rc) {
+		check(0, "a VRAM buffer on GPU 5 (%d)", rc);
+		tb_gpu_close(g);
+		return;
+	}
+	memset(bo->cpu, 0x33, 2 << 20);
+	rc = inject("5 vram-bitflip 0x1000");
+	const uint8_t *p = bo->cpu;
+	int diffs = 0, where = -1;
+	for (int i = 0; i < 2 << 20; i++)
+		if (p[i] != 0x33) {
+			diffs++;
+			where = i;
+		}
+	check(rc == 0 && diffs == 1 && where == 0x1000 && p[0x1000] == 0x32,
+	      "a flipped VRAM bit shows in the data only (%d bytes differ, at 0x%x)", diffs, where);
+	tb_bo_free(bo);
+	tb_gpu_close(g);
+}
+
+static void test_fall_off_bus(void)
+{
+	int rc = inject("4 fall-off-bus");
+	struct tb_gpu *g = NULL;
+	char err[256] = "";
+	int open_rc = tb_gpu_open(4, &g, err, sizeof err);
+	check(rc == 0 && open_rc < 0, "a GPU that fell off the bus cannot be opened (%d: %s)", open_rc, err);
+	if (open_rc == 0)
+		tb_gpu_close(g);
+	struct fixture f;
+	rc = start(0, &f);
+	rc = rc ? rc : run_add(&f, 1000, 2.0f);
+	check(rc == 0, "the other GPUs keep working (%d)", rc);
+	teardown(&f);
+	check(inject("clear") == 0 && tb_gpu_open(4, &g, err, sizeof err) == 0, "after clear the GPU is back (%s)", err);
+	tb_gpu_close(g);
+}
+
+/* One worker process of the two-process test. */
+static int worker(int gpu, int rounds)
+{
+	struct fixture f;
+	if (start(gpu, &f) < 0)
+		return 1;
+	int bad = 0;
+	for (int r = 0; r < rounds; r++)
+		bad += run_add(&f, 5000, (float)(r + 1)) != 0;
+	teardown(&f);
+	check(bad == 0, "process %d: %d rounds of work on GPU %d (%d failed)", (int)getpid(), rounds, gpu, bad);
+	return bad != 0;
 }
 
 static void test_discovery(void)
@@ -351,11 +541,18 @@ static void test_bad_ioctls(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: box_test CODE_OBJECT\n");
+	if (argc == 5 && !strcmp(argv[2], "work")) {
+		co_path = argv[1];
+		int rc = worker(atoi(argv[3]), atoi(argv[4]));
+		printf("1..%d\n", test_no);
+		return rc;
+	}
+	if (argc != 3) {
+		fprintf(stderr, "usage: box_test CODE_OBJECT TB | box_test CODE_OBJECT work GPU ROUNDS\n");
 		return 2;
 	}
 	co_path = argv[1];
+	tb_path = argv[2];
 	test_discovery();
 	struct fixture f;
 	if (start(0, &f) == 0) {
@@ -370,6 +567,11 @@ int main(int argc, char **argv)
 	}
 	test_all_gpus();
 	test_bad_ioctls();
+	test_peer_copy();
+	test_bad_packet();
+	test_hang_and_recover();
+	test_bitflip();
+	test_fall_off_bus();
 	/* last: it leaves GPU 0's queue faulted */
 	if (start(0, &f) == 0) {
 		test_fault(&f);

@@ -185,7 +185,7 @@ static uint64_t hidden_value(enum tb_hidden_arg h, const uint32_t grid[3], const
 	case TB_HIDDEN_BLOCK_COUNT_Y:
 	case TB_HIDDEN_BLOCK_COUNT_Z: {
 		int i = h - TB_HIDDEN_BLOCK_COUNT_X;
-		return grid[i] / block[i];
+		return (grid[i] + block[i] - 1) / block[i];
 	}
 	case TB_HIDDEN_GROUP_SIZE_X:
 	case TB_HIDDEN_GROUP_SIZE_Y:
@@ -250,8 +250,11 @@ int tb_queue_dispatch(struct tb_queue *q, const struct tb_program *p, const stru
 	if (q->kind != TB_QUEUE_COMPUTE || p->gpu != q->gpu)
 		return -EINVAL;
 	for (int i = 0; i < 3; i++)
-		if (!block[i] || !grid[i] || grid[i] % block[i] || block[i] > 1024)
+		if (!block[i] || !grid[i] || block[i] > 1024)
 			return -EINVAL;
+	/* a grid that is no multiple of the block ends in partial workgroups:
+	 * the dimensions then count work-items */
+	bool partial = grid[0] % block[0] || grid[1] % block[1] || grid[2] % block[2];
 	if ((uint64_t)block[0] * block[1] * block[2] > 1024)
 		return -EINVAL;
 	uint32_t explicit_end = 0;
@@ -314,9 +317,13 @@ int tb_queue_dispatch(struct tb_queue *q, const struct tb_program *p, const stru
 		set_sh(q, SH_USER_DATA_0, ud, nud);
 	set_sh(q, SH_RESOURCE_LIMITS, (uint32_t[]){ 0 }, 1);
 	set_sh(q, SH_START_X, (uint32_t[]){ 0, 0, 0, block[0], block[1], block[2] }, 6);
-	/* COMPUTE_SHADER_EN | FORCE_START_AT_000 | CS_W32_EN */
-	EMIT(q, PKT3(IT_DISPATCH_DIRECT, 4), grid[0] / block[0], grid[1] / block[1], grid[2] / block[2],
-	     1u | 1u << 2 | 1u << 15);
+	/* COMPUTE_SHADER_EN | FORCE_START_AT_000 | CS_W32_EN, and for partial
+	 * workgroups PARTIAL_TG_EN | USE_THREAD_DIMENSIONS */
+	if (partial)
+		EMIT(q, PKT3(IT_DISPATCH_DIRECT, 4), grid[0], grid[1], grid[2], 1u | 1u << 1 | 1u << 2 | 1u << 5 | 1u << 15);
+	else
+		EMIT(q, PKT3(IT_DISPATCH_DIRECT, 4), grid[0] / block[0], grid[1] / block[1], grid[2] / block[2],
+		     1u | 1u << 2 | 1u << 15);
 	EMIT(q, PKT3(IT_EVENT_WRITE, 1), CS_PARTIAL_FLUSH | 4u << 8);
 	return q->overflow ? -ENOSPC : 0;
 }

@@ -565,6 +565,32 @@ static struct kfd_event *event_by_id(struct kfd_process *p, uint32_t id)
 	return NULL;
 }
 
+/* No page from the process: the kernel allocates one of its own, which the
+ * process can mmap (KFD_MMAP_TYPE_EVENTS) but no GPU writes, as amdgpu's
+ * allocate_signal_page does.  Released with the process. */
+static int kernel_signal_page(struct kfd_process *p)
+{
+	struct bo *bo = calloc(1, sizeof *bo);
+	if (!bo)
+		return -ENOMEM;
+	bo->kind = BO_GTT;
+	bo->size = MAX_EVENTS * 8;
+	bo->fd = memfd_create("tb-sim-signal-page", MFD_CLOEXEC);
+	bo->own_fd = bo->own_map = true;
+	if (bo->fd < 0 || ftruncate(bo->fd, (off_t)bo->size) < 0 || map_shared(bo->fd, 0, bo->size, &bo->host) < 0) {
+		if (bo->fd >= 0)
+			close(bo->fd);
+		free(bo);
+		return -ENOMEM;
+	}
+	for (uint64_t i = 0; i < MAX_EVENTS; i++)
+		((uint64_t *)(void *)bo->host)[i] = UNSIGNALED_SLOT;
+	bo->next = p->zombies;
+	p->zombies = bo;
+	p->event_page = bo;
+	return 0;
+}
+
 static long create_event(struct conn *c, void *data)
 {
 	struct kfd_ioctl_create_event_args *a = data;
@@ -600,9 +626,8 @@ static long create_event(struct conn *c, void *data)
 	e->type = a->event_type;
 	e->auto_reset = a->auto_reset != 0;
 	if (e->type == KFD_IOC_EVENT_SIGNAL || e->type == KFD_IOC_EVENT_DEBUG_EVENT) {
-		if (!p->event_page) {
+		if (!p->event_page && (rc = kernel_signal_page(p)) < 0) {
 			free(e);
-			rc = -EINVAL;	/* no signal page to give it a slot in */
 			goto out;
 		}
 		e->slot = p->next_event_slot;

@@ -632,6 +632,7 @@ static const struct kcase cases[] = {
 struct options {
 	uint64_t seed;
 	bool table;
+	int gpu;		/* -1: the emulator; >= 0: that GPU through the driver; -2: every GPU in turn */
 	unsigned threads;
 	const char *only;
 	const char *build;
@@ -769,6 +770,135 @@ static int run_emulator(const struct kcase *c, struct tb_codeobj *co, struct run
 	return rc;
 }
 
+/* ---- the same kernels on a GPU, through the driver (the simulated box or
+ * the real one) ------------------------------------------------------------------------ */
+
+enum { BOX_GPUS = 16, BOX_TIMEOUT_MS = 60000 };
+
+static int64_t clock_gettime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct box_gpu {
+	struct tb_gpu *gpu;
+	struct tb_queue *queue;
+	struct tb_signal *done;
+	uint64_t count;
+	struct tb_program *prog;	/* the code object last used on it */
+	const char *prog_file;		/* its file (code objects are loaded anew per file) */
+};
+
+static struct box_gpu box_gpus[BOX_GPUS];
+static int box_ngpus, box_next;
+
+static int box_open(char *err, size_t len)
+{
+	struct tb_gpu_info info[BOX_GPUS];
+	int n = tb_gpu_list(info, BOX_GPUS, err, len);
+	if (n < 0)
+		return n;
+	box_ngpus = n < BOX_GPUS ? n : BOX_GPUS;
+	for (int i = 0; i < box_ngpus; i++) {
+		struct box_gpu *b = &box_gpus[i];
+		int rc = tb_gpu_open(i, &b->gpu, err, len);
+		if (rc == 0 && (rc = tb_queue_create(b->gpu, TB_QUEUE_COMPUTE, &b->queue)) == 0)
+			rc = tb_signal_create(b->gpu, 0, &b->done);
+		if (rc < 0) {
+			if (!err[0])
+				snprintf(err, len, "GPU %d: %s", i, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void box_close(void)
+{
+	for (int i = 0; i < box_ngpus; i++) {
+		struct box_gpu *b = &box_gpus[i];
+		if (b->prog) {
+			b->prog->co = NULL;	/* the caller owns the code object */
+			tb_program_free(b->prog);
+		}
+		tb_signal_destroy(b->done);
+		tb_queue_destroy(b->queue);
+		tb_gpu_close(b->gpu);
+	}
+	box_ngpus = 0;
+}
+
+/* The program for co on this GPU; loading takes over the code object, so
+ * the box loads its own copy of the image and leaves co to the caller. */
+static int box_program(struct box_gpu *b, struct tb_codeobj *co, const char *file)
+{
+	if (b->prog && !strcmp(b->prog_file, file))
+		return 0;
+	if (b->prog) {
+		b->prog->co = NULL;
+		tb_program_free(b->prog);
+		b->prog = NULL;
+	}
+	int rc = tb_program_load(b->gpu, co, &b->prog);
+	if (rc == 0)
+		b->prog_file = file;
+	return rc;
+}
+
+static int run_box(const struct kcase *c, struct tb_codeobj *co, struct run *r, const struct options *o,
+		   struct outcome *out)
+{
+	int index = o->gpu >= 0 ? o->gpu : box_next++ % box_ngpus;
+	if (index >= box_ngpus) {
+		snprintf(out->why, sizeof out->why, "# there is no GPU %d\n", index);
+		return -ENODEV;
+	}
+	struct box_gpu *b = &box_gpus[index];
+	const struct tb_kernel *k = tb_codeobj_kernel(co, c->kernel);
+	int rc = k ? box_program(b, co, c->file) : -ENOENT;
+	struct tb_bo *bos[MAX_ARGS] = { 0 };
+	uint8_t kernarg[4096];
+	memset(kernarg, 0, sizeof kernarg);
+	for (unsigned i = 0; rc == 0 && i < r->n && i < k->nexplicit; i++) {
+		struct arg *a = &r->a[i];
+		uint64_t v = a->value;
+		if (a->is_buffer) {
+			rc = tb_bo_alloc(b->gpu, a->bytes ? a->bytes : 4, TB_MEM_VRAM, &bos[i]);
+			if (rc < 0)
+				break;
+			memcpy(bos[i]->cpu, a->init, a->bytes);
+			v = bos[i]->va;
+		}
+		if (k->args[i].offset + k->args[i].size <= sizeof kernarg)
+			memcpy(kernarg + k->args[i].offset, &v, k->args[i].size < 8 ? k->args[i].size : 8);
+	}
+	uint32_t explicit_end = 0;
+	for (uint32_t i = 0; k && i < k->nexplicit; i++)
+		if (k->args[i].offset + k->args[i].size > explicit_end)
+			explicit_end = k->args[i].offset + k->args[i].size;
+	uint64_t t0 = (uint64_t)clock_gettime_ns();
+	if (rc == 0)
+		rc = tb_queue_dispatch(b->queue, b->prog, k, kernarg, explicit_end, r->grid, r->block);
+	if (rc == 0)
+		rc = tb_queue_signal(b->queue, b->done, ++b->count);
+	if (rc == 0)
+		rc = tb_queue_submit(b->queue);
+	if (rc == 0)
+		rc = tb_signal_wait(b->done, b->count, BOX_TIMEOUT_MS);
+	out->res.elapsed_ns = (uint64_t)clock_gettime_ns() - t0;
+	for (unsigned i = 0; i < r->n; i++) {
+		if (bos[i] && rc == 0)
+			memcpy(r->a[i].gpu, bos[i]->cpu, r->a[i].bytes);
+		tb_bo_free(bos[i]);
+	}
+	if (rc < 0)
+		snprintf(out->why, sizeof out->why, "# GPU %d: %s%s%s\n", index, strerror(-rc),
+			 tb_gpu_failure(b->gpu) ? ": " : "", tb_gpu_failure(b->gpu) ? tb_gpu_failure(b->gpu) : "");
+	return rc;
+}
+
 /* One kernel at one size: the same inputs to both sides, then compare. */
 static int run_case(const struct kcase *c, struct tb_codeobj *co, uint32_t size, uint64_t seed,
 		    const struct options *o, struct outcome *out)
@@ -796,7 +926,7 @@ static int run_case(const struct kcase *c, struct tb_codeobj *co, uint32_t size,
 		memcpy(a->host, a->init, a->bytes);
 		host_args[i].p = a->host;
 	}
-	int rc = r.oom ? -ENOMEM : run_emulator(c, co, &r, o, out);
+	int rc = r.oom ? -ENOMEM : o->gpu == -1 ? run_emulator(c, co, &r, o, out) : run_box(c, co, &r, o, out);
 	if (rc == -ENOMEM)
 		snprintf(out->why, sizeof out->why, "# out of memory\n");
 	if (rc == 0 && tk_host_run(c->host, host_args, r.grid, r.block) < 0) {
@@ -805,7 +935,7 @@ static int run_case(const struct kcase *c, struct tb_codeobj *co, uint32_t size,
 	}
 	if (rc == 0 && !changed_something(&r)) {
 		/* both sides doing nothing would agree: that is no test */
-		snprintf(out->why, sizeof out->why, "# the kernel wrote nothing on the emulator\n");
+		snprintf(out->why, sizeof out->why, "# the kernel wrote nothing on the %s\n", o->gpu == -1 ? "emulator" : "GPU");
 		rc = -EIO;
 	}
 	if (rc == 0) {
@@ -886,8 +1016,9 @@ static int run_all(const struct options *o)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kernel_diff [--seed N] [--table] [--threads N] [--only KERNEL] [--build DIR]\n"
-		   "Runs every kernel of tests/kernels on the emulator and on the host reference and compares.\n");
+	fprintf(f, "usage: kernel_diff [--seed N] [--table] [--threads N] [--only KERNEL] [--build DIR] [--gpu N|all]\n"
+		   "Runs every kernel of tests/kernels on the emulator (or with --gpu on the GPUs, through the\n"
+		   "driver's queues) and on the host reference, and compares.\n");
 }
 
 int main(int argc, char **argv)
@@ -895,11 +1026,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "seed", required_argument, NULL, 's' }, { "table", no_argument, NULL, 't' },
 		{ "threads", required_argument, NULL, 'j' }, { "only", required_argument, NULL, 'o' },
-		{ "build", required_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' },
+		{ "build", required_argument, NULL, 'b' }, { "gpu", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *env = getenv("TB_BUILD");
-	struct options o = { .seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20), .build = env ? env : "build" };
+	struct options o = { .seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20), .build = env ? env : "build",
+			     .gpu = -1 };
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -908,12 +1041,29 @@ int main(int argc, char **argv)
 		case 'j': o.threads = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'o': o.only = optarg; break;
 		case 'b': o.build = optarg; break;
+		case 'g':
+			if (!strcmp(optarg, "all"))
+				o.gpu = -2;
+			else if ((o.gpu = atoi(optarg)) < 0 || o.gpu >= BOX_GPUS) {
+				fprintf(stderr, "kernel_diff: --gpu takes a GPU index or 'all'\n");
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* results survive a sanitizer's abort */
+	if (o.gpu != -1) {
+		char err[512] = "";
+		if (box_open(err, sizeof err) < 0) {
+			fprintf(stderr, "kernel_diff: %s\n", err);
+			box_close();
+			return 2;
+		}
+	}
 	int failed = run_all(&o);
+	box_close();
 	if (o.table)
 		printf("%d of %zu kernels differ from the host reference\n", failed, o.only ? (size_t)1 : NCASES);
 	return failed ? 1 : 0;

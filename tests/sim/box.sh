@@ -16,6 +16,14 @@ case "$rc:$out" in 0:*) not_ok "starting twice is refused" "$out" ;; *already*) 
 gpus=$("$tb" sim run -- lspci -n -d 1002:744c 2>&1 | grep -c "0300: 1002:744c")
 [ "$gpus" = 6 ] && ok "lspci sees six 1002:744c display controllers" || not_ok "lspci sees six GPUs" "$gpus"
 
+# ROCm's own tools, unmodified: Debian 12's ROCr (5.2.3) predates gfx1100,
+# so it finds the six GPU nodes in the KFD topology and declines each as an
+# unknown ISA -- exactly what it prints on the real box
+ri=$("$tb" sim run -- rocminfo 2>&1); rc=$?
+n=$(printf '%s\n' "$ri" | grep -c "The GPU node has an unrecognized id")
+[ $rc -eq 0 ] && [ "$n" = 6 ] && ok "rocminfo walks the KFD topology and finds six GPU nodes" || not_ok "rocminfo finds six GPU nodes" "rc $rc, $n: $(printf '%s' "$ri" | head -n 5)"
+contains "rocminfo sees the amdgpu kernel module" "ROCk module is loaded" "$ri"
+
 # the ASan runtime is not first when the box's library is preloaded
 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
   "$tb" sim run -- "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" "$tb" >"$state.out" 2>&1

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/kfd_ioctl.h>
@@ -283,6 +284,23 @@ static void test_fall_off_bus(void)
 	tb_gpu_close(g);
 }
 
+/* Keep a GPU busy for some seconds (the sensors test watches it heat up). */
+static int load(int gpu, int seconds)
+{
+	struct fixture f;
+	if (start(gpu, &f) < 0)
+		return 1;
+	time_t end = time(NULL) + seconds;
+	int bad = 0, rounds = 0;
+	while (time(NULL) < end && !bad) {
+		bad += run_add(&f, 1 << 18, 1.0f) != 0;
+		rounds++;
+	}
+	teardown(&f);
+	check(bad == 0, "%d rounds of load on GPU %d", rounds, gpu);
+	return bad != 0;
+}
+
 /* One worker process of the two-process test. */
 static int worker(int gpu, int rounds)
 {
@@ -533,6 +551,33 @@ static void test_bad_ioctls(void)
 	struct kfd_ioctl_wait_events_args w = { .num_events = 0 };
 	e = refused(ioctl(kfd, AMDKFD_IOC_WAIT_EVENTS, &w));
 	check(e == EINVAL, "WAIT_EVENTS on no events: EINVAL (%s)", strerror(e));
+	struct kfd_ioctl_free_memory_of_gpu_args fr = { .handle = 0xdead00000001ull };
+	e = refused(ioctl(kfd, AMDKFD_IOC_FREE_MEMORY_OF_GPU, &fr));
+	check(e == EINVAL, "FREE_MEMORY_OF_GPU of an unknown handle: EINVAL (%s)", strerror(e));
+	uint32_t id = gi.gpu_id;
+	struct kfd_ioctl_map_memory_to_gpu_args mp = { .handle = 0xdead00000001ull,
+						       .device_ids_array_ptr = (uint64_t)(uintptr_t)&id, .n_devices = 1 };
+	e = refused(ioctl(kfd, AMDKFD_IOC_MAP_MEMORY_TO_GPU, &mp));
+	check(e == EINVAL, "MAP_MEMORY_TO_GPU of an unknown handle: EINVAL (%s)", strerror(e));
+	struct kfd_ioctl_get_clock_counters_args cc = { .gpu_id = 999 };
+	e = refused(ioctl(kfd, AMDKFD_IOC_GET_CLOCK_COUNTERS, &cc));
+	check(e == EINVAL, "GET_CLOCK_COUNTERS of an unknown GPU: EINVAL (%s)", strerror(e));
+	cc.gpu_id = gi.gpu_id;
+	check(ioctl(kfd, AMDKFD_IOC_GET_CLOCK_COUNTERS, &cc) == 0 && cc.gpu_clock_counter > 0 &&
+		      cc.system_clock_freq == 1000000000ull,
+	      "GET_CLOCK_COUNTERS answers for a GPU (gpu clock %llu)", (unsigned long long)cc.gpu_clock_counter);
+	struct kfd_ioctl_set_event_args se = { .event_id = 12345 };
+	e = refused(ioctl(kfd, AMDKFD_IOC_SET_EVENT, &se));
+	check(e == EINVAL, "SET_EVENT of an unknown event: EINVAL (%s)", strerror(e));
+	/* with no page of its own, the kernel gives the event a slot in one it allocates */
+	struct kfd_ioctl_create_event_args ce = { .event_type = KFD_IOC_EVENT_SIGNAL, .auto_reset = 1 };
+	check(ioctl(kfd, AMDKFD_IOC_CREATE_EVENT, &ce) == 0 && (ce.event_page_offset >> 62) == 2,
+	      "CREATE_EVENT without an event page uses the kernel's, mappable as KFD_MMAP_TYPE_EVENTS");
+	struct kfd_process_device_apertures ap[8];
+	struct kfd_ioctl_get_process_apertures_new_args pa = { .kfd_process_device_apertures_ptr = (uint64_t)(uintptr_t)ap,
+							       .num_of_nodes = 8 };
+	check(ioctl(kfd, AMDKFD_IOC_GET_PROCESS_APERTURES_NEW, &pa) == 0 && pa.num_of_nodes == 6 && ap[0].gpu_id == gi.gpu_id,
+	      "GET_PROCESS_APERTURES_NEW lists six GPUs (%u)", pa.num_of_nodes);
 	/* beyond the ioctl table: amdgpu's kfd_ioctl answers ENOTTY */
 	e = refused(ioctl(kfd, _IOWR('K', 0x7f, int), &w));
 	check(e == ENOTTY, "an unknown KFD ioctl: ENOTTY (%s)", strerror(e));
@@ -541,9 +586,9 @@ static void test_bad_ioctls(void)
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && !strcmp(argv[2], "work")) {
+	if (argc == 5 && (!strcmp(argv[2], "work") || !strcmp(argv[2], "load"))) {
 		co_path = argv[1];
-		int rc = worker(atoi(argv[3]), atoi(argv[4]));
+		int rc = !strcmp(argv[2], "work") ? worker(atoi(argv[3]), atoi(argv[4])) : load(atoi(argv[3]), atoi(argv[4]));
 		printf("1..%d\n", test_no);
 		return rc;
 	}

@@ -19,6 +19,15 @@ done
 contains "GPU temperatures are labelled edge, junction, mem" "junction:" "$out"
 contains "GPU board power and its cap" "cap = 355.00 W" "$out"
 
+# load drives power, power drives temperature
+j_before=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/temp2_input')
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+  box "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" load 5 4 >/dev/null 2>&1
+p_load=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/power1_average')
+j_after=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/temp2_input')
+[ "$j_after" -gt $((j_before + 1000)) ] && ok "a GPU under load heats up ($j_before -> $j_after m°C, $p_load uW)" || \
+  not_ok "a GPU under load heats up" "$j_before -> $j_after m°C, power $p_load uW"
+
 gpu=/sys/class/drm/card0/device
 # python's os.write reaches write(2), so the store's errno is visible
 pywrite() {

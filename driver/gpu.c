@@ -107,6 +107,16 @@ int tb_gpu_list(struct tb_gpu_info *out, int max, char *err, size_t errlen)
 /* ---- the process ------------------------------------------------------------------------------------ */
 
 static struct tb_process process = { .lock = PTHREAD_MUTEX_INITIALIZER, .kfd = -1 };
+static bool process_initialized;
+
+static void process_init_once(void)
+{
+	if (process_initialized)
+		return;
+	for (int i = 0; i < 64; i++)
+		process.drm_fd[i] = -1;
+	process_initialized = true;
+}
 
 struct tb_process *tb_process_get(void)
 {
@@ -125,6 +135,7 @@ static int exception_event(int kfd, uint32_t type, uint32_t *id)
 /* The first GPU opened opens KFD for the process; later ones share it. */
 static int process_open(char *err, size_t len)
 {
+	process_init_once();
 	if (process.refs++ > 0)
 		return 0;
 	process.kfd = open("/dev/kfd", O_RDWR | O_CLOEXEC);
@@ -168,6 +179,10 @@ static void process_close(void)
 		close_gpu(g);
 		free(g);
 	}
+	struct kfd_ioctl_destroy_event_args d = { .event_id = process.memory_event };
+	tb_kfd_ioctl(process.kfd, AMDKFD_IOC_DESTROY_EVENT, &d);
+	d.event_id = process.hw_event;
+	tb_kfd_ioctl(process.kfd, AMDKFD_IOC_DESTROY_EVENT, &d);
 	close(process.kfd);
 	process.kfd = -1;
 }
@@ -176,15 +191,24 @@ static void process_close(void)
 
 static int open_render_node(struct tb_gpu *g, char *err, size_t len)
 {
+	int index = g->info.index;
 	char path[64];
 	snprintf(path, sizeof path, "/dev/dri/renderD%d", g->info.render_minor);
-	g->drm_fd = open(path, O_RDWR | O_CLOEXEC);
-	if (g->drm_fd < 0)
-		return tb_fail(err, len, -errno, "%s: %s", path, strerror(errno));
-	uint32_t major, minor;
-	int rc = amdgpu_device_initialize(g->drm_fd, &major, &minor, &g->dev);
-	if (rc < 0)
-		return tb_fail(err, len, rc, "%s: amdgpu_device_initialize: %s", path, strerror(-rc));
+	if (process.drm_fd[index] < 0) {
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return tb_fail(err, len, -errno, "%s: %s", path, strerror(errno));
+		uint32_t major, minor;
+		int rc = amdgpu_device_initialize(fd, &major, &minor, &process.dev[index]);
+		if (rc < 0) {
+			close(fd);
+			return tb_fail(err, len, rc, "%s: amdgpu_device_initialize: %s", path, strerror(-rc));
+		}
+		process.drm_fd[index] = fd;
+	}
+	g->drm_fd = process.drm_fd[index];
+	g->dev = process.dev[index];
+	int rc;
 	const char *name = amdgpu_get_marketing_name(g->dev);
 	snprintf(g->info.name, sizeof g->info.name, "%s", name ? name : "AMD GPU");
 	struct amdgpu_gpu_info gi;
@@ -192,9 +216,12 @@ static int open_render_node(struct tb_gpu *g, char *err, size_t len)
 		g->gpu_clock_hz = (double)gi.gpu_counter_freq * 1000.0;	/* reported in kHz */
 	else
 		g->gpu_clock_hz = 100e6;
+	/* a real question to the device: one that left the bus answers ENODEV */
 	struct drm_amdgpu_info_vram_gtt vg;
-	if (amdgpu_query_info(g->dev, AMDGPU_INFO_VRAM_GTT, sizeof vg, &vg) == 0)
-		g->info.vram_bytes = vg.vram_size;
+	rc = amdgpu_query_info(g->dev, AMDGPU_INFO_VRAM_GTT, sizeof vg, &vg);
+	if (rc < 0)
+		return tb_fail(err, len, rc, "%s: %s", path, strerror(-rc));
+	g->info.vram_bytes = vg.vram_size;
 	struct kfd_ioctl_acquire_vm_args a = { .drm_fd = (uint32_t)g->drm_fd, .gpu_id = g->info.gpu_id };
 	rc = tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_ACQUIRE_VM, &a);
 	if (rc < 0)
@@ -202,14 +229,11 @@ static int open_render_node(struct tb_gpu *g, char *err, size_t len)
 	return 0;
 }
 
+/* The render node stays open (see struct tb_process). */
 static void close_gpu(struct tb_gpu *g)
 {
 	if (g->doorbells)
 		munmap(g->doorbells, 8192);
-	if (g->dev)
-		amdgpu_device_deinitialize(g->dev);
-	if (g->drm_fd >= 0)
-		close(g->drm_fd);
 }
 
 int tb_gpu_open(int index, struct tb_gpu **out, char *err, size_t errlen)

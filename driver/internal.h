@@ -20,6 +20,12 @@ struct tb_process {
 	uint32_t memory_event, hw_event;	/* exception events */
 	struct tb_gpu *gpus[64];	/* open GPUs, by index */
 	struct tb_gpu *retired;		/* closed, but holding the event page */
+	/* Render nodes stay open for the life of the process: KFD keeps the
+	 * process's VM bound to the DRM file ACQUIRE_VM named, and takes no
+	 * other file for that GPU afterwards (EBUSY), even after every KFD
+	 * file was closed. */
+	int drm_fd[64];
+	amdgpu_device_handle dev[64];
 };
 
 struct tb_gpu {

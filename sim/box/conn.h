@@ -39,6 +39,7 @@ struct conn *conn_find_drm(pid_t pid, uint64_t id);
 int kfd_open(struct conn *c);
 void kfd_release(struct conn *c);
 void kfd_file_closing(struct conn *c);	/* wake the file's sleeping ioctls */
+void kfd_reap(void);			/* drop the state of processes that exited */
 long kfd_ioctl(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out);
 int kfd_mmap(struct conn *c, uint64_t offset, uint64_t length, int *fd, uint64_t *file_offset);
 

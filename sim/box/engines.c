@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "sim/box/box.h"
+#include "sim/box/conn.h"
 #include "sim/box/sensors.h"
 
 static void *refresh_main(void *arg)
@@ -15,9 +16,11 @@ static void *refresh_main(void *arg)
 		uint64_t now = box_now_ns();
 		sensors_tick(b, (double)(now - last) / 1e9);
 		last = now;
-		if (tick % 5 == 0)
+		if (tick % 5 == 0) {
 			for (int i = 0; i < b->ngpus; i++)
 				sysfs_update_gpu(b, &b->gpu[i]);
+			kfd_reap();	/* processes that exited */
+		}
 	}
 	return NULL;
 }

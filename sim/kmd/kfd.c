@@ -2,6 +2,7 @@
  * with the argument checks and errno values of the Linux driver
  * (drivers/gpu/drm/amd/amdkfd/kfd_chardev.c and friends). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,14 +119,34 @@ void kfd_file_closing(struct conn *c)
 	pthread_mutex_unlock(&p->lock);
 }
 
+static bool pid_alive(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* As amdgpu's KFD, a process's state (its VMs, queues, memory, events)
+ * lives as long as the process, not as its /dev/kfd files: closing the last
+ * one and opening /dev/kfd again finds the same process.  The state goes
+ * when the process exits (kfd_reap notices). */
 void kfd_release(struct conn *c)
 {
 	struct kfd_process *p = c->priv;
 	if (!p)
 		return;
 	pthread_mutex_lock(&g_box->lock);
-	if (--p->refs == 0)
+	if (--p->refs == 0 && !pid_alive(p->pid))
 		process_destroy(p);
+	pthread_mutex_unlock(&g_box->lock);
+}
+
+void kfd_reap(void)
+{
+	pthread_mutex_lock(&g_box->lock);
+	for (struct kfd_process *p = procs, *next; p; p = next) {
+		next = p->next;
+		if (p->refs == 0 && !pid_alive(p->pid))
+			process_destroy(p);
+	}
 	pthread_mutex_unlock(&g_box->lock);
 }
 
@@ -377,7 +398,14 @@ static long free_memory(struct conn *c, void *data)
 		for (int i = 0; i < g_box->ngpus; i++)
 			if (bo->mapped & (1u << i))
 				vm_remove(&p->pdd[i].vm, bo);
-		/* queues may still read it this instant: free later */
+		/* VRAM goes back to the GPU now, as amdgpu's does (a kernel still
+		 * writing to it writes into whatever is allocated there next);
+		 * host memory may still be read by a queue this instant: its
+		 * mapping goes later */
+		if (bo->kind == BO_VRAM) {
+			gpu_vram_free(&g_box->gpu[bo->gpu], bo->fd_offset, bo->size);
+			bo->kind = BO_VRAM_RELEASED;
+		}
 		bo->next = p->zombies;
 		p->zombies = bo;
 		rc = 0;

@@ -52,7 +52,7 @@ struct kfd_ioctl_runtime_enable_args {
 #define MAX_PROCESS_QUEUES 128
 #define MAX_EVENTS 4096
 
-enum bo_kind { BO_VRAM, BO_GTT, BO_USERPTR, BO_DOORBELL, BO_MMIO };
+enum bo_kind { BO_VRAM, BO_GTT, BO_USERPTR, BO_DOORBELL, BO_MMIO, BO_VRAM_RELEASED };
 
 /* A buffer object: GPU memory a process allocated. */
 struct bo {

@@ -367,13 +367,18 @@ static void complete(struct tbs_reader *r, unsigned m, int i, int res)
 		 * partial block is read again, since O_DIRECT offsets must stay
 		 * aligned). */
 		uint32_t got = (uint32_t)res / r->s->align * r->s->align;
+		if (got == 0) {
+			/* Only end of file cuts an O_DIRECT read inside a block. */
+			fail_io(r, io, 0);
+			finish(r, i);
+			return;
+		}
 		io->buf += got;
 		io->dev_off += got;
 		io->len -= got;
 		io->need -= got;
 		retry = true;
-		if (got)
-			io->retries = 0;
+		io->retries = 0;
 	}
 	if (retry && ++io->retries <= MAX_RETRIES) {
 		push_head(r, g, i);

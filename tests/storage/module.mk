@@ -5,3 +5,7 @@ $(TBIN)/test_storage_md: $(call objs,tests/storage/test_md.c) $(STORAGE_TEST_UTI
 	$(link) $(LIBS_TBSTORE) $(LIBS_CMOCKA)
 
 TESTS += $(TBIN)/test_storage_md
+$(TBIN)/test_storage_engine: $(call objs,tests/storage/test_engine.c) $(STORAGE_TEST_UTIL) $(LIB)/libtbstore.a
+	$(link) $(LIBS_TBSTORE) $(LIBS_CMOCKA)
+
+TESTS += $(TBIN)/test_storage_engine

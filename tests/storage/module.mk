@@ -9,3 +9,8 @@ $(TBIN)/test_storage_engine: $(call objs,tests/storage/test_engine.c) $(STORAGE_
 	$(link) $(LIBS_TBSTORE) $(LIBS_CMOCKA)
 
 TESTS += $(TBIN)/test_storage_engine
+$(TBIN)/test_storage_load: $(call objs,tests/storage/test_load.c) $(STORAGE_TEST_UTIL) $(LIB)/libtbstore.a
+	$(link) $(LIBS_TBSTORE) $(LIBS_CMOCKA)
+
+TESTS += $(TBIN)/test_storage_load
+TESTS += tests/storage/commands.sh

@@ -13,6 +13,10 @@
 #include "storage/internal.h"
 
 #define MIB (1u << 20)
+/* With the default four slots, the three ahead of the consumer hold 48 IOs
+ * of 1 MiB: more than the ring's depth of 32, so the ring stays full while
+ * the consumer works and while a finished slot waits to be requeued. */
+#define DEFAULT_SLOT (16 * MIB)
 
 static double now(void)
 {
@@ -82,7 +86,7 @@ static int stream_setup(struct tbs_stream *s, struct tbs_source *src, struct tbs
 	if (s->slots < 2)
 		s->slots = 2;
 	if (!s->slot_size)
-		s->slot_size = (size_t)8 * MIB * tbs_source_members(src);
+		s->slot_size = (size_t)DEFAULT_SLOT * tbs_source_members(src);
 	s->slot_size = tbs_round_up(s->slot_size, MIB);
 	if (s->slot_size % a)
 		return tbs_fail(err, -EINVAL, "slot size %zu is not a multiple of the alignment %u", s->slot_size, a);
@@ -212,7 +216,7 @@ int tbs_load(const char *path, const struct tbs_load_opts *o, struct tbs_load_re
 	};
 	/* Slots hold whole manifest chunks, so each is verified in place. */
 	if (o->verify)
-		s.slot_size = tbs_round_up(s.slot_size ? s.slot_size : 8 * MIB, man.chunk);
+		s.slot_size = tbs_round_up(s.slot_size ? s.slot_size : DEFAULT_SLOT, man.chunk);
 	rc = tbs_stream_run(&s, err);
 	tbs_manifest_free(&man);
 	if (rc < 0) {

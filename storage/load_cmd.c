@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		"  --queue-depth N    IOs in flight per drive (default 32)\n"
 		"  --io-size BYTES    largest single IO (default 1M)\n"
 		"  --slots N          staging buffers (default 4, at least 2)\n"
-		"  --slot-size BYTES  bytes per staging buffer (default 8M per drive)\n"
+		"  --slot-size BYTES  bytes per staging buffer (default 16M per drive)\n"
 		"  --no-register      do not register buffers and files with io_uring\n"
 		"\n"
 		"Exit status: 0 loaded, 1 the load failed (the error says where), 2 bad usage.\n");

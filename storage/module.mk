@@ -11,3 +11,5 @@ $(LIBEXEC)/tb-load: $(call objs,storage/load_cmd.c) $(STORE_CMD) $(LIB)/libtbsto
 	$(link) $(LIBS_TBSTORE)
 $(LIBEXEC)/tb-store: $(call objs,storage/store_cmd.c) $(STORE_CMD) $(LIB)/libtbstore.a
 	$(link) $(LIBS_TBSTORE)
+
+BENCHES += storage/bench.sh

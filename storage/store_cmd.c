@@ -34,7 +34,8 @@ static void usage(FILE *f)
 		"bench           sequential reads of the same file, alternating: 'tb load --to host'\n"
 		"                against fio (io_uring, O_DIRECT, 1 MiB, depth 32, fixed buffers and\n"
 		"                files), with CPU time per GB; without --file, a test file of --size\n"
-		"                (default 256M) is made in --dir (default /var/tmp) and removed after\n");
+		"                (default 256M) is made in --dir (default /var/tmp) and removed after;\n"
+		"                --rounds N (default 5) alternations, medians reported\n");
 }
 
 /* ---- manifest ---------------------------------------------------------------- */
@@ -343,7 +344,7 @@ static int cmd_bench(int argc, char **argv)
 		{ "size", required_argument, 0, 's' }, { "rounds", required_argument, 0, 'r' },
 		{ "dir", required_argument, 0, 'd' }, { "help", no_argument, 0, 'h' }, { 0 },
 	};
-	struct bench b = { .size = 256u << 20, .rounds = 3, .dir = "/var/tmp" };
+	struct bench b = { .size = 256u << 20, .rounds = 5, .dir = "/var/tmp" };
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'j': b.json = true; break;

@@ -189,7 +189,7 @@ struct tbs_load_opts {
 	enum tbs_target target;
 	bool verify;            /* check every chunk against FILE.tbsum */
 	unsigned slots;         /* staging slots (>= 2); default 4 */
-	size_t slot_size;       /* bytes per slot, a multiple of 1 MiB; default 8 MiB */
+	size_t slot_size;       /* bytes per slot, a multiple of 1 MiB; default 16 MiB per member */
 	struct tbs_reader_opts reader;
 	tbs_consume_fn consume;
 	void *consume_ctx;

@@ -424,9 +424,10 @@ int tbs_reader_wait(struct tbs_reader *r, struct tbs_req *q)
 			return tbs_fail(&q->err, q->status = -EIO, "%s: IO engine stalled with %llu IOs outstanding",
 					r->s->name, (unsigned long long)q->pending);
 		next = (m + 1) % n;
-		struct io_uring_cqe *cqe;
-		int rc = io_uring_wait_cqe(&r->rings[m].u, &cqe);
-		if (rc < 0 && rc != -EINTR && rc != -EAGAIN)
+		/* Submitting here too: SQEs a busy kernel refused earlier are
+		 * still in the ring, and waiting alone would never send them. */
+		int rc = io_uring_submit_and_wait(&r->rings[m].u, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 			return tbs_fail(&q->err, q->status = rc, "%s: waiting for IO failed: %s", r->s->m[m].path,
 					strerror(-rc));
 	}

@@ -1,9 +1,9 @@
 # storage/: libtbstore (io_uring loading, md RAID0 direct path, safetensors,
 # manifests) and its commands `tb load` and `tb store`
 LIBS += $(LIB)/libtbstore.a
-libtbstore_SRCS := storage/source.c storage/engine.c storage/safetensors.c storage/manifest.c storage/load.c
+libtbstore_SRCS := storage/source.c storage/engine.c storage/safetensors.c storage/manifest.c storage/load.c storage/health.c
 $(LIB)/libtbstore.a: $(call objs,$(libtbstore_SRCS))
-LIBS_TBSTORE := $(LIBS_URING) $(LIBS_XXHASH) $(call pc,jansson)
+LIBS_TBSTORE := $(LIBS_URING) $(LIBS_XXHASH) $(call pc,jansson) $(LIBS_NVME)
 
 STORE_CMD := $(call objs,storage/cmd.c)
 PROGS += $(LIBEXEC)/tb-load $(LIBEXEC)/tb-store
@@ -13,3 +13,7 @@ $(LIBEXEC)/tb-store: $(call objs,storage/store_cmd.c) $(STORE_CMD) $(LIB)/libtbs
 	$(link) $(LIBS_TBSTORE)
 
 BENCHES += storage/bench.sh
+
+PROGS += $(LIBEXEC)/tb-raid
+$(LIBEXEC)/tb-raid: $(call objs,storage/raid_cmd.c) $(LIB)/libtbstore.a
+	$(link) $(LIBS_TBSTORE)

@@ -212,4 +212,32 @@ int tbs_load(const char *path, const struct tbs_load_opts *o, struct tbs_load_re
 	     struct tbs_error *err);
 void tbs_load_result_free(struct tbs_load_result *res);
 
+/* ---- health ---------------------------------------------------------------- */
+
+/* One NVMe controller's SMART / health log (through libnvme). */
+struct tbs_drive {
+	char name[32];          /* nvme0 */
+	char model[48], serial[24];
+	int smart_status;       /* 0, or why the SMART log could not be read (negative errno
+				 * or a positive NVMe status) */
+	int temp_c;             /* composite temperature */
+	unsigned critical_warning, avail_spare, percent_used;
+	uint64_t media_errors;  /* low 64 bits of the 128-bit counter */
+};
+
+/* Fills up to `max` drives; *count is how many exist (0 is not an error). */
+int tbs_drives(struct tbs_drive *out, unsigned max, unsigned *count, struct tbs_error *err);
+
+#define TBS_MD_MAX_MEMBERS 16
+/* One md array as the kernel sees it (/sys/block/mdN/md). */
+struct tbs_md_array {
+	char name[32], level[16], state[32];
+	unsigned raid_disks, members;
+	uint64_t chunk_bytes;
+	char member[TBS_MD_MAX_MEMBERS][32];
+	char member_state[TBS_MD_MAX_MEMBERS][48];
+};
+
+int tbs_md_arrays(struct tbs_md_array *out, unsigned max, unsigned *count, struct tbs_error *err);
+
 #endif

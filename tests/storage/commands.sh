@@ -39,6 +39,15 @@ contains "a bad header is refused clearly" "bad.safetensors: not a safetensors f
 check_fails "a bad option value is refused" "$tb" load "$f" --slots 1
 check "load --help" "$tb" load --help
 check "store --help" "$tb" store --help
+# tb raid status: this test machine has no NVMe drives (skip the check where it has)
+if [ -z "$(ls /sys/class/nvme 2>/dev/null)" ]; then
+  out=$("$tb" raid status 2>&1); rc=$?
+  contains "raid status says clearly that no drives were found" "no NVMe drives found" "$out"
+  [ $rc -eq 1 ] && ok "no drives is not healthy (status 1)" || not_ok "no drives is not healthy (status 1)" "status $rc"
+  out=$("$tb" raid status --json 2>&1)
+  contains "raid status --json has an empty drive list" '"healthy":false,"drives":[]' "$out"
+fi
+check_fails "raid without status is bad usage" "$tb" raid
 out=$("$tb" store bench --json --size 4M --rounds 1 --dir "$dir" 2>&1)
 contains "store bench --json reports tb against fio" '"tb_over_fio":' "$out"
 echo "# $out"

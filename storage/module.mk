@@ -17,3 +17,7 @@ BENCHES += storage/bench.sh
 PROGS += $(LIBEXEC)/tb-raid
 $(LIBEXEC)/tb-raid: $(call objs,storage/raid_cmd.c) $(LIB)/libtbstore.a
 	$(link) $(LIBS_TBSTORE)
+
+PROGS += $(BIN)/tb-stored
+$(BIN)/tb-stored: $(call objs,storage/stored.c) $(LIB)/libtbstore.a
+	$(link) $(LIBS_TBSTORE) $(LIBS_SYSTEMD)

@@ -1,0 +1,240 @@
+/* Loading: a file streams through `slots` staging buffers (at least two, so
+ * the drives fill one while the consumer works on another).  The buffers are
+ * registered with the rings (pinned) and are where the data stays: reads
+ * land in them directly and consumers work in place, so the CPU copies
+ * nothing.  For --to host the slots are consecutive windows of one buffer
+ * holding the whole file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "storage/internal.h"
+
+#define MIB (1u << 20)
+/* With the default four slots, the three ahead of the consumer hold 48 IOs
+ * of 1 MiB: more than the ring's depth of 32, so the ring stays full while
+ * the consumer works and while a finished slot waits to be requeued. */
+#define DEFAULT_SLOT (16 * MIB)
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+struct pipe {
+	struct tbs_stream *s;
+	struct tbs_reader *rd;
+	struct tbs_req *reqs;   /* one per slot */
+	uint64_t size, total;   /* file bytes, slot count */
+};
+
+static uint8_t *slot_mem(const struct pipe *p, uint64_t k)
+{
+	uint64_t i = p->s->whole ? k : k % p->s->slots;
+	return (uint8_t *)p->s->mem + i * p->s->slot_size;
+}
+
+static int queue_slot(struct pipe *p, uint64_t k, struct tbs_error *err)
+{
+	struct tbs_req *q = &p->reqs[k % p->s->slots];
+	uint64_t off = k * p->s->slot_size;
+	q->buf = slot_mem(p, k);
+	q->off = off;
+	q->len = p->size - off < p->s->slot_size ? p->size - off : p->s->slot_size;
+	return tbs_reader_queue(p->rd, q, err);
+}
+
+/* Waits for slots in order, hands each to the consumer, then reuses it for
+ * the slot `slots` ahead.  On error, drains what is in flight. */
+static int pump(struct pipe *p, struct tbs_error *err)
+{
+	struct tbs_stream *s = p->s;
+	uint64_t queued = 0;
+	int rc = 0;
+	for (; queued < p->total && queued < s->slots && rc == 0; queued++)
+		rc = queue_slot(p, queued, err);
+	for (uint64_t k = 0; k < queued; k++) {
+		struct tbs_req *q = &p->reqs[k % s->slots];
+		int st = tbs_reader_wait(p->rd, q);
+		if (rc < 0)
+			continue;       /* only draining */
+		if (st < 0) {
+			*err = q->err;
+			rc = st;
+			continue;
+		}
+		s->bytes += q->len;
+		if (s->each)
+			rc = s->each(s->ctx, q->off, q->buf, q->len, err);
+		if (s->progress)
+			s->progress(s->progress_ctx, s->bytes, p->size);
+		if (rc == 0 && queued < p->total)
+			rc = queue_slot(p, queued++, err);
+	}
+	return rc;
+}
+
+static int stream_setup(struct tbs_stream *s, struct tbs_source *src, struct tbs_error *err)
+{
+	uint32_t a = tbs_source_align(src);
+	if (!s->slots)
+		s->slots = 4;
+	if (s->slots < 2)
+		s->slots = 2;
+	if (!s->slot_size)
+		s->slot_size = (size_t)DEFAULT_SLOT * tbs_source_members(src);
+	s->slot_size = tbs_round_up(s->slot_size, MIB);
+	if (s->slot_size % a)
+		return tbs_fail(err, -EINVAL, "slot size %zu is not a multiple of the alignment %u", s->slot_size, a);
+	uint64_t size = tbs_source_size(src);
+	s->mem_len = s->whole ? tbs_round_up(size ? size : 1, a) : (size_t)s->slots * s->slot_size;
+	if (!(s->mem = tbs_alloc(s->mem_len)))
+		return tbs_fail(err, -ENOMEM, "%s: cannot allocate %zu bytes of staging memory", s->path, s->mem_len);
+	return 0;
+}
+
+int tbs_stream_run(struct tbs_stream *s, struct tbs_error *err)
+{
+	struct tbs_source *src = NULL;
+	struct pipe p = { .s = s };
+	s->bytes = 0;
+	s->mem = NULL;
+	int rc = tbs_source_open_file(&src, s->path, err);
+	if (rc == 0)
+		rc = stream_setup(s, src, err);
+	if (rc == 0)
+		rc = tbs_reader_open(&p.rd, src, &s->reader, err);
+	if (rc == 0)
+		rc = tbs_reader_register(p.rd, s->mem, s->mem_len, err);
+	if (rc == 0 && !(p.reqs = calloc(s->slots, sizeof *p.reqs)))
+		rc = tbs_fail(err, -ENOMEM, "out of memory");
+	if (rc == 0) {
+		s->registered = tbs_reader_registered(p.rd);
+		p.size = tbs_source_size(src);
+		p.total = (p.size + s->slot_size - 1) / s->slot_size;
+		double t0 = now();
+		rc = pump(&p, err);
+		s->seconds = now() - t0;
+	}
+	free(p.reqs);
+	tbs_reader_close(p.rd);
+	tbs_source_close(src);
+	if (rc < 0 || !s->whole) {
+		tbs_free(s->mem, s->mem_len);
+		s->mem = NULL;
+	}
+	return rc;
+}
+
+/* ---- safetensors loading ---------------------------------------------------- */
+
+struct loader {
+	const char *path;
+	const struct tbs_load_opts *o;
+	const struct tbs_st *st;
+	const struct tbs_manifest *man;
+};
+
+static void describe_tensors(const struct tbs_st *st, uint64_t off, uint64_t len, char *out, size_t n)
+{
+	const struct tbs_tensor *t = tbs_st_find(st, off);
+	if (!t && off < st->data_start) {
+		snprintf(out, n, "the safetensors header");
+		return;
+	}
+	for (uint64_t at = off; !t && at < off + len; at += 4096)
+		t = tbs_st_find(st, at);
+	if (!t) {
+		snprintf(out, n, "no tensor");
+		return;
+	}
+	const struct tbs_tensor *last = tbs_st_find(st, off + len - 1);
+	if (last && last != t)
+		snprintf(out, n, "tensor '%s' (through '%s')", t->name, last->name);
+	else
+		snprintf(out, n, "tensor '%s'", t->name);
+}
+
+static int verify_slot(struct loader *l, uint64_t off, const uint8_t *data, size_t len, struct tbs_error *err)
+{
+	const struct tbs_manifest *m = l->man;
+	for (size_t at = 0; at < len; at += m->chunk) {
+		size_t n = len - at < m->chunk ? len - at : m->chunk;
+		uint64_t c = (off + at) / m->chunk;
+		if (tbs_chunk_sum(data + at, n) == m->sums[c])
+			continue;
+		char what[300];
+		describe_tensors(l->st, off + at, n, what, sizeof what);
+		return tbs_fail(err, -EBADMSG, "%s: checksum mismatch in the %zu-byte chunk at offset %llu, in %s",
+				l->path, n, (unsigned long long)(off + at), what);
+	}
+	return 0;
+}
+
+static int load_each(void *ctx, uint64_t off, const uint8_t *data, size_t len, struct tbs_error *err)
+{
+	struct loader *l = ctx;
+	int rc = l->man ? verify_slot(l, off, data, len, err) : 0;
+	if (rc == 0 && l->o->consume && (rc = l->o->consume(l->o->consume_ctx, off, data, len)) < 0)
+		tbs_fail(err, rc, "%s: the consumer failed at offset %llu: %s", l->path, (unsigned long long)off,
+			 strerror(-rc));
+	return rc;
+}
+
+static int load_manifest(const char *path, const struct tbs_st *st, struct tbs_manifest *man,
+			 struct tbs_error *err)
+{
+	int rc = tbs_manifest_read(path, man, err);
+	if (rc == 0 && man->file_size != st->file_size)
+		rc = tbs_fail(err, -EBADMSG, "%s: the manifest is for a file of %llu bytes, this one has %llu", path,
+			      (unsigned long long)man->file_size, (unsigned long long)st->file_size);
+	if (rc < 0)
+		tbs_manifest_free(man);
+	return rc;
+}
+
+int tbs_load(const char *path, const struct tbs_load_opts *o, struct tbs_load_result *res, struct tbs_error *err)
+{
+	memset(res, 0, sizeof *res);
+	struct tbs_manifest man = { 0 };
+	int rc = tbs_st_open(path, &res->st, err);
+	if (rc == 0 && o->verify)
+		rc = load_manifest(path, &res->st, &man, err);
+	if (rc < 0) {
+		tbs_st_free(&res->st);
+		return rc;
+	}
+	struct loader l = { .path = path, .o = o, .st = &res->st, .man = o->verify ? &man : NULL };
+	struct tbs_stream s = {
+		.path = path, .slots = o->slots, .slot_size = o->slot_size, .whole = o->target == TBS_TO_HOST,
+		.reader = o->reader, .each = load_each, .ctx = &l,
+		.progress = o->progress, .progress_ctx = o->progress_ctx,
+	};
+	/* Slots hold whole manifest chunks, so each is verified in place. */
+	if (o->verify)
+		s.slot_size = tbs_round_up(s.slot_size ? s.slot_size : DEFAULT_SLOT, man.chunk);
+	rc = tbs_stream_run(&s, err);
+	tbs_manifest_free(&man);
+	if (rc < 0) {
+		tbs_st_free(&res->st);
+		return rc;
+	}
+	res->bytes = s.bytes;
+	res->seconds = s.seconds;
+	res->verified = o->verify;
+	res->registered = s.registered;
+	res->host = s.mem;
+	res->host_len = s.mem_len;
+	return 0;
+}
+
+void tbs_load_result_free(struct tbs_load_result *res)
+{
+	tbs_free(res->host, res->host_len);
+	tbs_st_free(&res->st);
+	memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,399 @@
+/* tb store: manifests, test files and the storage benchmark.
+ *
+ *   tb store manifest FILE
+ *   tb store make-test-file FILE --size BYTES
+ *   tb store bench [--json] [--file FILE] [--size BYTES] [--rounds N] [--dir DIR] */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "storage/cmd.h"
+#include "storage/tbstore.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tb store manifest FILE\n"
+		"       tb store make-test-file FILE --size BYTES\n"
+		"       tb store bench [--json] [--file FILE] [--size BYTES] [--rounds N] [--dir DIR]\n"
+		"\n"
+		"manifest        writes FILE.tbsum, the xxh3 checksum of each 1 MiB chunk of FILE,\n"
+		"                which 'tb load --verify' checks\n"
+		"make-test-file  writes a valid safetensors file of about BYTES of pseudo-random F16\n"
+		"                tensors (for tests and benchmarks)\n"
+		"bench           sequential reads of the same file, alternating: 'tb load --to host'\n"
+		"                against fio (io_uring, O_DIRECT, 1 MiB, depth 32, fixed buffers and\n"
+		"                files), with CPU time per GB; without --file, a test file of --size\n"
+		"                (default 256M) is made in --dir (default /var/tmp) and removed after;\n"
+		"                --rounds N (default 5) alternations, medians reported\n");
+}
+
+/* ---- manifest ---------------------------------------------------------------- */
+
+static int cmd_manifest(int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		usage(argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
+		return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+	}
+	struct tbs_error err = { 0 };
+	double t0 = cmd_now();
+	if (tbs_manifest_write(argv[1], &err) < 0) {
+		fprintf(stderr, "tb store manifest: %s\n", err.msg);
+		return 1;
+	}
+	printf("%s.tbsum written in %.2f s\n", argv[1], cmd_now() - t0);
+	return 0;
+}
+
+/* ---- test files ---------------------------------------------------------------- */
+
+#define TENSOR_BYTES (8u << 20)   /* 4096 x 1024 F16 */
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Builds the JSON header for `count` full F16 tensors and one U8 remainder. */
+static char *synth_header(uint64_t count, uint64_t rem, size_t *len)
+{
+	size_t cap = 128 + (size_t)count * 128, n = 0;
+	char *h = malloc(cap);
+	if (!h)
+		return NULL;
+	n += (size_t)snprintf(h + n, cap - n, "{\"__metadata__\":{\"format\":\"pt\"}");
+	for (uint64_t i = 0; i < count; i++)
+		n += (size_t)snprintf(h + n, cap - n,
+				      ",\"layer.%llu.weight\":{\"dtype\":\"F16\",\"shape\":[4096,1024],"
+				      "\"data_offsets\":[%llu,%llu]}",
+				      (unsigned long long)i, (unsigned long long)(i * TENSOR_BYTES),
+				      (unsigned long long)((i + 1) * TENSOR_BYTES));
+	if (rem)
+		n += (size_t)snprintf(h + n, cap - n,
+				      ",\"tail\":{\"dtype\":\"U8\",\"shape\":[%llu],\"data_offsets\":[%llu,%llu]}",
+				      (unsigned long long)rem, (unsigned long long)(count * TENSOR_BYTES),
+				      (unsigned long long)(count * TENSOR_BYTES + rem));
+	n += (size_t)snprintf(h + n, cap - n, "}");
+	/* Pad with spaces so the data starts 8-byte aligned, as writers do. */
+	while (n % 8)
+		h[n++] = ' ';
+	*len = n;
+	return h;
+}
+
+static int make_test_file(const char *path, uint64_t size)
+{
+	uint64_t data = size > 4096 ? size - 4096 : size;
+	size_t hlen;
+	char *h = synth_header(data / TENSOR_BYTES, data % TENSOR_BYTES, &hlen);
+	FILE *f = fopen(path, "w");
+	if (!h || !f) {
+		fprintf(stderr, "tb store: cannot create %s: %s\n", path, strerror(errno));
+		free(h);
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	uint64_t le = htole64((uint64_t)hlen), seed = 0x9e3779b97f4a7c15ull;
+	fwrite(&le, 8, 1, f);
+	fwrite(h, 1, hlen, f);
+	free(h);
+	static uint64_t block[1 << 14];
+	for (uint64_t left = data; left;) {
+		for (size_t i = 0; i < sizeof block / 8; i++)
+			block[i] = xorshift(&seed);
+		size_t n = left < sizeof block ? (size_t)left : sizeof block;
+		fwrite(block, 1, n, f);
+		left -= n;
+	}
+	if (fflush(f) || fsync(fileno(f)) || ferror(f)) {
+		fprintf(stderr, "tb store: cannot write %s: %s\n", path, strerror(errno));
+		fclose(f);
+		return 1;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int cmd_make_test_file(int argc, char **argv)
+{
+	uint64_t size = 0;
+	if (argc == 4 && !strcmp(argv[2], "--size") && cmd_parse_size(argv[3], &size) && size >= 8)
+		return make_test_file(argv[1], size);
+	usage(stderr);
+	return 2;
+}
+
+/* ---- bench ---------------------------------------------------------------------- */
+
+struct run {
+	double gbps, cpu_s;     /* throughput and CPU seconds (user + system) */
+	uint64_t bytes;
+};
+
+/* Runs argv with stdout captured; returns its output (caller frees) and CPU time. */
+static char *run_child(char *const argv[], double *cpu)
+{
+	int fds[2];
+	if (pipe(fds) < 0)
+		return NULL;
+	pid_t pid = fork();
+	if (pid < 0)
+		return NULL;
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	size_t cap = 1 << 16, n = 0;
+	char *out = malloc(cap);
+	for (ssize_t r; out && (r = read(fds[0], out + n, cap - n - 1)) > 0;) {
+		n += (size_t)r;
+		if (cap - n < 2 && !(out = realloc(out, cap *= 2)))
+			break;
+	}
+	close(fds[0]);
+	int status;
+	struct rusage ru;
+	wait4(pid, &status, 0, &ru);
+	*cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec * 1e-6;
+	if (!out || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "tb store bench: %s failed (status %d)\n", argv[0], status);
+		free(out);
+		return NULL;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static int run_fio(const char *file, uint64_t size, struct run *r)
+{
+	char fname[PATH_MAX + 16], sz[32];
+	snprintf(fname, sizeof fname, "--filename=%s", file);
+	snprintf(sz, sizeof sz, "--size=%llu", (unsigned long long)size);
+	char *argv[] = { "fio", "--name=seqread", fname, sz, "--rw=read", "--bs=1M", "--iodepth=32",
+			 "--ioengine=io_uring", "--direct=1", "--fixedbufs", "--registerfiles",
+			 "--output-format=json", NULL };
+	char *out = run_child(argv, &r->cpu_s);
+	if (!out)
+		return -1;
+	json_error_t je;
+	json_t *root = json_loads(strchr(out, '{') ? strchr(out, '{') : out, JSON_DISABLE_EOF_CHECK, &je);
+	free(out);
+	json_t *rd = json_object_get(json_array_get(json_object_get(root, "jobs"), 0), "read");
+	r->gbps = json_number_value(json_object_get(rd, "bw_bytes")) / 1e9;
+	r->bytes = (uint64_t)json_integer_value(json_object_get(rd, "io_bytes"));
+	json_decref(root);
+	return r->gbps > 0 ? 0 : -1;
+}
+
+static int run_tb(const char *tb_load, const char *file, bool verify, struct run *r)
+{
+	char *argv[] = { (char *)tb_load, (char *)file, "--to", "host", "--json", verify ? "--verify" : NULL, NULL };
+	char *out = run_child(argv, &r->cpu_s);
+	if (!out)
+		return -1;
+	json_error_t je;
+	json_t *root = json_loads(out, 0, &je);
+	free(out);
+	r->gbps = json_number_value(json_object_get(root, "gb_per_s"));
+	r->bytes = (uint64_t)json_integer_value(json_object_get(root, "bytes"));
+	json_decref(root);
+	return r->gbps > 0 ? 0 : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct bench {
+	bool json;
+	const char *file;
+	char made[PATH_MAX];
+	uint64_t size;
+	unsigned rounds;
+	const char *dir;
+};
+
+static void cpu_model(char *out, size_t len)
+{
+	snprintf(out, len, "unknown CPU");
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			snprintf(out, len, "%s", strchr(line, ':') + 2);
+			out[strcspn(out, "\n")] = '\0';
+			break;
+		}
+	if (f)
+		fclose(f);
+}
+
+static int bench_report(const struct bench *b, double *v[6], unsigned n, uint64_t bytes)
+{
+	const char *names[] = { "fio", "tb load --to host", "tb load --to host --verify" };
+	double gb = (double)bytes / 1e9, med[3], cpu[3];
+	for (int i = 0; i < 3; i++) {
+		med[i] = median(v[2 * i], n);
+		cpu[i] = median(v[2 * i + 1], n) / gb;
+	}
+	double ratio = med[0] > 0 ? med[1] / med[0] : 0;
+	if (b->json) {
+		printf("{\"file\":\"%s\",\"bytes\":%llu,\"rounds\":%u,\"fio_gb_per_s\":%.3f,\"fio_cpu_s_per_gb\":%.4f,"
+		       "\"tb_gb_per_s\":%.3f,\"tb_cpu_s_per_gb\":%.4f,\"tb_verify_gb_per_s\":%.3f,"
+		       "\"tb_verify_cpu_s_per_gb\":%.4f,\"tb_over_fio\":%.3f}\n",
+		       b->file, (unsigned long long)bytes, n, med[0], cpu[0], med[1], cpu[1], med[2], cpu[2], ratio);
+		return 0;
+	}
+	char cpu_name[128];
+	struct utsname u;
+	cpu_model(cpu_name, sizeof cpu_name);
+	uname(&u);
+	printf("file %s, %llu bytes, %u rounds alternating; %s, %ld cores, Linux %s\n", b->file,
+	       (unsigned long long)bytes, n, cpu_name, sysconf(_SC_NPROCESSORS_ONLN), u.release);
+	printf("%-28s %10s %14s\n", "reader (median)", "GB/s", "CPU s per GB");
+	for (int i = 0; i < 3; i++)
+		printf("%-28s %10.3f %14.4f\n", names[i], med[i], cpu[i]);
+	printf("tb load / fio: %.1f%% (target at least 95%%)\n", ratio * 100);
+	return 0;
+}
+
+static int bench_rounds(struct bench *b, const char *tb_load)
+{
+	double *v[6];
+	for (int i = 0; i < 6; i++)
+		v[i] = calloc(b->rounds, sizeof(double));
+	int rc = 0;
+	uint64_t bytes = 0;
+	for (unsigned k = 0; k < b->rounds && rc == 0; k++) {
+		struct run r[3];
+		rc = run_fio(b->file, b->size, &r[0]) | run_tb(tb_load, b->file, false, &r[1]) |
+		     run_tb(tb_load, b->file, true, &r[2]);
+		for (int i = 0; i < 3 && rc == 0; i++) {
+			v[2 * i][k] = r[i].gbps;
+			v[2 * i + 1][k] = r[i].cpu_s;
+		}
+		bytes = r[1].bytes;
+		if (isatty(2))
+			fprintf(stderr, "\rbench: round %u/%u ", k + 1, b->rounds);
+	}
+	if (isatty(2))
+		fprintf(stderr, "\r\033[K");
+	if (rc == 0)
+		rc = bench_report(b, v, b->rounds, bytes);
+	for (int i = 0; i < 6; i++)
+		free(v[i]);
+	return rc ? 1 : 0;
+}
+
+static int bench_prepare(struct bench *b)
+{
+	struct tbs_error err = { 0 };
+	if (!b->file) {
+		snprintf(b->made, sizeof b->made, "%s/tb-store-bench.%d.safetensors", b->dir, (int)getpid());
+		if (make_test_file(b->made, b->size))
+			return 1;
+		b->file = b->made;
+	}
+	FILE *f = fopen(b->file, "r");
+	if (!f || fseeko(f, 0, SEEK_END) || (b->size = (uint64_t)ftello(f)) == 0) {
+		fprintf(stderr, "tb store bench: cannot read %s\n", b->file);
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	fclose(f);
+	if (tbs_manifest_write(b->file, &err) < 0) {
+		fprintf(stderr, "tb store bench: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, 0, 'j' }, { "file", required_argument, 0, 'f' },
+		{ "size", required_argument, 0, 's' }, { "rounds", required_argument, 0, 'r' },
+		{ "dir", required_argument, 0, 'd' }, { "help", no_argument, 0, 'h' }, { 0 },
+	};
+	struct bench b = { .size = 256u << 20, .rounds = 5, .dir = "/var/tmp" };
+	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+		switch (c) {
+		case 'j': b.json = true; break;
+		case 'f': b.file = optarg; break;
+		case 'd': b.dir = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 's':
+			if (!cmd_parse_size(optarg, &b.size) || b.size < (1u << 20))
+				goto bad;
+			break;
+		case 'r':
+			if (!cmd_parse_uint(optarg, 100, &b.rounds) || !b.rounds)
+				goto bad;
+			break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc)
+		goto bad;
+	char self[PATH_MAX], tb_load[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return 1;
+	self[n] = '\0';
+	snprintf(tb_load, sizeof tb_load, "%s/tb-load", dirname(self));
+	int rc = bench_prepare(&b);
+	if (rc == 0)
+		rc = bench_rounds(&b, tb_load);
+	if (b.made[0]) {
+		char sum[PATH_MAX + 8];
+		unlink(b.made);
+		if (tbs_manifest_path(b.made, sum, sizeof sum) == 0)
+			unlink(sum);
+	}
+	return rc;
+bad:
+	usage(stderr);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "manifest"))
+		return cmd_manifest(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "make-test-file"))
+		return cmd_make_test_file(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "bench"))
+		return cmd_bench(argc - 1, argv + 1);
+	bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"));
+	usage(help ? stdout : stderr);
+	return help ? 0 : 2;
+}

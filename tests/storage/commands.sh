@@ -1,0 +1,53 @@
+#!/bin/sh
+# tb load and tb store end to end: JSON output, verification, clear errors.
+. "$TB_SRC/tests/tap.sh"
+tb="$TB_BUILD/bin/tb"
+# O_DIRECT needs a real filesystem: the build directory, not /tmp.
+dir=$(mktemp -d "$TB_BUILD/storage-cmd.XXXXXX") || exit 1
+trap 'rm -rf "$dir"' EXIT
+f="$dir/model.safetensors"
+
+check "make-test-file writes a safetensors file" "$tb" store make-test-file "$f" --size 20M
+out=$("$tb" load "$f" --json 2>&1)
+case $out in
+  '{"bytes":'*',"seconds":'*',"gb_per_s":'*',"verified":false}') ok "load --json prints the documented object" ;;
+  *) not_ok "load --json prints the documented object" "$out" ;;
+esac
+bytes=$(stat -c %s "$f")
+contains "load reads every byte of the file" "\"bytes\":$bytes," "$out"
+out=$("$tb" load "$f" --verify 2>&1); rc=$?
+[ $rc -eq 1 ] && ok "verify without a manifest fails" || not_ok "verify without a manifest fails" "status $rc"
+contains "and says how to make one" "tb store manifest" "$out"
+check "store manifest writes FILE.tbsum" "$tb" store manifest "$f"
+[ -s "$f.tbsum" ] && ok "the manifest is next to the file" || not_ok "the manifest is next to the file"
+out=$("$tb" load "$f" --verify --to null --json 2>&1)
+contains "a verified load says so" '"verified":true}' "$out"
+check "load with small slots and no registration" "$tb" load "$f" --verify --slots 2 --slot-size 1M --no-register --queue-depth 4
+
+# flip one byte 5 MiB in: inside tensor layer.0.weight
+printf '\377' | dd of="$f" bs=1 seek=$((5 * 1024 * 1024 + 7)) conv=notrunc status=none
+out=$("$tb" load "$f" --verify 2>&1); rc=$?
+[ $rc -eq 1 ] && ok "a corrupted chunk fails the load" || not_ok "a corrupted chunk fails the load" "status $rc: $out"
+contains "the error names file, offset and tensor" "$f: checksum mismatch in the 1048576-byte chunk at offset 5242880, in tensor 'layer.0.weight'" "$out"
+
+out=$("$tb" load "$f" --to gpu0 2>&1); rc=$?
+[ $rc -eq 1 ] && ok "--to gpu0 is refused" || not_ok "--to gpu0 is refused" "status $rc"
+contains "with a note why" "not available yet" "$out"
+printf 'XXXXXXXXnot json' >"$dir/bad.safetensors"
+out=$("$tb" load "$dir/bad.safetensors" 2>&1)
+contains "a bad header is refused clearly" "bad.safetensors: not a safetensors file" "$out"
+check_fails "a bad option value is refused" "$tb" load "$f" --slots 1
+check "load --help" "$tb" load --help
+check "store --help" "$tb" store --help
+# tb raid status: this test machine has no NVMe drives (skip the check where it has)
+if [ -z "$(ls /sys/class/nvme 2>/dev/null)" ]; then
+  out=$("$tb" raid status 2>&1); rc=$?
+  contains "raid status says clearly that no drives were found" "no NVMe drives found" "$out"
+  [ $rc -eq 1 ] && ok "no drives is not healthy (status 1)" || not_ok "no drives is not healthy (status 1)" "status $rc"
+  out=$("$tb" raid status --json 2>&1)
+  contains "raid status --json has an empty drive list" '"healthy":false,"drives":[]' "$out"
+fi
+check_fails "raid without status is bad usage" "$tb" raid
+out=$("$tb" store bench --json --size 4M --rounds 1 --dir "$dir" 2>&1)
+contains "store bench --json reports tb against fio" '"tb_over_fio":' "$out"
+echo "# $out"

@@ -74,6 +74,8 @@ extern struct sim_box *g_box;
 
 /* sysfs.c: the box's sysfs tree under STATE/sys, and its device files. */
 int sysfs_build(struct sim_box *b);
+/* mkdir -p */
+int sysfs_mkdirs(const char *path);
 /* Rewrite one attribute file atomically: STATE/sys/REL/NAME. */
 int sysfs_write(const struct sim_box *b, const char *rel, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

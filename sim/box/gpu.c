@@ -29,9 +29,18 @@ struct sim_gpu *box_gpu_by_id(struct sim_box *b, uint32_t gpu_id)
 	return NULL;
 }
 
-static int shared_memory(const char *name, uint64_t size, int *fd, uint8_t **map)
+/* A BAR: the device's sysfs resourceN file, sparse, which the daemon maps
+ * as the GPU's memory and any process can map as the BAR itself (only
+ * touched pages cost host memory). */
+static int bar_file(struct sim_box *b, struct sim_gpu *g, int bar, uint64_t size, int *fd, uint8_t **map)
 {
-	*fd = memfd_create(name, MFD_CLOEXEC);
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof path, "%s/sys/%s", b->state, g->sysdir);
+	int rc = sysfs_mkdirs(path);
+	if (rc < 0)
+		return rc;
+	snprintf(path + strlen(path), sizeof path - strlen(path), "/resource%d", bar);
+	*fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return -errno;
 	if (ftruncate(*fd, (off_t)size) < 0) {
@@ -51,7 +60,6 @@ static int shared_memory(const char *name, uint64_t size, int *fd, uint8_t **map
 
 int gpu_init(struct sim_box *b, struct sim_gpu *g, int index)
 {
-	(void)b;
 	memset(g, 0, sizeof *g);
 	g->index = index;
 	/* KFD derives gpu_id from a hash of the device's properties; any stable,
@@ -66,15 +74,21 @@ int gpu_init(struct sim_box *b, struct sim_gpu *g, int index)
 	g->link_width = 16;
 	g->link_speed_gts = 16;
 	pthread_mutex_init(&g->vram_lock, NULL);
-	char name[32];
-	snprintf(name, sizeof name, "tb-sim-vram%d", index);
-	int rc = shared_memory(name, BAR0_BYTES, &g->vram_fd, &g->vram);
+	int rc = bar_file(b, g, 0, BAR0_BYTES, &g->vram_fd, &g->vram);
 	if (rc < 0)
 		return rc;
-	snprintf(name, sizeof name, "tb-sim-mmio%d", index);
-	rc = shared_memory(name, GPU_MMIO_BAR, &g->mmio_fd, &g->mmio);
+	rc = bar_file(b, g, 5, GPU_MMIO_BAR, &g->mmio_fd, &g->mmio);
 	if (rc < 0)
 		return rc;
+	/* the doorbell aperture: KFD hands out its pages per process (through
+	 * /dev/kfd); the BAR file is there for tools that look at it */
+	int db_fd;
+	uint8_t *db;
+	rc = bar_file(b, g, 2, GPU_DOORBELL_BAR, &db_fd, &db);
+	if (rc < 0)
+		return rc;
+	munmap(db, GPU_DOORBELL_BAR);
+	close(db_fd);
 	g->vram_free = calloc(1, sizeof *g->vram_free);
 	if (!g->vram_free)
 		return -ENOMEM;

@@ -85,7 +85,9 @@ int attr_lookup(struct sim_box *b, const char *sys_path, struct sim_attr **out)
 	char path[PATH_MAX + 400];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/sys/%s", b->state, rel);
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+	/* read-only files refuse writers; writable ones with no store (the BARs'
+	 * resourceN files) the process opens and maps itself */
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && !(st.st_mode & 0200))
 		return -EACCES;
 	return -ENOENT;
 }

@@ -18,7 +18,7 @@
 
 /* ---- files ------------------------------------------------------------- */
 
-static int mkdirs(const char *path)
+int sysfs_mkdirs(const char *path)
 {
 	char p[PATH_MAX];
 	if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p)
@@ -73,13 +73,21 @@ static int vput(const struct sim_box *b, const char *rel, const char *name, mode
 		return -EOVERFLOW;
 	if (snprintf(path, sizeof path, "%s/sys/%s", b->state, rel) >= (int)sizeof path)
 		return -ENAMETOOLONG;
-	int rc = mkdirs(path);
+	int rc = sysfs_mkdirs(path);
 	if (rc < 0)
 		return rc;
 	if (strlen(path) + strlen(name) + 2 > sizeof path)
 		return -ENAMETOOLONG;
 	strcat(path, "/");
 	strcat(path, name);
+	if (strchr(name, '/')) {	/* a file in a subdirectory (ras/...) */
+		char *slash = strrchr(path, '/');
+		*slash = '\0';
+		rc = sysfs_mkdirs(path);
+		*slash = '/';
+		if (rc < 0)
+			return rc;
+	}
 	return put_file(path, text, (size_t)n, mode);
 }
 
@@ -109,7 +117,7 @@ static int put_binary(const struct sim_box *b, const char *rel, const char *name
 	char path[PATH_MAX];
 	if (snprintf(path, sizeof path, "%s/sys/%s", b->state, rel) >= (int)sizeof path)
 		return -ENAMETOOLONG;
-	int rc = mkdirs(path);
+	int rc = sysfs_mkdirs(path);
 	if (rc < 0)
 		return rc;
 	strncat(path, "/", sizeof path - strlen(path) - 1);
@@ -123,7 +131,7 @@ static int link_rel(const struct sim_box *b, const char *from_dir, const char *n
 	char path[PATH_MAX], target[PATH_MAX] = "";
 	if (snprintf(path, sizeof path, "%s/sys/%s", b->state, from_dir) >= (int)sizeof path)
 		return -ENAMETOOLONG;
-	int rc = mkdirs(path);
+	int rc = sysfs_mkdirs(path);
 	if (rc < 0)
 		return rc;
 	for (const char *s = from_dir; *s; s++)
@@ -263,7 +271,7 @@ static int device_file(const struct sim_box *b, const char *rel)
 		return -ENAMETOOLONG;
 	char *slash = strrchr(path, '/');
 	*slash = '\0';
-	int rc = mkdirs(path);
+	int rc = sysfs_mkdirs(path);
 	*slash = '/';
 	if (rc < 0)
 		return rc;
@@ -344,7 +352,7 @@ static int module_sysfs(const struct sim_box *b, int i)
 	rc |= sysfs_write(b, dir, "initstate", "live\n");
 	rc |= sysfs_write(b, dir, "refcnt", "%d\n", refs);
 	snprintf(path, sizeof path, "%s/sys/%s/holders", b->state, dir);
-	rc |= mkdirs(path);
+	rc |= sysfs_mkdirs(path);
 	char users[64];
 	snprintf(users, sizeof users, "%s", box_modules[i].users);
 	char *save = NULL;
@@ -362,7 +370,7 @@ static int proc_modules(const struct sim_box *b)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/proc", b->state);
-	mkdirs(path);
+	sysfs_mkdirs(path);
 	strncat(path, "/modules", sizeof path - strlen(path) - 1);
 	FILE *out = fopen(path, "we");
 	if (!out)

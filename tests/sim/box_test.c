@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -262,6 +263,18 @@ static void test_bitflip(void)
 		}
 	check(rc == 0 && diffs == 1 && where == 0x1000 && p[0x1000] == 0x32,
 	      "a flipped VRAM bit shows in the data only (%d bytes differ, at 0x%x)", diffs, where);
+	/* the same VRAM through the BAR: sysfs resource0 maps all 24 GiB */
+	int fd = open("/sys/bus/pci/devices/0000:a3:00.0/resource0", O_RDWR | O_CLOEXEC);
+	uint8_t *bar = fd >= 0 ? mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+	check(bar != MAP_FAILED && bar[0x1000] == 0x32 && bar[0] == 0x33,
+	      "BAR0 (sysfs resource0) maps the GPU's VRAM: the buffer's bytes are there");
+	if (bar != MAP_FAILED) {
+		bar[4] = 0x77;	/* a write through the BAR is a write to VRAM */
+		check(p[4] == 0x77, "a write through BAR0 lands in the buffer");
+		munmap(bar, 8192);
+	}
+	if (fd >= 0)
+		close(fd);
 	tb_bo_free(bo);
 	tb_gpu_close(g);
 }

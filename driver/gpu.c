@@ -74,6 +74,12 @@ static int node_info(uint32_t node, struct tb_gpu_info *gi, char *err, size_t le
 		 (location >> 3) & 0x1f, location & 7);
 	snprintf(gi->target, sizeof gi->target, "gfx%llu%llx%llx", version / 10000, (version / 100) % 100,
 		 version % 100);
+	/* the VRAM bank's whole size (the render node reports what is left after
+	 * the kernel's reservations) */
+	snprintf(path, sizeof path, TOPOLOGY "/%u/mem_banks/0/properties", node);
+	unsigned long long bank = 0;
+	if (read_file(path, buf, sizeof buf) > 0 && property(buf, "size_in_bytes", &bank))
+		gi->vram_bytes = bank;
 	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/numa_node", gi->pci);
 	gi->numa_node = read_file(path, buf, sizeof buf) > 0 ? atoi(buf) : -1;
 	return 0;
@@ -189,6 +195,32 @@ static void process_close(void)
 
 /* ---- opening a GPU ------------------------------------------------------------------------------------ */
 
+/* libdrm's table (amdgpu.ids) names the GPU; the one Debian 12 ships
+ * predates Navi 31 and says "AMD Radeon Graphics".  Then the board's own
+ * product name (sysfs, from its FRU), then the chips this appliance has. */
+static void marketing_name(struct tb_gpu *g)
+{
+	const char *name = amdgpu_get_marketing_name(g->dev);
+	if (name && strcmp(name, "AMD Radeon Graphics") != 0) {
+		snprintf(g->info.name, sizeof g->info.name, "%s", name);
+		return;
+	}
+	char path[96], buf[96];
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/product_name", g->info.pci);
+	int n = read_file(path, buf, sizeof buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	if (n > 0) {
+		snprintf(g->info.name, sizeof g->info.name, "AMD %s", strncmp(buf, "AMD ", 4) ? buf : buf + 4);
+		return;
+	}
+	struct amdgpu_gpu_info gi;
+	if (amdgpu_query_gpu_info(g->dev, &gi) == 0 && gi.asic_id == 0x744c)
+		snprintf(g->info.name, sizeof g->info.name, "AMD Radeon RX 7900 XTX");
+	else
+		snprintf(g->info.name, sizeof g->info.name, "%s", name ? name : "AMD GPU");
+}
+
 static int open_render_node(struct tb_gpu *g, char *err, size_t len)
 {
 	int index = g->info.index;
@@ -209,8 +241,7 @@ static int open_render_node(struct tb_gpu *g, char *err, size_t len)
 	g->drm_fd = process.drm_fd[index];
 	g->dev = process.dev[index];
 	int rc;
-	const char *name = amdgpu_get_marketing_name(g->dev);
-	snprintf(g->info.name, sizeof g->info.name, "%s", name ? name : "AMD GPU");
+	marketing_name(g);
 	struct amdgpu_gpu_info gi;
 	if (amdgpu_query_gpu_info(g->dev, &gi) == 0 && gi.gpu_counter_freq)
 		g->gpu_clock_hz = (double)gi.gpu_counter_freq * 1000.0;	/* reported in kHz */
@@ -221,7 +252,8 @@ static int open_render_node(struct tb_gpu *g, char *err, size_t len)
 	rc = amdgpu_query_info(g->dev, AMDGPU_INFO_VRAM_GTT, sizeof vg, &vg);
 	if (rc < 0)
 		return tb_fail(err, len, rc, "%s: %s", path, strerror(-rc));
-	g->info.vram_bytes = vg.vram_size;
+	if (!g->info.vram_bytes)
+		g->info.vram_bytes = vg.vram_size;
 	struct kfd_ioctl_acquire_vm_args a = { .drm_fd = (uint32_t)g->drm_fd, .gpu_id = g->info.gpu_id };
 	rc = tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_ACQUIRE_VM, &a);
 	if (rc < 0)

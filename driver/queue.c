@@ -48,7 +48,21 @@ struct tb_queue {
 	uint32_t scratch_wave_bytes;	/* per wave, as COMPUTE_TMPRING_SIZE says */
 	uint32_t tmpring;
 	bool overflow;
+	struct tb_bo *old_scratch[16];	/* outgrown areas: recordings may still name them */
+	int nold_scratch;
+	/* recording a command buffer */
+	bool recording;
+	struct tb_bo *rec_kernargs;
+	uint64_t rec_kernarg_next;
 };
+
+struct tb_cmdbuf {
+	struct tb_queue *q;
+	struct tb_bo *ib, *kernargs;
+	uint32_t ndw;
+};
+
+enum { REC_KERNARG_BYTES = 256 * 1024, IT_INDIRECT_BUFFER = 0x3f };
 
 static int create_kfd_queue(struct tb_queue *q)
 {
@@ -123,6 +137,9 @@ void tb_queue_destroy(struct tb_queue *q)
 		struct kfd_ioctl_destroy_queue_args d = { .queue_id = q->queue_id };
 		tb_kfd_ioctl(q->gpu->proc->kfd, AMDKFD_IOC_DESTROY_QUEUE, &d);
 	}
+	tb_bo_free(q->rec_kernargs);
+	for (int i = 0; i < q->nold_scratch; i++)
+		tb_bo_free(q->old_scratch[i]);
 	tb_bo_free(q->scratch);
 	tb_bo_free(q->kernargs);
 	tb_bo_free(q->eop);
@@ -205,6 +222,14 @@ static uint64_t hidden_value(enum tb_hidden_arg h, const uint32_t grid[3], const
  * queue is idle; a full ring with work outstanding is refused. */
 static int kernarg_space(struct tb_queue *q, uint64_t bytes, uint64_t *off)
 {
+	if (q->recording) {
+		/* a recording's arguments live as long as the recording */
+		if (q->rec_kernarg_next + bytes > REC_KERNARG_BYTES)
+			return -ENOSPC;
+		*off = q->rec_kernarg_next;
+		q->rec_kernarg_next = (q->rec_kernarg_next + bytes + 255) & ~255ull;
+		return 0;
+	}
 	if (bytes > KERNARG_BYTES)
 		return -E2BIG;
 	if (q->kernarg_next + bytes > KERNARG_BYTES) {
@@ -234,10 +259,15 @@ static int ensure_scratch(struct tb_queue *q, const struct tb_kernel *k)
 	int rc = tb_bo_alloc(q->gpu, (uint64_t)waves * ses * wave_bytes, TB_MEM_VRAM, &bo);
 	if (rc < 0)
 		return rc;
-	/* the previous area may still be in use by submitted work: keep both
-	 * until the queue is destroyed would be safest; the ring is drained
-	 * first instead */
-	tb_bo_free(q->scratch);
+	/* submitted work and recordings may still use the outgrown area: it
+	 * stays until the queue goes (areas only grow, so there are few) */
+	if (q->scratch) {
+		if (q->nold_scratch == 16) {
+			tb_bo_free(bo);
+			return -ENOSPC;
+		}
+		q->old_scratch[q->nold_scratch++] = q->scratch;
+	}
 	q->scratch = bo;
 	q->scratch_wave_bytes = wave_bytes;
 	q->tmpring = waves | (wave_bytes / 256) << 12;
@@ -246,6 +276,12 @@ static int ensure_scratch(struct tb_queue *q, const struct tb_kernel *k)
 
 int tb_queue_dispatch(struct tb_queue *q, const struct tb_program *p, const struct tb_kernel *k, const void *args,
 		      size_t args_size, const uint32_t grid[3], const uint32_t block[3])
+{
+	return tb_queue_dispatch_ex(q, p, k, args, args_size, grid, block, NULL);
+}
+
+int tb_queue_dispatch_ex(struct tb_queue *q, const struct tb_program *p, const struct tb_kernel *k, const void *args,
+			 size_t args_size, const uint32_t grid[3], const uint32_t block[3], void **kernarg)
 {
 	if (q->kind != TB_QUEUE_COMPUTE || p->gpu != q->gpu)
 		return -EINVAL;
@@ -266,9 +302,6 @@ int tb_queue_dispatch(struct tb_queue *q, const struct tb_program *p, const stru
 		return -EINVAL;
 	if (args_size > k->kernarg_size)
 		args_size = k->kernarg_size;
-	if (q->scratch && k->private_segment_size * 32 > q->scratch_wave_bytes &&
-	    __atomic_load_n(q->rptr, __ATOMIC_ACQUIRE) < q->put)
-		return -EBUSY;	/* growing scratch under running work */
 	int rc = ensure_scratch(q, k);
 	uint64_t off;
 	uint64_t bytes = ((k->kernarg_size + 63) & ~63u) + sizeof(struct dispatch_packet);
@@ -276,8 +309,11 @@ int tb_queue_dispatch(struct tb_queue *q, const struct tb_program *p, const stru
 		rc = kernarg_space(q, bytes, &off);
 	if (rc < 0)
 		return rc;
-	uint8_t *ka = (uint8_t *)q->kernargs->cpu + off;
-	uint64_t ka_va = q->kernargs->va + off;
+	struct tb_bo *kbo = q->recording ? q->rec_kernargs : q->kernargs;
+	uint8_t *ka = (uint8_t *)kbo->cpu + off;
+	uint64_t ka_va = kbo->va + off;
+	if (kernarg)
+		*kernarg = ka;
 	memset(ka, 0, bytes);
 	memcpy(ka, args, args_size);
 	for (uint32_t i = k->nexplicit; i < k->nargs; i++) {
@@ -337,12 +373,21 @@ static uint64_t signal_va(const struct tb_signal *s)
 
 int tb_queue_signal(struct tb_queue *q, struct tb_signal *s, uint64_t value)
 {
+	return tb_queue_signal_ex(q, s, value, NULL);
+}
+
+int tb_queue_signal_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, uint32_t *patch)
+{
 	if (q->kind == TB_QUEUE_COMPUTE) {
+		if (patch)
+			*patch = q->nstaged + 5;	/* RELEASE_MEM's DATA_LO */
 		release_mem(q, signal_va(s), value, 2, 0, 0);
 		/* the event's mailbox, then the interrupt that names it */
 		release_mem(q, s->mailbox_va, s->event_id, 1, 2, s->event_id);
 	} else {
 		/* low half first: a waiter may see a smaller value, never a larger one */
+		if (patch)
+			*patch = UINT32_MAX;	/* SDMA queues are not recorded */
 		EMIT(q, SDMA_FENCE, lo(signal_va(s)), hi(signal_va(s)), lo(value));
 		EMIT(q, SDMA_FENCE, lo(signal_va(s) + 4), hi(signal_va(s) + 4), hi(value));
 		EMIT(q, SDMA_FENCE, lo(s->mailbox_va), hi(s->mailbox_va), s->event_id);
@@ -355,7 +400,14 @@ int tb_queue_signal(struct tb_queue *q, struct tb_signal *s, uint64_t value)
  * both engines' wait packets are 32-bit. */
 int tb_queue_wait(struct tb_queue *q, struct tb_signal *s, uint64_t value)
 {
+	return tb_queue_wait_ex(q, s, value, NULL);
+}
+
+int tb_queue_wait_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, uint32_t *patch)
+{
 	uint64_t va = signal_va(s);
+	if (patch)
+		*patch = q->kind == TB_QUEUE_COMPUTE ? q->nstaged + 4 : q->nstaged + 3;	/* the reference */
 	if (q->kind == TB_QUEUE_COMPUTE)
 		EMIT(q, PKT3(IT_WAIT_REG_MEM, 6), 5u | 1u << 4, lo(va), hi(va), lo(value), 0xffffffff, 4);
 	else
@@ -371,6 +423,17 @@ int tb_queue_timestamp(struct tb_queue *q, struct tb_signal *s)
 		release_mem(q, va, 0, 3, 0, 0);
 	else
 		EMIT(q, SDMA_TIMESTAMP | SDMA_TS_GET_GLOBAL << 8, lo(va), hi(va));
+	return q->overflow ? -ENOSPC : 0;
+}
+
+int tb_queue_barrier(struct tb_queue *q)
+{
+	if (q->kind == TB_QUEUE_COMPUTE) {
+		EMIT(q, PKT3(IT_EVENT_WRITE, 1), CS_PARTIAL_FLUSH | 4u << 8);
+		EMIT(q, PKT3(IT_ACQUIRE_MEM, 7), 0, 0xffffffff, 0xffffffff, 0, 0, 0, 0x3ff);
+	} else {
+		EMIT(q, SDMA_GCR_REQ, 0, 0, 0, 0);
+	}
 	return q->overflow ? -ENOSPC : 0;
 }
 
@@ -397,6 +460,83 @@ int tb_queue_fill(struct tb_queue *q, uint64_t dst_va, uint32_t value, uint64_t 
 		EMIT(q, SDMA_CONST_FILL | 2u << 30, lo(dst_va + off), hi(dst_va + off), value, (uint32_t)(n - 1));
 	}
 	return q->overflow ? -ENOSPC : 0;
+}
+
+/* ---- recording ---------------------------------------------------------------------------------------------- */
+
+int tb_queue_record_begin(struct tb_queue *q)
+{
+	if (q->kind != TB_QUEUE_COMPUTE || q->recording || q->nstaged)
+		return -EINVAL;	/* record on an idle compute queue's empty batch */
+	int rc = tb_bo_alloc(q->gpu, REC_KERNARG_BYTES, TB_MEM_HOST, &q->rec_kernargs);
+	if (rc < 0)
+		return rc;
+	q->recording = true;
+	q->rec_kernarg_next = 0;
+	return 0;
+}
+
+int tb_queue_record_end(struct tb_queue *q, struct tb_cmdbuf **out)
+{
+	if (!q->recording)
+		return -EINVAL;
+	q->recording = false;
+	struct tb_cmdbuf *cb = calloc(1, sizeof *cb);
+	int rc = cb ? 0 : -ENOMEM;
+	if (rc == 0 && (q->overflow || !q->nstaged))
+		rc = q->overflow ? -ENOSPC : -ENODATA;
+	if (rc == 0)
+		rc = tb_bo_alloc(q->gpu, (uint64_t)q->nstaged * 4, TB_MEM_HOST, &cb->ib);
+	if (rc == 0) {
+		memcpy(cb->ib->cpu, q->staging, (size_t)q->nstaged * 4);
+		cb->ndw = q->nstaged;
+		cb->kernargs = q->rec_kernargs;
+		cb->q = q;
+		q->rec_kernargs = NULL;
+		*out = cb;
+	}
+	q->nstaged = 0;
+	q->overflow = false;
+	if (rc < 0) {
+		tb_bo_free(q->rec_kernargs);
+		q->rec_kernargs = NULL;
+		free(cb);
+	}
+	return rc;
+}
+
+int tb_queue_replay(struct tb_queue *q, const struct tb_cmdbuf *cb)
+{
+	if (q->recording || cb->q->gpu != q->gpu || q->kind != TB_QUEUE_COMPUTE)
+		return -EINVAL;
+	uint64_t va = cb->ib->va;
+	EMIT(q, PKT3(IT_INDIRECT_BUFFER, 3), lo(va) & ~3u, hi(va) & 0xffff, cb->ndw | 1u << 23);
+	return q->overflow ? -ENOSPC : 0;
+}
+
+int tb_cmdbuf_patch32(struct tb_cmdbuf *cb, uint32_t index, uint32_t value)
+{
+	if (index >= cb->ndw)
+		return -EINVAL;
+	__atomic_store_n(&((uint32_t *)cb->ib->cpu)[index], value, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int tb_cmdbuf_patch64(struct tb_cmdbuf *cb, uint32_t index, uint64_t value)
+{
+	if (index + 1 >= cb->ndw || index + 1 < index)
+		return -EINVAL;
+	tb_cmdbuf_patch32(cb, index, lo(value));
+	return tb_cmdbuf_patch32(cb, index + 1, hi(value));
+}
+
+void tb_cmdbuf_free(struct tb_cmdbuf *cb)
+{
+	if (!cb)
+		return;
+	tb_bo_free(cb->ib);
+	tb_bo_free(cb->kernargs);
+	free(cb);
 }
 
 int tb_queue_raw(struct tb_queue *q, const uint32_t *dwords, uint32_t n)
@@ -428,6 +568,8 @@ int tb_queue_submit(struct tb_queue *q)
 		q->nstaged = 0;
 		return -ENOSPC;
 	}
+	if (q->recording)
+		return -EBUSY;	/* the batch is a recording until record_end */
 	if (!q->nstaged)
 		return 0;
 	if (tb_gpu_failure(q->gpu))

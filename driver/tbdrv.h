@@ -197,9 +197,33 @@ int tb_queue_dispatch(struct tb_queue *q, const struct tb_program *p, const stru
 int tb_queue_signal(struct tb_queue *q, struct tb_signal *s, uint64_t value);
 int tb_queue_wait(struct tb_queue *q, struct tb_signal *s, uint64_t value);
 int tb_queue_timestamp(struct tb_queue *q, struct tb_signal *s);
+/* Later work sees the memory writes of earlier work (caches written back
+ * and invalidated). */
+int tb_queue_barrier(struct tb_queue *q);
 /* Copy queues: */
 int tb_queue_copy(struct tb_queue *q, uint64_t dst_va, uint64_t src_va, uint64_t bytes);
 int tb_queue_fill(struct tb_queue *q, uint64_t dst_va, uint32_t value, uint64_t bytes);
+/* Variants that say where a recording can be changed before a replay:
+ * the dispatch's kernel arguments (*kernarg: their CPU address), or the
+ * dword index of a signal's or wait's value in the recording (*patch). */
+int tb_queue_dispatch_ex(struct tb_queue *q, const struct tb_program *p, const struct tb_kernel *k, const void *args,
+			 size_t args_size, const uint32_t grid[3], const uint32_t block[3], void **kernarg);
+int tb_queue_signal_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, uint32_t *patch);
+int tb_queue_wait_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, uint32_t *patch);
+
+/* Recorded command buffers (compute queues): what is queued between
+ * record_begin and record_end becomes an indirect buffer in GPU-visible
+ * memory, with its own kernel arguments; a replay costs one packet. */
+struct tb_cmdbuf;
+int tb_queue_record_begin(struct tb_queue *q);
+int tb_queue_record_end(struct tb_queue *q, struct tb_cmdbuf **out);
+int tb_queue_replay(struct tb_queue *q, const struct tb_cmdbuf *cb);
+/* Change a recorded value (see the _ex variants); the caller makes sure no
+ * replay of cb is running. */
+int tb_cmdbuf_patch32(struct tb_cmdbuf *cb, uint32_t index, uint32_t value);
+int tb_cmdbuf_patch64(struct tb_cmdbuf *cb, uint32_t index, uint64_t value);
+void tb_cmdbuf_free(struct tb_cmdbuf *cb);
+
 /* Raw packets in the queue's own format (PM4 for compute, SDMA for copy),
  * for pre-built command streams and tests. */
 int tb_queue_raw(struct tb_queue *q, const uint32_t *dwords, uint32_t n);

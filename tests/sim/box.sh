@@ -2,10 +2,8 @@
 # The simulated box: it starts, unmodified lspci sees its GPUs, the driver
 # runs real kernels and copies on it (box_test), and it stops cleanly.
 . "$TB_SRC/tests/tap.sh"
-tb="$TB_BUILD/bin/tb"
-state=$(mktemp -d /tmp/tb-box-test.XXXXXX)
-export TB_SIM_STATE="$state"
-trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$state"' EXIT
+. "$TB_SRC/tests/sim/box.inc.sh"
+state="$box_state"
 
 out=$("$tb" sim start 2>&1); rc=$?
 if [ $rc -ne 0 ]; then not_ok "the box starts" "$out"; exit 1; fi
@@ -25,8 +23,7 @@ n=$(printf '%s\n' "$ri" | grep -c "The GPU node has an unrecognized id")
 contains "rocminfo sees the amdgpu kernel module" "ROCk module is loaded" "$ri"
 
 # the ASan runtime is not first when the box's library is preloaded
-ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-  "$tb" sim run -- "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" "$tb" >"$state.out" 2>&1
+"$tb" sim run -- "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" "$tb" >"$state.out" 2>&1
 rc=$?
 # box_test numbers its own results; renumber them into this script's sequence
 grep -E '^(ok|not ok) [0-9]+ - ' "$state.out" | sed -E 's/^(ok|not ok) [0-9]+ - //' >"$state.names"
@@ -46,9 +43,9 @@ contains "the kernel log shows the reset" "GPU reset(1) succeeded" "$("$tb" sim 
 
 # two processes on different GPUs at once
 co="$TB_BUILD/gpu/tests/sim/box_kernels.co"
-ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" "$tb" sim run -- "$TB_BUILD/tests/box_test" "$co" work 1 20 >"$state.w1" 2>&1 &
+"$tb" sim run -- "$TB_BUILD/tests/box_test" "$co" work 1 20 >"$state.w1" 2>&1 &
 w1=$!
-ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" "$tb" sim run -- "$TB_BUILD/tests/box_test" "$co" work 2 20 >"$state.w2" 2>&1
+"$tb" sim run -- "$TB_BUILD/tests/box_test" "$co" work 2 20 >"$state.w2" 2>&1
 r2=$?
 wait $w1; r1=$?
 [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && ok "two processes run work on GPUs 1 and 2 at once" || \

@@ -23,21 +23,8 @@
 #include <linux/kfd_ioctl.h>
 
 #include "driver/tbdrv.h"
+#include "tests/tap.h"
 
-static int test_no, failures;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%sok %d - ", ok ? "" : "not ", ++test_no);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	fflush(stdout);
-	failures += !ok;
-}
 
 static const char *co_path, *tb_path;
 enum { TIMEOUT_MS = 20000 };
@@ -602,7 +589,7 @@ int main(int argc, char **argv)
 	if (argc == 5 && (!strcmp(argv[2], "work") || !strcmp(argv[2], "load"))) {
 		co_path = argv[1];
 		int rc = !strcmp(argv[2], "work") ? worker(atoi(argv[3]), atoi(argv[4])) : load(atoi(argv[3]), atoi(argv[4]));
-		printf("1..%d\n", test_no);
+		tap_done();
 		return rc;
 	}
 	if (argc != 3) {
@@ -635,6 +622,5 @@ int main(int argc, char **argv)
 		test_fault(&f);
 		teardown(&f);
 	}
-	printf("1..%d\n", test_no);
-	return failures ? 1 : 0;
+	return tap_done();
 }

@@ -3,13 +3,9 @@
 # writes: sensors(1) sees every chip, the attributes refuse what the kernel
 # refuses, the fans obey, and injected faults show where they would.
 . "$TB_SRC/tests/tap.sh"
-tb="$TB_BUILD/bin/tb"
-state=$(mktemp -d /tmp/tb-sensors-test.XXXXXX)
-export TB_SIM_STATE="$state"
-trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$state"' EXIT
+. "$TB_SRC/tests/sim/box.inc.sh"
 box() { "$tb" sim run -- "$@"; }
-
-out=$("$tb" sim start 2>&1) || { not_ok "the box starts" "$out"; exit 1; }
+start_box
 out=$(box sensors 2>&1)
 n=$(printf '%s\n' "$out" | grep -c '^amdgpu-pci-')
 [ "$n" = 6 ] && ok "sensors shows six amdgpu chips" || not_ok "sensors shows six amdgpu chips" "$n: $out"
@@ -21,8 +17,7 @@ contains "GPU board power and its cap" "cap = 355.00 W" "$out"
 
 # load drives power, power drives temperature
 j_before=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/temp2_input')
-ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-  box "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" load 5 4 >/dev/null 2>&1
+box "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" load 5 4 >/dev/null 2>&1
 p_load=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/power1_average')
 j_after=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/temp2_input')
 [ "$j_after" -gt $((j_before + 1000)) ] && ok "a GPU under load heats up ($j_before -> $j_after m°C, $p_load uW)" || \

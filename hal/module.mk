@@ -1,0 +1,23 @@
+# hal/: libtbhal, the GPUs for the tensor runtime (hal/tbhal.h), its
+# pkg-config file, and the Python binding (hal/python, ctypes only).
+LIBS += $(LIB)/libtbhal.a $(LIB)/libtbhal.so $(LIB)/pkgconfig/tbhal.pc
+libtbhal_SRCS := hal/hal.c
+$(LIB)/libtbhal.a: $(call objs,$(libtbhal_SRCS))
+
+# The shared library the Python binding loads: the HAL and the driver,
+# position independent, exporting the tbh_ API only.
+HAL_PIC_SRCS := hal/hal.c driver/codeobj.c driver/gpu.c driver/signal.c driver/queue.c
+HAL_PIC_CFLAGS := $(filter-out -fsanitize=%,$(CFLAGS)) -fPIC
+$(OBJ)/halpic/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC    $< (pic)"
+	@$(CC) $(HAL_PIC_CFLAGS) -c -o $@ $<
+$(LIB)/libtbhal.so: $(patsubst %.c,$(OBJ)/halpic/%.o,$(HAL_PIC_SRCS)) hal/libtbhal.map
+	@mkdir -p $(@D)
+	@echo "  LD    $@"
+	@$(CC) -shared -pthread -Wl,--version-script=hal/libtbhal.map -o $@ $(filter %.o,$^) \
+		$(LIBS_DRM) $(LIBS_ELF) $(LIBS_MSGPACK)
+
+$(LIB)/pkgconfig/tbhal.pc: hal/tbhal.pc.in
+	@mkdir -p $(@D)
+	@sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@SRC@|$(abspath .)|' $< >$@

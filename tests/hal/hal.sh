@@ -1,0 +1,21 @@
+#!/bin/sh
+# libtbhal on the simulated box (test_hal), and the Python binding's
+# example, which runs a kernel on every GPU and checks the results.
+. "$TB_SRC/tests/tap.sh"
+. "$TB_SRC/tests/sim/box.inc.sh"
+start_box
+co="$TB_BUILD/gpu/tests/sim/box_kernels.co"
+"$tb" sim run -- "$TB_BUILD/tests/test_hal" "$co"
+out=$(TB_HAL_LIB="$TB_BUILD/lib/libtbhal.so" "$tb" sim run -- python3 "$TB_SRC/hal/python/example.py" "$co" 2>&1); rc=$?
+[ $rc -eq 0 ] && ok "the Python example runs a kernel on every GPU" || not_ok "the Python example" "$out"
+n=$(printf '%s\n' "$out" | grep -c ' OK$')
+[ "$n" = 6 ] && ok "the Python example checks six GPUs' results" || not_ok "six GPUs checked from Python" "$out"
+out=$(TB_HAL_LIB="$TB_BUILD/lib/libtbhal.so" "$tb" sim run -- python3 -c '
+import sys; sys.path.insert(0, sys.argv[1])
+import tbhal
+try:
+    tbhal.Device.open_pci("77:00.0")
+except tbhal.Error as e:
+    print("refused:", e)
+' "$TB_SRC/hal/python" 2>&1)
+contains "Python gets the HAL's errors as exceptions with the message" "refused: no GPU at PCI address 77:00.0" "$out"

@@ -1,0 +1,303 @@
+/* libtbhal on the simulated box: devices, buffers, programs, queues,
+ * signals, graphs replayed with changed values, peer buffers, and the
+ * messages bad calls get.  Usage (inside `tb sim run`): test_hal CODE_OBJECT.
+ * Prints TAP. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hal/tbhal.h"
+#include "tests/tap.h"
+
+
+enum { TIMEOUT_MS = 20000, N = 4096 };
+
+static void print_last_error(void)
+{
+	printf("# last error: %s\n", tbh_last_error());
+}
+
+struct add_args {
+	uint64_t a, b, c;
+	uint32_t n;
+};
+
+static tbh_device *devs[8];
+static int ndevs;
+static const char *co_path;
+
+static void test_devices(void)
+{
+	int n = tbh_device_count();
+	check(n == 6, "six devices (%d)", n);
+	int rc = tbh_device_open_all(devs, 8, &ndevs);
+	check(rc == TBH_OK && ndevs == 6, "all six open (%d)", ndevs);
+	tbh_device_props p;
+	rc = ndevs ? tbh_device_get_props(devs[0], &p) : -1;
+	check(rc == TBH_OK && !strcmp(p.arch, "gfx1100") && p.compute_units == 96 && p.vram_bytes == 24ull << 30 &&
+		      strstr(p.name, "7900 XTX") && !strcmp(p.pci, "0000:03:00.0"),
+	      "device 0: %s, %s, %u CUs, %llu GiB at %s", p.name, p.arch, p.compute_units,
+	      (unsigned long long)(p.vram_bytes >> 30), p.pci);
+	tbh_device *d = NULL;
+	rc = tbh_device_open_pci("99:00.0", &d);
+	check(rc == -ENODEV && strstr(tbh_last_error(), "99:00.0"), "an unknown PCI address is refused by name (%s)",
+	      tbh_last_error());
+}
+
+static void test_errors(tbh_device *dev, const tbh_kernel *add)
+{
+	tbh_buffer *b;
+	int rc = tbh_buffer_alloc(dev, 0, TBH_MEMORY_HOST, &b);
+	check(rc == -EINVAL && strstr(tbh_last_error(), "size is 0"), "a 0-byte buffer is refused (%s)", tbh_last_error());
+	tbh_program *p;
+	static const char junk[] = "\177ELF but not really a code object";
+	rc = tbh_program_load(dev, junk, sizeof junk, &p);
+	check(rc < 0 && strstr(tbh_last_error(), "code object"), "a bad code object is refused (%s)", tbh_last_error());
+	tbh_queue *copyq;
+	rc = tbh_queue_create(dev, TBH_QUEUE_COPY, &copyq);
+	struct add_args args = { 0 };
+	uint32_t grid[3] = { 64, 1, 1 }, block[3] = { 64, 1, 1 };
+	int erc = rc ? rc : tbh_queue_exec(copyq, add, &args, sizeof args, grid, block);
+	check(erc == -EINVAL && strstr(tbh_last_error(), "compute queues"), "a kernel on a copy queue is refused (%s)",
+	      tbh_last_error());
+	uint32_t big[3] = { 2048, 1, 1 };
+	tbh_queue *q;
+	rc = tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q);
+	erc = rc ? rc : tbh_queue_exec(q, add, &args, sizeof args, grid, big);
+	check(erc == -EINVAL && strstr(tbh_last_error(), "at most 1024"), "a block over 1024 work-items is refused (%s)",
+	      tbh_last_error());
+	erc = rc ? rc : tbh_queue_exec(q, add, &args, 8, grid, block);
+	check(erc == -EINVAL && strstr(tbh_last_error(), "bytes of arguments"), "too few argument bytes are refused (%s)",
+	      tbh_last_error());
+	tbh_queue_destroy(q);
+	tbh_queue_destroy(copyq);
+}
+
+/* c = a + b on one device, through its compute queue. */
+static int run_add(tbh_device *dev, const tbh_kernel *add, tbh_queue *q, tbh_signal *s, uint64_t value)
+{
+	tbh_buffer *a, *b, *c;
+	int rc = tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_DEVICE, &a);
+	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_DEVICE, &b);
+	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &c);
+	if (rc)
+		return rc;
+	float *pa = tbh_buffer_cpu(a), *pb = tbh_buffer_cpu(b), *pc = tbh_buffer_cpu(c);
+	for (int i = 0; i < N; i++) {
+		pa[i] = (float)i;
+		pb[i] = (float)(value * 10);
+	}
+	struct add_args args = { tbh_buffer_address(a), tbh_buffer_address(b), tbh_buffer_address(c), N };
+	uint32_t grid[3] = { N, 1, 1 }, block[3] = { 128, 1, 1 };
+	rc = tbh_queue_exec(q, add, &args, sizeof args, grid, block);
+	rc = rc ? rc : tbh_queue_signal(q, s, value);
+	rc = rc ? rc : tbh_queue_submit(q);
+	rc = rc ? rc : tbh_signal_wait(s, value, TIMEOUT_MS);
+	for (int i = 0; rc == 0 && i < N; i++)
+		if (pc[i] != (float)i + (float)(value * 10))
+			rc = -EBADMSG;
+	tbh_buffer_free(a);
+	tbh_buffer_free(b);
+	tbh_buffer_free(c);
+	return rc;
+}
+
+static void test_every_device(void)
+{
+	int ok = 0;
+	for (int d = 0; d < ndevs; d++) {
+		tbh_program *p;
+		const tbh_kernel *add;
+		tbh_queue *q;
+		tbh_signal *s;
+		int rc = tbh_program_load_file(devs[d], co_path, &p);
+		rc = rc ? rc : tbh_program_kernel(p, "add", &add);
+		rc = rc ? rc : tbh_queue_create(devs[d], TBH_QUEUE_COMPUTE, &q);
+		rc = rc ? rc : tbh_signal_create(devs[d], 0, &s);
+		rc = rc ? rc : run_add(devs[d], add, q, s, (uint64_t)d + 1);
+		ok += rc == 0;
+		if (rc)
+			printf("# device %d: %s\n", d, tbh_last_error());
+		tbh_signal_destroy(s);
+		tbh_queue_destroy(q);
+		tbh_program_free(p);
+	}
+	check(ok == ndevs, "a kernel on every device (%d of %d)", ok, ndevs);
+}
+
+static void test_copies_and_timestamps(tbh_device *dev)
+{
+	enum { BYTES = 1 << 20 };
+	tbh_buffer *h1, *v, *h2;
+	tbh_queue *q;
+	tbh_signal *s, *t1, *t2;
+	int rc = tbh_buffer_alloc(dev, BYTES, TBH_MEMORY_HOST, &h1);
+	rc = rc ? rc : tbh_buffer_alloc(dev, BYTES, TBH_MEMORY_DEVICE, &v);
+	rc = rc ? rc : tbh_buffer_alloc(dev, BYTES, TBH_MEMORY_HOST, &h2);
+	rc = rc ? rc : tbh_queue_create(dev, TBH_QUEUE_COPY, &q);
+	rc = rc ? rc : tbh_signal_create(dev, 0, &s);
+	rc = rc ? rc : tbh_signal_create(dev, 0, &t1);
+	rc = rc ? rc : tbh_signal_create(dev, 0, &t2);
+	if (rc) {
+		check(0, "copy-queue setup");
+		return;
+	}
+	for (uint32_t i = 0; i < BYTES / 4; i++)
+		((uint32_t *)tbh_buffer_cpu(h1))[i] = i * 7u;
+	rc = tbh_queue_timestamp(q, t1);
+	rc = rc ? rc : tbh_queue_copy(q, v, 0, h1, 0, BYTES);
+	rc = rc ? rc : tbh_queue_barrier(q);
+	rc = rc ? rc : tbh_queue_copy(q, h2, 0, v, 0, BYTES);
+	rc = rc ? rc : tbh_queue_timestamp(q, t2);
+	rc = rc ? rc : tbh_queue_signal(q, s, 1);
+	rc = rc ? rc : tbh_queue_submit(q);
+	rc = rc ? rc : tbh_signal_wait(s, 1, TIMEOUT_MS);
+	check(rc == 0 && !memcmp(tbh_buffer_cpu(h1), tbh_buffer_cpu(h2), BYTES),
+	      "host -> device -> host copies on a copy queue (%d)", rc);
+	check(tbh_signal_timestamp_ns(t2) >= tbh_signal_timestamp_ns(t1) && tbh_signal_timestamp_ns(t1) > 0,
+	      "timestamps around the copies are in order");
+	int erc = tbh_queue_copy(q, h2, BYTES - 4, h1, 0, 8);
+	check(erc == -ERANGE, "a copy past the end of a buffer is refused (%s)", tbh_last_error());
+	tbh_signal_destroy(s);
+	tbh_signal_destroy(t1);
+	tbh_signal_destroy(t2);
+	tbh_queue_destroy(q);
+	tbh_buffer_free(h1);
+	tbh_buffer_free(v);
+	tbh_buffer_free(h2);
+}
+
+/* A graph: one kernel and a signal, replayed with new arguments and values. */
+static void test_graph(tbh_device *dev, const tbh_kernel *add)
+{
+	tbh_queue *q;
+	tbh_signal *s;
+	tbh_buffer *a, *b, *c1, *c2;
+	int rc = tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q);
+	rc = rc ? rc : tbh_signal_create(dev, 0, &s);
+	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &a);
+	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &b);
+	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &c1);
+	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &c2);
+	if (rc) {
+		check(0, "graph setup");
+		return;
+	}
+	float *pa = tbh_buffer_cpu(a), *pb = tbh_buffer_cpu(b);
+	for (int i = 0; i < N; i++) {
+		pa[i] = 1.0f;
+		pb[i] = (float)i;
+	}
+	struct add_args args = { tbh_buffer_address(a), tbh_buffer_address(b), tbh_buffer_address(c1), N };
+	uint32_t grid[3] = { N, 1, 1 }, block[3] = { 256, 1, 1 }, h_args, h_sig;
+	tbh_graph *g = NULL;
+	rc = tbh_graph_begin(q);
+	rc = rc ? rc : tbh_graph_exec(q, add, &args, sizeof args, grid, block, &h_args);
+	rc = rc ? rc : tbh_graph_signal(q, s, 1, &h_sig);
+	int busy = rc ? 0 : tbh_queue_submit(q);
+	rc = rc ? rc : tbh_graph_end(q, &g);
+	check(rc == 0 && busy == -EBUSY, "a graph records (and submitting mid-recording is refused: %d)", busy);
+	int good = 0;
+	for (uint64_t round = 1; rc == 0 && round <= 4; round++) {
+		/* odd rounds write c1, even rounds c2: the argument changes */
+		uint64_t out = tbh_buffer_address(round % 2 ? c1 : c2);
+		rc = tbh_graph_set_args(g, h_args, offsetof(struct add_args, c), &out, sizeof out);
+		rc = rc ? rc : tbh_graph_set_value(g, h_sig, round);
+		rc = rc ? rc : tbh_queue_replay(q, g);
+		rc = rc ? rc : tbh_queue_submit(q);
+		rc = rc ? rc : tbh_signal_wait(s, round, TIMEOUT_MS);
+		const float *pc = tbh_buffer_cpu(round % 2 ? c1 : c2);
+		int right = rc == 0;
+		for (int i = 0; right && i < N; i++)
+			right = pc[i] == 1.0f + (float)i;
+		good += right && tbh_signal_value(s) == round;
+		pb[0] += 0;	/* inputs stay; only the output moves */
+	}
+	check(good == 4, "four replays with a new output buffer and signal value each (%d right)", good);
+	rc = g ? tbh_graph_set_args(g, h_args, 24, &args, 16) : 0;
+	check(rc == -ERANGE, "changing bytes outside the argument block is refused (%s)", tbh_last_error());
+	rc = g ? tbh_graph_set_value(g, h_args, 1) : 0;
+	check(rc == -EINVAL, "a launch handle is no value handle (%s)", tbh_last_error());
+	tbh_graph_free(g);
+	tbh_buffer_free(a);
+	tbh_buffer_free(b);
+	tbh_buffer_free(c1);
+	tbh_buffer_free(c2);
+	tbh_signal_destroy(s);
+	tbh_queue_destroy(q);
+}
+
+/* Device 1 writes into device 0's buffer. */
+static void test_peer(const tbh_kernel *add1)
+{
+	tbh_buffer *shared, *in;
+	tbh_queue *q;
+	tbh_signal *s;
+	int rc = tbh_buffer_alloc(devs[0], N * 4, TBH_MEMORY_DEVICE, &shared);
+	rc = rc ? rc : tbh_buffer_alloc(devs[1], N * 4, TBH_MEMORY_HOST, &in);
+	rc = rc ? rc : tbh_buffer_map_to(shared, devs[1]);
+	rc = rc ? rc : tbh_queue_create(devs[1], TBH_QUEUE_COMPUTE, &q);
+	rc = rc ? rc : tbh_signal_create(devs[1], 0, &s);
+	if (rc) {
+		check(0, "peer setup (%s)", tbh_last_error());
+		return;
+	}
+	float *pin = tbh_buffer_cpu(in);
+	for (int i = 0; i < N; i++)
+		pin[i] = (float)i;
+	struct add_args args = { tbh_buffer_address(in), tbh_buffer_address(in), tbh_buffer_address(shared), N };
+	uint32_t grid[3] = { N, 1, 1 }, block[3] = { 64, 1, 1 };
+	rc = tbh_queue_exec(q, add1, &args, sizeof args, grid, block);
+	rc = rc ? rc : tbh_queue_signal(q, s, 1);
+	rc = rc ? rc : tbh_queue_submit(q);
+	rc = rc ? rc : tbh_signal_wait(s, 1, TIMEOUT_MS);
+	const float *out = tbh_buffer_cpu(shared);
+	int right = rc == 0;
+	for (int i = 0; right && i < N; i++)
+		right = out[i] == 2.0f * (float)i;
+	check(right, "device 1's kernel writes device 0's VRAM through a peer mapping (%d)", rc);
+	tbh_signal_destroy(s);
+	tbh_queue_destroy(q);
+	tbh_buffer_free(in);
+	tbh_buffer_free(shared);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: test_hal CODE_OBJECT\n");
+		return 2;
+	}
+	co_path = argv[1];
+	tap_on_failure = print_last_error;
+	test_devices();
+	if (ndevs >= 2) {
+		tbh_program *p0, *p1;
+		const tbh_kernel *add0, *add1;
+		int rc = tbh_program_load_file(devs[0], co_path, &p0);
+		rc = rc ? rc : tbh_program_load_file(devs[1], co_path, &p1);
+		rc = rc ? rc : tbh_program_kernel(p0, "add", &add0);
+		rc = rc ? rc : tbh_program_kernel(p1, "add", &add1);
+		tbh_kernel_arg arg;
+		check(rc == 0 && tbh_kernel_arg_count(add0) == 4 && tbh_kernel_arg_info(add0, 2, &arg) == 0 &&
+			      arg.kind == TBH_ARG_BUFFER && arg.offset == 16 && tbh_kernel_args_size(add0) == 28,
+		      "kernel 'add': 4 arguments, the third a buffer at offset 16, 28 bytes in all");
+		const tbh_kernel *none;
+		int erc = rc ? rc : tbh_program_kernel(p0, "nope", &none);
+		check(erc == -ENOENT && strstr(tbh_last_error(), "nope"), "a missing kernel is named (%s)", tbh_last_error());
+		if (rc == 0) {
+			test_errors(devs[0], add0);
+			test_every_device();
+			test_copies_and_timestamps(devs[2]);
+			test_graph(devs[0], add0);
+			test_peer(add1);
+		}
+		tbh_program_free(p0);
+		tbh_program_free(p1);
+	}
+	for (int i = 0; i < ndevs; i++)
+		tbh_device_close(devs[i]);
+	return tap_done();
+}

@@ -301,7 +301,9 @@ static int read_descriptor(const struct tb_codeobj *co, struct tb_kernel *k, uin
 	int64_t entry;
 	memcpy(&entry, p + 16, 8);
 	k->kd_offset = kd;
-	if ((entry < 0 && (uint64_t)-entry > kd) || (entry >= 0 && (uint64_t)entry > co->image_size - kd))
+	/* the magnitude in unsigned arithmetic: -INT64_MIN does not exist */
+	uint64_t magnitude = entry < 0 ? 0 - (uint64_t)entry : (uint64_t)entry;
+	if ((entry < 0 && magnitude > kd) || (entry >= 0 && magnitude > co->image_size - kd))
 		return tb_fail(err, len, -ENOEXEC, "kernel %s: its entry point lies outside the image", k->name);
 	k->entry_offset = (uint64_t)((int64_t)kd + entry);
 	if (k->entry_offset < co->text_offset || k->entry_offset >= co->text_offset + co->text_size ||

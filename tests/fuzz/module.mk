@@ -1,0 +1,16 @@
+# tests/fuzz: libFuzzer targets (clang-19), run briefly by `make test` from
+# the test kernels' code objects as seeds; `make fuzz` runs them longer.
+FUZZ_CC := clang-19
+FUZZ_FLAGS := -std=gnu17 -g -O1 -D_GNU_SOURCE -I. -Imk/include -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=undefined $(call pcflags,libelf msgpack libdrm_amdgpu libdrm)
+$(TBIN)/codeobj_fuzz: tests/fuzz/codeobj_fuzz.c driver/codeobj.c driver/tbdrv.h
+	@mkdir -p $(@D)
+	@echo "  FUZZ  $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/codeobj_fuzz.c driver/codeobj.c $(LIBS_ELF) $(LIBS_MSGPACK)
+
+TESTS += tests/fuzz/codeobj.sh
+tests: $(TBIN)/codeobj_fuzz $(KERNEL_COS)
+
+.PHONY: fuzz
+fuzz: $(TBIN)/codeobj_fuzz $(KERNEL_COS)
+	@TB_BUILD=$(abspath $(BUILD)) TB_FUZZ_SECONDS=$${TB_FUZZ_SECONDS:-600} sh tests/fuzz/codeobj.sh

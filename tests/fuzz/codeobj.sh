@@ -2,6 +2,7 @@
 # The code object loader under libFuzzer, seeded with real code objects:
 # TB_FUZZ_SECONDS (default 20) of mutated input must find no crash.
 . "$TB_SRC/tests/tap.sh" 2>/dev/null || . "$(dirname "$0")/../tap.sh"
+TB_BUILD=$(cd "$TB_BUILD" && pwd)
 corpus=$(mktemp -d /tmp/tb-fuzz.XXXXXX)
 mkdir -p "$TB_BUILD/test-logs"
 trap 'rm -rf "$corpus"' EXIT
@@ -19,4 +20,4 @@ out=$(cd "$corpus" && "$TB_BUILD/tests/codeobj_fuzz" -max_total_time="$secs" -ma
       -print_final_stats=1 "$corpus" 2>&1); rc=$?
 runs=$(printf '%s\n' "$out" | sed -n 's/^stat::number_of_executed_units: *//p')
 [ $rc -eq 0 ] && ok "the loader survives ${runs:-?} fuzzed inputs in ${secs}s" || \
-  not_ok "the loader under libFuzzer" "$(printf '%s\n' "$out" | grep -E 'ERROR|SUMMARY|crash-' | head -n 8)"
+  not_ok "the loader under libFuzzer" "status $rc: $(printf '%s\n' "$out" | grep -E 'ERROR|SUMMARY|crash-|leak' | head -n 8; printf '%s\n' "$out" | tail -n 6)"

@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <pci/pci.h>
 #include <xf86drm.h>
 
 #include "driver/internal.h"
@@ -27,6 +28,8 @@ int tb_kfd_ioctl(int fd, unsigned long request, void *arg)
 }
 
 /* ---- discovery ----------------------------------------------------------------------------------- */
+
+static void board_name(struct tb_gpu_info *gi);
 
 static int read_file(const char *path, char *buf, size_t len)
 {
@@ -85,7 +88,8 @@ static int node_info(uint32_t node, struct tb_gpu_info *gi, char *err, size_t le
 	return 0;
 }
 
-int tb_gpu_list(struct tb_gpu_info *out, int max, char *err, size_t errlen)
+/* The KFD topology's GPU nodes, in node order. */
+static int kfd_gpus(struct tb_gpu_info *out, int max, char *err, size_t errlen)
 {
 	int count = 0;
 	for (uint32_t node = 0; node < 256; node++) {
@@ -94,7 +98,7 @@ int tb_gpu_list(struct tb_gpu_info *out, int max, char *err, size_t errlen)
 		if (read_file(path, buf, sizeof buf) < 0) {
 			if (node == 0)
 				return tb_fail(err, errlen, -ENODEV, "no KFD topology at " TOPOLOGY
-					    " (is the amdgpu driver loaded?)");
+					       " (is the amdgpu driver loaded?)");
 			break;
 		}
 		if (strtoull(buf, NULL, 10) == 0)
@@ -103,10 +107,90 @@ int tb_gpu_list(struct tb_gpu_info *out, int max, char *err, size_t errlen)
 			int rc = node_info(node, &out[count], err, errlen);
 			if (rc < 0)
 				return rc;
-			out[count].index = count;
 		}
 		count++;
 	}
+	return count;
+}
+
+/* PCIe link speed code (LNKCAP/LNKSTA) in MT/s. */
+static uint32_t link_mts(unsigned code)
+{
+	static const uint32_t mts[] = { 0, 2500, 5000, 8000, 16000, 32000, 64000 };
+	return code < sizeof mts / sizeof mts[0] ? mts[code] : 0;
+}
+
+/* What the PCI bus says of a GPU: its IDs, BAR0 and its link, through
+ * libpci (the configuration space's PCI Express capability). */
+static void pci_facts(struct pci_dev *d, struct tb_gpu_info *gi)
+{
+	gi->device_id = d->device_id;
+	gi->revision = (uint8_t)pci_read_byte(d, PCI_REVISION_ID);
+	gi->bar0_bytes = (uint64_t)d->size[0];
+	gi->large_bar = gi->vram_bytes && gi->bar0_bytes >= gi->vram_bytes;
+	struct pci_cap *cap = pci_find_cap(d, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
+	if (!cap)
+		return;
+	uint32_t lnkcap = pci_read_long(d, cap->addr + PCI_EXP_LNKCAP);
+	uint16_t lnksta = pci_read_word(d, cap->addr + PCI_EXP_LNKSTA);
+	gi->max_link_speed_mts = link_mts(lnkcap & PCI_EXP_LNKCAP_SPEED);
+	gi->max_link_width = (lnkcap & PCI_EXP_LNKCAP_WIDTH) >> 4;
+	gi->link_speed_mts = link_mts(lnksta & PCI_EXP_LNKSTA_SPEED);
+	gi->link_width = (lnksta & PCI_EXP_LNKSTA_WIDTH) >> 4;
+}
+
+static bool is_amd_gpu(struct pci_dev *d)
+{
+	unsigned cls = d->device_class;
+	return d->vendor_id == 0x1002 && (cls == 0x0300 || cls == 0x0380 || cls == 0x1200);
+}
+
+int tb_gpu_list(struct tb_gpu_info *out, int max, char *err, size_t errlen)
+{
+	struct tb_gpu_info kfd[64];
+	int nkfd = kfd_gpus(kfd, 64, err, errlen);
+	if (nkfd < 0)
+		return nkfd;
+	if (nkfd > 64)
+		nkfd = 64;
+	struct pci_access *pa = pci_alloc();
+	if (!pa)
+		return tb_fail(err, errlen, -ENOMEM, "libpci: out of memory");
+	pci_init(pa);
+	pci_scan_bus(pa);
+	/* the bus's GPUs in address order, each with its KFD node */
+	struct pci_dev *gpus[64];
+	int ngpus = 0;
+	for (struct pci_dev *d = pa->devices; d; d = d->next) {
+		pci_fill_info(d, PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_SIZES | PCI_FILL_CAPS);
+		if (is_amd_gpu(d) && ngpus < 64)
+			gpus[ngpus++] = d;
+	}
+	for (int i = 1; i < ngpus; i++)
+		for (int j = i; j > 0 && (gpus[j]->domain << 16 | gpus[j]->bus << 8 | gpus[j]->dev << 3 | gpus[j]->func) <
+					   (gpus[j - 1]->domain << 16 | gpus[j - 1]->bus << 8 | gpus[j - 1]->dev << 3 |
+					    gpus[j - 1]->func); j--) {
+			struct pci_dev *t = gpus[j];
+			gpus[j] = gpus[j - 1];
+			gpus[j - 1] = t;
+		}
+	int count = 0;
+	for (int i = 0; i < ngpus; i++) {
+		char bdf[16];
+		snprintf(bdf, sizeof bdf, "%04x:%02x:%02x.%x", gpus[i]->domain, gpus[i]->bus, gpus[i]->dev, gpus[i]->func);
+		for (int k = 0; k < nkfd; k++) {
+			if (strcmp(kfd[k].pci, bdf) != 0)
+				continue;
+			if (count < max) {
+				out[count] = kfd[k];
+				out[count].index = count;
+				pci_facts(gpus[i], &out[count]);
+				board_name(&out[count]);
+			}
+			count++;
+		}
+	}
+	pci_cleanup(pa);
 	return count;
 }
 
@@ -195,30 +279,32 @@ static void process_close(void)
 
 /* ---- opening a GPU ------------------------------------------------------------------------------------ */
 
-/* libdrm's table (amdgpu.ids) names the GPU; the one Debian 12 ships
- * predates Navi 31 and says "AMD Radeon Graphics".  Then the board's own
- * product name (sysfs, from its FRU), then the chips this appliance has. */
-static void marketing_name(struct tb_gpu *g)
+/* The GPU's name without libdrm: the board's own product name (sysfs, from
+ * its FRU), else the chips this appliance has. */
+static void board_name(struct tb_gpu_info *gi)
 {
-	const char *name = amdgpu_get_marketing_name(g->dev);
-	if (name && strcmp(name, "AMD Radeon Graphics") != 0) {
-		snprintf(g->info.name, sizeof g->info.name, "%s", name);
-		return;
-	}
 	char path[96], buf[96];
-	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/product_name", g->info.pci);
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/product_name", gi->pci);
 	int n = read_file(path, buf, sizeof buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
-	if (n > 0) {
-		snprintf(g->info.name, sizeof g->info.name, "AMD %s", strncmp(buf, "AMD ", 4) ? buf : buf + 4);
-		return;
-	}
-	struct amdgpu_gpu_info gi;
-	if (amdgpu_query_gpu_info(g->dev, &gi) == 0 && gi.asic_id == 0x744c)
-		snprintf(g->info.name, sizeof g->info.name, "AMD Radeon RX 7900 XTX");
+	if (n > 0)
+		snprintf(gi->name, sizeof gi->name, "AMD %s", strncmp(buf, "AMD ", 4) ? buf : buf + 4);
+	else if (gi->device_id == 0x744c)
+		snprintf(gi->name, sizeof gi->name, "AMD Radeon RX 7900 XTX");
 	else
-		snprintf(g->info.name, sizeof g->info.name, "%s", name ? name : "AMD GPU");
+		snprintf(gi->name, sizeof gi->name, "AMD GPU 1002:%04x", gi->device_id);
+}
+
+/* libdrm's table (amdgpu.ids) names the GPU when it knows it; the one
+ * Debian 12 ships predates Navi 31 and says "AMD Radeon Graphics". */
+static void marketing_name(struct tb_gpu *g)
+{
+	const char *name = amdgpu_get_marketing_name(g->dev);
+	if (name && strcmp(name, "AMD Radeon Graphics") != 0)
+		snprintf(g->info.name, sizeof g->info.name, "%s", name);
+	else
+		board_name(&g->info);
 }
 
 static int open_render_node(struct tb_gpu *g, char *err, size_t len)
@@ -346,14 +432,18 @@ const char *tb_gpu_failure(const struct tb_gpu *g)
 	return g->failure[0] ? g->failure : NULL;
 }
 
+/* Causes accumulate, first first: a timeout and then the reset it led to. */
 void tb_gpu_fail(struct tb_gpu *g, const char *fmt, ...)
 {
-	if (g->failure[0])
-		return;	/* the first cause is the one that matters */
+	char cause[256];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(g->failure, sizeof g->failure, fmt, ap);
+	vsnprintf(cause, sizeof cause, fmt, ap);
 	va_end(ap);
+	if (strstr(g->failure, cause))
+		return;
+	size_t n = strlen(g->failure);
+	snprintf(g->failure + n, sizeof g->failure - n, "%s%s", n ? "; then " : "", cause);
 }
 
 static struct tb_gpu *gpu_by_id(struct tb_process *p, uint32_t gpu_id)

@@ -35,7 +35,7 @@ struct tb_gpu {
 	amdgpu_device_handle dev;
 	void *doorbells;		/* the process's doorbell page on this GPU */
 	uint64_t doorbell_base;		/* its mmap offset */
-	char failure[256];
+	char failure[512];
 	double gpu_clock_hz;		/* the GPU's timestamp counter */
 	struct tb_gpu *next_retired;
 };

@@ -102,8 +102,10 @@ unsigned tb_kernel_user_sgprs(const struct tb_kernel *k, uint64_t private_segmen
 			      uint64_t queue_ptr, uint64_t kernarg_ptr, uint64_t dispatch_id, uint32_t user_data[16]);
 
 /* ---- GPUs -------------------------------------------------------------------
- * GPUs are found through the KFD topology (/sys/class/kfd/kfd/topology) and
- * opened through /dev/kfd and their render node (libdrm_amdgpu).  One KFD
+ * GPUs are found on the PCI bus (libpci: AMD, display or processing
+ * class), matched to their KFD topology nodes (/sys/class/kfd/kfd/topology)
+ * and render nodes, and opened through /dev/kfd and the render node
+ * (libdrm_amdgpu).  One KFD
  * file is shared by every GPU a process opens, as KFD requires. */
 
 struct tb_gpu_info {
@@ -117,6 +119,12 @@ struct tb_gpu_info {
 	uint64_t vram_bytes;
 	int render_minor;		/* /dev/dri/renderD<minor> */
 	int numa_node;			/* -1: none */
+	uint16_t device_id;		/* PCI device (0x744c: Navi 31) */
+	uint8_t revision;
+	uint64_t bar0_bytes;		/* the VRAM aperture */
+	bool large_bar;			/* BAR0 covers all of VRAM (resizable BAR on) */
+	uint32_t link_speed_mts, link_width;		/* PCIe link now: 16000 = 16 GT/s */
+	uint32_t max_link_speed_mts, max_link_width;	/* and what it can do */
 };
 
 /* Fill *out with up to max GPUs; returns how many there are (may be more
@@ -171,8 +179,10 @@ int tb_signal_create(struct tb_gpu *g, uint64_t initial, struct tb_signal **out)
 void tb_signal_destroy(struct tb_signal *s);
 uint64_t tb_signal_value(const struct tb_signal *s);
 void tb_signal_set(struct tb_signal *s, uint64_t value);
-/* Wait until value >= target: 0; -ETIMEDOUT after timeout_ms; -EIO when the
- * GPU reported a fault or reset while waiting (tb_gpu_failure says which). */
+/* Wait until value >= target: 0; -ETIMEDOUT after timeout_ms, and the GPU
+ * is then taken for hung (failed, until it is closed and opened again);
+ * -EIO when the GPU reported a fault or reset while waiting, or had failed
+ * before (tb_gpu_failure says which). */
 int tb_signal_wait(struct tb_signal *s, uint64_t target, uint32_t timeout_ms);
 /* GPU timestamps written by tb_queue_timestamp, converted to nanoseconds. */
 uint64_t tb_signal_timestamp_ns(const struct tb_signal *s);

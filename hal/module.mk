@@ -16,7 +16,7 @@ $(LIB)/libtbhal.so: $(patsubst %.c,$(OBJ)/halpic/%.o,$(HAL_PIC_SRCS)) hal/libtbh
 	@mkdir -p $(@D)
 	@echo "  LD    $@"
 	@$(CC) -shared -pthread -Wl,--version-script=hal/libtbhal.map -o $@ $(filter %.o,$^) \
-		$(LIBS_DRM) $(LIBS_ELF) $(LIBS_MSGPACK)
+		$(LIBS_TBDRV)
 
 $(LIB)/pkgconfig/tbhal.pc: hal/tbhal.pc.in
 	@mkdir -p $(@D)

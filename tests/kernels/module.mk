@@ -18,7 +18,7 @@ $(OBJ)/tests/kernels/host/%.o: tests/kernels/%.cl tests/kernels/tk.h
 
 $(TBIN)/kernel_diff: $(call objs,tests/kernels/diff.c tests/kernels/host.c) $(KERNEL_HOST_OBJS) \
                      $(LIB)/libtbemu.a $(LIB)/libtbisa.a $(LIB)/libtbdrv.a
-	$(link) $(LIBS_ELF) $(LIBS_MSGPACK) $(LIBS_DRM) -lm
+	$(link) $(LIBS_TBDRV) -lm
 
 PROGS += $(TBIN)/kernel_diff $(KERNEL_COS)
 TESTS += $(TBIN)/kernel_diff

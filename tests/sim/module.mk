@@ -1,6 +1,6 @@
 # tests/sim: the simulated box, driven by the unmodified tools and by the driver
 $(TBIN)/box_test: $(call objs,tests/sim/box_test.c) $(LIB)/libtbdrv.a
-	$(link) $(LIBS_DRM) $(LIBS_ELF) $(LIBS_MSGPACK)
+	$(link) $(LIBS_TBDRV)
 
 TESTS += tests/sim/box.sh tests/sim/sensors.sh tests/sim/kernels.sh
 tests: $(TBIN)/box_test $(GPU)/tests/sim/box_kernels.co

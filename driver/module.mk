@@ -5,6 +5,6 @@ $(LIB)/libtbdrv.a: $(call objs,$(libtbdrv_SRCS))
 # What a program linking the driver's GPU side needs.
 LIBS_TBDRV := $(LIBS_DRM) $(LIBS_PCI) $(LIBS_ELF) $(LIBS_MSGPACK)
 
-PROGS += $(LIBEXEC)/tb-gpus
-$(LIBEXEC)/tb-gpus: $(call objs,driver/gpus_cmd.c) $(LIB)/libtbdrv.a
+PROGS += $(LIBEXEC)/tb-info
+$(LIBEXEC)/tb-info: $(call objs,driver/info_cmd.c) $(LIB)/libtbdrv.a
 	$(link) $(LIBS_TBDRV)

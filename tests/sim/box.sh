@@ -14,17 +14,20 @@ case "$rc:$out" in 0:*) not_ok "starting twice is refused" "$out" ;; *already*) 
 gpus=$("$tb" sim run -- lspci -n -d 1002:744c 2>&1 | grep -c "0300: 1002:744c")
 [ "$gpus" = 6 ] && ok "lspci sees six 1002:744c display controllers" || not_ok "lspci sees six GPUs" "$gpus"
 
-# tb gpus: the driver's discovery (libpci, KFD topology, render nodes)
-out=$("$tb" sim run -- "$tb" gpus --json 2>&1)
+# tb info: the driver's discovery (libpci, KFD topology, render nodes)
+out=$("$tb" sim run -- "$tb" info --json 2>&1)
 n=$(printf '%s' "$out" | python3 -c 'import json,sys
 g = json.load(sys.stdin)["gpus"]
 print(sum(1 for x in g if x["target"] == "gfx1100" and x["large_bar"] and x["link"]["width"] == 16 and x["vram_bytes"] == 24 << 30))' 2>&1)
-[ "$n" = 6 ] && ok "tb gpus --json: six gfx1100 with large BAR, x16 links, 24 GiB" || not_ok "tb gpus --json" "$n: $out"
+[ "$n" = 6 ] && ok "tb info --json: six gfx1100 with large BAR, x16 links, 24 GiB" || not_ok "tb info --json" "$n: $out"
+contains "tb info: six GPUs and no warnings" "6 GPUs, no warnings" "$("$tb" sim run -- "$tb" info)"
 "$tb" sim fault 4 link 4 8 >/dev/null
 sleep 1
-contains "tb gpus shows a degraded link" "x4 8.0 (x16 16.0)" "$("$tb" sim run -- "$tb" gpus | grep 0000:83:00.0)"
+out=$("$tb" sim run -- "$tb" info)
+contains "tb info shows a degraded link" "x4 8.0 (x16 16.0)" "$(printf '%s\n' "$out" | grep 0000:83:00.0)"
+contains "tb info warns of it" "warning: GPU 4 (0000:83:00.0): PCIe link at x4 8.0 GT/s" "$out"
 "$tb" sim fault clear >/dev/null
-check_fails "tb gpus outside a box with no GPUs is an error" env -u TB_SIM_STATE "$tb" gpus
+check_fails "tb info outside a box with no GPUs is an error" env -u TB_SIM_STATE "$tb" info
 
 # ROCm's own tools, unmodified: Debian 12's ROCr (5.2.3) predates gfx1100,
 # so it finds the six GPU nodes in the KFD topology and declines each as an

@@ -15,7 +15,8 @@
 enum {
 	RING_BYTES = 64 * 1024,
 	KERNARG_BYTES = 1024 * 1024,
-	STAGING_DWORDS = 16 * 1024,
+	STAGING_DWORDS = 16 * 1024,		/* a batch: what fits in the ring with room to spare */
+	RECORDING_DWORDS = 4 * 1024 * 1024,	/* a recording: 16 MiB of packets */
 	RING_FULL_TIMEOUT_MS = 10000,
 };
 
@@ -43,7 +44,7 @@ struct tb_queue {
 	volatile uint64_t *doorbell;
 	uint64_t put;			/* next dword to write, monotonic */
 	uint32_t *staging;
-	uint32_t nstaged;
+	uint32_t nstaged, staging_cap;
 	uint64_t kernarg_next;		/* bytes into the kernarg ring */
 	uint32_t scratch_wave_bytes;	/* per wave, as COMPUTE_TMPRING_SIZE says */
 	uint32_t tmpring;
@@ -62,7 +63,7 @@ struct tb_cmdbuf {
 	uint32_t ndw;
 };
 
-enum { REC_KERNARG_BYTES = 256 * 1024, IT_INDIRECT_BUFFER = 0x3f };
+enum { REC_KERNARG_BYTES = 4 * 1024 * 1024, IT_INDIRECT_BUFFER = 0x3f };
 
 static int create_kfd_queue(struct tb_queue *q)
 {
@@ -106,6 +107,7 @@ int tb_queue_create(struct tb_gpu *g, enum tb_queue_kind kind, struct tb_queue *
 	q->gpu = g;
 	q->kind = kind;
 	q->staging = malloc(STAGING_DWORDS * 4);
+	q->staging_cap = STAGING_DWORDS;
 	int rc = q->staging ? 0 : -ENOMEM;
 	if (rc == 0)
 		rc = tb_bo_alloc(g, RING_BYTES, TB_MEM_HOST, &q->ring);
@@ -153,9 +155,20 @@ void tb_queue_destroy(struct tb_queue *q)
 
 static void emit(struct tb_queue *q, const uint32_t *dw, uint32_t n)
 {
-	if (q->nstaged + n > STAGING_DWORDS) {
+	uint32_t limit = q->recording ? RECORDING_DWORDS : STAGING_DWORDS;
+	if (q->nstaged + n > limit) {
 		q->overflow = true;
 		return;
+	}
+	if (q->nstaged + n > q->staging_cap) {	/* recordings grow */
+		uint32_t cap = q->staging_cap * 2 < limit ? q->staging_cap * 2 : limit;
+		uint32_t *more = realloc(q->staging, (size_t)cap * 4);
+		if (!more) {
+			q->overflow = true;
+			return;
+		}
+		q->staging = more;
+		q->staging_cap = cap;
 	}
 	memcpy(q->staging + q->nstaged, dw, (size_t)n * 4);
 	q->nstaged += n;

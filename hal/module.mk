@@ -21,3 +21,10 @@ $(LIB)/libtbhal.so: $(patsubst %.c,$(OBJ)/halpic/%.o,$(HAL_PIC_SRCS)) hal/libtbh
 $(LIB)/pkgconfig/tbhal.pc: hal/tbhal.pc.in
 	@mkdir -p $(@D)
 	@sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@SRC@|$(abspath .)|' $< >$@
+
+PROGS += $(LIBEXEC)/tb-bench
+$(LIBEXEC)/tb-bench: $(call objs,hal/bench_cmd.c) $(LIB)/libtbhal.a $(LIB)/libtbdrv.a
+	$(link) $(LIBS_TBDRV)
+
+# make bench: the dispatch and copy figures, on a box of their own
+BENCHES += hal/bench.sh

@@ -231,6 +231,28 @@ static uint64_t hidden_value(enum tb_hidden_arg h, const uint32_t grid[3], const
 	}
 }
 
+static uint64_t now_ms(void);
+static uint64_t consumed(const struct tb_queue *q);
+
+/* Wait until the engine has read the ring up to dword `upto`, with the
+ * ring-full limit: a hung engine never gets there. */
+static int wait_consumed(struct tb_queue *q, uint64_t upto)
+{
+	uint64_t start = now_ms();
+	while (consumed(q) < upto) {
+		if (tb_gpu_failure(q->gpu))
+			return -EIO;
+		if (now_ms() - start > RING_FULL_TIMEOUT_MS) {
+			tb_gpu_fail(q->gpu, "%s queue made no progress for %d s", q->kind == TB_QUEUE_COPY ? "SDMA" : "compute",
+				    RING_FULL_TIMEOUT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 /* Room in the kernarg ring for one dispatch.  The ring is reused once the
  * queue is idle; a full ring with work outstanding is refused. */
 static int kernarg_space(struct tb_queue *q, uint64_t bytes, uint64_t *off)
@@ -246,8 +268,11 @@ static int kernarg_space(struct tb_queue *q, uint64_t bytes, uint64_t *off)
 	if (bytes > KERNARG_BYTES)
 		return -E2BIG;
 	if (q->kernarg_next + bytes > KERNARG_BYTES) {
-		if (__atomic_load_n(q->rptr, __ATOMIC_ACQUIRE) < q->put + q->nstaged)
-			return -EBUSY;
+		/* wrapping reuses the arguments of submitted work: wait until the
+		 * engine is past it (the batch being built sits at the end) */
+		int rc = wait_consumed(q, q->put);
+		if (rc < 0)
+			return rc;
 		q->kernarg_next = 0;
 	}
 	*off = q->kernarg_next;
@@ -589,15 +614,10 @@ int tb_queue_submit(struct tb_queue *q)
 		return -EIO;
 	const uint32_t ring_dwords = RING_BYTES / 4;
 	/* a full ring waits for the engine, with a limit: a hung engine never frees it */
-	uint64_t start = now_ms();
-	while (q->put + q->nstaged - consumed(q) > ring_dwords) {
-		if (now_ms() - start > RING_FULL_TIMEOUT_MS) {
-			tb_gpu_fail(q->gpu, "%s queue made no progress for %d s", q->kind == TB_QUEUE_COPY ? "SDMA" : "compute",
-				    RING_FULL_TIMEOUT_MS / 1000);
-			return -ETIMEDOUT;
-		}
-		struct timespec ts = { 0, 100000 };
-		nanosleep(&ts, NULL);
+	if (q->put + q->nstaged > ring_dwords) {
+		int rc = wait_consumed(q, q->put + q->nstaged - ring_dwords);
+		if (rc < 0)
+			return rc;
 	}
 	uint32_t *ring = q->ring->cpu;
 	for (uint32_t i = 0; i < q->nstaged; i++)

@@ -5,7 +5,7 @@
 . "$TB_SRC/tests/sim/box.inc.sh"
 start_box
 co="$TB_BUILD/gpu/tests/sim/box_kernels.co"
-"$tb" sim run -- "$TB_BUILD/tests/test_hal" "$co"
+"$tb" sim run -- "$TB_BUILD/tests/test_hal" "$co" "$tb"
 out=$(TB_HAL_LIB="$TB_BUILD/lib/libtbhal.so" "$tb" sim run -- python3 "$TB_SRC/hal/python/example.py" "$co" 2>&1); rc=$?
 [ $rc -eq 0 ] && ok "the Python example runs a kernel on every GPU" || not_ok "the Python example" "$out"
 n=$(printf '%s\n' "$out" | grep -c ' OK$')

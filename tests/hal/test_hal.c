@@ -1,12 +1,17 @@
 /* libtbhal on the simulated box: devices, buffers, programs, queues,
  * signals, graphs replayed with changed values, peer buffers, and the
- * messages bad calls get.  Usage (inside `tb sim run`): test_hal CODE_OBJECT.
+ * messages bad calls get, peer copies between every pair of GPUs, long runs
+ * that must not leak, and a hang on one GPU while the others work.
+ * Usage (inside `tb sim run`): test_hal CODE_OBJECT TB (TB: the tb command,
+ * for injecting faults).
  * Prints TAP. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <time.h>
 
 #include "hal/tbhal.h"
 #include "tests/tap.h"
@@ -26,7 +31,7 @@ struct add_args {
 
 static tbh_device *devs[8];
 static int ndevs;
-static const char *co_path;
+static const char *co_path, *tb_path;
 
 static void test_devices(void)
 {
@@ -264,13 +269,228 @@ static void test_peer(const tbh_kernel *add1)
 	tbh_buffer_free(shared);
 }
 
+
+/* ---- pairs, leaks, hangs ------------------------------------------------------------- */
+
+/* SDMA from every GPU's VRAM into every other GPU's VRAM, on the source's
+ * copy engine, checked through the destination's BAR view. */
+static void test_peer_pairs(void)
+{
+	enum { BYTES = 256 * 1024 };
+	tbh_buffer *vram[8] = { 0 };
+	tbh_queue *q[8] = { 0 };
+	tbh_signal *s[8] = { 0 };
+	int rc = 0;
+	for (int i = 0; i < ndevs && rc == 0; i++) {
+		rc = tbh_buffer_alloc(devs[i], BYTES, TBH_MEMORY_DEVICE, &vram[i]);
+		rc = rc ? rc : tbh_queue_create(devs[i], TBH_QUEUE_COPY, &q[i]);
+		rc = rc ? rc : tbh_signal_create(devs[i], 0, &s[i]);
+	}
+	for (int i = 0; i < ndevs && rc == 0; i++)
+		for (int j = 0; j < ndevs && rc == 0; j++)
+			if (i != j)
+				rc = tbh_buffer_map_to(vram[j], devs[i]);
+	int good = 0, pairs = 0;
+	for (int i = 0; i < ndevs && rc == 0; i++)
+		for (int j = 0; j < ndevs && rc == 0; j++) {
+			if (i == j)
+				continue;
+			pairs++;
+			uint32_t *src = tbh_buffer_cpu(vram[i]);
+			for (uint32_t k = 0; k < BYTES / 4; k++)
+				src[k] = (uint32_t)(i * 16 + j) << 24 | k;
+			memset(tbh_buffer_cpu(vram[j]), 0, BYTES);
+			uint64_t v = tbh_signal_value(s[i]) + 1;
+			rc = tbh_queue_copy(q[i], vram[j], 0, vram[i], 0, BYTES);
+			rc = rc ? rc : tbh_queue_signal(q[i], s[i], v);
+			rc = rc ? rc : tbh_queue_submit(q[i]);
+			rc = rc ? rc : tbh_signal_wait(s[i], v, TIMEOUT_MS);
+			good += rc == 0 && !memcmp(tbh_buffer_cpu(vram[i]), tbh_buffer_cpu(vram[j]), BYTES);
+		}
+	check(rc == 0 && pairs == ndevs * (ndevs - 1) && good == pairs,
+	      "SDMA peer copies between every pair of GPUs (%d of %d right)", good, pairs);
+	for (int i = 0; i < ndevs; i++) {
+		tbh_signal_destroy(s[i]);
+		tbh_queue_destroy(q[i]);
+		tbh_buffer_free(vram[i]);
+	}
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static int count_lines(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int n = 0;
+	for (int c; f && (c = fgetc(f)) != EOF;)
+		n += c == '\n';
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+struct usage {
+	int fds, maps;
+	long rss;
+};
+
+static struct usage usage_now(void)
+{
+	return (struct usage){ count_entries("/proc/self/fd"), count_lines("/proc/self/maps"), rss_kib() };
+}
+
+/* 10,000 dispatches, then 1,000 queues created and destroyed: the process
+ * ends with the descriptors and mappings it started with.  (RSS gets a wide
+ * margin: a sanitizer build keeps freed memory in quarantine.) */
+static void test_no_leaks(tbh_device *dev, const tbh_kernel *add)
+{
+	tbh_queue *q;
+	tbh_signal *s;
+	tbh_buffer *b;
+	int rc = tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q);
+	rc = rc ? rc : tbh_signal_create(dev, 0, &s);
+	rc = rc ? rc : tbh_buffer_alloc(dev, 64 * 4, TBH_MEMORY_DEVICE, &b);
+	struct add_args args = { tbh_buffer_address(b), tbh_buffer_address(b), tbh_buffer_address(b), 64 };
+	uint32_t grid[3] = { 64, 1, 1 }, block[3] = { 64, 1, 1 };
+	struct usage before = usage_now();
+	int done = 0;
+	for (uint64_t batch = 1; rc == 0 && batch <= 100; batch++) {
+		for (int i = 0; rc == 0 && i < 100; i++, done++)
+			rc = tbh_queue_exec(q, add, &args, sizeof args, grid, block);
+		rc = rc ? rc : tbh_queue_signal(q, s, batch);
+		rc = rc ? rc : tbh_queue_submit(q);
+		rc = rc ? rc : tbh_signal_wait(s, batch, TIMEOUT_MS);
+	}
+	struct usage after = usage_now();
+	check(rc == 0 && done == 10000 && after.fds == before.fds && after.maps <= before.maps + 2 &&
+		      after.rss < before.rss + 64 * 1024,
+	      "10,000 dispatches: fds %d -> %d, mappings %d -> %d, RSS %ld -> %ld KiB", before.fds, after.fds,
+	      before.maps, after.maps, before.rss, after.rss);
+	tbh_buffer_free(b);
+	tbh_signal_destroy(s);
+	tbh_queue_destroy(q);
+	before = usage_now();
+	int cycles = 0;
+	for (; rc == 0 && cycles < 1000; cycles++) {
+		rc = tbh_queue_create(dev, cycles % 2 ? TBH_QUEUE_COPY : TBH_QUEUE_COMPUTE, &q);
+		if (rc == 0)
+			tbh_queue_destroy(q);
+	}
+	after = usage_now();
+	check(rc == 0 && cycles == 1000 && after.fds == before.fds && after.maps <= before.maps + 2 &&
+		      after.rss < before.rss + 64 * 1024,
+	      "1,000 queues created and destroyed: fds %d -> %d, mappings %d -> %d, RSS %ld -> %ld KiB (%s)",
+	      before.fds, after.fds, before.maps, after.maps, before.rss, after.rss, rc ? tbh_last_error() : "ok");
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A hang on GPU 2: its wait ends with a timeout in the time asked for while
+ * the other five GPUs run work; after the reset it works again. */
+static void test_hang(const char *co)
+{
+	enum { HUNG = 2, WAIT_MS = 1000 };
+	tbh_program *p;
+	const tbh_kernel *k;
+	tbh_queue *q;
+	tbh_signal *s;
+	int rc = tbh_program_load_file(devs[HUNG], co, &p);
+	rc = rc ? rc : tbh_program_kernel(p, "add", &k);
+	rc = rc ? rc : tbh_queue_create(devs[HUNG], TBH_QUEUE_COMPUTE, &q);
+	rc = rc ? rc : tbh_signal_create(devs[HUNG], 0, &s);
+	rc = rc ? rc : run_add(devs[HUNG], k, q, s, 1);
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "%s sim fault %d hang >/dev/null", tb_path, HUNG);
+	if (rc == 0 && system(cmd) != 0)
+		rc = -EIO;
+	if (rc) {
+		check(0, "a hung queue on GPU %d (%s)", HUNG, tbh_last_error());
+		return;
+	}
+	struct add_args args = { 0, 0, 0, 0 };
+	uint32_t grid[3] = { 64, 1, 1 }, block[3] = { 64, 1, 1 };
+	rc = tbh_queue_exec(q, k, &args, sizeof args, grid, block);
+	rc = rc ? rc : tbh_queue_signal(q, s, 2);
+	rc = rc ? rc : tbh_queue_submit(q);
+	uint64_t t0 = ms_now();
+	rc = rc ? rc : tbh_signal_wait(s, 2, WAIT_MS);
+	uint64_t waited = ms_now() - t0;
+	check(rc == -ETIMEDOUT && waited >= WAIT_MS && waited < WAIT_MS + 1000 && strstr(tbh_last_error(), "did not reach"),
+	      "the hung GPU's wait times out in %llu ms for %d asked (%s)", (unsigned long long)waited, WAIT_MS,
+	      tbh_last_error());
+	/* meanwhile the others work */
+	int others = 0;
+	for (int d = 0; d < ndevs; d++) {
+		if (d == HUNG)
+			continue;
+		tbh_program *op;
+		const tbh_kernel *ok_k;
+		tbh_queue *oq;
+		tbh_signal *os;
+		int orc = tbh_program_load_file(devs[d], co, &op);
+		orc = orc ? orc : tbh_program_kernel(op, "add", &ok_k);
+		orc = orc ? orc : tbh_queue_create(devs[d], TBH_QUEUE_COMPUTE, &oq);
+		orc = orc ? orc : tbh_signal_create(devs[d], 0, &os);
+		orc = orc ? orc : run_add(devs[d], ok_k, oq, os, 3);
+		others += orc == 0;
+		tbh_signal_destroy(os);
+		tbh_queue_destroy(oq);
+		tbh_program_free(op);
+	}
+	check(others == ndevs - 1, "the other %d GPUs run work meanwhile (%d did)", ndevs - 1, others);
+	/* recovery: the hung queue goes (the kernel resets the GPU), the
+	 * device is reopened, and work runs */
+	tbh_signal_destroy(s);
+	tbh_queue_destroy(q);
+	tbh_program_free(p);
+	tbh_device_close(devs[HUNG]);
+	rc = tbh_device_open(HUNG, &devs[HUNG]);
+	rc = rc ? rc : tbh_program_load_file(devs[HUNG], co, &p);
+	rc = rc ? rc : tbh_program_kernel(p, "add", &k);
+	rc = rc ? rc : tbh_queue_create(devs[HUNG], TBH_QUEUE_COMPUTE, &q);
+	rc = rc ? rc : tbh_signal_create(devs[HUNG], 0, &s);
+	rc = rc ? rc : run_add(devs[HUNG], k, q, s, 4);
+	check(rc == 0, "after the reset the GPU, reopened, runs work again (%s)", rc ? tbh_last_error() : "ok");
+	tbh_signal_destroy(s);
+	tbh_queue_destroy(q);
+	tbh_program_free(p);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_hal CODE_OBJECT\n");
+	if (argc != 3) {
+		fprintf(stderr, "usage: test_hal CODE_OBJECT TB\n");
 		return 2;
 	}
 	co_path = argv[1];
+	tb_path = argv[2];
 	tap_on_failure = print_last_error;
 	test_devices();
 	if (ndevs >= 2) {
@@ -293,6 +513,15 @@ int main(int argc, char **argv)
 			test_copies_and_timestamps(devs[2]);
 			test_graph(devs[0], add0);
 			test_peer(add1);
+			test_peer_pairs();
+			tbh_program *p3;
+			const tbh_kernel *add3;
+			if (tbh_program_load_file(devs[3], co_path, &p3) == 0) {
+				if (tbh_program_kernel(p3, "add", &add3) == 0)
+					test_no_leaks(devs[3], add3);
+				tbh_program_free(p3);
+			}
+			test_hang(co_path);
 		}
 		tbh_program_free(p0);
 		tbh_program_free(p1);

@@ -2,8 +2,8 @@
 # make run: the project's main job on its default box, the simulated one.
 # Boots the simulated box (or uses the one already running), shows it the
 # way the stock tools see it (lspci, sensors, tb sim status), then runs
-# every kernel of tests/kernels on its six GPUs through the driver's PM4
-# queues, each checked against the host reference, as a table.  The box
+# every kernel of tests/kernels on its six GPUs at once through libtbhal
+# (PM4 user-mode queues), each checked against the host reference, as a table.  The box
 # keeps running afterwards for `tb sim run -- ...`; `tb sim stop` ends it.
 # Exits non-zero when any kernel differs from the reference.
 set -u
@@ -18,7 +18,7 @@ echo "== the GPUs, as lspci sees them"
 echo
 echo "== their sensors, as sensors(1) sees them (GPU 0)"
 "$tb" sim run -- sensors amdgpu-pci-0300
-echo "== every kernel of tests/kernels on the six GPUs (PM4 dispatch through KFD user queues)"
+echo "== every kernel of tests/kernels on the six GPUs at once (libtbhal, PM4 user-mode queues)"
 "$tb" sim run -- "$build/tests/kernel_diff" --table --gpu all --build "$build"
 rc=$?
 echo

@@ -14,12 +14,14 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "hal/tbhal.h"
 #include "sim/emu/emu.h"
 #include "tests/kernels/host.h"
 
@@ -770,10 +772,10 @@ static int run_emulator(const struct kcase *c, struct tb_codeobj *co, struct run
 	return rc;
 }
 
-/* ---- the same kernels on a GPU, through the driver (the simulated box or
- * the real one) ------------------------------------------------------------------------ */
+/* ---- the same kernels on GPUs, through libtbhal (the simulated box or the
+ * real one) ------------------------------------------------------------------------------ */
 
-enum { BOX_GPUS = 16, BOX_TIMEOUT_MS = 60000 };
+enum { BOX_GPUS = 16, BOX_TIMEOUT_MS = 120000 };
 
 static int64_t clock_gettime_ns(void)
 {
@@ -783,119 +785,165 @@ static int64_t clock_gettime_ns(void)
 }
 
 struct box_gpu {
-	struct tb_gpu *gpu;
-	struct tb_queue *queue;
-	struct tb_signal *done;
+	tbh_device *dev;
+	tbh_queue *queue;
+	tbh_signal *done;
 	uint64_t count;
-	struct tb_program *prog;	/* the code object last used on it */
-	const char *prog_file;		/* its file (code objects are loaded anew per file) */
+	tbh_program *prog;		/* the code object last used on it */
+	const char *prog_file;
+	const struct options *o;
 };
 
 static struct box_gpu box_gpus[BOX_GPUS];
-static int box_ngpus, box_next;
+static int box_ngpus;
 
-static int box_open(char *err, size_t len)
+static int box_open(const struct options *o, char *err, size_t len)
 {
-	struct tb_gpu_info info[BOX_GPUS];
-	int n = tb_gpu_list(info, BOX_GPUS, err, len);
-	if (n < 0)
-		return n;
-	box_ngpus = n < BOX_GPUS ? n : BOX_GPUS;
-	for (int i = 0; i < box_ngpus; i++) {
+	tbh_device *devs[BOX_GPUS];
+	int n = 0;
+	if (tbh_device_open_all(devs, BOX_GPUS, &n) < 0) {
+		snprintf(err, len, "%s", tbh_last_error());
+		return -ENODEV;
+	}
+	box_ngpus = n;
+	for (int i = 0; i < n; i++) {
 		struct box_gpu *b = &box_gpus[i];
-		int rc = tb_gpu_open(i, &b->gpu, err, len);
-		if (rc == 0 && (rc = tb_queue_create(b->gpu, TB_QUEUE_COMPUTE, &b->queue)) == 0)
-			rc = tb_signal_create(b->gpu, 0, &b->done);
-		if (rc < 0) {
-			if (!err[0])
-				snprintf(err, len, "GPU %d: %s", i, strerror(-rc));
-			return rc;
+		b->dev = devs[i];
+		b->o = o;
+		if (tbh_queue_create(b->dev, TBH_QUEUE_COMPUTE, &b->queue) < 0 || tbh_signal_create(b->dev, 0, &b->done) < 0) {
+			snprintf(err, len, "GPU %d: %s", i, tbh_last_error());
+			return -EIO;
 		}
 	}
-	return 0;
+	return n ? 0 : -ENODEV;
 }
 
 static void box_close(void)
 {
 	for (int i = 0; i < box_ngpus; i++) {
 		struct box_gpu *b = &box_gpus[i];
-		if (b->prog) {
-			b->prog->co = NULL;	/* the caller owns the code object */
-			tb_program_free(b->prog);
-		}
-		tb_signal_destroy(b->done);
-		tb_queue_destroy(b->queue);
-		tb_gpu_close(b->gpu);
+		tbh_program_free(b->prog);
+		tbh_signal_destroy(b->done);
+		tbh_queue_destroy(b->queue);
+		tbh_device_close(b->dev);
 	}
 	box_ngpus = 0;
 }
 
-/* The program for co on this GPU; loading takes over the code object, so
- * the box loads its own copy of the image and leaves co to the caller. */
-static int box_program(struct box_gpu *b, struct tb_codeobj *co, const char *file)
+static int box_program(struct box_gpu *b, const char *file)
 {
 	if (b->prog && !strcmp(b->prog_file, file))
 		return 0;
-	if (b->prog) {
-		b->prog->co = NULL;
-		tb_program_free(b->prog);
-		b->prog = NULL;
-	}
-	int rc = tb_program_load(b->gpu, co, &b->prog);
+	tbh_program_free(b->prog);
+	b->prog = NULL;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/gpu/tests/kernels/%s.co", b->o->build, file);
+	int rc = tbh_program_load_file(b->dev, path, &b->prog);
 	if (rc == 0)
 		b->prog_file = file;
 	return rc;
 }
 
-static int run_box(const struct kcase *c, struct tb_codeobj *co, struct run *r, const struct options *o,
-		   struct outcome *out)
+/* One case on one GPU: device buffers with the inputs, the kernel, a signal,
+ * the results back.  Runs on the GPU's own thread in --gpu all. */
+static int run_box_on(struct box_gpu *b, const struct kcase *c, struct run *r, struct outcome *out)
 {
-	int index = o->gpu >= 0 ? o->gpu : box_next++ % box_ngpus;
-	if (index >= box_ngpus) {
-		snprintf(out->why, sizeof out->why, "# there is no GPU %d\n", index);
-		return -ENODEV;
-	}
-	struct box_gpu *b = &box_gpus[index];
-	const struct tb_kernel *k = tb_codeobj_kernel(co, c->kernel);
-	int rc = k ? box_program(b, co, c->file) : -ENOENT;
-	struct tb_bo *bos[MAX_ARGS] = { 0 };
-	uint8_t kernarg[4096];
-	memset(kernarg, 0, sizeof kernarg);
-	for (unsigned i = 0; rc == 0 && i < r->n && i < k->nexplicit; i++) {
+	const tbh_kernel *k = NULL;
+	int rc = box_program(b, c->file);
+	rc = rc ? rc : tbh_program_kernel(b->prog, c->kernel, &k);
+	tbh_buffer *bufs[MAX_ARGS] = { 0 };
+	uint8_t block[4096];
+	memset(block, 0, sizeof block);
+	uint32_t nargs = k ? tbh_kernel_arg_count(k) : 0;
+	for (unsigned i = 0; rc == 0 && i < r->n && i < nargs; i++) {
 		struct arg *a = &r->a[i];
+		tbh_kernel_arg info;
 		uint64_t v = a->value;
-		if (a->is_buffer) {
-			rc = tb_bo_alloc(b->gpu, a->bytes ? a->bytes : 4, TB_MEM_VRAM, &bos[i]);
+		rc = tbh_kernel_arg_info(k, i, &info);
+		if (rc == 0 && a->is_buffer) {
+			rc = tbh_buffer_alloc(b->dev, a->bytes ? a->bytes : 4, TBH_MEMORY_DEVICE, &bufs[i]);
 			if (rc < 0)
 				break;
-			memcpy(bos[i]->cpu, a->init, a->bytes);
-			v = bos[i]->va;
+			memcpy(tbh_buffer_cpu(bufs[i]), a->init, a->bytes);
+			v = tbh_buffer_address(bufs[i]);
 		}
-		if (k->args[i].offset + k->args[i].size <= sizeof kernarg)
-			memcpy(kernarg + k->args[i].offset, &v, k->args[i].size < 8 ? k->args[i].size : 8);
+		if (rc == 0 && info.offset + info.size <= sizeof block)
+			memcpy(block + info.offset, &v, info.size < 8 ? info.size : 8);
 	}
-	uint32_t explicit_end = 0;
-	for (uint32_t i = 0; k && i < k->nexplicit; i++)
-		if (k->args[i].offset + k->args[i].size > explicit_end)
-			explicit_end = k->args[i].offset + k->args[i].size;
-	uint64_t t0 = (uint64_t)clock_gettime_ns();
-	if (rc == 0)
-		rc = tb_queue_dispatch(b->queue, b->prog, k, kernarg, explicit_end, r->grid, r->block);
-	if (rc == 0)
-		rc = tb_queue_signal(b->queue, b->done, ++b->count);
-	if (rc == 0)
-		rc = tb_queue_submit(b->queue);
-	if (rc == 0)
-		rc = tb_signal_wait(b->done, b->count, BOX_TIMEOUT_MS);
-	out->res.elapsed_ns = (uint64_t)clock_gettime_ns() - t0;
+	int64_t t0 = clock_gettime_ns();
+	rc = rc ? rc : tbh_queue_exec(b->queue, k, block, tbh_kernel_args_size(k), r->grid, r->block);
+	rc = rc ? rc : tbh_queue_signal(b->queue, b->done, ++b->count);
+	rc = rc ? rc : tbh_queue_submit(b->queue);
+	rc = rc ? rc : tbh_signal_wait(b->done, b->count, BOX_TIMEOUT_MS);
+	out->res.elapsed_ns = (uint64_t)(clock_gettime_ns() - t0);
 	for (unsigned i = 0; i < r->n; i++) {
-		if (bos[i] && rc == 0)
-			memcpy(r->a[i].gpu, bos[i]->cpu, r->a[i].bytes);
-		tb_bo_free(bos[i]);
+		if (bufs[i] && rc == 0)
+			memcpy(r->a[i].gpu, tbh_buffer_cpu(bufs[i]), r->a[i].bytes);
+		tbh_buffer_free(bufs[i]);
 	}
 	if (rc < 0)
-		snprintf(out->why, sizeof out->why, "# GPU %d: %s%s%s\n", index, strerror(-rc),
-			 tb_gpu_failure(b->gpu) ? ": " : "", tb_gpu_failure(b->gpu) ? tb_gpu_failure(b->gpu) : "");
+		snprintf(out->why, sizeof out->why, "# GPU %d: %s\n", (int)(b - box_gpus), tbh_last_error());
+	return rc;
+}
+
+static int run_box(const struct kcase *c, struct run *r, const struct options *o, struct outcome *out)
+{
+	if (o->gpu >= box_ngpus) {
+		snprintf(out->why, sizeof out->why, "# there is no GPU %d\n", o->gpu);
+		return -ENODEV;
+	}
+	return run_box_on(&box_gpus[o->gpu], c, r, out);
+}
+
+/* The inputs of one kernel at one size, copied for both sides. */
+static int case_prepare(const struct kcase *c, uint32_t size, uint64_t seed, struct run *r, struct tk_arg *host_args)
+{
+	memset(r, 0, sizeof *r);
+	r->rng = seed;
+	c->prepare(r, size);
+	for (unsigned i = 0; i < r->n && !r->oom; i++) {
+		struct arg *a = &r->a[i];
+		host_args[i].v = a->value;
+		host_args[i].p = NULL;
+		if (!a->is_buffer)
+			continue;
+		a->gpu = malloc(a->bytes ? a->bytes : 1);
+		a->host = malloc(a->bytes ? a->bytes : 1);
+		if (!a->gpu || !a->host) {
+			r->oom = true;
+			break;
+		}
+		memcpy(a->gpu, a->init, a->bytes);
+		memcpy(a->host, a->init, a->bytes);
+		host_args[i].p = a->host;
+	}
+	return r->oom ? -ENOMEM : 0;
+}
+
+/* After the GPU side (rc): the host reference, then the comparison. */
+static int case_finish(const struct kcase *c, struct run *r, struct tk_arg *host_args, int rc, const struct options *o,
+		       struct outcome *out)
+{
+	if (rc == -ENOMEM)
+		snprintf(out->why, sizeof out->why, "# out of memory\n");
+	if (rc == 0 && tk_host_run(c->host, host_args, r->grid, r->block) < 0) {
+		snprintf(out->why, sizeof out->why, "# out of memory for the host reference\n");
+		rc = -ENOMEM;
+	}
+	if (rc == 0 && !changed_something(r)) {
+		/* both sides doing nothing would agree: that is no test */
+		snprintf(out->why, sizeof out->why, "# the kernel wrote nothing on the %s\n", o->gpu == -1 ? "emulator" : "GPU");
+		rc = -EIO;
+	}
+	if (rc == 0) {
+		out->max_ulp = -1;
+		for (unsigned i = 0; i < r->n; i++)
+			if (r->a[i].ulp)
+				out->max_ulp = 0;
+		out->mismatches = compare(r, out->why, sizeof out->why, &out->max_ulp);
+		out->ok = out->mismatches == 0;
+	}
+	run_free(r);
 	return rc;
 }
 
@@ -904,50 +952,13 @@ static int run_case(const struct kcase *c, struct tb_codeobj *co, uint32_t size,
 		    const struct options *o, struct outcome *out)
 {
 	struct run r;
-	memset(&r, 0, sizeof r);
+	struct tk_arg host_args[MAX_ARGS];
 	memset(out, 0, sizeof *out);
 	out->max_ulp = -1;
-	r.rng = seed;
-	c->prepare(&r, size);
-	struct tk_arg host_args[MAX_ARGS];
-	for (unsigned i = 0; i < r.n && !r.oom; i++) {
-		struct arg *a = &r.a[i];
-		host_args[i].v = a->value;
-		host_args[i].p = NULL;
-		if (!a->is_buffer)
-			continue;
-		a->gpu = malloc(a->bytes ? a->bytes : 1);
-		a->host = malloc(a->bytes ? a->bytes : 1);
-		if (!a->gpu || !a->host) {
-			r.oom = true;
-			break;
-		}
-		memcpy(a->gpu, a->init, a->bytes);
-		memcpy(a->host, a->init, a->bytes);
-		host_args[i].p = a->host;
-	}
-	int rc = r.oom ? -ENOMEM : o->gpu == -1 ? run_emulator(c, co, &r, o, out) : run_box(c, co, &r, o, out);
-	if (rc == -ENOMEM)
-		snprintf(out->why, sizeof out->why, "# out of memory\n");
-	if (rc == 0 && tk_host_run(c->host, host_args, r.grid, r.block) < 0) {
-		snprintf(out->why, sizeof out->why, "# out of memory for the host reference\n");
-		rc = -ENOMEM;
-	}
-	if (rc == 0 && !changed_something(&r)) {
-		/* both sides doing nothing would agree: that is no test */
-		snprintf(out->why, sizeof out->why, "# the kernel wrote nothing on the %s\n", o->gpu == -1 ? "emulator" : "GPU");
-		rc = -EIO;
-	}
-	if (rc == 0) {
-		out->max_ulp = -1;
-		for (unsigned i = 0; i < r.n; i++)
-			if (r.a[i].ulp)
-				out->max_ulp = 0;
-		out->mismatches = compare(&r, out->why, sizeof out->why, &out->max_ulp);
-		out->ok = out->mismatches == 0;
-	}
-	run_free(&r);
-	return rc;
+	int rc = case_prepare(c, size, seed, &r, host_args);
+	if (rc == 0)
+		rc = o->gpu == -1 ? run_emulator(c, co, &r, o, out) : run_box(c, &r, o, out);
+	return case_finish(c, &r, host_args, rc, o, out);
 }
 
 static int load(const struct options *o, const char *file, struct tb_codeobj **co, char *err, size_t len)
@@ -963,21 +974,51 @@ static void grid_text(const struct run *r, char *s, size_t len)
 		 r->block[2]);
 }
 
-/* Returns the number of failures. */
-static int run_all(const struct options *o)
+/* Print one outcome as a table row or a TAP line; returns whether it passed. */
+static bool report(const struct options *o, const struct kcase *c, int s, const struct outcome *out, int rc, int *testno)
 {
-	int failed = 0, testno = 0;
+	bool ok = rc == 0 && out->ok;
+	if (o->table) {
+		struct run shape;
+		memset(&shape, 0, sizeof shape);
+		c->prepare(&shape, c->sizes[s]);
+		run_free(&shape);
+		char g[64];
+		grid_text(&shape, g, sizeof g);
+		printf("%-18s %-18s %-6s %14" PRIu64 " %10.2f\n", c->kernel, g, ok ? "OK" : "FAIL", out->res.wave_instructions,
+		       (double)out->res.elapsed_ns / 1e6);
+		if (!ok)
+			fputs(out->why, stdout);
+		return ok;
+	}
+	printf("%s %d - %s n=%u\n", ok ? "ok" : "not ok", ++*testno, c->kernel, c->sizes[s]);
+	if (out->max_ulp >= 0)
+		printf("# largest difference %" PRId64 " ULP\n", out->max_ulp);
+	if (!ok)
+		printf("%s# %d mismatches; seed %" PRIu64 "\n", out->why, out->mismatches, o->seed);
+	return ok;
+}
+
+static void header(const struct options *o)
+{
 	if (o->table)
 		printf("%-18s %-18s %-6s %14s %10s\n", "kernel", "grid/block", "result", "wave-instr", "ms");
 	else
 		printf("# seed %" PRIu64 " (rerun with --seed %" PRIu64 ")\n", o->seed, o->seed);
+}
+
+/* Returns the number of failures. */
+static int run_all(const struct options *o)
+{
+	int failed = 0, testno = 0;
+	header(o);
 	for (size_t i = 0; i < NCASES; i++) {
 		const struct kcase *c = &cases[i];
 		if (o->only && strcmp(o->only, c->kernel))
 			continue;
 		char err[512];
 		struct tb_codeobj *co = NULL;
-		int lrc = load(o, c->file, &co, err, sizeof err);
+		int lrc = o->gpu == -1 ? load(o, c->file, &co, err, sizeof err) : 0;
 		for (int s = o->table ? NSIZES - 1 : 0; s < NSIZES; s++) {
 			uint64_t seed = o->seed ^ ((uint64_t)i << 40) ^ ((uint64_t)s << 32);
 			struct outcome out;
@@ -986,26 +1027,7 @@ static int run_all(const struct options *o)
 			int rc = lrc < 0 ? lrc : run_case(c, co, c->sizes[s], seed, o, &out);
 			if (lrc < 0)
 				snprintf(out.why, sizeof out.why, "# %s\n", err);
-			bool ok = rc == 0 && out.ok;
-			failed += !ok;
-			if (o->table) {
-				struct run shape;
-				memset(&shape, 0, sizeof shape);
-				c->prepare(&shape, c->sizes[s]);
-				run_free(&shape);
-				char g[64];
-				grid_text(&shape, g, sizeof g);
-				printf("%-18s %-18s %-6s %14" PRIu64 " %10.2f\n", c->kernel, g, ok ? "OK" : "FAIL",
-				       out.res.wave_instructions, (double)out.res.elapsed_ns / 1e6);
-				if (!ok)
-					fputs(out.why, stdout);
-				continue;
-			}
-			printf("%s %d - %s n=%u\n", ok ? "ok" : "not ok", ++testno, c->kernel, c->sizes[s]);
-			if (out.max_ulp >= 0)
-				printf("# largest difference %" PRId64 " ULP\n", out.max_ulp);
-			if (!ok)
-				printf("%s# %d mismatches; seed %" PRIu64 "\n", out.why, out.mismatches, o->seed);
+			failed += !report(o, c, s, &out, rc, &testno);
 		}
 		tb_codeobj_free(co);
 	}
@@ -1014,11 +1036,77 @@ static int run_all(const struct options *o)
 	return failed;
 }
 
+/* --gpu all: every case's GPU side on its GPU's thread, all GPUs at once;
+ * the host references and the report in order afterwards (the host runner
+ * is single-threaded). */
+struct job {
+	const struct kcase *c;
+	int size_index;
+	struct run r;
+	struct tk_arg host_args[MAX_ARGS];
+	struct outcome out;
+	int rc;
+};
+
+struct gpu_worker {
+	struct box_gpu *b;
+	struct job *jobs;
+	int njobs, stride, first;
+};
+
+static void *gpu_worker_main(void *arg)
+{
+	struct gpu_worker *w = arg;
+	for (int j = w->first; j < w->njobs; j += w->stride)
+		if (w->jobs[j].rc == 0)
+			w->jobs[j].rc = run_box_on(w->b, w->jobs[j].c, &w->jobs[j].r, &w->jobs[j].out);
+	return NULL;
+}
+
+static int run_all_gpus(const struct options *o)
+{
+	struct job *jobs = calloc(NCASES * NSIZES, sizeof *jobs);
+	if (!jobs)
+		return 1;
+	int n = 0;
+	for (size_t i = 0; i < NCASES; i++) {
+		if (o->only && strcmp(o->only, cases[i].kernel))
+			continue;
+		for (int s = o->table ? NSIZES - 1 : 0; s < NSIZES; s++) {
+			struct job *j = &jobs[n++];
+			j->c = &cases[i];
+			j->size_index = s;
+			j->out.max_ulp = -1;
+			uint64_t seed = o->seed ^ ((uint64_t)i << 40) ^ ((uint64_t)s << 32);
+			j->rc = case_prepare(j->c, j->c->sizes[s], seed, &j->r, j->host_args);
+		}
+	}
+	struct gpu_worker w[BOX_GPUS];
+	pthread_t t[BOX_GPUS];
+	int started = 0;
+	for (int g = 0; g < box_ngpus; g++) {
+		w[g] = (struct gpu_worker){ &box_gpus[g], jobs, n, box_ngpus, g };
+		started += pthread_create(&t[g], NULL, gpu_worker_main, &w[g]) == 0;
+	}
+	for (int g = 0; g < started; g++)
+		pthread_join(t[g], NULL);
+	int failed = started == box_ngpus ? 0 : 1, testno = 0;
+	header(o);
+	for (int k = 0; k < n; k++) {
+		int rc = case_finish(jobs[k].c, &jobs[k].r, jobs[k].host_args, jobs[k].rc, o, &jobs[k].out);
+		failed += !report(o, jobs[k].c, jobs[k].size_index, &jobs[k].out, rc, &testno);
+	}
+	if (!o->table)
+		printf("1..%d\n", testno);
+	free(jobs);
+	return failed;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kernel_diff [--seed N] [--table] [--threads N] [--only KERNEL] [--build DIR] [--gpu N|all]\n"
-		   "Runs every kernel of tests/kernels on the emulator (or with --gpu on the GPUs, through the\n"
-		   "driver's queues) and on the host reference, and compares.\n");
+		   "Runs every kernel of tests/kernels on the emulator (or with --gpu on the GPUs through libtbhal;\n"
+		   "--gpu all: on every GPU at once) and on the host reference, and compares.\n");
 }
 
 int main(int argc, char **argv)
@@ -1056,13 +1144,13 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* results survive a sanitizer's abort */
 	if (o.gpu != -1) {
 		char err[512] = "";
-		if (box_open(err, sizeof err) < 0) {
+		if (box_open(&o, err, sizeof err) < 0) {
 			fprintf(stderr, "kernel_diff: %s\n", err);
 			box_close();
 			return 2;
 		}
 	}
-	int failed = run_all(&o);
+	int failed = o.gpu == -2 ? run_all_gpus(&o) : run_all(&o);
 	box_close();
 	if (o.table)
 		printf("%d of %zu kernels differ from the host reference\n", failed, o.only ? (size_t)1 : NCASES);

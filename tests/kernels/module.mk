@@ -17,7 +17,7 @@ $(OBJ)/tests/kernels/host/%.o: tests/kernels/%.cl tests/kernels/tk.h
 	@$(CC) $(CFLAGS) $(KERNEL_HOST_CFLAGS) -c -o $@ $<
 
 $(TBIN)/kernel_diff: $(call objs,tests/kernels/diff.c tests/kernels/host.c) $(KERNEL_HOST_OBJS) \
-                     $(LIB)/libtbemu.a $(LIB)/libtbisa.a $(LIB)/libtbdrv.a
+                     $(LIB)/libtbhal.a $(LIB)/libtbemu.a $(LIB)/libtbisa.a $(LIB)/libtbdrv.a
 	$(link) $(LIBS_TBDRV) -lm
 
 PROGS += $(TBIN)/kernel_diff $(KERNEL_COS)

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Every kernel of tests/kernels, at every size, on the box's six GPUs through
-# the driver's PM4 queues (dispatch, RELEASE_MEM signal, KFD event wait),
+# Every kernel of tests/kernels, at every size, through libtbhal on the box's
+# six GPUs at once (PM4 dispatch, RELEASE_MEM signal, KFD event wait),
 # against the host reference.
 . "$TB_SRC/tests/tap.sh"
 . "$TB_SRC/tests/sim/box.inc.sh"

@@ -506,8 +506,8 @@ static void *reserve_va(uint64_t size, uint64_t align)
 
 int tb_bo_alloc(struct tb_gpu *g, uint64_t size, enum tb_mem kind, struct tb_bo **out)
 {
-	if (size == 0)
-		return -EINVAL;
+	if (size == 0 || kind == TB_MEM_USERPTR)
+		return -EINVAL;	/* userptr memory is the caller's: tb_bo_userptr */
 	size = (size + 4095) & ~4095ull;
 	struct tb_bo *bo = calloc(1, sizeof *bo);
 	if (!bo)
@@ -582,6 +582,40 @@ static void unmap_peers(struct tb_bo *bo)
 		}
 }
 
+int tb_bo_userptr(struct tb_gpu *g, void *ptr, uint64_t size, struct tb_bo **out)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)ptr;
+	if (!size || ((addr | size) & 4095))
+		return -EINVAL;
+	struct tb_bo *bo = calloc(1, sizeof *bo);
+	if (!bo)
+		return -ENOMEM;
+	struct kfd_ioctl_alloc_memory_of_gpu_args a = {
+		.va_addr = addr,
+		.size = size,
+		.mmap_offset = addr,	/* for userptr: the CPU address of the pages */
+		.gpu_id = g->info.gpu_id,
+		.flags = KFD_IOC_ALLOC_MEM_FLAGS_USERPTR | KFD_ALLOC_WRITABLE | KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE |
+			 KFD_IOC_ALLOC_MEM_FLAGS_COHERENT,
+	};
+	int rc = tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &a);
+	if (rc == 0) {
+		*bo = (struct tb_bo){ .gpu = g, .kind = TB_MEM_USERPTR, .va = addr, .size = size, .cpu = ptr,
+				      .handle = a.handle };
+		rc = tb_bo_map_to(bo, g);
+		if (rc < 0) {
+			struct kfd_ioctl_free_memory_of_gpu_args f = { .handle = bo->handle };
+			tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_FREE_MEMORY_OF_GPU, &f);
+		}
+	}
+	if (rc < 0) {
+		free(bo);
+		return rc;
+	}
+	*out = bo;
+	return 0;
+}
+
 void tb_bo_free(struct tb_bo *bo)
 {
 	if (!bo)
@@ -595,7 +629,8 @@ void tb_bo_free(struct tb_bo *bo)
 	tb_kfd_ioctl(kfd, AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, &u);
 	struct kfd_ioctl_free_memory_of_gpu_args f = { .handle = bo->handle };
 	tb_kfd_ioctl(kfd, AMDKFD_IOC_FREE_MEMORY_OF_GPU, &f);
-	munmap((void *)(uintptr_t)bo->va, bo->size);
+	if (bo->kind != TB_MEM_USERPTR)
+		munmap((void *)(uintptr_t)bo->va, bo->size);
 	free(bo);
 }
 

@@ -141,7 +141,7 @@ const char *tb_gpu_failure(const struct tb_gpu *g);
 
 /* ---- Memory ----------------------------------------------------------------- */
 
-enum tb_mem { TB_MEM_VRAM, TB_MEM_HOST };
+enum tb_mem { TB_MEM_VRAM, TB_MEM_HOST, TB_MEM_USERPTR };
 
 struct tb_bo {
 	struct tb_gpu *gpu;
@@ -154,6 +154,11 @@ struct tb_bo {
 };
 
 int tb_bo_alloc(struct tb_gpu *g, uint64_t size, enum tb_mem kind, struct tb_bo **out);
+/* The process's own memory [ptr, ptr + size) (page aligned), pinned and
+ * mapped on the GPU at the same address (KFD userptr): copies and kernels
+ * reach it without a staging copy.  Freeing the bo leaves the memory to
+ * its owner. */
+int tb_bo_userptr(struct tb_gpu *g, void *ptr, uint64_t size, struct tb_bo **out);
 void tb_bo_free(struct tb_bo *bo);
 /* Map bo at the same address on another GPU, for peer access (its
  * kernels and copy engines read and write it over PCIe). */

@@ -442,6 +442,33 @@ static void test_sdma(struct fixture *f)
 	tb_bo_free(dst);
 }
 
+/* The process's own memory as a GPU buffer (userptr): SDMA writes into a
+ * malloc'd array, which keeps what it held before. */
+static void test_userptr(struct fixture *f)
+{
+	enum { BYTES = 1 << 20 };
+	uint8_t *mem = NULL;
+	struct tb_bo *user = NULL, *vram = NULL;
+	int rc = posix_memalign((void **)&mem, 1 << 16, BYTES) ? -ENOMEM : 0;
+	if (rc == 0)
+		memset(mem, 0x11, BYTES);
+	rc = rc ? rc : tb_bo_userptr(f->gpu, mem, BYTES, &user);
+	check(rc == 0 && mem[12345] == 0x11, "malloc'd memory becomes a GPU buffer at its own address (%d)", rc);
+	rc = rc ? rc : tb_bo_alloc(f->gpu, BYTES / 2, TB_MEM_VRAM, &vram);
+	if (rc == 0) {
+		memset(vram->cpu, 0x77, BYTES / 2);
+		rc = tb_queue_copy(f->copy, (uint64_t)(uintptr_t)mem + BYTES / 2, vram->va, BYTES / 2);
+		rc = rc ? rc : finish(f, f->copy);
+	}
+	check(rc == 0 && mem[0] == 0x11 && mem[BYTES / 2 - 1] == 0x11 && mem[BYTES / 2] == 0x77 && mem[BYTES - 1] == 0x77,
+	      "SDMA writes into the userptr buffer, which the CPU sees in place (%d)", rc);
+	int unaligned = f->gpu ? tb_bo_userptr(f->gpu, mem + 1, 4096, &vram) : 0;
+	check(unaligned == -EINVAL, "an unaligned userptr is refused (%d)", unaligned);
+	tb_bo_free(vram);
+	tb_bo_free(user);
+	free(mem);
+}
+
 static void test_timestamps(struct fixture *f)
 {
 	struct tb_signal *t1, *t2;
@@ -612,6 +639,7 @@ int main(int argc, char **argv)
 		test_vector_add(&f);
 		test_sizes_and_scratch(&f);
 		test_sdma(&f);
+		test_userptr(&f);
 		test_timestamps(&f);
 		teardown(&f);
 	} else {

@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <amdgpu.h>
+#include <amdgpu_drm.h>
 #include <linux/kfd_ioctl.h>
 
 #include "driver/tbdrv.h"
@@ -548,6 +550,38 @@ static void test_all_gpus(void)
 	check(ok == 6, "all six GPUs run a kernel at once (%d of 6 right)", ok);
 }
 
+/* The render node through libdrm_amdgpu, as Mesa and ROCm's tools query it. */
+static void test_libdrm(void)
+{
+	int fd = open("/dev/dri/renderD129", O_RDWR | O_CLOEXEC);
+	amdgpu_device_handle dev;
+	uint32_t major, minor;
+	int rc = fd < 0 ? -errno : amdgpu_device_initialize(fd, &major, &minor, &dev);
+	check(rc == 0 && major == 3, "libdrm_amdgpu initializes on renderD129 (DRM %u.%u, rc %d)", major, minor, rc);
+	if (rc) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct drm_amdgpu_info_hw_ip ip;
+	rc = amdgpu_query_hw_ip_info(dev, AMDGPU_HW_IP_COMPUTE, 0, &ip);
+	check(rc == 0 && ip.available_rings && ip.hw_ip_version_major == 11, "compute HW IP 11.x with rings (%d)", rc);
+	uint32_t ver = 0, feature = 0;
+	rc = amdgpu_query_firmware_version(dev, AMDGPU_INFO_FW_GFX_MEC, 0, 0, &ver, &feature);
+	check(rc == 0 && ver != 0, "MEC firmware version 0x%x", ver);
+	uint32_t temp = 0, power = 0;
+	rc = amdgpu_query_sensor_info(dev, AMDGPU_INFO_SENSOR_GPU_TEMP, sizeof temp, &temp);
+	rc = rc ? rc : amdgpu_query_sensor_info(dev, AMDGPU_INFO_SENSOR_GPU_AVG_POWER, sizeof power, &power);
+	check(rc == 0 && temp > 10000 && temp < 110000 && power > 0, "sensors: edge %u m°C, %u W", temp, power);
+	uint64_t used = 0;
+	rc = amdgpu_query_info(dev, AMDGPU_INFO_VRAM_USAGE, sizeof used, &used);
+	check(rc == 0, "VRAM usage query (%llu bytes)", (unsigned long long)used);
+	rc = amdgpu_query_info(dev, 0xee, sizeof used, &used);
+	check(rc == -EINVAL, "an unknown AMDGPU_INFO query: EINVAL (%d)", rc);
+	amdgpu_device_deinitialize(dev);
+	close(fd);
+}
+
 /* The errno of a call that should have failed; 0 when it succeeded. */
 static int refused(int rc)
 {
@@ -647,6 +681,7 @@ int main(int argc, char **argv)
 	}
 	test_all_gpus();
 	test_bad_ioctls();
+	test_libdrm();
 	test_peer_copy();
 	test_bad_packet();
 	test_hang_and_recover();

@@ -45,6 +45,8 @@ struct tbs_stream {
 	void *ctx;
 	tbs_progress_fn progress;
 	void *progress_ctx;
+	void *staging;          /* the caller's slots, or NULL */
+	size_t staging_len;
 	/* results */
 	uint64_t bytes;
 	double seconds;

@@ -92,6 +92,14 @@ static int stream_setup(struct tbs_stream *s, struct tbs_source *src, struct tbs
 		return tbs_fail(err, -EINVAL, "slot size %zu is not a multiple of the alignment %u", s->slot_size, a);
 	uint64_t size = tbs_source_size(src);
 	s->mem_len = s->whole ? tbs_round_up(size ? size : 1, a) : (size_t)s->slots * s->slot_size;
+	if (s->staging) {
+		if (s->whole || s->staging_len < s->mem_len || (uintptr_t)s->staging % a)
+			return tbs_fail(err, -EINVAL,
+					"%s: the staging memory given (%zu bytes at %p) is not %zu bytes aligned to %u",
+					s->path, s->staging_len, s->staging, s->mem_len, a);
+		s->mem = s->staging;
+		return 0;
+	}
 	if (!(s->mem = tbs_alloc(s->mem_len)))
 		return tbs_fail(err, -ENOMEM, "%s: cannot allocate %zu bytes of staging memory", s->path, s->mem_len);
 	return 0;
@@ -123,10 +131,10 @@ int tbs_stream_run(struct tbs_stream *s, struct tbs_error *err)
 	free(p.reqs);
 	tbs_reader_close(p.rd);
 	tbs_source_close(src);
-	if (rc < 0 || !s->whole) {
+	if ((rc < 0 || !s->whole) && s->mem != s->staging)
 		tbs_free(s->mem, s->mem_len);
+	if (rc < 0 || !s->whole)
 		s->mem = NULL;
-	}
 	return rc;
 }
 
@@ -213,6 +221,7 @@ int tbs_load(const char *path, const struct tbs_load_opts *o, struct tbs_load_re
 		.path = path, .slots = o->slots, .slot_size = o->slot_size, .whole = o->target == TBS_TO_HOST,
 		.reader = o->reader, .each = load_each, .ctx = &l,
 		.progress = o->progress, .progress_ctx = o->progress_ctx,
+		.staging = o->staging, .staging_len = o->staging_len,
 	};
 	/* Slots hold whole manifest chunks, so each is verified in place. */
 	if (o->verify)

@@ -1,18 +1,30 @@
 /* tb load: read a safetensors file at the drives' speed, optionally verified
  * against its manifest.
  *
- *   tb load FILE [--verify] [--to host|null] [--json] [tuning options] */
+ *   tb load FILE [--verify] [--to host|null|gpuN] [--json] [tuning options]
+ *
+ * --to gpuN: the staging slots are pinned host memory GPU N's copy engine
+ * reads (libtbhal); each slot, once read (and verified), is copied into a
+ * VRAM buffer the size of the file while the other slots keep reading. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "hal/tbhal.h"
 #include "storage/cmd.h"
 #include "storage/tbstore.h"
+
+enum { DEFAULT_SLOTS = 4, DEFAULT_SLOT_BYTES = 16 << 20, COPY_TIMEOUT_MS = 60000 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tb load FILE [--verify] [--to host|null] [--json]\n"
+		"usage: tb load FILE [--verify] [--to host|null|gpuN] [--json] [--readback]\n"
 		"\n"
 		"Reads a safetensors file with O_DIRECT io_uring reads into pinned staging\n"
 		"buffers and reports the throughput.\n"
@@ -20,7 +32,8 @@ static void usage(FILE *f)
 		"  --verify           check every chunk against FILE.tbsum ('tb store manifest FILE')\n"
 		"  --to host          keep the whole file in host memory (default)\n"
 		"  --to null          read and drop the data (measures the storage alone)\n"
-		"  --to gpuN          not available yet: needs the HAL's copy queues\n"
+		"  --to gpuN          into GPU N's VRAM through its copy engine, from pinned staging\n"
+		"  --readback         with --to gpuN: read VRAM back and compare with the file\n"
 		"  --json             print {\"bytes\":...,\"seconds\":...,\"gb_per_s\":...,\"verified\":...}\n"
 		"  --queue-depth N    IOs in flight per drive (default 32)\n"
 		"  --io-size BYTES    largest single IO (default 1M)\n"
@@ -31,19 +44,31 @@ static void usage(FILE *f)
 		"Exit status: 0 loaded, 1 the load failed (the error says where), 2 bad usage.\n");
 }
 
-enum { OPT_QD = 256, OPT_IO, OPT_SLOTS, OPT_SLOT_SIZE, OPT_NOREG };
+enum { OPT_QD = 256, OPT_IO, OPT_SLOTS, OPT_SLOT_SIZE, OPT_NOREG, OPT_READBACK };
 
-static int parse_args(int argc, char **argv, struct tbs_load_opts *o, bool *json, const char **file)
+struct gpu_target {
+	int index;		/* -1: no GPU */
+	bool readback;
+	tbh_device *dev;
+	tbh_buffer *staging, *vram;
+	tbh_queue *q;
+	tbh_signal *done;
+	uint64_t copies;
+};
+
+static int parse_args(int argc, char **argv, struct tbs_load_opts *o, bool *json, const char **file,
+		      struct gpu_target *gpu)
 {
 	static const struct option opts[] = {
 		{ "verify", no_argument, 0, 'v' }, { "to", required_argument, 0, 't' },
 		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
 		{ "queue-depth", required_argument, 0, OPT_QD }, { "io-size", required_argument, 0, OPT_IO },
 		{ "slots", required_argument, 0, OPT_SLOTS }, { "slot-size", required_argument, 0, OPT_SLOT_SIZE },
-		{ "no-register", no_argument, 0, OPT_NOREG }, { 0 },
+		{ "no-register", no_argument, 0, OPT_NOREG }, { "readback", no_argument, 0, OPT_READBACK }, { 0 },
 	};
 	o->target = TBS_TO_HOST;
 	uint64_t v;
+	unsigned v32;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'v': o->verify = true; break;
@@ -54,10 +79,9 @@ static int parse_args(int argc, char **argv, struct tbs_load_opts *o, bool *json
 				o->target = TBS_TO_HOST;
 			else if (!strcmp(optarg, "null"))
 				o->target = TBS_TO_NULL;
-			else if (!strncmp(optarg, "gpu", 3)) {
-				fprintf(stderr, "tb load: --to %s is not available yet: loading into GPU memory goes "
-						"through the HAL's copy queues, which the GPU driver work provides\n", optarg);
-				return 1;
+			else if (!strncmp(optarg, "gpu", 3) && cmd_parse_uint(optarg + 3, 63, &v32)) {
+				o->target = TBS_TO_NULL;	/* the consumer takes the data */
+				gpu->index = (int)v32;
 			} else {
 				fprintf(stderr, "tb load: --to takes host, null or gpuN, not '%s'\n", optarg);
 				return 2;
@@ -82,10 +106,11 @@ static int parse_args(int argc, char **argv, struct tbs_load_opts *o, bool *json
 			o->slot_size = (size_t)v;
 			break;
 		case OPT_NOREG: o->reader.no_register = true; break;
+		case OPT_READBACK: gpu->readback = true; break;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind + 1 != argc) {
+	if (optind + 1 != argc || (gpu->readback && gpu->index < 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -96,14 +121,89 @@ bad:
 	return 2;
 }
 
+/* ---- into a GPU ------------------------------------------------------------------- */
+
+static int gpu_consume(void *ctx, uint64_t off, const void *data, size_t len)
+{
+	struct gpu_target *g = ctx;
+	uint64_t from = (uint64_t)((const uint8_t *)data - (const uint8_t *)tbh_buffer_cpu(g->staging));
+	uint64_t v = ++g->copies;
+	/* the slot is reused once this returns: the copy must have read it */
+	if (tbh_queue_copy(g->q, g->vram, off, g->staging, from, len) || tbh_queue_signal(g->q, g->done, v) ||
+	    tbh_queue_submit(g->q) || tbh_signal_wait(g->done, v, COPY_TIMEOUT_MS)) {
+		fprintf(stderr, "tb load: copying to GPU %d: %s\n", g->index, tbh_last_error());
+		return -EIO;
+	}
+	return 0;
+}
+
+static int gpu_open(struct gpu_target *g, const char *file, struct tbs_load_opts *o)
+{
+	struct stat st;
+	if (stat(file, &st) < 0) {
+		fprintf(stderr, "tb load: %s: %s\n", file, strerror(errno));
+		return -errno;
+	}
+	if (!o->slots)
+		o->slots = DEFAULT_SLOTS;
+	if (!o->slot_size)
+		o->slot_size = DEFAULT_SLOT_BYTES;
+	size_t staging = (size_t)o->slots * o->slot_size;
+	if (tbh_device_open(g->index, &g->dev) || tbh_buffer_alloc(g->dev, staging, TBH_MEMORY_HOST, &g->staging) ||
+	    tbh_buffer_alloc(g->dev, st.st_size ? (uint64_t)st.st_size : 1, TBH_MEMORY_DEVICE, &g->vram) ||
+	    tbh_queue_create(g->dev, TBH_QUEUE_COPY, &g->q) || tbh_signal_create(g->dev, 0, &g->done)) {
+		fprintf(stderr, "tb load: %s\n", tbh_last_error());
+		return -EIO;
+	}
+	o->staging = tbh_buffer_cpu(g->staging);
+	o->staging_len = staging;
+	o->consume = gpu_consume;
+	o->consume_ctx = g;
+	return 0;
+}
+
+/* The file's bytes against VRAM, read through the BAR. */
+static int gpu_readback(struct gpu_target *g, const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint8_t buf[1 << 16];
+	const uint8_t *vram = tbh_buffer_cpu(g->vram);
+	uint64_t off = 0;
+	int rc = 0;
+	for (ssize_t n; rc == 0 && (n = read(fd, buf, sizeof buf)) > 0; off += (uint64_t)n)
+		if (memcmp(buf, vram + off, (size_t)n)) {
+			fprintf(stderr, "tb load: VRAM differs from the file within bytes %llu..%llu\n",
+				(unsigned long long)off, (unsigned long long)(off + (uint64_t)n));
+			rc = -EBADMSG;
+		}
+	close(fd);
+	return rc;
+}
+
+static void gpu_close(struct gpu_target *g)
+{
+	tbh_signal_destroy(g->done);
+	tbh_queue_destroy(g->q);
+	tbh_buffer_free(g->vram);
+	tbh_buffer_free(g->staging);
+	tbh_device_close(g->dev);
+}
+
 int main(int argc, char **argv)
 {
 	struct tbs_load_opts o = { 0 };
+	struct gpu_target gpu = { .index = -1 };
 	bool json = false;
 	const char *file = NULL;
-	int rc = parse_args(argc, argv, &o, &json, &file);
+	int rc = parse_args(argc, argv, &o, &json, &file, &gpu);
 	if (rc >= 0)
 		return rc;
+	if (gpu.index >= 0 && gpu_open(&gpu, file, &o) < 0) {
+		gpu_close(&gpu);
+		return 1;
+	}
 	struct cmd_progress prog;
 	cmd_progress_init(&prog, "loading");
 	o.progress = cmd_progress;
@@ -114,6 +214,12 @@ int main(int argc, char **argv)
 	cmd_progress_end(&prog);
 	if (rc < 0) {
 		fprintf(stderr, "tb load: %s\n", err.msg);
+		gpu_close(&gpu);
+		return 1;
+	}
+	if (gpu.readback && gpu_readback(&gpu, file) < 0) {
+		tbs_load_result_free(&res);
+		gpu_close(&gpu);
 		return 1;
 	}
 	double gbps = res.seconds > 0 ? (double)res.bytes / res.seconds / 1e9 : 0;
@@ -121,9 +227,11 @@ int main(int argc, char **argv)
 		printf("{\"bytes\":%llu,\"seconds\":%.6f,\"gb_per_s\":%.3f,\"verified\":%s}\n",
 		       (unsigned long long)res.bytes, res.seconds, gbps, res.verified ? "true" : "false");
 	else
-		printf("%s: %zu tensors, %llu bytes in %.3f s, %.2f GB/s%s%s\n", file, res.st.count,
+		printf("%s: %zu tensors, %llu bytes in %.3f s, %.2f GB/s%s%s%s\n", file, res.st.count,
 		       (unsigned long long)res.bytes, res.seconds, gbps, res.verified ? ", verified" : "",
-		       res.registered ? "" : " (unregistered buffers)");
+		       res.registered ? "" : " (unregistered buffers)",
+		       gpu.index < 0 ? "" : gpu.readback ? ", in VRAM (read back equal)" : ", in VRAM");
 	tbs_load_result_free(&res);
+	gpu_close(&gpu);
 	return 0;
 }

@@ -7,8 +7,8 @@ LIBS_TBSTORE := $(LIBS_URING) $(LIBS_XXHASH) $(call pc,jansson) $(LIBS_NVME)
 
 STORE_CMD := $(call objs,storage/cmd.c)
 PROGS += $(LIBEXEC)/tb-load $(LIBEXEC)/tb-store
-$(LIBEXEC)/tb-load: $(call objs,storage/load_cmd.c) $(STORE_CMD) $(LIB)/libtbstore.a
-	$(link) $(LIBS_TBSTORE)
+$(LIBEXEC)/tb-load: $(call objs,storage/load_cmd.c) $(STORE_CMD) $(LIB)/libtbstore.a $(LIB)/libtbhal.a $(LIB)/libtbdrv.a
+	$(link) $(LIBS_TBSTORE) $(LIBS_TBDRV)
 $(LIBEXEC)/tb-store: $(call objs,storage/store_cmd.c) $(STORE_CMD) $(LIB)/libtbstore.a
 	$(link) $(LIBS_TBSTORE)
 

@@ -175,9 +175,9 @@ uint64_t tbs_chunk_sum(const void *p, size_t len);
 enum tbs_target {
 	TBS_TO_NULL,   /* read and (maybe) verify; the data is dropped */
 	TBS_TO_HOST,   /* the whole file lands in one host buffer (zero copies) */
-	/* TBS_TO_GPU: not here yet.  It will be a consumer that copies each
-	 * staging slot through the HAL's copy queues (libtbhal) before the slot
-	 * is reused; the driver that provides them is separate work. */
+	/* To a GPU: TBS_TO_NULL with a consumer that copies each slot into
+	 * VRAM, and staging memory the GPU can read (opts.staging): `tb load
+	 * --to gpuN` does that through libtbhal's copy queues. */
 };
 
 /* Called for each staging slot in file order, after its bytes arrived (and
@@ -193,6 +193,12 @@ struct tbs_load_opts {
 	struct tbs_reader_opts reader;
 	tbs_consume_fn consume;
 	void *consume_ctx;
+	/* The caller's staging memory (for instance pinned memory a GPU copies
+	 * from) instead of the loader's own: at least slots x slot_size bytes,
+	 * aligned to the device's direct-IO alignment; not with TBS_TO_HOST.
+	 * It stays the caller's. */
+	void *staging;
+	size_t staging_len;
 	tbs_progress_fn progress;
 	void *progress_ctx;
 };

@@ -31,8 +31,8 @@ out=$("$tb" load "$f" --verify 2>&1); rc=$?
 contains "the error names file, offset and tensor" "$f: checksum mismatch in the 1048576-byte chunk at offset 5242880, in tensor 'layer.0.weight'" "$out"
 
 out=$("$tb" load "$f" --to gpu0 2>&1); rc=$?
-[ $rc -eq 1 ] && ok "--to gpu0 is refused" || not_ok "--to gpu0 is refused" "status $rc"
-contains "with a note why" "not available yet" "$out"
+[ $rc -eq 1 ] && ok "--to gpu0 with no GPU here is refused" || not_ok "--to gpu0 with no GPU here is refused" "status $rc"
+contains "with the reason" "no KFD topology" "$out"
 printf 'XXXXXXXXnot json' >"$dir/bad.safetensors"
 out=$("$tb" load "$dir/bad.safetensors" 2>&1)
 contains "a bad header is refused clearly" "bad.safetensors: not a safetensors file" "$out"

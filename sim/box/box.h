@@ -58,6 +58,7 @@ struct sim_gpu {
 	atomic_int temp_junction_mc;
 	atomic_int temp_mem_mc;
 	atomic_int power_mw;		/* board power, milliwatts */
+	atomic_int fan_rpm;		/* its fans */
 };
 
 struct sim_box {

@@ -467,6 +467,7 @@ static void publish(struct sim_box *b)
 		sysfs_write(b, h, "temp2_input", "%d\n", j);
 		sysfs_write(b, h, "temp3_input", "%d\n", m);
 		sysfs_write(b, h, "power1_average", "%lld\n", (long long)atomic_load(&g->power_mw) * 1000);
+		atomic_store(&g->fan_rpm, plant_fan_rpm(S.plant, i));
 		sysfs_write(b, h, "fan1_input", "%d\n", plant_fan_rpm(S.plant, i));
 		sysfs_write(b, h, "pwm1", "%d\n", plant_fan_pwm(S.plant, i));
 	}

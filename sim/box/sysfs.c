@@ -280,6 +280,57 @@ static int device_file(const struct sim_box *b, const char *rel)
 
 /* ---- the GPU's amdgpu attributes ------------------------------------------------ */
 
+/* gpu_metrics as amdgpu's SMU 13.0.0 code fills it: struct gpu_metrics_v1_3
+ * (kgd_pp_interface.h), format 1 content 3, temperatures in degrees C,
+ * power in W, activity in percent, link speed in 0.1 GT/s. */
+struct gpu_metrics_v1_3 {
+	uint16_t structure_size;
+	uint8_t format_revision, content_revision;
+	uint16_t temperature_edge, temperature_hotspot, temperature_mem, temperature_vrgfx, temperature_vrsoc,
+		temperature_vrmem;
+	uint16_t average_gfx_activity, average_umc_activity, average_mm_activity;
+	uint16_t average_socket_power;
+	uint64_t energy_accumulator;
+	uint64_t system_clock_counter;
+	uint16_t average_clk[7];	/* gfx, soc, uclk, vclk0, dclk0, vclk1, dclk1 */
+	uint16_t current_clk[7];
+	uint32_t throttle_status;
+	uint16_t current_fan_speed;
+	uint16_t pcie_link_width, pcie_link_speed;
+	uint16_t padding;
+	uint32_t gfx_activity_acc, mem_activity_acc;
+	uint16_t temperature_hbm[4];
+	uint64_t firmware_timestamp;
+	uint16_t voltage_soc, voltage_gfx, voltage_mem;
+	uint16_t padding1;
+	uint64_t indep_throttle_status;
+};
+_Static_assert(sizeof(struct gpu_metrics_v1_3) == 120, "gpu_metrics_v1_3 is 120 bytes");
+
+static void gpu_metrics(const struct sim_box *b, const struct sim_gpu *g, const struct pci_fn *f)
+{
+	struct gpu_metrics_v1_3 m = { .structure_size = sizeof m, .format_revision = 1, .content_revision = 3 };
+	m.temperature_edge = (uint16_t)(atomic_load(&((struct sim_gpu *)g)->temp_edge_mc) / 1000);
+	m.temperature_hotspot = (uint16_t)(atomic_load(&((struct sim_gpu *)g)->temp_junction_mc) / 1000);
+	m.temperature_mem = (uint16_t)(atomic_load(&((struct sim_gpu *)g)->temp_mem_mc) / 1000);
+	m.temperature_vrgfx = m.temperature_vrsoc = m.temperature_vrmem = m.temperature_edge;
+	m.average_gfx_activity = (uint16_t)(atomic_load(&((struct sim_gpu *)g)->busy_permille) / 10);
+	m.average_umc_activity = m.average_gfx_activity / 4;
+	m.average_socket_power = (uint16_t)(atomic_load(&((struct sim_gpu *)g)->power_mw) / 1000);
+	m.system_clock_counter = box_now_ns();
+	m.average_clk[0] = m.current_clk[0] = m.average_gfx_activity ? 2500 : 500;
+	m.average_clk[1] = m.current_clk[1] = 1200;
+	m.average_clk[2] = m.current_clk[2] = 1249;
+	m.current_fan_speed = (uint16_t)atomic_load(&((struct sim_gpu *)g)->fan_rpm);
+	m.pcie_link_width = (uint16_t)f->link_width;
+	m.pcie_link_speed = (uint16_t)(f->link_speed == 2 ? 25 : f->link_speed * 10);
+	m.firmware_timestamp = box_now_ns() / 10;
+	m.voltage_gfx = 1050;
+	m.voltage_soc = 850;
+	m.voltage_mem = 1350;
+	put_binary(b, g->sysdir, "gpu_metrics", &m, sizeof m);
+}
+
 void sysfs_update_gpu(struct sim_box *b, struct sim_gpu *g)
 {
 	const char *d = g->sysdir;
@@ -304,6 +355,7 @@ void sysfs_update_gpu(struct sim_box *b, struct sim_gpu *g)
 	uint8_t cfg[PCI_CFG_SIZE];
 	pci_config(&f, cfg);
 	put_binary(b, d, "config", cfg, PCI_CFG_SIZE);
+	gpu_metrics(b, g, &f);
 }
 
 static int gpu_attributes(struct sim_box *b, struct sim_gpu *g)

@@ -24,6 +24,16 @@ j_after=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/temp2_input')
   not_ok "a GPU under load heats up" "$j_before -> $j_after m°C, power $p_load uW"
 
 gpu=/sys/class/drm/card0/device
+# gpu_metrics, the binary table amdgpu_top and nvtop read (v1.3 on SMU 13.0.0)
+out=$(box python3 -c 'import struct, sys
+d = open(sys.argv[1], "rb").read()
+size, fmt, content = struct.unpack_from("<HBB", d)
+hot = struct.unpack_from("<H", d, 6)[0]
+width, speed = struct.unpack_from("<HH", d, 74)
+print(size, fmt, content, hot, width, speed)' /sys/class/drm/card5/device/gpu_metrics 2>&1)
+set -- $out
+[ "$1 $2 $3" = "120 1 3" ] && [ "$4" -ge 26 ] && [ "$5 $6" = "16 160" ] && ok "gpu_metrics v1.3: the loaded GPU's hotspot $4 C, link x$5 at 16 GT/s" || \
+  not_ok "gpu_metrics v1.3" "$out"
 # python's os.write reaches write(2), so the store's errno is visible
 pywrite() {
   box python3 -c 'import os, sys

@@ -13,11 +13,14 @@
  * One thread serves everything, so a load holds the others until it ends;
  * loads into GPU memory will come with the driver's copy queues. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,7 @@ struct client {
 	int fd;
 	size_t len;
 	char buf[MAX_LINE];
+	atomic_bool busy;       /* a load of its runs on a worker thread */
 };
 
 struct metrics {
@@ -50,6 +54,9 @@ struct daemon {
 	int listen_fd;
 	struct client clients[MAX_CLIENTS];
 	struct metrics m;
+	pthread_mutex_t lock;   /* the metrics, shared with the workers */
+	int wake[2];            /* a worker finished: the loop polls its client again */
+	atomic_int workers;
 	time_t started;
 };
 
@@ -128,7 +135,9 @@ static void write_metrics(const struct daemon *d)
 
 static json_t *refuse(struct daemon *d, const char *why)
 {
+	pthread_mutex_lock(&d->lock);
 	d->m.refused++;
+	pthread_mutex_unlock(&d->lock);
 	return json_pack("{s:b,s:s}", "ok", 0, "error", why);
 }
 
@@ -155,16 +164,22 @@ static json_t *do_load(struct daemon *d, json_t *req, bool verify)
 	struct tbs_load_opts o = { .target = TBS_TO_NULL, .verify = verify };
 	struct tbs_load_result res;
 	struct tbs_error err = { 0 };
+	pthread_mutex_lock(&d->lock);
 	d->m.loads++;
-	if (tbs_load(real, &o, &res, &err) < 0) {
+	pthread_mutex_unlock(&d->lock);
+	int rc = tbs_load(real, &o, &res, &err);
+	pthread_mutex_lock(&d->lock);
+	if (rc < 0) {
 		d->m.load_errors++;
 		if (err.code == -EBADMSG)
 			d->m.verify_failures++;
+		pthread_mutex_unlock(&d->lock);
 		return json_pack("{s:b,s:s}", "ok", 0, "error", err.msg);
 	}
 	double gbps = res.seconds > 0 ? (double)res.bytes / res.seconds / 1e9 : 0;
 	d->m.bytes += res.bytes;
 	d->m.last_gbps = gbps;
+	pthread_mutex_unlock(&d->lock);
 	json_t *ans = json_pack("{s:b,s:I,s:f,s:f,s:b,s:I}", "ok", 1, "bytes", (json_int_t)res.bytes, "seconds",
 				res.seconds, "gb_per_s", gbps, "verified", res.verified, "tensors",
 				(json_int_t)res.st.count);
@@ -174,12 +189,70 @@ static json_t *do_load(struct daemon *d, json_t *req, bool verify)
 
 static json_t *do_status(struct daemon *d)
 {
-	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:f,s:s}", "ok", 1, "uptime_s", (json_int_t)(time(NULL) - d->started),
+	pthread_mutex_lock(&d->lock);
+	json_t *ans = json_pack("{s:b,s:I,s:I,s:I,s:I,s:f,s:s,s:I}", "ok", 1, "uptime_s", (json_int_t)(time(NULL) - d->started),
 			 "requests", (json_int_t)d->m.requests, "loads", (json_int_t)d->m.loads, "load_errors",
-			 (json_int_t)d->m.load_errors, "last_gb_per_s", d->m.last_gbps, "root", d->root);
+			 (json_int_t)d->m.load_errors, "last_gb_per_s", d->m.last_gbps, "root", d->root, "loads_running",
+			 (json_int_t)atomic_load(&d->workers));
+	pthread_mutex_unlock(&d->lock);
+	return ans;
 }
 
-static json_t *handle(struct daemon *d, const char *line, size_t len)
+/* A load runs on a worker thread: a long one does not stop the daemon from
+ * answering its other clients.  The client waits for its answer (its next
+ * requests are read afterwards). */
+struct load_job {
+	struct daemon *d;
+	struct client *c;
+	json_t *req;
+	bool verify;
+};
+
+static void reply(int fd, json_t *ans);
+
+static void *load_worker(void *arg)
+{
+	struct load_job *j = arg;
+	reply(j->c->fd, do_load(j->d, j->req, j->verify));
+	json_decref(j->req);
+	pthread_mutex_lock(&j->d->lock);
+	write_metrics(j->d);
+	pthread_mutex_unlock(&j->d->lock);
+	atomic_store(&j->c->busy, false);
+	atomic_fetch_sub(&j->d->workers, 1);
+	if (write(j->d->wake[1], "x", 1) < 0) {
+		/* the loop polls again within its timeout anyway */
+	}
+	free(j);
+	return NULL;
+}
+
+/* NULL: the answer comes from the worker. */
+static json_t *start_load(struct daemon *d, struct client *c, json_t *req, bool verify)
+{
+	struct load_job *j = malloc(sizeof *j);
+	pthread_t t;
+	if (!j)
+		return refuse(d, "out of memory");
+	*j = (struct load_job){ d, c, json_incref(req), verify };
+	atomic_store(&c->busy, true);
+	atomic_fetch_add(&d->workers, 1);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&t, &attr, load_worker, j);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		atomic_store(&c->busy, false);
+		atomic_fetch_sub(&d->workers, 1);
+		json_decref(j->req);
+		free(j);
+		return refuse(d, "cannot start a worker");
+	}
+	return NULL;
+}
+
+static json_t *handle(struct daemon *d, struct client *c, const char *line, size_t len)
 {
 	json_error_t je;
 	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je), *ans;
@@ -192,10 +265,8 @@ static json_t *handle(struct daemon *d, const char *line, size_t len)
 		ans = refuse(d, "'op' must be a string: status, load or verify");
 	else if (!strcmp(op, "status"))
 		ans = do_status(d);
-	else if (!strcmp(op, "load"))
-		ans = do_load(d, req, false);
-	else if (!strcmp(op, "verify"))
-		ans = do_load(d, req, true);
+	else if (!strcmp(op, "load") || !strcmp(op, "verify"))
+		ans = start_load(d, c, req, !strcmp(op, "verify"));
 	else
 		ans = refuse(d, "unknown op: use status, load or verify");
 	json_decref(req);
@@ -225,27 +296,36 @@ static void drop(struct client *c)
 
 /* Answers every complete line; a line longer than MAX_LINE is refused and
  * the connection closed, since its end cannot be found safely. */
-static void serve(struct daemon *d, struct client *c)
+static void serve(struct daemon *d, struct client *c, bool readable)
 {
-	ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-	if (n <= 0) {
-		drop(c);
-		return;
+	if (readable) {
+		ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+		if (n <= 0) {
+			drop(c);
+			return;
+		}
+		c->len += (size_t)n;
 	}
-	c->len += (size_t)n;
 	char *nl;
-	while (c->fd >= 0 && (nl = memchr(c->buf, '\n', c->len))) {
+	while (c->fd >= 0 && !atomic_load(&c->busy) && (nl = memchr(c->buf, '\n', c->len))) {
 		size_t line = (size_t)(nl - c->buf);
+		pthread_mutex_lock(&d->lock);
 		d->m.requests++;
-		reply(c->fd, handle(d, c->buf, line));
+		pthread_mutex_unlock(&d->lock);
+		json_t *ans = handle(d, c, c->buf, line);
+		if (ans)
+			reply(c->fd, ans);
 		memmove(c->buf, nl + 1, c->len - line - 1);
 		c->len -= line + 1;
+		pthread_mutex_lock(&d->lock);
 		write_metrics(d);
+		pthread_mutex_unlock(&d->lock);
 	}
-	if (c->len == sizeof c->buf) {
+	if (c->len == sizeof c->buf && !atomic_load(&c->busy)) {
+		pthread_mutex_lock(&d->lock);
 		d->m.requests++;
+		pthread_mutex_unlock(&d->lock);
 		reply(c->fd, refuse(d, "request longer than 4096 bytes"));
-		write_metrics(d);
 		drop(c);
 	}
 }
@@ -259,6 +339,7 @@ static void accept_client(struct daemon *d)
 		if (d->clients[i].fd < 0) {
 			d->clients[i].fd = fd;
 			d->clients[i].len = 0;
+			atomic_store(&d->clients[i].busy, false);
 			return;
 		}
 	reply(fd, json_pack("{s:b,s:s}", "ok", 0, "error", "too many clients"));
@@ -283,24 +364,40 @@ static int listen_on(struct daemon *d)
 	return 0;
 }
 
+/* Busy clients are not polled (their worker owns the answer); when a
+ * worker finishes, the wake pipe brings the loop back to their requests. */
 static int run(struct daemon *d)
 {
-	struct pollfd p[MAX_CLIENTS + 1];
+	struct pollfd p[MAX_CLIENTS + 2];
 	while (!stopping) {
 		p[0] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			p[i + 1] = (struct pollfd){ .fd = d->clients[i].fd, .events = POLLIN };
-		if (poll(p, MAX_CLIENTS + 1, -1) < 0) {
+		p[1] = (struct pollfd){ .fd = d->wake[0], .events = POLLIN };
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			struct client *c = &d->clients[i];
+			p[i + 2] = (struct pollfd){ .fd = atomic_load(&c->busy) ? -1 : c->fd, .events = POLLIN };
+		}
+		if (poll(p, MAX_CLIENTS + 2, 1000) < 0) {
 			if (errno == EINTR)
 				continue;
 			return 1;
 		}
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			if (d->clients[i].fd >= 0 && p[i + 1].revents)
-				serve(d, &d->clients[i]);
+		if (p[1].revents & POLLIN) {
+			char buf[64];
+			if (read(d->wake[0], buf, sizeof buf) < 0) {
+				/* nothing to drain */
+			}
+		}
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			struct client *c = &d->clients[i];
+			if (c->fd >= 0 && !atomic_load(&c->busy) && (p[i + 2].revents || c->len))
+				serve(d, c, p[i + 2].revents != 0);
+		}
 		if (p[0].revents & POLLIN)
 			accept_client(d);
 	}
+	/* let running loads answer before the daemon goes */
+	for (int i = 0; i < 600 && atomic_load(&d->workers); i++)
+		usleep(100 * 1000);
 	return 0;
 }
 
@@ -327,6 +424,11 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		d.clients[i].fd = -1;
+	pthread_mutex_init(&d.lock, NULL);
+	if (pipe2(d.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		fprintf(stderr, "tb-stored: %s\n", strerror(errno));
+		return 1;
+	}
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

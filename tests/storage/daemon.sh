@@ -48,6 +48,19 @@ prom=$(cat "$dir/tb.prom" 2>/dev/null)
 contains "metrics file is written" "tb_stored_verify_failures_total 1" "$prom"
 contains "metrics count refusals" "tb_stored_refused_total 10" "$prom"
 ls "$dir"/*.tmp >/dev/null 2>&1 && not_ok "no temporary metrics files are left" || ok "no temporary metrics files are left"
+# two requests in one write: the load runs on a worker, the status waits for
+# it and is answered second, in order
+out=$(python3 - "$sock" "$dir/m.safetensors" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(20)
+s.sendall(('{"op":"load","file":"%s"}\n{"op":"status"}\n' % sys.argv[2]).encode())
+f = s.makefile("rb")
+print(f.readline().decode().strip()); print(f.readline().decode().strip())
+PY
+)
+first=$(printf '%s\n' "$out" | head -n 1); second=$(printf '%s\n' "$out" | sed -n 2p)
+case "$first|$second" in *'"bytes"'*'|'*'"uptime_s"'*) ok "pipelined requests are answered in order around a load" ;;
+  *) not_ok "pipelined requests are answered in order around a load" "$out" ;; esac
 kill -TERM $pid; wait $pid; rc=$?
 [ $rc -eq 0 ] && ok "SIGTERM stops it cleanly" || not_ok "SIGTERM stops it cleanly" "status $rc: $(cat "$dir/err")"
 [ -e "$sock" ] && not_ok "the socket is removed" || ok "the socket is removed"

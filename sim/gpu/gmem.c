@@ -65,6 +65,14 @@ int gmem_write(const struct engine_env *env, uint64_t va, const void *src, size_
 int gmem_copy(const struct engine_env *env, uint64_t dst, uint64_t src, uint64_t n, uint64_t *fault_va, int *fault_write)
 {
 	enum { CHUNK = 1 << 20 };
+	/* the common case: each side within one mapping, one memmove */
+	uint8_t *s, *d;
+	uint64_t savail, davail;
+	if (span(env, src, false, &s, &savail) == 0 && savail >= n && span(env, dst, true, &d, &davail) == 0 &&
+	    davail >= n) {
+		memmove(d, s, n);
+		return 0;
+	}
 	uint8_t *buf = malloc(n < CHUNK ? (size_t)n + 1 : CHUNK);
 	if (!buf)
 		return -ENOMEM;

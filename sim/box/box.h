@@ -69,6 +69,7 @@ struct sim_box {
 	pthread_mutex_t lock;		/* processes and their state */
 	struct kfd_process *procs;
 	uint64_t start_ns;
+	int plant_speed;		/* the thermal plant's time runs this many times faster */
 };
 
 extern struct sim_box *g_box;

@@ -512,7 +512,7 @@ void sensors_tick(struct sim_box *b, double dt)
 		plant_fan_set_pwm(S.plant, PLANT_GPUS + i, duty);
 	}
 	if (dt > 0)
-		plant_step(S.plant, dt, &in);
+		plant_step(S.plant, dt * (b->plant_speed > 0 ? b->plant_speed : 1), &in);
 	publish(b);
 	pthread_mutex_unlock(&S.lock);
 }

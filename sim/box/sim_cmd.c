@@ -1,7 +1,7 @@
 /* tb sim: start, stop and inspect the simulated box, run programs against
  * it, inject faults.
  *
- *   tb sim start [--gpus N] [--state DIR]
+ *   tb sim start [--gpus N] [--state DIR] [--plant CONFIG] [--speed X]
  *   tb sim stop [--state DIR]
  *   tb sim status [--state DIR] [--json]
  *   tb sim run [--state DIR] -- CMD [ARGS...]
@@ -29,7 +29,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tb sim start [--gpus N] [--state DIR]\n"
+		"usage: tb sim start [--gpus N] [--state DIR] [--plant CONFIG] [--speed X]\n"
 		"       tb sim stop [--state DIR]\n"
 		"       tb sim status [--state DIR] [--json]\n"
 		"       tb sim run [--state DIR] -- CMD [ARGS...]\n"
@@ -47,6 +47,9 @@ static void usage(FILE *f)
 		"  fault   inject a fault (hang, sdma-hang, vram-bitflip, link, ras-ce, ras-ue,\n"
 		"          thermal-runaway, fan-stall, fall-off-bus) or clear them\n"
 		"\n"
+		"  --plant CONFIG  the thermal plant's parameters (default: the appliance,\n"
+		"                sim/plant/appliance.conf)\n"
+		"  --speed X     the plant runs X times faster than real time (1 to 100)\n"
 		"  --state DIR   the box's state directory (default: $TB_SIM_STATE, else\n"
 		"                /run/tb-sim as root, else $XDG_RUNTIME_DIR/tb-sim)\n");
 }
@@ -126,8 +129,15 @@ static int not_running(const char *cmd, const char *state, int rc)
 
 /* ---- commands ---------------------------------------------------------------- */
 
-static int cmd_start(const char *state, int gpus)
+struct start_opts {
+	int gpus;
+	const char *plant;
+	int speed;
+};
+
+static int cmd_start(const char *state, const struct start_opts *so)
 {
+	int gpus = so->gpus;
 	int rc = probe(state);
 	if (rc == 0) {
 		fprintf(stderr, "tb sim start: a simulated box is already running in %s ('tb sim stop' first)\n", state);
@@ -167,7 +177,16 @@ static int cmd_start(const char *state, int gpus)
 		snprintf(gp, sizeof gp, "%d", gpus);
 		int keep = dup(pipefd[1]);	/* not close-on-exec */
 		snprintf(rf, sizeof rf, "%d", keep);
-		execl(daemon, "tb-simd", "--state", state, "--gpus", gp, "--ready-fd", rf, (char *)NULL);
+		char sp[16];
+		snprintf(sp, sizeof sp, "%d", so->speed);
+		const char *args[16] = { "tb-simd", "--state", state, "--gpus", gp, "--ready-fd", rf, "--speed", sp };
+		int n = 9;
+		if (so->plant) {
+			args[n++] = "--plant";
+			args[n++] = so->plant;
+		}
+		args[n] = NULL;
+		execv(daemon, (char *const *)args);
 		_exit(127);
 	}
 	close(pipefd[1]);
@@ -332,7 +351,8 @@ int main(int argc, char **argv)
 	}
 	const char *state = NULL;
 	int gpus = SIM_DEFAULT_GPUS, json = 0, i = 2;
-	char dflt[PATH_MAX];
+	struct start_opts so = { .speed = 1 };
+	char dflt[PATH_MAX], plant[PATH_MAX];
 	for (; i < argc; i++) {
 		if (!strcmp(argv[i], "--state") && i + 1 < argc) {
 			state = argv[++i];
@@ -344,6 +364,20 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			gpus = (int)v;
+		} else if (!strcmp(argv[i], "--plant") && i + 1 < argc && !strcmp(cmd, "start")) {
+			if (!realpath(argv[++i], plant)) {
+				fprintf(stderr, "tb sim start: %s: %s\n", argv[i], strerror(errno));
+				return 2;
+			}
+			so.plant = plant;
+		} else if (!strcmp(argv[i], "--speed") && i + 1 < argc && !strcmp(cmd, "start")) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 1 || v > 100) {
+				fprintf(stderr, "tb sim start: --speed must be 1 to 100\n");
+				return 2;
+			}
+			so.speed = (int)v;
 		} else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "status")) {
 			json = 1;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -369,8 +403,10 @@ int main(int argc, char **argv)
 		}
 		state = dflt;
 	}
-	if (!strcmp(cmd, "start"))
-		return i == argc ? cmd_start(state, gpus) : (usage(stderr), 2);
+	if (!strcmp(cmd, "start")) {
+		so.gpus = gpus;
+		return i == argc ? cmd_start(state, &so) : (usage(stderr), 2);
+	}
 	if (!strcmp(cmd, "stop"))
 		return i == argc ? cmd_stop(state) : (usage(stderr), 2);
 	if (!strcmp(cmd, "status"))

@@ -499,7 +499,7 @@ void box_start_engines(struct sim_box *b);
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tb-simd --state DIR [--gpus N] [--plant CONFIG] [--ready-fd FD]\n"
+	fprintf(f, "usage: tb-simd --state DIR [--gpus N] [--plant CONFIG] [--speed X] [--ready-fd FD]\n"
 		   "The simulated box's daemon; start it with `tb sim start`.\n");
 }
 
@@ -508,6 +508,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' }, { "gpus", required_argument, NULL, 'g' },
 		{ "ready-fd", required_argument, NULL, 'r' }, { "plant", required_argument, NULL, 'p' },
+		{ "speed", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *state = NULL, *plant_config = NULL;
@@ -518,11 +519,14 @@ int main(int argc, char **argv)
 		case 'g': gpus = atoi(optarg); break;
 		case 'r': ready_fd = atoi(optarg); break;
 		case 'p': plant_config = optarg; break;
+		case 'x': box.plant_speed = atoi(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!state || gpus < 1 || gpus > SIM_MAX_GPUS) {
+	if (box.plant_speed == 0)
+		box.plant_speed = 1;
+	if (!state || gpus < 1 || gpus > SIM_MAX_GPUS || box.plant_speed < 1 || box.plant_speed > 100) {
 		usage(stderr);
 		return 2;
 	}

@@ -6,6 +6,13 @@
 . "$TB_SRC/tests/sim/box.inc.sh"
 box() { "$tb" sim run -- "$@"; }
 start_box
+# a bad plant configuration stops the box from starting, with file and line
+bad="$box_state.conf"
+printf '[gpu]\nbogus = 1\n' >"$bad"
+out=$(TB_SIM_STATE="$box_state.bad" "$tb" sim start --plant "$bad" 2>&1); rc=$?
+[ $rc -ne 0 ] && ok "a bad plant configuration is refused" || not_ok "a bad plant configuration is refused" "$out"
+contains "naming the file, line and key" "$bad:2: unknown key 'bogus'" "$out"
+rm -rf "$box_state.bad" "$bad"
 out=$(box sensors 2>&1)
 n=$(printf '%s\n' "$out" | grep -c '^amdgpu-pci-')
 [ "$n" = 6 ] && ok "sensors shows six amdgpu chips" || not_ok "sensors shows six amdgpu chips" "$n: $out"

@@ -395,7 +395,9 @@ void fc_tick(struct fc_ctl *c, const struct fc_io *io, double now)
 	check_fans(c);
 	for (int z = 0; z < c->cfg.nzones; z++) {
 		enum fc_fault f = zone_fault(c, z);
-		if (f != c->zone[z].fault)
+		if (f != c->zone[z].fault && f == FC_STALLED)
+			logf_(c, "zone %s: a fan of it stalled", c->cfg.zone[z].name);
+		else if (f != c->zone[z].fault)
 			logf_(c, "zone %s: sensor %s %s", c->cfg.zone[z].name, c->cfg.sensor[c->cfg.zone[z].sensor].name,
 			      f == FC_OK ? "is back" : fc_fault_name(f));
 		c->zone[z].fault = f;

@@ -11,3 +11,7 @@ $(OBJ)/fancontrol/fan_cmd.o: CFLAGS += -DTB_SRC_DIR='"$(CURDIR)"'
 PROGS += $(LIBEXEC)/tb-fan
 $(LIBEXEC)/tb-fan: $(call objs,fancontrol/fan_cmd.c) $(LIB)/libtbfanplant.a $(LIB)/libtbfan.a $(LIB)/libtbplant.a
 	$(link) -lm
+
+PROGS += $(BIN)/tb-fand
+$(BIN)/tb-fand: $(call objs,fancontrol/fand.c fancontrol/io_sysfs.c) $(LIB)/libtbfan.a
+	$(link) $(LIBS_SENSORS) $(LIBS_SYSTEMD) -lm

@@ -124,7 +124,7 @@ int fc_speed_to_pwm(const struct fc_fan_cfg *f, double speed)
 	if (rpm > f->min_rpm)
 		pwm = f->stop_pwm + (255 - f->stop_pwm) * (rpm - f->min_rpm) / (f->max_rpm - f->min_rpm);
 	pwm = ceil(pwm - 1e-9);
-	return (int)clamp(pwm, f->min_pwm, 255);
+	return (int)clamp(pwm, f->stop_pwm, 255);
 }
 
 /* ---- sensors ----------------------------------------------------------------------------------- */
@@ -272,6 +272,25 @@ static double linear_speed(const struct fc_zone_state *zs)
 
 /* ---- fans -------------------------------------------------------------------------------------- */
 
+/* The lowest duty a controller commands.  The acoustic planner knows the
+ * motor's hysteresis: a turning fan keeps turning down to its stop duty
+ * (kick-started at the start duty when it is not turning); the baselines
+ * keep to the config's min_pwm, like fancontrol's MINSTART. */
+double fc_floor_pwm(const struct fc_fan_cfg *f, enum fc_policy policy)
+{
+	return policy == FC_POLICY_ACOUSTIC ? fmin(f->stop_pwm, f->min_pwm) : f->min_pwm;
+}
+
+/* Every tachometer of the fan reads a speed (no tachometer: assume so). */
+static bool fan_turning(const struct fc_ctl *c, int f)
+{
+	const struct fc_fan_cfg *fc = &c->cfg.fan[f];
+	for (int m = 0; m < fc->nmembers; m++)
+		if (fc->tach[m] >= 0 && !(c->fan[f].rpm[m] > 0))
+			return false;
+	return true;
+}
+
 static bool fan_urgent(const struct fc_ctl *c, int f)
 {
 	for (int zi = 0; zi < c->cfg.nzones; zi++) {
@@ -336,9 +355,12 @@ static void plan_fans(struct fc_ctl *c, double dt)
 	for (int f = 0; f < c->cfg.nfans; f++) {
 		const struct fc_fan_cfg *fc = &c->cfg.fan[f];
 		struct fc_fan_state *fs = &c->fan[f];
-		fs->target = fmax(speed[f], fc_pwm_to_speed(fc, fc->min_pwm));
+		int floor_pwm = (int)fc_floor_pwm(fc, c->policy);
+		fs->target = fmax(speed[f], fc_pwm_to_speed(fc, floor_pwm));
 		fs->speed = c->policy == FC_POLICY_ACOUSTIC ? smooth(c, f, dt) : fs->target;
-		fs->pwm = fc_speed_to_pwm(fc, fs->speed);
+		fs->pwm = (int)fmax(fc_speed_to_pwm(fc, fs->speed), floor_pwm);
+		if (fs->pwm < fc->start_pwm && !fan_turning(c, f))
+			fs->pwm = (int)ceil(fc->start_pwm); /* a stopped fan needs its start duty */
 		bool fsafe = fan_failsafe(c, f);
 		if (fsafe != fs->failsafe)
 			logf_(c, "fan %s: %s", fc->name, fsafe ? "failsafe duty" : "back under control");

@@ -187,6 +187,8 @@ double fc_dba_sum(const double *levels, int n);
 /* A fan's pwm for a speed (fraction of max rpm) and back. */
 int fc_speed_to_pwm(const struct fc_fan_cfg *f, double speed);
 double fc_pwm_to_speed(const struct fc_fan_cfg *f, double pwm);
+/* The lowest pwm a policy commands (see control.c). */
+double fc_floor_pwm(const struct fc_fan_cfg *f, enum fc_policy policy);
 /* The planner: speeds (fraction of max rpm, one per fan) meeting every
  * zone's demand at the least estimated dBA; returns that dBA. */
 double fc_plan(const struct fc_config *cfg, const double *demand, double *speed);

@@ -23,7 +23,7 @@ struct candidate {
 
 static double floor_speed(const struct fc_fan_cfg *f)
 {
-	return fc_pwm_to_speed(f, f->min_pwm);
+	return fc_pwm_to_speed(f, fc_floor_pwm(f, FC_POLICY_ACOUSTIC));
 }
 
 /* Fill the non-shared fans for the shared speeds already in c->speed. */

@@ -183,10 +183,18 @@ static void check_fans(struct fc_ctl *c)
 			if (t < 0)
 				continue;
 			const struct fc_sensor_state *s = &c->sensor[t];
+			double before = fs->rpm[m];
 			fs->rpm[m] = s->value;
+			/* a turning fan that suddenly reads 0 has stopped (a coasting
+			 * rotor still gives tach pulses); one driven at its start duty
+			 * must turn within the grace time; a stall lasts until the
+			 * fan turns again */
+			bool stopped = s->value <= 0;
+			bool was_on = before > 0 && fs->written >= fc->stop_pwm;
+			bool grace = driven && c->now - fs->driven_since >= STALL_GRACE_S - 1e-9;
 			if (s->fault != FC_OK)
 				fault = s->fault;
-			else if (driven && c->now - fs->driven_since >= STALL_GRACE_S - 1e-9 && s->value <= 0)
+			else if (stopped && (was_on || grace || fs->fault == FC_STALLED))
 				fault = FC_STALLED;
 		}
 		if (fault != fs->fault) {

@@ -367,8 +367,10 @@ static void plan_fans(struct fc_ctl *c, double dt)
 		fs->target = fmax(speed[f], fc_pwm_to_speed(fc, floor_pwm));
 		fs->speed = c->policy == FC_POLICY_ACOUSTIC ? smooth(c, f, dt) : fs->target;
 		fs->pwm = (int)fmax(fc_speed_to_pwm(fc, fs->speed), floor_pwm);
-		if (fs->pwm < fc->start_pwm && !fan_turning(c, f))
-			fs->pwm = (int)ceil(fc->start_pwm); /* a stopped fan needs its start duty */
+		/* a stopped fan needs its start duty; so does one we have not yet
+		 * driven, which may only be coasting down after firmware cut it */
+		if (fs->pwm < fc->start_pwm && (!fan_turning(c, f) || !fs->kicked))
+			fs->pwm = (int)ceil(fc->start_pwm);
 		bool fsafe = fan_failsafe(c, f);
 		if (fsafe != fs->failsafe)
 			logf_(c, "fan %s: %s", fc->name, fsafe ? "failsafe duty" : "back under control");
@@ -394,6 +396,7 @@ static void write_fans(struct fc_ctl *c, const struct fc_io *io)
 			if (fs->written < c->cfg.fan[f].start_pwm && fs->pwm >= c->cfg.fan[f].start_pwm)
 				fs->driven_since = c->now;
 			fs->written = fs->pwm;
+			fs->kicked |= fs->pwm >= c->cfg.fan[f].start_pwm;
 		}
 	}
 }
@@ -448,5 +451,6 @@ void fc_release(struct fc_ctl *c, const struct fc_io *io)
 		if (rc < 0)
 			logf_(c, "fan %s: cannot give back to firmware control: %s", c->cfg.fan[f].name, strerror(-rc));
 		c->fan[f].written = -1;
+		c->fan[f].kicked = false;
 	}
 }

@@ -151,6 +151,7 @@ struct fc_fan_state {
 	enum fc_fault fault;	/* FC_STALLED */
 	double driven_since;	/* since when pwm >= start pwm (stall detection) */
 	bool falling;		/* hysteresis: a decrease under way */
+	bool kicked;		/* driven at its start duty since we took it */
 	double dba;		/* estimated level of the group */
 	int err;		/* the last write's -errno */
 };

@@ -1,0 +1,92 @@
+#!/bin/sh
+# tb-fand, unmodified, on the simulated box: it takes the fans (nct6798 in
+# manual mode, a flat amdgpu fan_curve), a stalled fan and a missing sensor
+# put the affected fans at full duty within 1 s, a bad config is refused at
+# start and on reload, and SIGTERM or SIGKILL + --release (the unit's
+# ExecStopPost) give the fans back to firmware control.
+. "$TB_SRC/tests/tap.sh"
+tb="$TB_BUILD/bin/tb"
+fand="$TB_BUILD/bin/tb-fand"
+state=$(mktemp -d /tmp/tb-fand-test.XXXXXX)
+export TB_SIM_STATE="$state"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+# libsensors keeps its chip list until exit: not our leak
+export LSAN_OPTIONS="${LSAN_OPTIONS:-}:detect_leaks=0"
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; "$tb" sim stop >/dev/null 2>&1; rm -rf "$state" "$state.d"' EXIT
+mkdir -p "$state.d"
+box() { "$tb" sim run -- "$@"; }
+conf="$TB_SRC/fancontrol/tb-fand.conf"
+gpu=/sys/class/drm/card1/device
+
+out=$("$tb" sim start 2>&1) || { not_ok "the box starts" "$out"; exit 1; }
+sio=$(box sh -c 'for d in /sys/class/hwmon/hwmon*; do [ "$(cat $d/name)" = nct6798 ] && echo $d; done')
+
+start() { # CONFIG LOG
+  "$tb" sim run -- "$fand" --config "$1" --status-dir "$state.d" >"$2" 2>&1 &
+  pid=$!
+}
+# wait_for SECONDS CMD...: poll every 0.1 s until CMD succeeds
+wait_for() {
+  n=$(($1 * 10)); shift
+  while [ $n -gt 0 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; n=$((n - 1)); done
+  return 1
+}
+sio_is() { [ "$(box cat "$sio/$1")" = "$2" ]; }
+curve_has() { box cat "$gpu/gpu_od/fan_ctrl/fan_curve" | grep -q "$1"; }
+
+# config errors
+printf '[daemon]\ninterval_s = 9\n' >"$state.d/bad.conf"
+out=$("$fand" --check --config "$state.d/bad.conf" 2>&1); rc=$?
+[ $rc = 2 ] && ok "a bad config is refused at start (status 2)" || not_ok "a bad config is refused" "status $rc"
+contains "the refusal names file and line" "bad.conf:2: interval_s = 9 is out of range" "$out"
+check "the shipped config passes --check" "$fand" --check --config "$conf"
+
+start "$conf" "$state.d/log"
+wait_for 5 sio_is pwm1_enable 1 && ok "tb-fand puts the chassis fans in manual mode" || not_ok "chassis manual" "$(cat $state.d/log)"
+wait_for 5 curve_has "4: 90C" && ok "tb-fand commits a flat GPU fan curve" || not_ok "GPU curve" "$(box cat $gpu/gpu_od/fan_ctrl/fan_curve)"
+wait_for 5 sio_is pwm1 40 && ok "idle: chassis fans at their stop duty" || not_ok "idle chassis duty" "$(box cat $sio/pwm1)"
+out=$("$TB_BUILD/libexec/tb/tb-fan" status --status-dir "$state.d" 2>&1)
+contains "tb fan status shows the zones" "gpu5-junction" "$out"
+contains "tb fan status shows the dBA estimate" "dBA at 1 m" "$out"
+out=$("$TB_BUILD/libexec/tb/tb-fan" status --json --status-dir "$state.d" 2>&1)
+check "tb fan status --json is JSON" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert len(d["zones"]) == 17' "$out"
+
+# a stalled GPU fan: its curve and the chassis fans to 100% within 1 s
+"$tb" sim fault 1 fan-stall >/dev/null
+sleep 1
+sio_is pwm1 255 && ok "a stalled GPU fan: chassis fans at full duty within 1 s" || not_ok "stall -> chassis 255" "$(box cat $sio/pwm1)"
+curve_has "0: 30C 100%" && ok "a stalled GPU fan: its curve at 100% within 1 s" || not_ok "stall -> curve" "$(box cat $gpu/gpu_od/fan_ctrl/fan_curve)"
+contains "the stall is logged" "fan gpu1: stalled" "$(cat $state.d/log)"
+"$tb" sim fault clear >/dev/null
+sio_below() { [ "$(box cat "$sio/$1")" -lt "$2" ]; }
+wait_for 10 sio_below pwm1 200 && ok "after the stall ends the fans come back down (slowly)" || not_ok "recovery" "$(box cat $sio/pwm1)"
+
+# reload with a bad config keeps the running one
+kill -HUP $pid
+sleep 0.5
+cp "$state.d/bad.conf" "$state.d/bad2.conf"
+kill -0 $pid && ok "a reload (good config) keeps running" || not_ok "reload"
+kill -TERM $pid; wait $pid
+wait_for 3 sio_is pwm1_enable 5 && ok "SIGTERM: chassis fans back to SmartFan (pwm_enable 5)" || not_ok "SIGTERM nct" "$(box cat $sio/pwm1_enable)"
+curve_has "0: 45C 15%" && ok "SIGTERM: GPU fan curve reset to firmware's" || not_ok "SIGTERM curve" "$(box cat $gpu/gpu_od/fan_ctrl/fan_curve)"
+
+# a config pointing at a sensor that is not there: its fans fail safe
+sed 's#nvme-pci-c400/Composite#nvme-pci-c900/Composite#' "$conf" >"$state.d/missing.conf"
+start "$state.d/missing.conf" "$state.d/log2"
+wait_for 5 sio_is pwm1 255 && ok "a missing sensor: its zone's fans at full duty" || not_ok "missing sensor" "$(cat $state.d/log2)"
+contains "the missing sensor is logged" "nvme-pci-c900/Composite: no such chip" "$(cat $state.d/log2)"
+# SIGHUP with a bad config: refused, the daemon keeps controlling
+cp "$state.d/bad.conf" "$state.d/missing.conf"
+kill -HUP $pid
+sleep 1
+kill -0 $pid 2>/dev/null && ok "a reload with a bad config keeps the daemon running" || not_ok "bad reload"
+contains "the bad reload is logged" "reload refused" "$(cat $state.d/log2)"
+sio_is pwm1_enable 1 && ok "after a bad reload the fans stay under control" || not_ok "bad reload control"
+
+# SIGKILL: nothing in-process runs; the unit's ExecStopPost (--release) does
+kill -9 $pid; wait $pid 2>/dev/null; pid=
+sio_is pwm1_enable 1 && ok "SIGKILL leaves the fans in manual mode" || not_ok "after SIGKILL" "$(box cat $sio/pwm1_enable)"
+box "$fand" --release --config "$conf" >/dev/null 2>&1
+sio_is pwm1_enable 5 && ok "tb-fand --release gives the chassis fans back" || not_ok "--release nct" "$(box cat $sio/pwm1_enable)"
+curve_has "0: 45C 15%" && ok "tb-fand --release resets the GPU curve" || not_ok "--release curve"

@@ -199,4 +199,35 @@ const char *fc_fault_name(enum fc_fault f);
 int fc_status_json(const struct fc_ctl *c, char *out, size_t len);
 int fc_status_text(const struct fc_ctl *c, char *out, size_t len);
 
+/* ---- calibration (tb fan calibrate) -------------------------------------------------------- */
+
+/* What was measured of one fan group. */
+struct fc_fan_calibration {
+	char name[FC_NAME];
+	bool ok;			/* measured; otherwise why says what stopped it */
+	int start_pwm, stop_pwm;	/* starts from standstill at; lowest duty that still turns */
+	double min_rpm, max_rpm;	/* at stop_pwm and at full duty */
+	char why[160];
+};
+
+struct fc_calibrate_opts {
+	double settle_s;		/* wait after each duty change */
+	int step;			/* duty step (1..128) */
+	void (*sleep)(void *ctx, double seconds);
+	void (*progress)(void *ctx, const char *fan, int pwm, double rpm);	/* may be NULL */
+	void *ctx;
+};
+
+/* Measure every fan group that has tachometers, one at a time, the others
+ * at full speed; a group whose measurement would let a zone pass its
+ * limit less half its margin goes back to full speed unmeasured.  Fans are
+ * released to firmware at the end.  0, or -EAGAIN when some group was cut
+ * short for temperature (out[] says which). */
+int fc_calibrate(const struct fc_config *cfg, const struct fc_io *io, const struct fc_calibrate_opts *o,
+		 struct fc_fan_calibration *out, int *nout);
+/* Write the measured groups as a calibration file (atomically). */
+int fc_calibration_write(const char *path, const struct fc_fan_calibration *r, int n, char *err, size_t errlen);
+/* Lay a calibration file over cfg: FILE:LINE errors, cfg untouched then. */
+int fc_calibration_apply(struct fc_config *cfg, const char *path, char *err, size_t errlen);
+
 #endif

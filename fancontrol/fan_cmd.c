@@ -2,6 +2,7 @@
  *
  *   tb fan status [--json] [--status-dir DIR]
  *   tb fan bench [--trace FILE]... [--json] [--config FILE] [--plant FILE]
+ *   tb fan calibrate [--config FILE] [--output FILE] [--settle SECONDS] [--step N] [--json]
  *
  * status shows what the running tb-fand last wrote to its status directory;
  * bench runs tb-fand's control and the two baselines over heat traces on the
@@ -12,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fancontrol/bench.h"
+#include "fancontrol/io_sysfs.h"
 
 #ifndef TB_SRC_DIR
 #define TB_SRC_DIR "."
@@ -25,6 +29,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: tb fan status [--json] [--status-dir DIR]\n"
 		"       tb fan bench [--trace FILE]... [--json] [--config FILE] [--plant FILE]\n"
+		"       tb fan calibrate [--config FILE] [--output FILE] [--settle SECONDS] [--step N] [--json]\n"
 		"\n"
 		"  status   zones, temperatures, limits, duties, rpm and the estimated dBA of the\n"
 		"           running tb-fand (from DIR, default /run/tb-fand)\n"
@@ -34,6 +39,10 @@ static void usage(FILE *f)
 		"           thermal plant in plant time: mean and peak dBA, audible changes (a fan\n"
 		"           moving more than 10%% of its range within 2 s), seconds above a limit,\n"
 		"           hottest reading per zone\n"
+		"  calibrate  measure each fan group's start and stop duty and its speed range,\n"
+		"           one group at a time with the others at full speed, never letting a zone\n"
+		"           pass its limit less half its margin; writes the calibration file tb-fand\n"
+		"           reads (default /var/lib/tb-fand/calibration.conf)\n"
 		"\n"
 		"  --config FILE   tb-fand config (default: the shipped fancontrol/tb-fand.conf)\n"
 		"  --plant FILE    plant parameters (default: the built-in appliance)\n");
@@ -184,6 +193,103 @@ static int cmd_bench(int argc, char **argv)
 	return rc;
 }
 
+/* ---- calibrate --------------------------------------------------------------------------------- */
+
+static void sleep_s(void *ctx, double s)
+{
+	(void)ctx;
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+	nanosleep(&ts, NULL);
+}
+
+static void show_step(void *ctx, const char *fan, int pwm, double rpm)
+{
+	(void)ctx;
+	if (isatty(2))
+		fprintf(stderr, "\rcalibrating %-12s pwm %3d: %5.0f rpm   ", fan, pwm, rpm);
+}
+
+static void log_stderr(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "tb fan calibrate: %s\n", msg);
+}
+
+static int cmd_calibrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, 0, 'c'}, {"output", required_argument, 0, 'o'},
+		{"settle", required_argument, 0, 's'}, {"step", required_argument, 0, 'n'},
+		{"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0}};
+	const char *config = "/etc/tb-fand.conf", *output = "/var/lib/tb-fand/calibration.conf";
+	struct fc_calibrate_opts o = { .settle_s = 3.0, .step = 16, .sleep = sleep_s, .progress = show_step };
+	bool json = false;
+	char *end;
+	for (int c; (c = getopt_long(argc, argv, "c:o:s:n:jh", opts, NULL)) != -1;) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'o': output = optarg; break;
+		case 's':
+			o.settle_s = strtod(optarg, &end);
+			if (*end || !(o.settle_s >= 0.01 && o.settle_s <= 60)) {
+				fprintf(stderr, "tb fan calibrate: --settle takes 0.01 to 60 seconds\n");
+				return 2;
+			}
+			break;
+		case 'n':
+			o.step = (int)strtol(optarg, &end, 10);
+			if (*end || o.step < 1 || o.step > 128) {
+				fprintf(stderr, "tb fan calibrate: --step takes 1 to 128\n");
+				return 2;
+			}
+			break;
+		case 'j': json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	static struct fc_config cfg;
+	char err[512];
+	if (fc_config_load(config, &cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "tb fan calibrate: %s\n", err);
+		return 2;
+	}
+	static struct fc_sysfs_io sio;
+	if (fc_sysfs_io_open(&sio, &cfg, log_stderr, NULL) < 0) {
+		fprintf(stderr, "tb fan calibrate: cannot read the sensors (libsensors)\n");
+		return 1;
+	}
+	struct fc_io io = fc_sysfs_io(&sio);
+	struct fc_fan_calibration r[FC_MAX_FANS];
+	int n = 0;
+	int rc = fc_calibrate(&cfg, &io, &o, r, &n);
+	fc_sysfs_io_close(&sio);
+	if (isatty(2))
+		fprintf(stderr, "\n");
+	int wrc = fc_calibration_write(output, r, n, err, sizeof err);
+	if (wrc < 0)
+		fprintf(stderr, "tb fan calibrate: %s\n", err);
+	if (json) {
+		printf("{\"output\":\"%s\",\"fans\":[", output);
+		for (int i = 0; i < n; i++)
+			printf("%s{\"fan\":\"%s\",\"ok\":%s,\"start_pwm\":%d,\"stop_pwm\":%d,\"min_rpm\":%.0f,\"max_rpm\":%.0f}",
+			       i ? "," : "", r[i].name, r[i].ok ? "true" : "false", r[i].start_pwm, r[i].stop_pwm, r[i].min_rpm,
+			       r[i].max_rpm);
+		printf("]}\n");
+	} else {
+		printf("%-14s %9s %8s %8s %8s  %s\n", "fan", "start pwm", "stop pwm", "min rpm", "max rpm", "");
+		for (int i = 0; i < n; i++)
+			printf("%-14s %9d %8d %8.0f %8.0f  %s\n", r[i].name, r[i].start_pwm, r[i].stop_pwm, r[i].min_rpm,
+			       r[i].max_rpm, r[i].ok ? "" : r[i].why);
+		printf("written to %s\n", output);
+	}
+	return wrc < 0 ? 1 : rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -194,6 +300,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bench"))
 		return cmd_bench(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "calibrate"))
+		return cmd_calibrate(argc - 1, argv + 1);
 	fprintf(stderr, "tb fan: unknown subcommand '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

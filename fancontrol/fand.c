@@ -1,6 +1,6 @@
 /* tb-fand: the acoustic fan controller daemon.
  *
- *   tb-fand [--config FILE] [--status-dir DIR]
+ *   tb-fand [--config FILE] [--calibration FILE] [--status-dir DIR]
  *   tb-fand --check [--config FILE]     validate the config and exit
  *   tb-fand --release [--config FILE]   give every fan back to firmware and exit
  *
@@ -26,6 +26,7 @@
 #include "fancontrol/io_sysfs.h"
 
 #define DEFAULT_CONFIG "/etc/tb-fand.conf"
+#define DEFAULT_CALIBRATION "/var/lib/tb-fand/calibration.conf"
 
 static volatile sig_atomic_t stop_signal, reload_pending;
 /* For the crash handler: what to write to give the fans back. */
@@ -58,15 +59,17 @@ static void log_line(void *ctx, const char *msg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tb-fand [--config FILE] [--status-dir DIR]\n"
+	fprintf(f, "usage: tb-fand [--config FILE] [--calibration FILE] [--status-dir DIR]\n"
 		   "       tb-fand --check [--config FILE]\n"
 		   "       tb-fand --release [--config FILE]\n"
 		   "\n"
 		   "The acoustic fan controller (default config %s).\n"
 		   "  --check       validate the config and exit (status 2 when it is bad)\n"
 		   "  --release     give every fan back to firmware automatic control and exit\n"
-		   "  --status-dir  where status.json and status.txt go (overrides the config)\n",
-		DEFAULT_CONFIG);
+		   "  --status-dir  where status.json and status.txt go (overrides the config)\n"
+		   "  --calibration what 'tb fan calibrate' measured, laid over the config's fans\n"
+		   "                (default %s, when it exists)\n",
+		DEFAULT_CONFIG, DEFAULT_CALIBRATION);
 }
 
 static void install_signals(void)
@@ -115,7 +118,8 @@ static void publish(const struct fc_ctl *c)
 }
 
 struct daemon {
-	const char *config_path, *status_dir;
+	const char *config_path, *status_dir, *calibration_path;
+	bool calibration_given;
 	struct fc_config cfg, scratch;
 	struct fc_sysfs_io io;
 	struct fc_ctl ctl;
@@ -125,6 +129,12 @@ static int load(struct daemon *d, struct fc_config *into)
 {
 	char err[512];
 	if (fc_config_load(d->config_path, into, err, sizeof err) < 0) {
+		fprintf(stderr, "tb-fand: %s\n", err);
+		return -EINVAL;
+	}
+	/* what `tb fan calibrate` measured, when there is a measurement */
+	if ((d->calibration_given || access(d->calibration_path, F_OK) == 0) &&
+	    fc_calibration_apply(into, d->calibration_path, err, sizeof err) < 0) {
 		fprintf(stderr, "tb-fand: %s\n", err);
 		return -EINVAL;
 	}
@@ -214,12 +224,14 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"status-dir", required_argument, 0, 's'},
 					     {"check", no_argument, 0, 'k'}, {"release", no_argument, 0, 'r'},
+					     {"calibration", required_argument, 0, 'C'},
 					     {"help", no_argument, 0, 'h'}, {0}};
-	static struct daemon d = {.config_path = DEFAULT_CONFIG};
+	static struct daemon d = {.config_path = DEFAULT_CONFIG, .calibration_path = DEFAULT_CALIBRATION};
 	bool check = false, release = false;
 	for (int o; (o = getopt_long(argc, argv, "c:s:krh", opts, NULL)) != -1;) {
 		switch (o) {
 		case 'c': d.config_path = optarg; break;
+		case 'C': d.calibration_path = optarg, d.calibration_given = true; break;
 		case 's': d.status_dir = optarg; break;
 		case 'k': check = true; break;
 		case 'r': release = true; break;

@@ -4,13 +4,15 @@
 #  tb-fand:       the daemon (libsensors + sysfs backend, systemd notify)
 #  tb fan:        status, bench, calibrate
 LIBS += $(LIB)/libtbfan.a $(LIB)/libtbfanplant.a
-$(LIB)/libtbfan.a: $(call objs,fancontrol/config.c fancontrol/control.c fancontrol/plan.c fancontrol/status.c)
+$(LIB)/libtbfan.a: $(call objs,fancontrol/config.c fancontrol/control.c fancontrol/plan.c fancontrol/status.c \
+                                fancontrol/calibration.c)
 $(LIB)/libtbfanplant.a: $(call objs,fancontrol/io_plant.c fancontrol/bench.c)
 
 $(OBJ)/fancontrol/fan_cmd.o: CFLAGS += -DTB_SRC_DIR='"$(CURDIR)"'
 PROGS += $(LIBEXEC)/tb-fan
-$(LIBEXEC)/tb-fan: $(call objs,fancontrol/fan_cmd.c) $(LIB)/libtbfanplant.a $(LIB)/libtbfan.a $(LIB)/libtbplant.a
-	$(link) -lm
+$(LIBEXEC)/tb-fan: $(call objs,fancontrol/fan_cmd.c fancontrol/io_sysfs.c) $(LIB)/libtbfanplant.a $(LIB)/libtbfan.a \
+                   $(LIB)/libtbplant.a
+	$(link) $(LIBS_SENSORS) -lm
 
 PROGS += $(BIN)/tb-fand
 $(BIN)/tb-fand: $(call objs,fancontrol/fand.c fancontrol/io_sysfs.c) $(LIB)/libtbfan.a

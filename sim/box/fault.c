@@ -78,6 +78,7 @@ static void clear_gpu(struct sim_box *b, struct sim_gpu *g)
 	snprintf(fan, sizeof fan, "gpu%d", g->index);
 	sensors_fan_stall(b, fan, 0);
 	sensors_runaway(b, g->index, false);
+	sensors_sensor_fault(b, g->index, "clear");
 	g->link_width = 16;
 	g->link_speed_gts = 16;
 	if (atomic_exchange(&g->fallen_off_bus, 0))
@@ -105,6 +106,12 @@ static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, con
 	if (!strcmp(kind, "fan-stall")) {
 		sensors_fan_stall(b, fan, 1);
 		snprintf(msg, len, "GPU %d: fan stalled", g->index);
+		return 0;
+	}
+	if (!strcmp(kind, "sensor-freeze") || !strcmp(kind, "sensor-loss")) {
+		sensors_sensor_fault(b, g->index, kind);
+		snprintf(msg, len, "GPU %d: %s", g->index,
+			 kind[7] == 'f' ? "temperatures frozen at their last readings" : "junction sensor gone");
 		return 0;
 	}
 	if (!strcmp(kind, "thermal-runaway")) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sim/box/pci.h"
 #include "sim/box/sensors.h"
@@ -31,6 +32,8 @@ struct gpu_fan {
 	int staged_temp[CURVE_POINTS], staged_speed[CURVE_POINTS];
 	bool custom;					/* a committed user curve */
 	bool runaway;					/* injected: cooling lost, full power */
+	bool frozen;					/* injected: temperatures stop updating */
+	bool lost;					/* injected: the junction sensor is gone */
 	long cap_uw;
 	uint64_t last_busy_ns;
 	char hwmon[400];
@@ -463,9 +466,13 @@ static void publish(struct sim_box *b)
 		atomic_store(&g->temp_edge_mc, e);
 		atomic_store(&g->temp_junction_mc, j);
 		atomic_store(&g->temp_mem_mc, m);
-		sysfs_write(b, h, "temp1_input", "%d\n", e);
-		sysfs_write(b, h, "temp2_input", "%d\n", j);
-		sysfs_write(b, h, "temp3_input", "%d\n", m);
+		/* a frozen sensor keeps its last readings; a lost one has no file */
+		if (!S.gpu[i].frozen) {
+			sysfs_write(b, h, "temp1_input", "%d\n", e);
+			if (!S.gpu[i].lost)
+				sysfs_write(b, h, "temp2_input", "%d\n", j);
+			sysfs_write(b, h, "temp3_input", "%d\n", m);
+		}
 		sysfs_write(b, h, "power1_average", "%lld\n", (long long)atomic_load(&g->power_mw) * 1000);
 		atomic_store(&g->fan_rpm, plant_fan_rpm(S.plant, i));
 		sysfs_write(b, h, "fan1_input", "%d\n", plant_fan_rpm(S.plant, i));
@@ -537,6 +544,26 @@ void sensors_runaway(struct sim_box *b, int gpu, bool on)
 	S.gpu[gpu].runaway = on;
 	pthread_mutex_unlock(&S.lock);
 	sensors_fan_stall(b, fan, on);
+}
+
+int sensors_sensor_fault(struct sim_box *b, int gpu, const char *kind)
+{
+	pthread_mutex_lock(&S.lock);
+	int rc = 0;
+	if (!strcmp(kind, "sensor-freeze"))
+		S.gpu[gpu].frozen = true;
+	else if (!strcmp(kind, "sensor-loss")) {
+		S.gpu[gpu].lost = true;
+		char path[PATH_MAX + 512];
+		snprintf(path, sizeof path, "%s/sys/%s/temp2_input", b->state, S.gpu[gpu].hwmon);
+		unlink(path);
+	} else if (!strcmp(kind, "clear")) {
+		S.gpu[gpu].frozen = S.gpu[gpu].lost = false;
+	} else {
+		rc = -EINVAL;
+	}
+	pthread_mutex_unlock(&S.lock);
+	return rc;
 }
 
 void sensors_status_json(struct sim_box *b, char *out, size_t len)

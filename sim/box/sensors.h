@@ -17,6 +17,9 @@ void sensors_tick(struct sim_box *b, double dt);
  * or end a stall; and runaway heat on a GPU (its cooling lost). */
 int sensors_fan_stall(struct sim_box *b, const char *fan, int stalled);
 void sensors_runaway(struct sim_box *b, int gpu, bool on);
+/* "sensor-freeze": the GPU's temperatures stop updating; "sensor-loss":
+ * its junction sensor's file goes; "clear": both end. */
+int sensors_sensor_fault(struct sim_box *b, int gpu, const char *kind);
 void sensors_status_json(struct sim_box *b, char *out, size_t len);
 
 /* Writable attributes: a process's write to one of these files reaches

@@ -301,7 +301,9 @@ static void fault_usage(FILE *f)
 		"    ras-ce N           N correctable memory errors\n"
 		"    ras-ue N           N uncorrectable memory errors\n"
 		"    thermal-runaway    the GPU's cooling fails and it heats up\n"
-		"    fan-stall          the GPU's fan stops\n"
+		"    fan-stall          the GPU's fan stops (chassisN fan-stall: a chassis fan)\n"
+		"    sensor-freeze      the GPU's temperature readings stop changing\n"
+		"    sensor-loss        the GPU's junction sensor disappears\n"
 		"    fall-off-bus       the GPU drops off the PCIe bus\n");
 }
 

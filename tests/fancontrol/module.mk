@@ -4,4 +4,4 @@ $(OBJ)/tests/fancontrol/test_fan.o: CFLAGS += -DTB_SRC_DIR='"$(CURDIR)"'
 $(TBIN)/test_fan: $(call objs,tests/fancontrol/test_fan.c) $(LIB)/libtbfanplant.a $(LIB)/libtbfan.a $(LIB)/libtbplant.a
 	$(link) $(LIBS_CMOCKA) -lm
 
-TESTS += $(TBIN)/test_fan tests/fancontrol/fand.sh tests/fancontrol/calibrate.sh
+TESTS += $(TBIN)/test_fan tests/fancontrol/fand.sh tests/fancontrol/calibrate.sh tests/fancontrol/sensors.sh

@@ -17,3 +17,6 @@ $(LIBEXEC)/tb-fan: $(call objs,fancontrol/fan_cmd.c fancontrol/io_sysfs.c) $(LIB
 PROGS += $(BIN)/tb-fand
 $(BIN)/tb-fand: $(call objs,fancontrol/fand.c fancontrol/io_sysfs.c) $(LIB)/libtbfan.a
 	$(link) $(LIBS_SENSORS) $(LIBS_SYSTEMD) -lm
+
+# make bench: the acoustic benchmark on the standard traces
+BENCHES += fancontrol/bench.sh

@@ -5,8 +5,8 @@
 set -u
 status=0
 for b in "$@"; do
-  echo "== $(basename "$b")"
-  "$b" || { echo "benchmark $(basename "$b") failed (status $?)"; status=1; }
+  echo "== $b"
+  "$b" || { echo "benchmark $b failed (status $?)"; status=1; }
   echo
 done
 exit $status

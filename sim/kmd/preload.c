@@ -94,7 +94,6 @@ static void init(void)
 
 #define INIT() pthread_once(&once, init)
 
-
 /* ---- device files --------------------------------------------------------------- */
 
 enum { KIND_NONE, KIND_KFD, KIND_RENDER, KIND_CARD, KIND_ATTR };

@@ -52,6 +52,22 @@ static bool property(const char *props, const char *name, unsigned long long *va
 	return false;
 }
 
+/* The context save area of a compute queue (where the firmware saves its
+ * waves when it preempts them), sized as KFD expects it for RDNA: every
+ * CU's VGPRs, SGPRs, LDS and hardware registers, a control stack of 12
+ * bytes per wave, and 32 bytes per wave for the debugger. */
+static void cwsr_sizes(struct tb_gpu_info *gi, uint32_t gfx_version, uint32_t xcc, uint32_t waves_per_cu)
+{
+	uint32_t cus = gi->cu_count / xcc, waves = cus * waves_per_cu;
+	uint32_t vgpr = gfx_version / 100 == 1100 || gfx_version / 100 == 1101 || gfx_version / 100 == 1151 ? 0x60000 : 0x40000;
+	uint64_t wg_data = ((uint64_t)(vgpr + 0x4000 + 0x10000 + 0x1000) * cus + 4095) & ~4095ull;
+	uint32_t ctl = (12 * waves + 8 + 40 + 4095) & ~4095u;
+	gi->num_xcc = xcc;
+	gi->cwsr_ctl_stack_bytes = ctl;
+	gi->cwsr_ctx_bytes = (uint32_t)wg_data + ctl;
+	gi->cwsr_debug_bytes = (waves * 32 + 63) & ~63u;
+}
+
 static int node_info(uint32_t node, struct tb_gpu_info *gi, char *err, size_t len)
 {
 	char path[128], buf[4096];
@@ -72,6 +88,10 @@ static int node_info(uint32_t node, struct tb_gpu_info *gi, char *err, size_t le
 		return tb_fail(err, len, -EIO, "%s: a required property is missing", path);
 	property(buf, "domain", &domain);
 	gi->cu_count = (uint32_t)(simd / per_cu);
+	unsigned long long waves_per_simd = 16, xcc = 1;
+	property(buf, "max_waves_per_simd", &waves_per_simd);
+	property(buf, "num_xcc", &xcc);
+	cwsr_sizes(gi, (uint32_t)version, (uint32_t)(xcc ? xcc : 1), (uint32_t)(waves_per_simd * per_cu));
 	gi->render_minor = (int)minor;
 	snprintf(gi->pci, sizeof gi->pci, "%04llx:%02llx:%02llx.%llx", domain & 0xffff, (location >> 8) & 0xff,
 		 (location >> 3) & 0x1f, location & 7);

@@ -39,7 +39,7 @@ struct tb_queue {
 	struct tb_gpu *gpu;
 	enum tb_queue_kind kind;
 	uint32_t queue_id;
-	struct tb_bo *ring, *pointers, *eop, *kernargs, *scratch;
+	struct tb_bo *ring, *pointers, *eop, *cwsr, *kernargs, *scratch;
 	volatile uint64_t *rptr, *wptr;	/* PM4: dwords; SDMA: bytes */
 	volatile uint64_t *doorbell;
 	uint64_t put;			/* next dword to write, monotonic */
@@ -80,7 +80,12 @@ static int create_kfd_queue(struct tb_queue *q)
 	};
 	if (q->eop) {
 		a.eop_buffer_address = q->eop->va;
-		a.eop_buffer_size = q->eop->size;
+		a.eop_buffer_size = (uint32_t)q->eop->size;
+	}
+	if (q->cwsr) {
+		a.ctx_save_restore_address = q->cwsr->va;
+		a.ctx_save_restore_size = g->info.cwsr_ctx_bytes;
+		a.ctl_stack_size = g->info.cwsr_ctl_stack_bytes;
 	}
 	int rc = tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_CREATE_QUEUE, &a);
 	if (rc < 0)
@@ -115,6 +120,10 @@ int tb_queue_create(struct tb_gpu *g, enum tb_queue_kind kind, struct tb_queue *
 		rc = tb_bo_alloc(g, 4096, TB_MEM_HOST, &q->pointers);
 	if (rc == 0 && kind == TB_QUEUE_COMPUTE)
 		rc = tb_bo_alloc(g, 4096, TB_MEM_VRAM, &q->eop);
+	/* the context save area, for every XCC, with the debugger's part */
+	if (rc == 0 && kind == TB_QUEUE_COMPUTE && g->info.cwsr_ctx_bytes)
+		rc = tb_bo_alloc(g, ((uint64_t)g->info.cwsr_ctx_bytes + g->info.cwsr_debug_bytes) * g->info.num_xcc,
+				 TB_MEM_VRAM, &q->cwsr);
 	if (rc == 0 && kind == TB_QUEUE_COMPUTE)
 		rc = tb_bo_alloc(g, KERNARG_BYTES, TB_MEM_HOST, &q->kernargs);
 	if (rc == 0) {
@@ -144,6 +153,7 @@ void tb_queue_destroy(struct tb_queue *q)
 		tb_bo_free(q->old_scratch[i]);
 	tb_bo_free(q->scratch);
 	tb_bo_free(q->kernargs);
+	tb_bo_free(q->cwsr);
 	tb_bo_free(q->eop);
 	tb_bo_free(q->pointers);
 	tb_bo_free(q->ring);

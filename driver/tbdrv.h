@@ -125,6 +125,9 @@ struct tb_gpu_info {
 	bool large_bar;			/* BAR0 covers all of VRAM (resizable BAR on) */
 	uint32_t link_speed_mts, link_width;		/* PCIe link now: 16000 = 16 GT/s */
 	uint32_t max_link_speed_mts, max_link_width;	/* and what it can do */
+	/* what a compute queue's context save area (CWSR) takes, as KFD's
+	 * kfd_queue_ctx_save_restore_size() computes it from the topology */
+	uint32_t cwsr_ctx_bytes, cwsr_ctl_stack_bytes, cwsr_debug_bytes, num_xcc;
 };
 
 /* Fill *out with up to max GPUs; returns how many there are (may be more

@@ -476,6 +476,33 @@ static bool mapped_range(struct pdd *d, uint64_t va, uint64_t size)
 	return size && vm_lookup(&d->vm, va, &m) == 0 && va - m.va <= m.size && size <= m.size - (va - m.va);
 }
 
+/* What kfd_queue_acquire_buffers checks on a 6.x kernel: the EOP buffer,
+ * when given, is the node's size and mapped; a compute queue's context
+ * save area (CWSR) is mapped and holds the save area and the debugger's
+ * part for every XCC (a size other than the node's is only warned about,
+ * as amdgpu does since it let HSA_OVERRIDE_GFX_VERSION users through). */
+static long queue_buffers_ok(struct pdd *d, struct sim_gpu *g, const struct kfd_ioctl_create_queue_args *a)
+{
+	enum { EOP_BYTES = 4096 };
+	if (a->eop_buffer_address &&
+	    (a->eop_buffer_size != EOP_BYTES || !mapped_range(d, a->eop_buffer_address, a->eop_buffer_size)))
+		return -EINVAL;
+	if (a->queue_type != KFD_IOC_QUEUE_TYPE_COMPUTE)
+		return 0;
+	/* the node's figures: 96 CUs of 32 waves, gfx11's per-CU context */
+	uint64_t cus = GPU_CUS, waves = cus * 32;
+	uint64_t ctl = (12 * waves + 8 + 40 + 4095) & ~4095ull;
+	uint64_t cwsr = ((0x60000 + 0x4000 + 0x10000 + 0x1000) * cus + 4095) / 4096 * 4096 + ctl;
+	uint64_t debug = (waves * 32 + 63) & ~63ull;
+	if (a->ctx_save_restore_size != cwsr)
+		klog("amdgpu %s: queue cwsr size 0x%x not equal to node cwsr size 0x%llx", g->bdf,
+		     a->ctx_save_restore_size, (unsigned long long)cwsr);
+	uint64_t total = ((uint64_t)a->ctx_save_restore_size + debug + 4095) & ~4095ull;
+	if (!a->ctx_save_restore_address || !mapped_range(d, a->ctx_save_restore_address, total))
+		return -EINVAL;
+	return 0;
+}
+
 /* The checks amdgpu's set_queue_properties_from_user and update_queue make;
  * a ring smaller than the minimum is raised to it. */
 static int queue_params(uint32_t percentage, uint32_t priority, uint32_t *ring_size)
@@ -512,6 +539,9 @@ static long create_queue(struct conn *c, void *data)
 		return -EINVAL;
 	if (a->queue_type == KFD_IOC_QUEUE_TYPE_COMPUTE_AQL)
 		return -EINVAL;		/* AQL needs the packet processor firmware; PM4 queues only */
+	long qrc = queue_buffers_ok(d, g, a);
+	if (qrc < 0)
+		return qrc;
 	long rc;
 	pthread_mutex_lock(&p->lock);
 	int slot = -1;

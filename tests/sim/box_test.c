@@ -471,6 +471,42 @@ static void test_userptr(struct fixture *f)
 	free(mem);
 }
 
+static int refused(int rc);
+
+/* What a 6.x KFD checks of a compute queue's buffers: the EOP buffer's size
+ * and the context save area (the driver's queues pass both right). */
+static void test_queue_buffers(struct fixture *f)
+{
+	struct tb_bo *bo;
+	if (tb_bo_alloc(f->gpu, 1 << 20, TB_MEM_HOST, &bo) < 0) {
+		check(0, "a buffer for the queue-buffer checks");
+		return;
+	}
+	int kfd = open("/dev/kfd", O_RDWR | O_CLOEXEC);	/* the same KFD process as the driver's */
+	struct kfd_ioctl_create_queue_args q = {
+		.ring_base_address = bo->va, .ring_size = 65536, .read_pointer_address = bo->va + 65536,
+		.write_pointer_address = bo->va + 65544, .gpu_id = tb_gpu_info(f->gpu)->gpu_id,
+		.queue_type = KFD_IOC_QUEUE_TYPE_COMPUTE, .queue_percentage = 100, .queue_priority = 7,
+	};
+	int e = refused(ioctl(kfd, AMDKFD_IOC_CREATE_QUEUE, &q));
+	check(e == EINVAL, "a compute queue without a context save area: EINVAL (%s)", strerror(e));
+	q.eop_buffer_address = bo->va + 131072;
+	q.eop_buffer_size = 8192;
+	e = refused(ioctl(kfd, AMDKFD_IOC_CREATE_QUEUE, &q));
+	check(e == EINVAL, "an EOP buffer of the wrong size: EINVAL (%s)", strerror(e));
+	q.queue_type = KFD_IOC_QUEUE_TYPE_SDMA;
+	q.eop_buffer_address = 0;
+	q.eop_buffer_size = 0;
+	e = refused(ioctl(kfd, AMDKFD_IOC_CREATE_QUEUE, &q));
+	check(e == 0, "an SDMA queue needs neither (%s)", strerror(e));
+	if (e == 0) {
+		struct kfd_ioctl_destroy_queue_args d = { .queue_id = q.queue_id };
+		ioctl(kfd, AMDKFD_IOC_DESTROY_QUEUE, &d);
+	}
+	close(kfd);
+	tb_bo_free(bo);
+}
+
 static void test_timestamps(struct fixture *f)
 {
 	struct tb_signal *t1, *t2;
@@ -674,6 +710,7 @@ int main(int argc, char **argv)
 		test_sizes_and_scratch(&f);
 		test_sdma(&f);
 		test_userptr(&f);
+		test_queue_buffers(&f);
 		test_timestamps(&f);
 		teardown(&f);
 	} else {

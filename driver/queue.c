@@ -58,7 +58,7 @@ struct tb_queue {
 };
 
 struct tb_cmdbuf {
-	struct tb_queue *q;
+	struct tb_gpu *gpu;		/* replays run on any compute queue of this GPU */
 	struct tb_bo *ib, *kernargs;
 	uint32_t ndw;
 };
@@ -95,8 +95,12 @@ static int create_kfd_queue(struct tb_queue *q)
 	uint64_t page = a.doorbell_offset & ~(uint64_t)(8192 - 1);
 	if (!g->doorbells) {
 		void *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, g->proc->kfd, (off_t)page);
-		if (m == MAP_FAILED)
-			return -errno;
+		if (m == MAP_FAILED) {
+			rc = -errno;
+			struct kfd_ioctl_destroy_queue_args d = { .queue_id = a.queue_id };
+			tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_DESTROY_QUEUE, &d);
+			return rc;
+		}
 		g->doorbells = m;
 		g->doorbell_base = page;
 	}
@@ -539,7 +543,7 @@ int tb_queue_record_end(struct tb_queue *q, struct tb_cmdbuf **out)
 		memcpy(cb->ib->cpu, q->staging, (size_t)q->nstaged * 4);
 		cb->ndw = q->nstaged;
 		cb->kernargs = q->rec_kernargs;
-		cb->q = q;
+		cb->gpu = q->gpu;
 		q->rec_kernargs = NULL;
 		*out = cb;
 	}
@@ -555,7 +559,7 @@ int tb_queue_record_end(struct tb_queue *q, struct tb_cmdbuf **out)
 
 int tb_queue_replay(struct tb_queue *q, const struct tb_cmdbuf *cb)
 {
-	if (q->recording || cb->q->gpu != q->gpu || q->kind != TB_QUEUE_COMPUTE)
+	if (q->recording || cb->gpu != q->gpu || q->kind != TB_QUEUE_COMPUTE)
 		return -EINVAL;
 	uint64_t va = cb->ib->va;
 	EMIT(q, PKT3(IT_INDIRECT_BUFFER, 3), lo(va) & ~3u, hi(va) & 0xffff, cb->ndw | 1u << 23);

@@ -231,7 +231,9 @@ int tb_queue_wait_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, ui
 
 /* Recorded command buffers (compute queues): what is queued between
  * record_begin and record_end becomes an indirect buffer in GPU-visible
- * memory, with its own kernel arguments; a replay costs one packet. */
+ * memory, with its own kernel arguments; a replay costs one packet.  A
+ * recording names the scratch area of the queue it was recorded on: replay
+ * it on that GPU while that queue exists. */
 struct tb_cmdbuf;
 int tb_queue_record_begin(struct tb_queue *q);
 int tb_queue_record_end(struct tb_queue *q, struct tb_cmdbuf **out);

@@ -136,9 +136,11 @@ int tbh_queue_barrier(tbh_queue *q);
 int tbh_queue_submit(tbh_queue *q);
 
 /* ---- recorded command buffers (graphs) ------------------------------------------
- * Record compute-queue commands once; replay them many times.  Between
- * replays, change a kernel's arguments or a signal/wait value through the
- * handles the recording gave out (the previous replay must have finished). */
+ * Record compute-queue commands once; replay them many times, on a
+ * compute queue of the same device while the recording queue exists (the
+ * recording uses its scratch memory).  Between replays, change a kernel's
+ * arguments or a signal/wait value through the handles the recording gave
+ * out (the previous replay must have finished). */
 
 typedef struct tbh_graph tbh_graph;
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fancontrol/fan.h"
+#include "fancontrol/internal.h"
 
 static int cal_fail(char *err, size_t len, const char *path, int line, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -29,16 +30,6 @@ static int cal_fail(char *err, size_t len, const char *path, int line, const cha
 		vsnprintf(err + n, len - (size_t)n, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
-}
-
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
 }
 
 /* Overlay; the fans' other parameters stay as the config set them.  A
@@ -58,7 +49,7 @@ int fc_calibration_apply(struct fc_config *cfg, const char *path, char *err, siz
 		char *hash = strchr(buf, '#');
 		if (hash)
 			*hash = '\0';
-		char *s = trim(buf), name[FC_NAME + 1];
+		char *s = fc_trim(buf), name[FC_NAME + 1];
 		if (!*s)
 			continue;
 		if (*s == '[') {
@@ -81,7 +72,7 @@ int fc_calibration_apply(struct fc_config *cfg, const char *path, char *err, siz
 			break;
 		}
 		*eq = '\0';
-		char *key = trim(s), *val = trim(eq + 1), *end;
+		char *key = fc_trim(s), *val = fc_trim(eq + 1), *end;
 		double v = strtod(val, &end);
 		double *slot = !strcmp(key, "start_pwm") ? &fan->start_pwm
 			     : !strcmp(key, "stop_pwm")  ? &fan->stop_pwm

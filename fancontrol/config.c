@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fancontrol/fan.h"
+#include "fancontrol/internal.h"
 
 #define MAX_LINE 1024
 #define MAX_SHARED 2
@@ -40,7 +41,7 @@ static int fail(struct parse *ps, int line, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static char *trim(char *s)
+char *fc_trim(char *s)
 {
 	while (*s == ' ' || *s == '\t')
 		s++;
@@ -362,10 +363,10 @@ static int open_section(struct parse *ps, char *s)
 	if (s[n - 1] != ']')
 		return fail(ps, ps->line, "section header without ']'");
 	s[n - 1] = '\0';
-	char *body = trim(s + 1), *name = body + strcspn(body, " \t");
+	char *body = fc_trim(s + 1), *name = body + strcspn(body, " \t");
 	if (*name)
 		*name++ = '\0';
-	name = trim(name);
+	name = fc_trim(name);
 	struct fc_config *c = ps->cfg;
 	ps->sec_line = ps->line;
 	if (!strcmp(body, "daemon") && !*name) {
@@ -405,7 +406,7 @@ static int parse_line(struct parse *ps, char *s)
 	char *hash = strchr(s, '#');
 	if (hash)
 		*hash = '\0';
-	s = trim(s);
+	s = fc_trim(s);
 	if (!*s)
 		return 0;
 	if (*s == '[')
@@ -414,7 +415,7 @@ static int parse_line(struct parse *ps, char *s)
 	if (!eq)
 		return fail(ps, ps->line, "expected 'key = value'");
 	*eq = '\0';
-	char *key = trim(s), *val = trim(eq + 1);
+	char *key = fc_trim(s), *val = fc_trim(eq + 1);
 	if (!*key)
 		return fail(ps, ps->line, "missing key before '='");
 	switch (ps->sec) {

@@ -544,7 +544,10 @@ static void test_fault(struct fixture *f)
 	check(rc == -EIO && why && strstr(why, "memory fault at 0x"),
 	      "a write to an unmapped address is a GPU memory fault the wait reports (rc %d: %s)", rc,
 	      why ? why : "no failure recorded");
-	check(tb_queue_submit(f->compute) == 0 || tb_gpu_failure(f->gpu), "the failed GPU is reported on later use");
+	/* new work on the failed GPU is refused, not queued to a dead queue */
+	rc = tb_queue_signal(f->compute, f->sig, ++f->next);
+	rc = rc ? rc : tb_queue_submit(f->compute);
+	check(rc == -EIO, "new work on the failed GPU is refused (%d)", rc);
 	tb_bo_free(buf);
 }
 

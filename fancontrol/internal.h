@@ -1,0 +1,8 @@
+/* libtbfan internals shared by its files.  Private to fancontrol/. */
+#ifndef TB_FANCONTROL_INTERNAL_H
+#define TB_FANCONTROL_INTERNAL_H
+
+/* Strip leading blanks and trailing blanks and line ends, in place. */
+char *fc_trim(char *s);
+
+#endif

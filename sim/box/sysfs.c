@@ -465,41 +465,113 @@ static int module_files(const struct sim_box *b)
 /* ---- the host CPUs' caches -------------------------------------------------------- */
 
 /* The ROCm thunk builds the CPU node's cache list from
- * /sys/devices/system/node/node0/cpuN/cache and refuses the whole topology
- * without it.  Virtual machines often publish no cache information; for each
- * such CPU the box publishes the appliance EPYC's (Zen 4: 32 KiB L1d and L1i,
- * 1 MiB L2 per core, 32 MiB L3 shared by the CCX), which the namespace lays
- * over the host's CPU directory. */
-static int cpu_cache_files(const struct sim_box *b, int cpu, int ncpus)
+ * /sys/devices/system/node/node0/cpuN/cache (or /sys/devices/system/cpu) and
+ * reads every attribute drivers/base/cacheinfo.c publishes, shared_cpu_map
+ * included.  The box is the appliance, so each CPU gets the appliance
+ * EPYC's caches (Zen 4: 32 KiB L1d and L1i and 1 MiB L2 per core, 32 MiB L3
+ * shared by the eight cores of a CCX) whatever the host publishes; the
+ * namespace shows these directories in place of the host's (ns.c), so
+ * nothing a program reads there depends on the machine the box runs on. */
+#define CCX_CPUS 8
+
+struct cpu_cache {
+	int level, size_kib, ways;
+	bool per_ccx;			/* shared by the CPUs of a CCX, else private to one */
+	const char *type;
+};
+
+static const struct cpu_cache epyc_caches[] = {
+	{ 1, 32, 8, false, "Data" },
+	{ 1, 32, 8, false, "Instruction" },
+	{ 2, 1024, 8, false, "Unified" },
+	{ 3, 32768, 16, true, "Unified" },
+};
+
+/* The CPUs sharing a cache, as a bitmap of nr_cpus bits. */
+static void cache_sharers(const struct cpu_cache *c, int cpu, int nr_cpus, int *first, int *last)
 {
-	static const struct {
-		int level, size_kib, ways, shared;
-		const char *type;
-	} caches[] = {
-		{ 1, 32, 8, 0, "Data" },
-		{ 1, 32, 8, 0, "Instruction" },
-		{ 2, 1024, 8, 0, "Unified" },
-		{ 3, 32768, 16, 1, "Unified" },
-	};
+	*first = c->per_ccx ? cpu / CCX_CPUS * CCX_CPUS : cpu;
+	*last = c->per_ccx ? *first + CCX_CPUS - 1 : cpu;
+	if (*last > nr_cpus - 1)
+		*last = nr_cpus - 1;
+}
+
+/* A cpumask as the kernel prints it with "%*pb": 32-bit groups in hex,
+ * most significant first, separated by commas; the first group only as
+ * wide as the bits it holds. */
+static void cpumask_hex(char *out, size_t len, int nr_cpus, int first, int last)
+{
+	size_t at = 0;
+	int groups = (nr_cpus + 31) / 32;
+	for (int g = groups - 1; g >= 0 && at < len; g--) {
+		uint32_t bits = 0;
+		for (int i = 0; i < 32; i++) {
+			int cpu = g * 32 + i;
+			if (cpu >= first && cpu <= last)
+				bits |= 1u << i;
+		}
+		int width = 8;
+		if (g == groups - 1 && nr_cpus % 32)
+			width = (nr_cpus % 32 + 3) / 4;
+		at += (size_t)snprintf(out + at, len - at, "%s%0*x", g == groups - 1 ? "" : ",", width, bits);
+	}
+}
+
+static int cpu_cache_files(const struct sim_box *b, int cpu, int nr_cpus)
+{
 	int rc = 0;
-	for (int i = 0; i < (int)(sizeof caches / sizeof caches[0]); i++) {
-		char dir[96];
+	for (int i = 0; i < (int)(sizeof epyc_caches / sizeof epyc_caches[0]); i++) {
+		const struct cpu_cache *c = &epyc_caches[i];
+		char dir[96], map[1200], list[32];
+		int first, last;
 		snprintf(dir, sizeof dir, "devices/system/cpu/cpu%d/cache/index%d", cpu, i);
-		int sets = caches[i].size_kib * 1024 / 64 / caches[i].ways;
-		rc |= sysfs_write(b, dir, "level", "%d\n", caches[i].level);
-		rc |= sysfs_write(b, dir, "type", "%s\n", caches[i].type);
-		rc |= sysfs_write(b, dir, "size", "%dK\n", caches[i].size_kib);
+		cache_sharers(c, cpu, nr_cpus, &first, &last);
+		cpumask_hex(map, sizeof map, nr_cpus, first, last);
+		if (first == last)
+			snprintf(list, sizeof list, "%d", first);
+		else
+			snprintf(list, sizeof list, "%d-%d", first, last);
+		int sets = c->size_kib * 1024 / 64 / c->ways;
+		rc |= sysfs_write(b, dir, "id", "%d\n", c->per_ccx ? cpu / CCX_CPUS : cpu);
+		rc |= sysfs_write(b, dir, "level", "%d\n", c->level);
+		rc |= sysfs_write(b, dir, "type", "%s\n", c->type);
+		rc |= sysfs_write(b, dir, "size", "%dK\n", c->size_kib);
 		rc |= sysfs_write(b, dir, "coherency_line_size", "64\n");
-		rc |= sysfs_write(b, dir, "ways_of_associativity", "%d\n", caches[i].ways);
+		rc |= sysfs_write(b, dir, "ways_of_associativity", "%d\n", c->ways);
 		rc |= sysfs_write(b, dir, "number_of_sets", "%d\n", sets);
 		rc |= sysfs_write(b, dir, "physical_line_partition", "1\n");
-		rc |= sysfs_write(b, dir, "id", "%d\n", caches[i].shared ? 0 : cpu);
-		if (caches[i].shared && ncpus > 1)
-			rc |= sysfs_write(b, dir, "shared_cpu_list", "0-%d\n", ncpus - 1);
-		else
-			rc |= sysfs_write(b, dir, "shared_cpu_list", "%d\n", caches[i].shared ? 0 : cpu);
+		rc |= sysfs_write(b, dir, "shared_cpu_map", "%s\n", map);
+		rc |= sysfs_write(b, dir, "shared_cpu_list", "%s\n", list);
 	}
 	return rc ? -EIO : 0;
+}
+
+/* The kernel's CPU numbers: "possible" ("0-127", "0,2-5") bounds the
+ * masks' width; each cpuN directory the host has gets the caches. */
+static int possible_cpus(void)
+{
+	char buf[256] = "";
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	if (f) {
+		if (!fgets(buf, sizeof buf, f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	int highest = -1;
+	for (char *s = buf; *s;) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (end == s || v < 0 || v > 8191)
+			break;
+		if (v > highest)
+			highest = (int)v;
+		s = end;
+		while (*s == ',' || *s == '-' || *s == '\n')
+			s++;
+	}
+	if (highest < 0)
+		highest = (int)sysconf(_SC_NPROCESSORS_CONF) - 1;
+	return highest < 0 ? 1 : highest + 1;
 }
 
 static int cpu_caches(const struct sim_box *b)
@@ -507,23 +579,17 @@ static int cpu_caches(const struct sim_box *b)
 	DIR *d = opendir("/sys/devices/system/cpu");
 	if (!d)
 		return 0;
-	int cpus[1024], n = 0, rc = 0;
+	int nr_cpus = possible_cpus(), rc = 0;
 	struct dirent *e;
-	while ((e = readdir(d)) && n < 1024) {
+	while (rc == 0 && (e = readdir(d))) {
 		char *end;
 		if (strncmp(e->d_name, "cpu", 3) != 0 || e->d_name[3] < '0' || e->d_name[3] > '9')
 			continue;
 		long cpu = strtol(e->d_name + 3, &end, 10);
-		if (*end == '\0')
-			cpus[n++] = (int)cpu;
+		if (*end == '\0' && cpu < nr_cpus)
+			rc = cpu_cache_files(b, (int)cpu, nr_cpus);
 	}
 	closedir(d);
-	for (int i = 0; i < n && rc == 0; i++) {
-		char path[128];
-		snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache", cpus[i]);
-		if (access(path, F_OK) != 0)
-			rc = cpu_cache_files(b, cpus[i], n);
-	}
 	return rc;
 }
 

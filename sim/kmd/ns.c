@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -183,9 +184,9 @@ static int bind_host_entries(const char *host, const char *box, char *err, size_
 }
 
 /* Merge the host's /sys/REL into the box's, deepest box directories first:
- * the box adds files inside some host directories (CPU cache information a
- * virtual machine lacks), so each box directory on the way gets the host's
- * other entries before its parent is merged. */
+ * the box adds directories inside some host directories (the caches of
+ * each host CPU), so each box directory on the way gets the host's other
+ * entries before its parent is merged. */
 static bool box_only(const char *rel)
 {
 	/* the box's PCI hierarchy, GPUs and sensors replace the host's: a
@@ -195,7 +196,8 @@ static bool box_only(const char *rel)
 	for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
 		if (!strcmp(rel, only[i]))
 			return true;
-	return false;
+	/* the CPUs' caches are the appliance EPYC's, not the host's */
+	return fnmatch("devices/system/cpu/cpu[0-9]*/cache", rel, FNM_PATHNAME) == 0;
 }
 
 static int merge_tree(const char *state, const char *rel, char *err, size_t len)

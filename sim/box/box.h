@@ -32,6 +32,14 @@ struct vram_extent {
 	struct vram_extent *next;
 };
 
+/* AER error counts of one PCIe function on a GPU's path (the kernel's
+ * aer_dev_correctable / _nonfatal / _fatal files) */
+enum sim_aer_hop { AER_ROOT_PORT, AER_SWITCH_UP, AER_SWITCH_DOWN, AER_GPU, AER_HOPS };
+struct sim_aer {
+	atomic_uint_fast64_t rx_err, bad_tlp;		/* correctable */
+	atomic_uint_fast64_t surprise_down, cmplt_to;	/* uncorrectable, non-fatal */
+};
+
 struct sim_gpu {
 	int index;
 	uint32_t gpu_id;		/* KFD's id for this GPU */
@@ -52,6 +60,8 @@ struct sim_gpu {
 	atomic_int fallen_off_bus;
 	atomic_uint_fast64_t resets;
 	atomic_uint_fast64_t ras_ce, ras_ue;
+	struct sim_aer aer[AER_HOPS];	/* root port to GPU */
+	atomic_int mes_hang;		/* injected: 0, or 1 + queue removals MES still answers */
 	int link_width, link_speed_gts;	/* current link; max is x16 16 GT/s */
 	atomic_int busy_permille;	/* share of time the engines were busy */
 	atomic_int temp_edge_mc;	/* sensors, from the thermal plant (millidegrees C) */

@@ -43,6 +43,17 @@ void kfd_reap(void);			/* drop the state of processes that exited */
 long kfd_ioctl(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out);
 int kfd_mmap(struct conn *c, uint64_t offset, uint64_t length, int *fd, uint64_t *file_offset);
 
+/* The descriptor a KFD ioctl made for the process (SMI_EVENTS), or -1: the
+ * thread that sends the ioctl's reply passes it on and closes it. */
+extern _Thread_local int kfd_reply_fd;
+
+/* An SMI event (sim/kmd/smi.c) for GPU g's event files that asked for it:
+ * event is a KFD_SMI_EVENT_* number; pid 0 is an event of no process
+ * (resets, throttling), which every file hears; fmt gives the payload in
+ * the format KFD's uapi names for the event. */
+void kfd_smi_event(const struct sim_gpu *g, pid_t pid, unsigned event, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 int drm_open(struct conn *c);
 void drm_release(struct conn *c);
 long drm_ioctl(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out);

@@ -41,6 +41,13 @@ static int fault_link(struct sim_gpu *g, const char *w, const char *s, char *msg
 		return bad(msg, len, "link speed must be 2, 5, 8 or 16 GT/s, not '%s'", s ? s : "");
 	g->link_width = (int)width;
 	g->link_speed_gts = (int)speed;
+	/* a link retrains narrower or slower after errors on it: both its ends,
+	 * the switch's downstream port and the GPU, count them */
+	for (int h = AER_SWITCH_DOWN; h <= AER_GPU; h++) {
+		atomic_fetch_add(&g->aer[h].rx_err, 16);
+		atomic_fetch_add(&g->aer[h].bad_tlp, 4);
+	}
+	klog("pcieport %s: AER: Corrected error received: %s", g->bdf, g->bdf);
 	klog("pcieport: %s: PCIe link trained at x%d %s GT/s (capable of x16 16 GT/s)", g->bdf, (int)width,
 	     speed == 2 ? "2.5" : speed == 5 ? "5.0" : speed == 8 ? "8.0" : "16.0");
 	snprintf(msg, len, "GPU %d: link now x%d %d GT/s", g->index, (int)width, (int)speed);
@@ -72,6 +79,39 @@ static int fault_bitflip(struct sim_gpu *g, const char *addr_arg, char *msg, siz
 	return 0;
 }
 
+/* MES stops answering: the queue removal after the next N (0 by default)
+ * times out, and the driver resets the GPU */
+static int fault_mes_hang(struct sim_gpu *g, const char *n_arg, char *msg, size_t len)
+{
+	uint64_t n = 0;
+	if (n_arg && (parse_u64(n_arg, &n) < 0 || n > 1000000))
+		return bad(msg, len, "mes-hang takes a count of removals from 0 to 1000000, not '%s'", n_arg);
+	atomic_store(&g->mes_hang, (int)n + 1);
+	snprintf(msg, len, "GPU %d: MES stops answering after %llu more queue removals", g->index, (unsigned long long)n);
+	return 0;
+}
+
+/* N correctable errors (bad TLPs) at one hop of the GPU's path */
+static int fault_aer(struct sim_gpu *g, const char *n_arg, const char *hop_arg, char *msg, size_t len)
+{
+	static const char *const hops[AER_HOPS] = { "root", "upstream", "downstream", "gpu" };
+	uint64_t n;
+	if (parse_u64(n_arg, &n) < 0 || n == 0 || n > 1000000)
+		return bad(msg, len, "aer-ce takes a count from 1 to 1000000, not '%s'", n_arg ? n_arg : "");
+	int h = AER_GPU;
+	if (hop_arg) {
+		for (h = 0; h < AER_HOPS && strcmp(hop_arg, hops[h]); h++)
+			;
+		if (h == AER_HOPS)
+			return bad(msg, len, "the hop is root, upstream, downstream or gpu, not '%s'", hop_arg);
+	}
+	atomic_fetch_add(&g->aer[h].bad_tlp, n);
+	klog("pcieport: AER: %llu corrected errors (Bad TLP) at the %s port of GPU %s", (unsigned long long)n, hops[h],
+	     g->bdf);
+	snprintf(msg, len, "GPU %d: %llu correctable PCIe errors at its %s hop", g->index, (unsigned long long)n, hops[h]);
+	return 0;
+}
+
 static void clear_gpu(struct sim_box *b, struct sim_gpu *g)
 {
 	char fan[16];
@@ -81,6 +121,7 @@ static void clear_gpu(struct sim_box *b, struct sim_gpu *g)
 	sensors_sensor_fault(b, g->index, "clear");
 	g->link_width = 16;
 	g->link_speed_gts = 16;
+	atomic_store(&g->mes_hang, 0);
 	if (atomic_exchange(&g->fallen_off_bus, 0))
 		klog("pci %s: device back on the bus after a rescan", g->bdf);
 }
@@ -90,13 +131,18 @@ static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, con
 {
 	char fan[16];
 	snprintf(fan, sizeof fan, "gpu%d", g->index);
-	if (!strcmp(kind, "hang") || !strcmp(kind, "sdma-hang")) {
-		bool sdma = kind[0] == 's';
-		if (queue_inject_hang(g, sdma) < 0)
+	if (!strcmp(kind, "hang") || !strcmp(kind, "sdma-hang") || !strcmp(kind, "silent-hang")) {
+		bool sdma = kind[1] == 'd', silent = kind[1] == 'i';
+		if (queue_inject_hang(g, sdma, silent) < 0)
 			return bad(msg, len, "no live %s queue on this GPU to hang", sdma ? "SDMA" : "compute");
-		snprintf(msg, len, "GPU %d: %s queues hung", g->index, sdma ? "SDMA" : "compute");
+		snprintf(msg, len, "GPU %d: %s queues hung%s", g->index, sdma ? "SDMA" : "compute",
+			 silent ? " (they still preempt: nothing reports it)" : "");
 		return 0;
 	}
+	if (!strcmp(kind, "aer-ce"))
+		return fault_aer(g, a1, a2, msg, len);
+	if (!strcmp(kind, "mes-hang"))
+		return fault_mes_hang(g, a1, msg, len);
 	if (!strcmp(kind, "vram-bitflip"))
 		return fault_bitflip(g, a1, msg, len);
 	if (!strcmp(kind, "link"))
@@ -121,6 +167,9 @@ static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, con
 	}
 	if (!strcmp(kind, "fall-off-bus")) {
 		atomic_store(&g->fallen_off_bus, 1);
+		/* the port above sees its link go down; the host's reads of the GPU time out */
+		atomic_fetch_add(&g->aer[AER_SWITCH_DOWN].surprise_down, 1);
+		atomic_fetch_add(&g->aer[AER_ROOT_PORT].cmplt_to, 1);
 		klog("amdgpu %s: GPU has fallen off the bus (config space reads as 0xffffffff)", g->bdf);
 		gpu_reset(g, "device lost");
 		snprintf(msg, len, "GPU %d: fell off the bus", g->index);

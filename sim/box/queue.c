@@ -28,13 +28,18 @@ struct sim_queue {
 	pthread_t thread;
 	atomic_int stop;
 	atomic_int cancel;	/* env.cancel: eviction */
-	atomic_int hung;	/* injected: the queue makes no progress */
+	atomic_int hung;	/* injected: the queue makes no progress (enum hang) */
 	atomic_int dead;	/* faulted or evicted: never runs again */
 	atomic_int busy;	/* running packets right now */
 	uint64_t done_wptr;
 	uint64_t busy_ns;
 	struct sim_queue *next;	/* all queues (for resets and faults) */
 };
+
+/* How an injected hang shows: a stuck queue does not preempt either (its
+ * removal resets the GPU); a silent one stops fetching but preempts, so
+ * nothing but its own lack of progress ever tells. */
+enum hang { HANG_NONE, HANG_STUCK, HANG_SILENT };
 
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sim_queue *all_queues;
@@ -176,29 +181,53 @@ static void unlink_queue(struct sim_queue *q)
 	pthread_mutex_unlock(&all_lock);
 }
 
-void queue_destroy(struct sim_queue *q)
+/* MES answers REMOVE_QUEUE unless a mes-hang fault says this removal is
+ * the one it stops answering at. */
+static bool mes_answers_removal(struct sim_gpu *g)
 {
-	/* Taking a queue off the hardware means preempting it; a hung queue
-	 * does not preempt, and the driver resets the GPU to get it back. */
-	if (atomic_load(&q->hung) && !atomic_load(&q->dead)) {
+	int left = atomic_load(&g->mes_hang);
+	while (left > 0 && !atomic_compare_exchange_weak(&g->mes_hang, &left, left - 1))
+		;
+	return left != 1;
+}
+
+static void stop_queue(struct sim_queue *q)
+{
+	unlink_queue(q);
+	atomic_store(&q->stop, 1);
+	atomic_store(&q->cancel, 1);
+	pthread_join(q->thread, NULL);
+}
+
+int queue_destroy(struct sim_queue *q)
+{
+	int rc = 0;
+	bool dead = atomic_load(&q->dead);
+	if (!dead && !mes_answers_removal(q->g)) {
+		/* the firmware stops answering: the driver gives up on MES after its
+		 * timeout and resets the GPU (mes_v11_0_submit_pkt_and_poll_completion) */
+		klog("amdgpu %s: MES failed to respond to msg=REMOVE_QUEUE", q->g->bdf);
 		klog("amdgpu %s: failed to remove hardware queue from MES, doorbell=0x%x", q->g->bdf, q->doorbell_off / 8);
 		klog("amdgpu %s: MES might be in unrecoverable state, issue a GPU reset", q->g->bdf);
-		unlink_queue(q);
-		atomic_store(&q->stop, 1);
-		atomic_store(&q->cancel, 1);
-		pthread_join(q->thread, NULL);
+		stop_queue(q);
+		gpu_reset(q->g, "MES hang");
+		rc = -ETIMEDOUT;
+	} else if (!dead && atomic_load(&q->hung) == HANG_STUCK) {
+		/* Taking a queue off the hardware means preempting it; a hung queue
+		 * does not preempt, and the driver resets the GPU to get it back. */
+		klog("amdgpu %s: failed to remove hardware queue from MES, doorbell=0x%x", q->g->bdf, q->doorbell_off / 8);
+		klog("amdgpu %s: MES might be in unrecoverable state, issue a GPU reset", q->g->bdf);
+		stop_queue(q);
 		gpu_reset(q->g, "a queue did not preempt");
 	} else {
-		unlink_queue(q);
-		atomic_store(&q->stop, 1);
-		atomic_store(&q->cancel, 1);
-		pthread_join(q->thread, NULL);
+		stop_queue(q);
 	}
 	if (q->sdmaq)
 		sdma_queue_destroy(q->sdmaq);
 	if (q->pm4)
 		pm4_queue_destroy(q->pm4);
 	free(q);
+	return rc;
 }
 
 int queue_update(struct sim_queue *q, uint64_t ring, uint32_t size)
@@ -216,31 +245,53 @@ bool queue_idle(const struct sim_queue *q)
 
 /* ---- resets and injected hangs --------------------------------------------------------------- */
 
+static long long boottime_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_BOOTTIME, &t);
+	return (long long)t.tv_sec * 1000000000ll + t.tv_nsec;
+}
+
 void gpu_reset(struct sim_gpu *g, const char *why)
 {
 	klog("amdgpu %s: GPU reset begin! (%s)", g->bdf, why);
-	atomic_fetch_add(&g->resets, 1);
+	unsigned long long seq = (unsigned long long)atomic_fetch_add(&g->resets, 1) + 1;
+	/* KFD tells SMI listeners before and after (kfd_smi_event_update_gpu_reset),
+	 * and of each process's queues it suspends */
+	kfd_smi_event(g, 0, KFD_SMI_EVENT_GPU_PRE_RESET, "%llx %s\n", seq, why);
 	/* every queue on the GPU is evicted; their processes hear of it */
+	pid_t evicted[MAX_PROCESS_QUEUES];
+	int nevicted = 0;
 	pthread_mutex_lock(&all_lock);
 	for (struct sim_queue *q = all_queues; q; q = q->next) {
 		if (q->g != g || atomic_load(&q->dead))
 			continue;
 		atomic_store(&q->cancel, 1);
 		atomic_store(&q->dead, 1);
-		atomic_store(&q->hung, 0);
+		atomic_store(&q->hung, HANG_NONE);
 		kfd_signal_hw_exception(q->p, g, KFD_HW_EXCEPTION_GPU_HANG);
+		bool seen = false;
+		for (int i = 0; i < nevicted; i++)
+			seen |= evicted[i] == q->p->pid;
+		if (!seen && nevicted < MAX_PROCESS_QUEUES)
+			evicted[nevicted++] = q->p->pid;
 	}
 	pthread_mutex_unlock(&all_lock);
+	for (int i = 0; i < nevicted; i++)
+		kfd_smi_event(g, evicted[i], KFD_SMI_EVENT_QUEUE_EVICTION, "%lld -%d %x %d\n", boottime_ns(), evicted[i],
+			      g->gpu_id, KFD_QUEUE_EVICTION_TRIGGER_SUSPEND);
+	atomic_store(&g->mes_hang, 0);		/* the reset brings MES back */
 	klog("amdgpu %s: GPU reset(%llu) succeeded!", g->bdf, (unsigned long long)atomic_load(&g->resets));
+	kfd_smi_event(g, 0, KFD_SMI_EVENT_GPU_POST_RESET, "%llx %s\n", seq, why);
 }
 
-int queue_inject_hang(struct sim_gpu *g, bool sdma)
+int queue_inject_hang(struct sim_gpu *g, bool sdma, bool silent)
 {
 	int rc = -ENOENT;
 	pthread_mutex_lock(&all_lock);
 	for (struct sim_queue *q = all_queues; q; q = q->next)
 		if (q->g == g && q->sdma == sdma && !atomic_load(&q->dead)) {
-			atomic_store(&q->hung, 1);
+			atomic_store(&q->hung, silent ? HANG_SILENT : HANG_STUCK);
 			rc = 0;
 		}
 	pthread_mutex_unlock(&all_lock);

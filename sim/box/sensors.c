@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/kfd_ioctl.h>
+
+#include "sim/box/conn.h"
 #include "sim/box/pci.h"
 #include "sim/box/sensors.h"
 #include "sim/plant/plant.h"
@@ -34,6 +37,8 @@ struct gpu_fan {
 	bool runaway;					/* injected: cooling lost, full power */
 	bool frozen;					/* injected: temperatures stop updating */
 	bool lost;					/* injected: the junction sensor is gone */
+	bool throttling;				/* the junction is at its limit */
+	uint64_t throttle_count;			/* the SMU's throttling interrupts */
 	long cap_uw;
 	uint64_t last_busy_ns;
 	char hwmon[400];
@@ -455,6 +460,27 @@ static int millideg(const char *comp, const char *kind)
 	return (int)lround(c * 1000);
 }
 
+/* smu_types.h: the throttler bit of a junction (hotspot) at its limit */
+#define SMU_THROTTLER_TEMP_HOTSPOT_BIT 36
+
+/* The SMU throttles a junction at its limit and interrupts the driver,
+ * which tells KFD's SMI listeners (kfd_smi_event_update_thermal_throttling:
+ * the throttler bits and the interrupt count).  Throttling ends 5 K below. */
+static void thermal_throttle(struct sim_gpu *g, struct gpu_fan *f, const char *comp, int junction_mc)
+{
+	double limit = 110;
+	plant_temp_limit(S.plant, comp, "junction", &limit);
+	if (!f->throttling && junction_mc >= (int)(limit * 1000)) {
+		f->throttling = true;
+		f->throttle_count++;
+		klog("amdgpu %s: thermal throttling: hotspot %.1f C", g->bdf, junction_mc / 1000.0);
+		kfd_smi_event(g, 0, KFD_SMI_EVENT_THERMAL_THROTTLE, "%llx:%llx\n", 1ull << SMU_THROTTLER_TEMP_HOTSPOT_BIT,
+			      (unsigned long long)f->throttle_count);
+	} else if (f->throttling && junction_mc < (int)((limit - 5) * 1000)) {
+		f->throttling = false;
+	}
+}
+
 static void publish(struct sim_box *b)
 {
 	for (int i = 0; i < b->ngpus; i++) {
@@ -466,6 +492,7 @@ static void publish(struct sim_box *b)
 		atomic_store(&g->temp_edge_mc, e);
 		atomic_store(&g->temp_junction_mc, j);
 		atomic_store(&g->temp_mem_mc, m);
+		thermal_throttle(g, &S.gpu[i], comp, j);
 		/* a frozen sensor keeps its last readings; a lost one has no file */
 		if (!S.gpu[i].frozen) {
 			sysfs_write(b, h, "temp1_input", "%d\n", e);

@@ -136,7 +136,7 @@ static size_t status_text(char *out, size_t len)
 
 /* ---- connections ---------------------------------------------------------------------- */
 
-static int reply(int sock, uint32_t tag, int32_t err, uint64_t value, const void *data, uint32_t len)
+static int reply_passing(int sock, uint32_t tag, int32_t err, uint64_t value, const void *data, uint32_t len, int fd)
 {
 	struct {
 		struct sim_reply r;
@@ -153,7 +153,12 @@ static int reply(int sock, uint32_t tag, int32_t err, uint64_t value, const void
 	m.r.copy_out = len;
 	if (len)
 		memcpy(m.data, data, len);
-	return sim_send(sock, &m, sizeof m.r + len, -1);
+	return sim_send(sock, &m, sizeof m.r + len, fd);
+}
+
+static int reply(int sock, uint32_t tag, int32_t err, uint64_t value, const void *data, uint32_t len)
+{
+	return reply_passing(sock, tag, err, value, data, len, -1);
 }
 
 static int fault_command(const char *arg, char *msg, size_t len);
@@ -185,9 +190,14 @@ static void conn_put(struct conn *c)
 
 static void send_reply(struct conn *c, uint32_t tag, long rv, const void *data, uint32_t copy_out)
 {
+	/* a descriptor the ioctl made for the process goes with the reply */
+	int fd = kfd_reply_fd;
+	kfd_reply_fd = -1;
 	pthread_mutex_lock(&c->send_lock);
-	reply(c->sock, tag, rv < 0 ? (int32_t)rv : 0, rv < 0 ? 0 : (uint64_t)rv, data, copy_out);
+	reply_passing(c->sock, tag, rv < 0 ? (int32_t)rv : 0, rv < 0 ? 0 : (uint64_t)rv, data, copy_out, rv < 0 ? -1 : fd);
 	pthread_mutex_unlock(&c->send_lock);
+	if (fd >= 0)
+		close(fd);
 }
 
 struct slow_ioctl {

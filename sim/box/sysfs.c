@@ -224,21 +224,45 @@ int sysfs_pci_function(const struct sim_box *b, const char *dir, const struct pc
 }
 
 /* The AER counters files a PCIe function has (all zero but for injected). */
-static int aer_files(const struct sim_box *b, const char *dir, uint64_t correctable, uint64_t uncorrectable)
+/* drivers/pci/pcie/aer.c: each PCIe function's counts by error, then the
+ * total */
+static int aer_files(const struct sim_box *b, const char *dir, struct sim_aer *a)
 {
+	unsigned long long rx = a ? atomic_load(&a->rx_err) : 0, tlp = a ? atomic_load(&a->bad_tlp) : 0;
+	unsigned long long sdes = a ? atomic_load(&a->surprise_down) : 0, cto = a ? atomic_load(&a->cmplt_to) : 0;
 	int rc = 0;
 	rc |= sysfs_write(b, dir, "aer_dev_correctable",
-			  "RxErr 0\nBadTLP 0\nBadDLLP 0\nRollover 0\nTimeout 0\nNonFatalErr 0\nCorrIntErr 0\n"
-			  "HeaderOF 0\nTOTAL_ERR_COR %llu\n", (unsigned long long)correctable);
+			  "RxErr %llu\nBadTLP %llu\nBadDLLP 0\nRollover 0\nTimeout 0\nNonFatalErr 0\nCorrIntErr 0\n"
+			  "HeaderOF 0\nTOTAL_ERR_COR %llu\n", rx, tlp, rx + tlp);
 	rc |= sysfs_write(b, dir, "aer_dev_nonfatal",
-			  "Undefined 0\nDLP 0\nSDES 0\nTLP 0\nFCP 0\nCmpltTO 0\nCmpltAbrt 0\nUnxCmplt 0\nRxOF 0\n"
+			  "Undefined 0\nDLP 0\nSDES %llu\nTLP 0\nFCP 0\nCmpltTO %llu\nCmpltAbrt 0\nUnxCmplt 0\nRxOF 0\n"
 			  "MalfTLP 0\nECRC 0\nUnsupReq 0\nACSViol 0\nUncorrIntErr 0\nBlockedTLP 0\nAtomicOpBlocked 0\n"
-			  "TLPBlockedErr 0\nPoisonTLPBlocked 0\nTOTAL_ERR_NONFATAL %llu\n", (unsigned long long)uncorrectable);
+			  "TLPBlockedErr 0\nPoisonTLPBlocked 0\nTOTAL_ERR_NONFATAL %llu\n", sdes, cto, sdes + cto);
 	rc |= sysfs_write(b, dir, "aer_dev_fatal",
 			  "Undefined 0\nDLP 0\nSDES 0\nTLP 0\nFCP 0\nCmpltTO 0\nCmpltAbrt 0\nUnxCmplt 0\nRxOF 0\n"
 			  "MalfTLP 0\nECRC 0\nUnsupReq 0\nACSViol 0\nUncorrIntErr 0\nBlockedTLP 0\nAtomicOpBlocked 0\n"
 			  "TLPBlockedErr 0\nPoisonTLPBlocked 0\nTOTAL_ERR_FATAL 0\n");
 	return rc ? -EIO : 0;
+}
+
+/* The AER files of every hop from the GPU's root port down to the GPU,
+ * rewritten when a count changed.  The hops are the GPU directory's
+ * ancestors: its switch's downstream and upstream ports, the root port. */
+static void aer_update(const struct sim_box *b, struct sim_gpu *g)
+{
+	static uint64_t last[SIM_MAX_GPUS][AER_HOPS];
+	char dir[sizeof g->sysdir];
+	snprintf(dir, sizeof dir, "%s", g->sysdir);
+	for (int h = AER_GPU; h >= AER_ROOT_PORT; h--) {
+		struct sim_aer *a = &g->aer[h];
+		uint64_t sum = atomic_load(&a->rx_err) + atomic_load(&a->bad_tlp) + atomic_load(&a->surprise_down) +
+			       atomic_load(&a->cmplt_to);
+		if (sum != last[g->index][h] && aer_files(b, dir, a) == 0)
+			last[g->index][h] = sum;
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+	}
 }
 
 /* ---- DRM nodes --------------------------------------------------------------- */
@@ -347,7 +371,7 @@ void sysfs_update_gpu(struct sim_box *b, struct sim_gpu *g)
 	pci_gpu_function(g, &f);
 	sysfs_write(b, d, "current_link_speed", "%s\n", speed_name(f.link_speed));
 	sysfs_write(b, d, "current_link_width", "%d\n", f.link_width);
-	aer_files(b, d, 0, 0);
+	aer_update(b, g);
 	sysfs_write(b, d, "ras/umc_err_count", "ue: %llu\nce: %llu\n", (unsigned long long)atomic_load(&g->ras_ue),
 		    (unsigned long long)atomic_load(&g->ras_ce));
 	sysfs_write(b, d, "ras/gfx_err_count", "ue: 0\nce: 0\n");
@@ -612,7 +636,7 @@ int sysfs_build(struct sim_box *b)
 				snprintf(dirs[k], sizeof dirs[k], "%.400s/%s", dirs[parent[k]], chain[k].bdf);
 			rc = sysfs_pci_function(b, dirs[k], &chain[k]);
 			if (rc == 0 && chain[k].is_pcie)
-				rc = aer_files(b, dirs[k], 0, 0);
+				rc = aer_files(b, dirs[k], k >= 1 && k <= 4 ? &g->aer[k - 1] : NULL);
 		}
 		if (rc == 0 && strcmp(dirs[4], g->sysdir) != 0) {
 			klog("sim: GPU %d directory mismatch: %s vs %s", i, dirs[4], g->sysdir);

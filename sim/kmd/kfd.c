@@ -584,8 +584,7 @@ static long destroy_queue(struct conn *c, void *data)
 	pthread_mutex_unlock(&p->lock);
 	if (!q)
 		return -EINVAL;
-	queue_destroy(q);
-	return 0;
+	return queue_destroy(q);
 }
 
 static long update_queue(struct conn *c, void *data)
@@ -774,8 +773,25 @@ void kfd_signal_interrupt(struct kfd_process *p, uint32_t ctxid)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* The process's name as the kernel keeps it (task->comm). */
+static void task_name(pid_t pid, char *name, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(path, "re");
+	name[0] = '\0';
+	if (f) {
+		if (fgets(name, (int)len, f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
 void kfd_signal_memory_fault(struct kfd_process *p, struct sim_gpu *g, uint64_t va, bool write, bool no_map)
 {
+	char comm[16 + 1];
+	task_name(p->pid, comm, sizeof comm);
+	kfd_smi_event(g, p->pid, KFD_SMI_EVENT_VMFAULT, "%x:%s\n", (unsigned)p->pid, comm);
 	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < MAX_EVENTS; i++) {
 		struct kfd_event *e = p->events[i];
@@ -950,6 +966,25 @@ static long set_trap_handler(struct conn *c, void *d)
 	return gpu_only(c, ((struct kfd_ioctl_set_trap_handler_args *)d)->gpu_id);
 }
 
+/* SMI_EVENTS: a file of the GPU's events (smi.c), handed to the process
+ * with the reply */
+_Thread_local int kfd_reply_fd = -1;
+
+static long smi_events(struct conn *c, void *data)
+{
+	struct kfd_ioctl_smi_events_args *a = data;
+	struct sim_gpu *g;
+	if (!pdd_of(c->priv, a->gpuid, &g))
+		return -EINVAL;
+	int fd;
+	long rc = kfd_smi_open(c, g, &fd);
+	if (rc < 0)
+		return rc;
+	kfd_reply_fd = fd;
+	a->anon_fd = 0;		/* the preload puts the descriptor's number here */
+	return 0;
+}
+
 #define DEF(ioc, fn) { _IOC_NR(ioc), _IOC_SIZE(ioc), fn, #ioc }
 static const struct kfd_ioctl_def defs[] = {
 	DEF(AMDKFD_IOC_GET_VERSION, get_version),
@@ -975,6 +1010,7 @@ static const struct kfd_ioctl_def defs[] = {
 	DEF(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, unmap_memory),
 	DEF(AMDKFD_IOC_AVAILABLE_MEMORY, available_memory),
 	DEF(AMDKFD_IOC_RUNTIME_ENABLE, runtime_enable),
+	DEF(AMDKFD_IOC_SMI_EVENTS, smi_events),
 };
 
 long kfd_ioctl_passing(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out,

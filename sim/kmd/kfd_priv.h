@@ -138,15 +138,19 @@ void kfd_signal_interrupt(struct kfd_process *p, uint32_t ctxid);
 void kfd_signal_memory_fault(struct kfd_process *p, struct sim_gpu *g, uint64_t va, bool write, bool no_map);
 void kfd_signal_hw_exception(struct kfd_process *p, struct sim_gpu *g, uint32_t cause);
 
+/* smi.c: an SMI event file of GPU g for the process (kfd_smi_event, in
+ * conn.h, fills it) */
+long kfd_smi_open(const struct conn *c, const struct sim_gpu *g, int *client_fd);
+
 /* queue.c: user-mode queues on the engines */
 struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const struct kfd_ioctl_create_queue_args *a,
 			       uint32_t doorbell_offset, int *err);
-void queue_destroy(struct sim_queue *q);
+int queue_destroy(struct sim_queue *q);	/* 0, or -ETIMEDOUT when MES did not answer */
 int queue_update(struct sim_queue *q, uint64_t ring, uint32_t size);
 bool queue_idle(const struct sim_queue *q);
 /* GPU reset after a hang: every queue of every process on the GPU is evicted. */
 void gpu_reset(struct sim_gpu *g, const char *why);
 /* Fault injection on a GPU's queues: hang the first active compute (or SDMA) queue. */
-int queue_inject_hang(struct sim_gpu *g, bool sdma);
+int queue_inject_hang(struct sim_gpu *g, bool sdma, bool silent);
 
 #endif

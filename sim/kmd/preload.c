@@ -864,18 +864,28 @@ static long device_ioctl(struct chan *c, unsigned long req, void *arg)
 	}
 	uint8_t *reply;
 	size_t rlen;
-	int rc = chan_call(c, &msg, sizeof msg.m + size, send_fd, &reply, &rlen, NULL);
+	int rfd = -1;
+	/* SMI_EVENTS hands the process a file: its descriptor comes with the reply */
+	bool gets_fd = c->kind == KIND_KFD && req == AMDKFD_IOC_SMI_EVENTS;
+	int rc = chan_call(c, &msg, sizeof msg.m + size, send_fd, &reply, &rlen, gets_fd ? &rfd : NULL);
 	if (rc < 0)
 		return rc;
-	const struct sim_reply *r = (const struct sim_reply *)reply;
+	struct sim_reply *r = (struct sim_reply *)reply;
 	long ret;
-	if (rlen < sizeof *r || r->copy_out > rlen - sizeof *r || r->copy_out > size) {
+	if (rlen < sizeof *r || r->copy_out > rlen - sizeof *r || r->copy_out > size ||
+	    (gets_fd && !r->err && (rfd < 0 || r->copy_out < sizeof(struct kfd_ioctl_smi_events_args)))) {
 		ret = -EPROTO;
 	} else {
+		if (gets_fd && !r->err) {
+			((struct kfd_ioctl_smi_events_args *)(reply + sizeof *r))->anon_fd = (uint32_t)rfd;
+			rfd = -1;
+		}
 		ret = r->err ? r->err : (long)r->value;
 		if (r->copy_out && (dir & _IOC_READ) && write_self(arg, reply + sizeof *r, r->copy_out) < 0)
 			ret = -EFAULT;
 	}
+	if (rfd >= 0)
+		real_close(rfd);
 	free(reply);
 	return ret;
 }

@@ -2,5 +2,8 @@
 $(TBIN)/box_test: $(call objs,tests/sim/box_test.c) $(LIB)/libtbdrv.a
 	$(link) $(LIBS_TBDRV)
 
-TESTS += tests/sim/box.sh tests/sim/sensors.sh tests/sim/kernels.sh
-tests: $(TBIN)/box_test $(GPU)/tests/sim/box_kernels.co
+$(TBIN)/events_test: $(call objs,tests/sim/events_test.c) $(LIB)/libtbdrv.a
+	$(link) $(LIBS_TBDRV)
+
+TESTS += tests/sim/box.sh tests/sim/sensors.sh tests/sim/kernels.sh tests/sim/events.sh
+tests: $(TBIN)/box_test $(TBIN)/events_test $(GPU)/tests/sim/box_kernels.co

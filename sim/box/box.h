@@ -61,6 +61,7 @@ struct sim_gpu {
 	atomic_uint_fast64_t resets;
 	atomic_uint_fast64_t ras_ce, ras_ue;
 	struct sim_aer aer[AER_HOPS];	/* root port to GPU */
+	atomic_int hang_next[2];	/* injected with no queue live: how the next compute/SDMA queue hangs */
 	atomic_int mes_hang;		/* injected: 0, or 1 + queue removals MES still answers */
 	int link_width, link_speed_gts;	/* current link; max is x16 16 GT/s */
 	atomic_int busy_permille;	/* share of time the engines were busy */

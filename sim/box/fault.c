@@ -122,6 +122,8 @@ static void clear_gpu(struct sim_box *b, struct sim_gpu *g)
 	g->link_width = 16;
 	g->link_speed_gts = 16;
 	atomic_store(&g->mes_hang, 0);
+	atomic_store(&g->hang_next[0], 0);
+	atomic_store(&g->hang_next[1], 0);
 	if (atomic_exchange(&g->fallen_off_bus, 0))
 		klog("pci %s: device back on the bus after a rescan", g->bdf);
 }
@@ -133,10 +135,13 @@ static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, con
 	snprintf(fan, sizeof fan, "gpu%d", g->index);
 	if (!strcmp(kind, "hang") || !strcmp(kind, "sdma-hang") || !strcmp(kind, "silent-hang")) {
 		bool sdma = kind[1] == 'd', silent = kind[1] == 'i';
-		if (queue_inject_hang(g, sdma, silent) < 0)
-			return bad(msg, len, "no live %s queue on this GPU to hang", sdma ? "SDMA" : "compute");
-		snprintf(msg, len, "GPU %d: %s queues hung%s", g->index, sdma ? "SDMA" : "compute",
-			 silent ? " (they still preempt: nothing reports it)" : "");
+		int n = queue_inject_hang(g, sdma, silent);
+		if (n > 0)
+			snprintf(msg, len, "GPU %d: %d %s queue%s hung%s", g->index, n, sdma ? "SDMA" : "compute",
+				 n == 1 ? "" : "s", silent ? " (still preempting: nothing reports it)" : "");
+		else
+			snprintf(msg, len, "GPU %d: no %s queue is live; the next one created will hang%s", g->index,
+				 sdma ? "SDMA" : "compute", silent ? " (still preempting)" : "");
 		return 0;
 	}
 	if (!strcmp(kind, "aer-ce"))

@@ -1,6 +1,9 @@
 /* The simulated kernel's log: what dmesg would show on the real box (GPU
  * resets, faults, evictions).  A ring of recent lines, also appended to
- * STATE/kernel.log, shown by `tb sim status`. */
+ * STATE/kernel.log, shown by `tb sim status`, and to STATE/dev/kmsg in the
+ * records /dev/kmsg gives ("LEVEL,SEQ,USEC,-;TEXT", one a line), which
+ * `tb sim run` shows at /dev/kmsg: a reader takes the records there as
+ * from the kernel's, until there are no more. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +17,17 @@
 static pthread_mutex_t klog_lock = PTHREAD_MUTEX_INITIALIZER;
 static char lines[KLOG_LINES][KLOG_LEN];
 static unsigned next_line;
+
+/* printk levels (KERN_ERR 3, KERN_WARNING 4, KERN_INFO 6): the driver
+ * logs failures as errors */
+static int klog_level(const char *text)
+{
+	static const char *const errors[] = { "fail", "error", "fault", "hang", "timeout", "unrecoverable", "lost" };
+	for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
+		if (strcasestr(text, errors[i]))
+			return 3;
+	return 6;
+}
 
 void klog(const char *fmt, ...)
 {
@@ -32,6 +46,12 @@ void klog(const char *fmt, ...)
 		FILE *f = fopen(path, "ae");
 		if (f) {
 			fprintf(f, "%s\n", l);
+			fclose(f);
+		}
+		snprintf(path, sizeof path, "%s/dev/kmsg", g_box->state);
+		if ((f = fopen(path, "ae"))) {
+			fprintf(f, "%d,%u,%llu,-;%s\n", klog_level(text), next_line - 1,
+				(unsigned long long)((box_now_ns() - g_box->start_ns) / 1000), text);
 			fclose(f);
 		}
 	}

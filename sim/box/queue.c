@@ -164,6 +164,7 @@ struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const s
 		return NULL;
 	}
 	pthread_mutex_lock(&all_lock);
+	atomic_store(&q->hung, atomic_exchange(&g->hang_next[q->sdma], HANG_NONE));
 	q->next = all_queues;
 	all_queues = q;
 	pthread_mutex_unlock(&all_lock);
@@ -287,15 +288,18 @@ void gpu_reset(struct sim_gpu *g, const char *why)
 
 int queue_inject_hang(struct sim_gpu *g, bool sdma, bool silent)
 {
-	int rc = -ENOENT;
+	int n = 0;
+	enum hang how = silent ? HANG_SILENT : HANG_STUCK;
 	pthread_mutex_lock(&all_lock);
 	for (struct sim_queue *q = all_queues; q; q = q->next)
 		if (q->g == g && q->sdma == sdma && !atomic_load(&q->dead)) {
-			atomic_store(&q->hung, silent ? HANG_SILENT : HANG_STUCK);
-			rc = 0;
+			atomic_store(&q->hung, how);
+			n++;
 		}
+	if (n == 0)
+		atomic_store(&g->hang_next[sdma], how);
 	pthread_mutex_unlock(&all_lock);
-	return rc;
+	return n;
 }
 
 /* Activity of the GPU's queues over the last interval: the busy share. */

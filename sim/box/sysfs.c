@@ -663,5 +663,10 @@ int sysfs_build(struct sim_box *b)
 		rc = cpu_caches(b);
 	if (rc == 0)
 		rc = device_file(b, "kfd");
+	/* the kernel log starts with the boot (klog.c appends to it) */
+	if (rc == 0)
+		rc = device_file(b, "kmsg");
+	for (int i = 0; i < b->ngpus && rc == 0; i++)
+		klog("[drm] Initialized amdgpu 3.57.0 20150101 for %s on minor %d", b->gpu[i].bdf, b->gpu[i].card_minor);
 	return rc;
 }

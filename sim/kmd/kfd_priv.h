@@ -151,6 +151,8 @@ bool queue_idle(const struct sim_queue *q);
 /* GPU reset after a hang: every queue of every process on the GPU is evicted. */
 void gpu_reset(struct sim_gpu *g, const char *why);
 /* Fault injection on a GPU's queues: hang the first active compute (or SDMA) queue. */
+/* Hang the GPU's live queues of a kind; with none live, the next one
+ * created hangs.  Returns how many hung now (0: armed). */
 int queue_inject_hang(struct sim_gpu *g, bool sdma, bool silent);
 
 #endif

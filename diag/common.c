@@ -1,0 +1,118 @@
+/* tb diag: the test catalogue, results and small helpers. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "diag/diag.h"
+
+/* In the order they run.  Level 0 reads what the kernel publishes; the
+ * others are a GPU's worker's. */
+const struct diag_test diag_tests[] = {
+	{ "pcie", 0, false, 10, "the GPU and every hop above it at PCIe 4.0 x16" },
+	{ "bar", 0, false, 10, "large BAR: BAR0 covers all of VRAM" },
+	{ "counters", 0, false, 10, "no RAS, AER or reset counts, and none added during the run" },
+	{ "sensors", 0, false, 10, "temperatures readable and within their limits at idle" },
+	{ "queues", 1, true, 120, "a compute and an SDMA queue, each answering its first fence" },
+	{ "fence", 1, true, 120, "fence round trips on the compute queue: latency" },
+	{ "gemm", 1, true, 120, "an fp32 GEMM compared bit-exactly with the host's" },
+	{ "copy", 1, true, 300, "host to VRAM to host copies of a keyed pattern, verified; bandwidth" },
+	{ "queue_cycles", 2, true, 600, "compute and SDMA queues created, used and destroyed in a loop (the MES trigger)" },
+};
+const int diag_ntests = (int)(sizeof diag_tests / sizeof diag_tests[0]);
+
+const struct diag_test *diag_test_find(const char *name)
+{
+	for (int i = 0; i < diag_ntests; i++)
+		if (!strcmp(diag_tests[i].name, name))
+			return &diag_tests[i];
+	return NULL;
+}
+
+static const char *const status_names[] = {
+	[DIAG_PASS] = "PASS",
+	[DIAG_SKIPPED] = "SKIPPED",
+	[DIAG_NOT_RUN] = "NOT_RUN",
+	[DIAG_ENV_NOT_READY] = "ENV_NOT_READY",
+	[DIAG_FAIL] = "FAIL",
+	[DIAG_HANG] = "HANG",
+	[DIAG_SYSTEM_CRASH_SUSPECTED] = "SYSTEM_CRASH_SUSPECTED",
+};
+
+const char *diag_status_name(enum diag_status s)
+{
+	return (unsigned)s < sizeof status_names / sizeof status_names[0] ? status_names[s] : "INVALID";
+}
+
+int diag_status_parse(const char *name, enum diag_status *out)
+{
+	for (size_t i = 0; name && i < sizeof status_names / sizeof status_names[0]; i++)
+		if (!strcmp(name, status_names[i])) {
+			*out = (enum diag_status)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *diag_action_name(enum diag_action a)
+{
+	static const char *const names[] = { "NONE", "RETRY", "RESEAT_OR_BIOS", "UPDATE_FW_DRIVER", "REPLACE_HW",
+					     "INVESTIGATE" };
+	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "INVESTIGATE";
+}
+
+json_t *diag_result(const char *test, int gpu, enum diag_status st, const char *reason, enum diag_action act,
+		    const char *detail_fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+	va_start(ap, detail_fmt);
+	vsnprintf(detail, sizeof detail, detail_fmt, ap);
+	va_end(ap);
+	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:f, s:[], s:{}}", "test", test, "gpu", gpu, "status",
+			 diag_status_name(st), "reason", reason, "action", diag_action_name(act), "detail", detail,
+			 "seconds", 0.0, "measurements", "evidence");
+}
+
+void diag_measure(json_t *result, const char *name, double value, const char *unit, const char *threshold_kind,
+		  double threshold)
+{
+	json_t *m = json_pack("{s:s, s:f, s:s}", "name", name, "value", value, "unit", unit);
+	if (m && threshold_kind) {
+		json_object_set_new(m, "threshold", json_real(threshold));
+		json_object_set_new(m, "threshold_kind", json_string(threshold_kind));
+	}
+	json_t *list = json_object_get(result, "measurements");
+	if (m && list)
+		json_array_append_new(list, m);
+	else
+		json_decref(m);
+}
+
+enum diag_status diag_result_status(const json_t *result)
+{
+	enum diag_status st = DIAG_FAIL;
+	diag_status_parse(json_string_value(json_object_get(result, "status")), &st);
+	return st;
+}
+
+uint64_t diag_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+int diag_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,62 @@
+/* tb diag's GPU kernels: OpenCL C for gfx1100, built with the tool and
+ * installed with it.  With -nogpulib there is no OpenCL library, so the
+ * work-item index comes from the amdgcn builtins and the dispatch packet
+ * (the HSA kernel dispatch packet: workgroup_size_x is the u16 at byte 4).
+ * Every kernel is one-dimensional. */
+
+static inline uint diag_global_id(void)
+{
+	const __constant ushort *packet = (const __constant ushort *)__builtin_amdgcn_dispatch_ptr();
+	return __builtin_amdgcn_workgroup_id_x() * packet[2] + __builtin_amdgcn_workitem_id_x();
+}
+
+/* The keyed pattern word of a byte offset (diag.h's diag_key32, the same
+ * arithmetic on the host): misplaced data reads as wrong, not only flipped
+ * bits. */
+static inline uint diag_key32(ulong addr, ulong seed)
+{
+	ulong x = addr * 0x9e3779b97f4a7c15ul ^ seed;
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ul;
+	x ^= x >> 29;
+	return (uint)x;
+}
+
+/* C (n x n) = A x B, row-major, one output a work-item, the products added
+ * in k order.  The inputs are small integers, so every sum is exact in
+ * fp32 and the host's reference has the same bits. */
+__kernel void gemm_f32(__global const float *a, __global const float *b, __global float *c, uint n)
+{
+	uint i = diag_global_id();
+	if (i >= n * n)
+		return;
+	uint row = i / n, col = i % n;
+	float acc = 0.0f;
+	for (uint p = 0; p < n; p++)
+		acc += a[row * n + p] * b[p * n + col];
+	c[i] = acc;
+}
+
+/* words[i] = the key of byte offset base + 4 i */
+__kernel void pattern_fill(__global uint *words, uint count, ulong base, ulong seed)
+{
+	uint i = diag_global_id();
+	if (i < count)
+		words[i] = diag_key32(base + 4ul * i, seed);
+}
+
+/* Count the words that differ from their key (errors[0]), OR the bits that
+ * were wrong (errors[1]) and keep the lowest bad index (errors[2], starting
+ * at 0xffffffff). */
+__kernel void pattern_check(__global const uint *words, uint count, ulong base, ulong seed, __global uint *errors)
+{
+	uint i = diag_global_id();
+	if (i >= count)
+		return;
+	uint bad = words[i] ^ diag_key32(base + 4ul * i, seed);
+	if (bad) {
+		__atomic_fetch_add(&errors[0], 1u, __ATOMIC_RELAXED);
+		__atomic_fetch_or(&errors[1], bad, __ATOMIC_RELAXED);
+		__atomic_fetch_min(&errors[2], i, __ATOMIC_RELAXED);
+	}
+}

@@ -1,0 +1,524 @@
+/* tb diag's worker: one process for one GPU, running its GPU tests through
+ * libtbhal.  Before each step it tells the supervisor the step and the
+ * time within which it will speak again (its deadline) and waits until the
+ * supervisor has journalled the step; every wait on the GPU is bounded by
+ * that deadline, so a worker that is not stuck in the kernel always
+ * reports.  A hang or a reset ends the worker: the GPU is quarantined. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "diag/diag.h"
+#include "hal/tbhal.h"
+
+/* a submission's deadline: at least this, else ten times its calibrated time */
+#define DEADLINE_MIN_MS 2000u
+/* the first submission of its kind, which calibrates the others (a fence
+ * needs no calibration: DEADLINE_MIN_MS) */
+#define CALIBRATION_DEADLINE_MS 10000u
+
+struct gpu_run {
+	struct diag_worker_ctx *ctx;
+	tbh_device *dev;
+	tbh_program *prog;
+	const tbh_kernel *gemm, *fill, *check;
+	tbh_queue *compute, *copy;
+	tbh_signal *sig;
+	uint64_t next;			/* the signal's next value */
+	const char *test;
+	bool gone;			/* hung or reset: no more work */
+	uint64_t rng;
+};
+
+void diag_send(struct diag_link *l, json_t *msg)
+{
+	char *s = json_dumps(msg, JSON_COMPACT);
+	if (s) {
+		fprintf(l->out, "%s\n", s);
+		fflush(l->out);
+		free(s);
+	}
+	json_decref(msg);
+}
+
+/* Announce a step and wait until the supervisor has journalled it (one
+ * byte back on fd 0). */
+static void step(struct gpu_run *r, const char *name, uint32_t deadline_ms)
+{
+	diag_send(&r->ctx->link, json_pack("{s:s, s:s, s:s, s:I}", "ev", "step", "test", r->test, "step", name,
+					   "deadline_ms", (json_int_t)deadline_ms));
+	char ack;
+	while (read(STDIN_FILENO, &ack, 1) < 0 && errno == EINTR)
+		;
+}
+
+/* still working: the next message comes within deadline_ms */
+static void progress(struct gpu_run *r, uint64_t done, uint64_t total, uint32_t deadline_ms)
+{
+	diag_send(&r->ctx->link, json_pack("{s:s, s:s, s:I, s:I, s:I}", "ev", "progress", "test", r->test, "done",
+					   (json_int_t)done, "total", (json_int_t)total, "deadline_ms",
+					   (json_int_t)deadline_ms));
+}
+
+static uint32_t deadline_for(double calibrated_ms)
+{
+	double d = calibrated_ms * 10;
+	return d < DEADLINE_MIN_MS ? DEADLINE_MIN_MS : d > CALIBRATION_DEADLINE_MS ? CALIBRATION_DEADLINE_MS : (uint32_t)d;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A failure of the GPU itself (a timeout, a reset, a fault) as the test's
+ * result: HANG, and the GPU takes no more work. */
+static json_t *gpu_failed(struct gpu_run *r, int rc, const char *what)
+{
+	r->gone = true;
+	bool timeout = rc == -ETIMEDOUT;
+	json_t *res = diag_result(r->test, r->ctx->gpu, DIAG_HANG, timeout ? "SUBMISSION_TIMEOUT" : "GPU_FAULT_OR_RESET",
+				  timeout ? DIAG_ACT_RETRY : DIAG_ACT_INVESTIGATE, "%s: %s", what,
+				  timeout ? "no progress by its deadline" : strerror(-rc));
+	json_object_set_new(json_object_get(res, "evidence"), "driver_message", json_string(tbh_last_error()));
+	return res;
+}
+
+/* one fence on q: signal, submit, wait; its wall time in ms, or -errno */
+static double fence(struct gpu_run *r, tbh_queue *q, uint32_t deadline_ms, int *rc)
+{
+	uint64_t v = ++r->next;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	*rc = tbh_queue_signal(q, r->sig, v);
+	if (*rc == 0)
+		*rc = tbh_queue_submit(q);
+	if (*rc == 0)
+		*rc = tbh_signal_wait(r->sig, v, deadline_ms);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
+}
+
+/* ---- the tests -------------------------------------------------------------------------- */
+
+/* the compute and SDMA queues and the signal the tests share */
+static int make_queues(struct gpu_run *r)
+{
+	if (r->compute)
+		return 0;
+	step(r, "create queues", CALIBRATION_DEADLINE_MS);
+	int rc = tbh_queue_create(r->dev, TBH_QUEUE_COMPUTE, &r->compute);
+	if (rc == 0)
+		rc = tbh_queue_create(r->dev, TBH_QUEUE_COPY, &r->copy);
+	if (rc == 0)
+		rc = tbh_signal_create(r->dev, 0, &r->sig);
+	return rc;
+}
+
+static json_t *test_queues(struct gpu_run *r)
+{
+	int rc = make_queues(r);
+	if (rc < 0)
+		return diag_result("queues", r->ctx->gpu, DIAG_FAIL, "QUEUE_CREATE_FAILED", DIAG_ACT_UPDATE_FW_DRIVER,
+				   "cannot create the queues: %s", tbh_last_error());
+	step(r, "first compute fence", DEADLINE_MIN_MS);
+	double tc = fence(r, r->compute, DEADLINE_MIN_MS, &rc);
+	if (rc < 0)
+		return gpu_failed(r, rc, "the compute queue's first fence");
+	step(r, "first SDMA fence", DEADLINE_MIN_MS);
+	double ts = fence(r, r->copy, DEADLINE_MIN_MS, &rc);
+	if (rc < 0)
+		return gpu_failed(r, rc, "the SDMA queue's first fence");
+	json_t *res = diag_result("queues", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE, "both queues answer");
+	diag_measure(res, "compute_first_fence", tc, "ms", NULL, 0);
+	diag_measure(res, "sdma_first_fence", ts, "ms", NULL, 0);
+	return res;
+}
+
+static json_t *test_fence(struct gpu_run *r)
+{
+	int n = r->ctx->iterations ? r->ctx->iterations : 100, rc = 0;
+	double *t = calloc((size_t)n, sizeof *t);
+	if (!t)
+		return diag_result("fence", r->ctx->gpu, DIAG_NOT_RUN, "OUT_OF_MEMORY", DIAG_ACT_RETRY, "no memory");
+	step(r, "round trips", DEADLINE_MIN_MS);
+	uint32_t deadline = DEADLINE_MIN_MS;
+	for (int i = 0; i < n; i++) {
+		t[i] = fence(r, r->compute, deadline, &rc);
+		if (rc < 0) {
+			free(t);
+			char what[64];
+			snprintf(what, sizeof what, "round trip %d of %d", i + 1, n);
+			return gpu_failed(r, rc, what);
+		}
+		if (i == 0)
+			deadline = deadline_for(t[0]);
+		progress(r, (uint64_t)i + 1, (uint64_t)n, deadline);
+	}
+	double worst = 0;
+	for (int i = 0; i < n; i++)
+		worst = t[i] > worst ? t[i] : worst;
+	double med = median(t, n);
+	free(t);
+	json_t *res = diag_result("fence", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE, "%d round trips", n);
+	diag_measure(res, "round_trip_median", med * 1000, "us", NULL, 0);
+	diag_measure(res, "round_trip_max", worst * 1000, "us", NULL, 0);
+	return res;
+}
+
+/* run kernel k once over n work-items and wait */
+static int run_kernel(struct gpu_run *r, const tbh_kernel *k, const void *args, size_t size, uint32_t n,
+		      uint32_t deadline_ms, double *ms)
+{
+	uint32_t grid[3] = { n, 1, 1 }, block[3] = { 64, 1, 1 };
+	uint64_t v = ++r->next;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	int rc = tbh_queue_exec(r->compute, k, args, size, grid, block);
+	if (rc == 0)
+		rc = tbh_queue_signal(r->compute, r->sig, v);
+	if (rc == 0)
+		rc = tbh_queue_submit(r->compute);
+	if (rc == 0)
+		rc = tbh_signal_wait(r->sig, v, deadline_ms);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	if (ms)
+		*ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	return rc;
+}
+
+static json_t *test_gemm(struct gpu_run *r)
+{
+	enum { N = 64 };
+	tbh_buffer *a = NULL, *b = NULL, *c = NULL;
+	json_t *res = NULL;
+	int rc = tbh_buffer_alloc(r->dev, N * N * 4, TBH_MEMORY_DEVICE, &a);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, N * N * 4, TBH_MEMORY_DEVICE, &b);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, N * N * 4, TBH_MEMORY_DEVICE, &c);
+	float *ref = malloc(N * N * sizeof *ref);
+	if (rc < 0 || !ref) {
+		res = diag_result("gemm", r->ctx->gpu, DIAG_FAIL, "VRAM_ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+				  "cannot allocate the matrices: %s", tbh_last_error());
+		goto out;
+	}
+	/* small integers: every product and sum is exact in fp32 */
+	float *ha = tbh_buffer_cpu(a), *hb = tbh_buffer_cpu(b);
+	volatile float *hc = tbh_buffer_cpu(c);
+	for (int i = 0; i < N * N; i++) {
+		ha[i] = (float)((int)(xorshift(&r->rng) % 17) - 8);
+		hb[i] = (float)((int)(xorshift(&r->rng) % 17) - 8);
+		hc[i] = NAN;
+	}
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++) {
+			float acc = 0;
+			for (int p = 0; p < N; p++)
+				acc += ha[i * N + p] * hb[p * N + j];
+			ref[i * N + j] = acc;
+		}
+	struct {
+		uint64_t a, b, c;
+		uint32_t n;
+	} __attribute__((packed)) args = { tbh_buffer_address(a), tbh_buffer_address(b), tbh_buffer_address(c), N };
+	step(r, "64x64 fp32", CALIBRATION_DEADLINE_MS);
+	double ms;
+	rc = run_kernel(r, r->gemm, &args, tbh_kernel_args_size(r->gemm), N * N, CALIBRATION_DEADLINE_MS, &ms);
+	if (rc < 0) {
+		res = gpu_failed(r, rc, "the GEMM");
+		goto out;
+	}
+	int bad = 0, first = -1;
+	for (int i = 0; i < N * N; i++) {
+		float got = hc[i];
+		if (memcmp(&got, &ref[i], sizeof got) != 0) {
+			if (first < 0)
+				first = i;
+			bad++;
+		}
+	}
+	if (bad) {
+		float got = hc[first];
+		res = diag_result("gemm", r->ctx->gpu, DIAG_FAIL, "GEMM_MISMATCH", DIAG_ACT_REPLACE_HW,
+				  "%d of %d outputs differ from the host's; first C[%d][%d] = %g, not %g", bad, N * N,
+				  first / N, first % N, (double)got, (double)ref[first]);
+	} else {
+		res = diag_result("gemm", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE, "%dx%d, every output exact", N, N);
+	}
+	diag_measure(res, "gemm_time", ms, "ms", NULL, 0);
+out:
+	free(ref);
+	tbh_buffer_free(a);
+	tbh_buffer_free(b);
+	tbh_buffer_free(c);
+	return res;
+}
+
+static void fill_keyed(uint32_t *w, uint64_t words, uint64_t seed)
+{
+	for (uint64_t i = 0; i < words; i++)
+		w[i] = diag_key32(4 * i, seed);
+}
+
+/* the words that differ from their key: how many, the first, the bits */
+static uint64_t verify_keyed(const uint32_t *w, uint64_t words, uint64_t seed, uint64_t *first, uint32_t *bits)
+{
+	uint64_t bad = 0;
+	*bits = 0;
+	for (uint64_t i = 0; i < words; i++) {
+		uint32_t x = w[i] ^ diag_key32(4 * i, seed);
+		if (x) {
+			if (!bad)
+				*first = i;
+			bad++;
+			*bits |= x;
+		}
+	}
+	return bad;
+}
+
+/* copy and wait; its wall time in ms */
+static int timed_copy(struct gpu_run *r, tbh_buffer *dst, tbh_buffer *src, uint64_t size, uint32_t deadline_ms,
+		      double *ms)
+{
+	uint64_t v = ++r->next;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	int rc = tbh_queue_copy(r->copy, dst, 0, src, 0, size);
+	if (rc == 0)
+		rc = tbh_queue_signal(r->copy, r->sig, v);
+	if (rc == 0)
+		rc = tbh_queue_submit(r->copy);
+	if (rc == 0)
+		rc = tbh_signal_wait(r->sig, v, deadline_ms);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	*ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	return rc;
+}
+
+static json_t *test_copy(struct gpu_run *r)
+{
+	/* 256 MiB on the appliance; smaller where the copy engine is slower,
+	 * so that one copy takes about a quarter of a second */
+	const uint64_t max_size = 256ull << 20, probe = 1ull << 20;
+	tbh_buffer *src = NULL, *vram = NULL, *back = NULL, *errs = NULL;
+	json_t *res = NULL;
+	uint64_t seed = r->ctx->seed;
+	int rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_HOST, &src);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_DEVICE, &vram);
+	double ms;
+	step(r, "calibrate", CALIBRATION_DEADLINE_MS);
+	if (rc == 0)
+		rc = timed_copy(r, vram, src, probe, CALIBRATION_DEADLINE_MS, &ms);
+	if (rc < 0) {
+		res = src && vram ? gpu_failed(r, rc, "the calibration copy")
+				  : diag_result("copy", r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+						"cannot allocate the buffers: %s", tbh_last_error());
+		goto out;
+	}
+	double gbps = (double)probe / (ms > 0.001 ? ms : 0.001) / 1e6;
+	uint64_t size = (uint64_t)(gbps * 1e9 * 0.25) & ~((1ull << 20) - 1);
+	size = size < probe ? probe : size > max_size ? max_size : size;
+	tbh_buffer_free(src);
+	tbh_buffer_free(vram);
+	src = vram = NULL;
+	rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &src);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_DEVICE, &vram);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &back);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, 16, TBH_MEMORY_HOST, &errs);
+	if (rc < 0) {
+		res = diag_result("copy", r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+				  "cannot allocate %llu MiB buffers: %s", (unsigned long long)(size >> 20), tbh_last_error());
+		goto out;
+	}
+	uint64_t words = size / 4;
+	fill_keyed(tbh_buffer_cpu(src), words, seed);
+	memset(tbh_buffer_cpu(back), 0, size);
+	uint32_t deadline = deadline_for(ms * (double)(size / probe));
+	double up[3], down[3];
+	int n = 3;
+	for (int i = 0; i < n; i++) {
+		step(r, "host to VRAM", deadline);
+		if ((rc = timed_copy(r, vram, src, size, deadline, &up[i])) < 0) {
+			res = gpu_failed(r, rc, "a host to VRAM copy");
+			goto out;
+		}
+		step(r, "VRAM to host", deadline);
+		if ((rc = timed_copy(r, back, vram, size, deadline, &down[i])) < 0) {
+			res = gpu_failed(r, rc, "a VRAM to host copy");
+			goto out;
+		}
+	}
+	/* the data in VRAM, checked where it lies by the GPU, and what came back */
+	uint32_t *e = tbh_buffer_cpu(errs);
+	e[0] = e[1] = 0;
+	e[2] = UINT32_MAX;
+	uint8_t args[64] = { 0 };
+	uint64_t a0 = tbh_buffer_address(vram), base = 0, ea = tbh_buffer_address(errs);
+	uint32_t count = (uint32_t)words;
+	tbh_kernel_arg ai;
+	const void *vals[5] = { &a0, &count, &base, &seed, &ea };
+	for (uint32_t i = 0; i < 5 && tbh_kernel_arg_info(r->check, i, &ai) == 0; i++)
+		memcpy(args + ai.offset, vals[i], ai.size);
+	step(r, "check VRAM", deadline_for(ms * (double)(size / probe) * 4));
+	if ((rc = run_kernel(r, r->check, args, tbh_kernel_args_size(r->check), count,
+			     deadline_for(ms * (double)(size / probe) * 4), NULL)) < 0) {
+		res = gpu_failed(r, rc, "the VRAM check");
+		goto out;
+	}
+	uint64_t first = 0;
+	uint32_t bits = 0;
+	uint64_t bad = verify_keyed(tbh_buffer_cpu(back), words, seed, &first, &bits);
+	double up_gbps = (double)size / median(up, n) / 1e6, down_gbps = (double)size / median(down, n) / 1e6;
+	if (e[0] || bad) {
+		res = diag_result("copy", r->ctx->gpu, DIAG_FAIL, "COPY_DATA_MISMATCH", DIAG_ACT_REPLACE_HW,
+				  "%u words wrong in VRAM (first at word %u, bits 0x%08x), %llu wrong after the copy back "
+				  "(first at byte 0x%llx, bits 0x%08x)",
+				  e[0], e[2], e[1], (unsigned long long)bad, (unsigned long long)(first * 4), bits);
+	} else {
+		res = diag_result("copy", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+				  "%llu MiB each way x%d, every word as keyed", (unsigned long long)(size >> 20), n);
+	}
+	diag_measure(res, "host_to_vram", up_gbps, "GB/s", NULL, 0);
+	diag_measure(res, "vram_to_host", down_gbps, "GB/s", NULL, 0);
+	diag_measure(res, "size", (double)(size >> 20), "MiB", NULL, 0);
+out:
+	tbh_buffer_free(src);
+	tbh_buffer_free(vram);
+	tbh_buffer_free(back);
+	tbh_buffer_free(errs);
+	return res;
+}
+
+/* Queues created, used and destroyed in a loop: what makes the MES
+ * firmware stop answering REMOVE_QUEUE.  A reset shows at the next use. */
+static json_t *test_queue_cycles(struct gpu_run *r)
+{
+	int n = r->ctx->iterations ? r->ctx->iterations : 200;
+	step(r, "cycles", DEADLINE_MIN_MS);
+	uint32_t deadline = DEADLINE_MIN_MS;
+	for (int i = 0; i < n; i++) {
+		for (int kind = 0; kind < 2; kind++) {
+			tbh_queue *q;
+			int rc = tbh_queue_create(r->dev, kind ? TBH_QUEUE_COPY : TBH_QUEUE_COMPUTE, &q);
+			double ms = 0;
+			if (rc == 0) {
+				ms = fence(r, q, deadline, &rc);
+				tbh_queue_destroy(q);
+			}
+			if (rc < 0) {
+				char what[96];
+				snprintf(what, sizeof what, "cycle %d of %d (%s queue), after %d queue removals", i + 1, n,
+					 kind ? "SDMA" : "compute", 2 * i + kind);
+				json_t *res = gpu_failed(r, rc, what);
+				json_object_set_new(json_object_get(res, "evidence"), "cycle", json_integer(i + 1));
+				return res;
+			}
+			if (i == 0 && kind == 0)
+				deadline = deadline_for(ms);
+		}
+		progress(r, (uint64_t)i + 1, (uint64_t)n, deadline);
+	}
+	/* the last removal must have been answered too: one more use of the GPU */
+	int rc;
+	fence(r, r->compute, deadline, &rc);
+	if (rc < 0) {
+		json_t *res = gpu_failed(r, rc, "the fence after the last cycle");
+		json_object_set_new(json_object_get(res, "evidence"), "cycle", json_integer(n));
+		return res;
+	}
+	return diag_result("queue_cycles", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+			   "%d compute and %d SDMA queues created, used and destroyed", n, n);
+}
+
+static const struct {
+	const char *name;
+	json_t *(*run)(struct gpu_run *r);
+} gpu_tests[] = {
+	{ "queues", test_queues },
+	{ "fence", test_fence },
+	{ "gemm", test_gemm },
+	{ "copy", test_copy },
+	{ "queue_cycles", test_queue_cycles },
+};
+
+/* ---- the worker ---------------------------------------------------------------------------- */
+
+static int setup(struct gpu_run *r)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/diag.co", r->ctx->share_dir);
+	int rc = tbh_device_open(r->ctx->gpu, &r->dev);
+	if (rc == 0)
+		rc = tbh_program_load_file(r->dev, path, &r->prog);
+	if (rc == 0)
+		rc = tbh_program_kernel(r->prog, "gemm_f32", &r->gemm);
+	if (rc == 0)
+		rc = tbh_program_kernel(r->prog, "pattern_fill", &r->fill);
+	if (rc == 0)
+		rc = tbh_program_kernel(r->prog, "pattern_check", &r->check);
+	return rc;
+}
+
+int diag_worker_main(struct diag_worker_ctx *ctx, const char *const *names, int n)
+{
+	struct gpu_run r = { .ctx = ctx, .rng = ctx->seed * 2654435761u + 88172645463325252ull + (uint64_t)ctx->gpu };
+	r.test = "setup";
+	int rc = setup(&r);
+	for (int i = 0; i < n; i++) {
+		json_t *res = NULL;
+		r.test = names[i];
+		diag_send(&ctx->link, json_pack("{s:s, s:s}", "ev", "begin", "test", names[i]));
+		uint64_t t0 = diag_now_ms();
+		if (rc < 0) {
+			res = diag_result(names[i], ctx->gpu, DIAG_FAIL, "GPU_OPEN_FAILED", DIAG_ACT_UPDATE_FW_DRIVER,
+					  "cannot open the GPU: %s", tbh_last_error());
+		} else if (strcmp(names[i], "queues") != 0 && make_queues(&r) < 0) {
+			res = diag_result(names[i], ctx->gpu, DIAG_FAIL, "QUEUE_CREATE_FAILED", DIAG_ACT_UPDATE_FW_DRIVER,
+					  "cannot create the queues: %s", tbh_last_error());
+		} else {
+			for (size_t k = 0; k < sizeof gpu_tests / sizeof gpu_tests[0]; k++)
+				if (!strcmp(gpu_tests[k].name, names[i]))
+					res = gpu_tests[k].run(&r);
+		}
+		if (!res)
+			res = diag_result(names[i], ctx->gpu, DIAG_SKIPPED, "UNKNOWN_TEST", DIAG_ACT_NONE, "not a GPU test");
+		json_object_set_new(res, "seconds", json_real((double)(diag_now_ms() - t0) / 1000.0));
+		diag_send(&ctx->link, json_pack("{s:s, s:o}", "ev", "end", "result", res));
+		if (r.gone)
+			break;	/* quarantined: the supervisor marks the rest */
+	}
+	/* a GPU that hung keeps its queues: destroying them would only wait */
+	if (!r.gone) {
+		tbh_signal_destroy(r.sig);
+		tbh_queue_destroy(r.copy);
+		tbh_queue_destroy(r.compute);
+		tbh_program_free(r.prog);
+		tbh_device_close(r.dev);
+	}
+	diag_send(&ctx->link, json_pack("{s:s}", "ev", "done"));
+	return 0;
+}

@@ -1,0 +1,2 @@
+# tests/diag: tb diag on the simulated box
+TESTS += tests/diag/diag.sh

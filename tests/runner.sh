@@ -1,0 +1,79 @@
+#!/bin/sh
+# The test runner itself (tests/run), on fake tests: each way a test can go
+# wrong is counted as a failure, tests are told apart by path, and results
+# appear as tests end.
+. "$TB_SRC/tests/tap.sh"
+run="$TB_SRC/tests/run"
+tmp=$(mktemp -d /tmp/tb-runner.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# fake NAME BODY: an executable shell test in the fake source tree
+fake() {
+  mkdir -p "$(dirname "$tmp/src/$1")"
+  printf '#!/bin/sh\n%s\n' "$2" >"$tmp/src/$1"
+  chmod +x "$tmp/src/$1"
+}
+fake good.sh 'echo "ok 1 - one"; echo "ok 2 - two"'
+fake crash.sh 'echo "ok 1 - before the crash"; kill -SEGV $$'
+fake plan.sh 'echo "1..3"; echo "ok 1 - one"; echo "ok 2 - two"'
+fake empty.sh 'echo "some output, no check"'
+fake a/same.sh 'echo "ok 1 - the one in a"'
+fake b/same.sh 'echo "not ok 1 - the one in b"; exit 1'
+fake skip.sh 'echo "ok 1 - a check # SKIP no GPU here"'
+fake status.sh 'echo "ok 1 - fine so far"; exit 3'
+fake hang.sh 'echo "ok 1 - started"; exec sleep 60'
+
+# runner [TESTS...]: the runner on fake tests; its output in $out, status in $rc
+runner() {
+  out=$(cd "$tmp/src" && TB_BUILD="$tmp/build" TB_SRC="$tmp/src" TB_TEST_JOBS=4 TB_TEST_TIMEOUT=1 \
+        "$run" "$@" 2>&1)
+  rc=$?
+}
+# result NAME STATUS OK FAILED: the runner printed this result line for NAME
+result() {
+  if printf '%s\n' "$out" | awk -v n="$1" -v s="$2" -v o="$3" -v f="$4" \
+       '$1 == s && $2 == n && $3 == o && $5 == f { found = 1 } END { exit !found }'; then
+    ok "$1: $2 with $3 ok, $4 failed"
+  else
+    not_ok "$1: $2 with $3 ok, $4 failed" "$(printf '%s\n' "$out" | grep -F " $1 " | head -n 3)"
+  fi
+}
+
+runner good.sh crash.sh missing.sh plan.sh empty.sh a/same.sh b/same.sh skip.sh status.sh hang.sh
+result good.sh PASS 2 0
+result crash.sh FAIL 1 1
+contains "a crash is named" "crash.sh: killed by signal 11" "$out"
+result missing.sh FAIL 0 1
+contains "a missing test is named" "missing.sh: could not be run" "$out"
+result plan.sh FAIL 2 1
+contains "a plan mismatch is named" "plan.sh: planned 3 checks, ran 2" "$out"
+result empty.sh FAIL 0 1
+contains "a test without checks is named" "empty.sh: ran no checks" "$out"
+result a/same.sh PASS 1 0
+result b/same.sh FAIL 0 1
+result skip.sh FAIL 0 1
+contains "a skipped check is named" "skip.sh: skipped 1 checks" "$out"
+result status.sh FAIL 1 1
+contains "a bad exit status is named" "status.sh: exited with status 3" "$out"
+result hang.sh FAIL 1 1
+contains "a hang is named" "hang.sh: timed out after 1s" "$out"
+last=$(printf '%s\n' "$out" | tail -n 1)
+[ "$last" = "8 passed, 8 failed" ] && ok "the last line counts every failure" || not_ok "the last line counts every failure" "$last"
+[ "$rc" -ne 0 ] && ok "failures make the runner fail" || not_ok "failures make the runner fail" "status $rc"
+grep -q "the one in a" "$tmp/build/test-logs/a/same.sh.log" && grep -q "the one in b" "$tmp/build/test-logs/b/same.sh.log" \
+  && ok "tests of the same file name keep logs of their own" || not_ok "tests of the same file name keep logs of their own" \
+  "$(ls -R "$tmp/build/test-logs")"
+
+runner good.sh a/same.sh
+[ "$rc" -eq 0 ] && [ "$(printf '%s\n' "$out" | tail -n 1)" = "3 passed, 0 failed" ] && ok "a clean run passes" \
+  || not_ok "a clean run passes" "status $rc: $out"
+
+# A result is printed when its test ends, not when all have: the slow test
+# finishes only once the fast one's result line is in the runner's output.
+fake fast.sh 'echo "ok 1 - fast"'
+fake slow.sh "i=0; while ! grep -q '^PASS fast.sh' '$tmp/out'; do
+  i=\$((i + 1)); [ \$i -gt 100 ] && { echo 'not ok 1 - no result line for fast.sh while slow.sh ran'; exit 1; }
+  sleep 0.1; done; echo 'ok 1 - the result of fast.sh came first'"
+(cd "$tmp/src" && TB_BUILD="$tmp/build" TB_SRC="$tmp/src" TB_TEST_JOBS=2 "$run" slow.sh fast.sh >"$tmp/out" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && ok "each result is printed as its test ends" || not_ok "each result is printed as its test ends" "$(cat "$tmp/out")"

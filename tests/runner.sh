@@ -77,3 +77,25 @@ fake slow.sh "i=0; while ! grep -q '^PASS fast.sh' '$tmp/out'; do
 (cd "$tmp/src" && TB_BUILD="$tmp/build" TB_SRC="$tmp/src" TB_TEST_JOBS=2 "$run" slow.sh fast.sh >"$tmp/out" 2>&1)
 rc=$?
 [ $rc -eq 0 ] && ok "each result is printed as its test ends" || not_ok "each result is printed as its test ends" "$(cat "$tmp/out")"
+
+# tap.sh's helpers, which every shell test uses: tap_run takes a program's
+# exit status and plan into account, equals compares exact values
+fake prog.sh 'echo "1..3"; echo "ok 1 - one"; echo "not ok 2 - two"; echo "ok 3 - three # SKIP why"'
+fake prog-crash.sh 'echo "1..2"; echo "ok 1 - one"; kill -SEGV $$'
+fake prog-silent.sh 'echo "no TAP at all"'
+out=$(tap_n=0; tap_run "p: " "$tmp/src/prog.sh")
+equals "tap_run renumbers and prefixes the results" \
+  "ok 1 - p: one|not ok 2 - p: two|ok 3 - p: three # SKIP why" "$(printf '%s\n' "$out" | grep ok | paste -sd'|')"
+out=$(tap_n=0; tap_run "p: " "$tmp/src/prog-crash.sh")
+contains "tap_run: a program that made fewer checks than planned fails" "not ok 2 - p: planned 2 checks" "$out"
+contains "tap_run: a program that crashed fails" "not ok 3 - p: exit status" "$out"
+out=$(tap_n=0; tap_run "p: " "$tmp/src/prog-silent.sh")
+contains "tap_run: a program that made no check fails" "not ok 1 - p: checks made" "$out"
+out=$(tap_n=0; tap_run "p: " "$tmp/src/no-such-program")
+contains "tap_run: a missing program fails" "not ok 1 - p: checks made" "$out"
+case $(equals "x" "0" "1000") in "not ok"*) ok "equals: 0 is not 1000" ;; *) not_ok "equals: 0 is not 1000" ;; esac
+case $(equals "x" "16" "16") in "ok"*) ok "equals: 16 is 16" ;; *) not_ok "equals: 16 is 16" ;; esac
+mkdir -p "$tmp/empty-build"
+out=$(TB_BUILD="$tmp/empty-build" sh "$TB_SRC/tests/isa/decode.sh" 2>&1)
+case $out in *"not ok"*) ok "the decoder test fails without its program and code objects" ;;
+  *) not_ok "the decoder test fails without its program and code objects" "$out" ;; esac

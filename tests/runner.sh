@@ -22,6 +22,11 @@ fake b/same.sh 'echo "not ok 1 - the one in b"; exit 1'
 fake skip.sh 'echo "ok 1 - a check # SKIP no GPU here"'
 fake status.sh 'echo "ok 1 - fine so far"; exit 3'
 fake hang.sh 'echo "ok 1 - started"; exec sleep 60'
+# plans as programs print them: at the end (tap.h), then the script's own
+# checks; first, once per cmocka group
+fake trailing.sh 'echo "ok 1 - one"; echo "ok 2 - two"; echo "1..2"; echo "ok 3 - the script'"'"'s own"'
+fake groups.sh 'echo "1..1"; echo "ok 1 - one"; echo "1..2"; echo "ok 1 - one"; echo "ok 2 - two"'
+fake truncated.sh 'echo "1..2"; echo "ok 1 - one"; echo "1..3"; echo "ok 1 - one"'
 
 # runner [TESTS...]: the runner on fake tests; its output in $out, status in $rc
 runner() {
@@ -39,7 +44,8 @@ result() {
   fi
 }
 
-runner good.sh crash.sh missing.sh plan.sh empty.sh a/same.sh b/same.sh skip.sh status.sh hang.sh
+runner good.sh crash.sh missing.sh plan.sh empty.sh a/same.sh b/same.sh skip.sh status.sh hang.sh \
+  trailing.sh groups.sh truncated.sh
 result good.sh PASS 2 0
 result crash.sh FAIL 1 1
 contains "a crash is named" "crash.sh: killed by signal 11" "$out"
@@ -57,8 +63,12 @@ result status.sh FAIL 1 1
 contains "a bad exit status is named" "status.sh: exited with status 3" "$out"
 result hang.sh FAIL 1 1
 contains "a hang is named" "hang.sh: timed out after 1s" "$out"
+result trailing.sh PASS 3 0
+result groups.sh PASS 3 0
+result truncated.sh FAIL 2 1
+contains "a truncated group is named" "truncated.sh: planned 2 checks, ran 1" "$out"
 last=$(printf '%s\n' "$out" | tail -n 1)
-[ "$last" = "8 passed, 8 failed" ] && ok "the last line counts every failure" || not_ok "the last line counts every failure" "$last"
+[ "$last" = "16 passed, 9 failed" ] && ok "the last line counts every failure" || not_ok "the last line counts every failure" "$last"
 [ "$rc" -ne 0 ] && ok "failures make the runner fail" || not_ok "failures make the runner fail" "status $rc"
 grep -q "the one in a" "$tmp/build/test-logs/a/same.sh.log" && grep -q "the one in b" "$tmp/build/test-logs/b/same.sh.log" \
   && ok "tests of the same file name keep logs of their own" || not_ok "tests of the same file name keep logs of their own" \

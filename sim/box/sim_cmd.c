@@ -112,7 +112,8 @@ static int probe(const char *state)
 	int32_t err;
 	if (control(state, SIM_CTL_PING, NULL, &err, NULL, 0) == 0)
 		return 0;
-	if (sim_state_holder(state) > 0)
+	int holder = sim_state_holder(state);
+	if (holder > 0 || holder == -EBUSY)
 		return -EBUSY;
 	char pidfile[PATH_MAX];
 	snprintf(pidfile, sizeof pidfile, "%s/simd.pid", state);
@@ -133,8 +134,7 @@ static void remove_leftovers(const char *state)
 static int not_running(const char *cmd, const char *state, int rc)
 {
 	if (rc == -EBUSY)
-		fprintf(stderr, "tb sim %s: the box's daemon (pid %d) in %s does not answer\n", cmd,
-			sim_state_holder(state), state);
+		fprintf(stderr, "tb sim %s: the box's daemon in %s holds its lock but does not answer\n", cmd, state);
 	else if (rc == -ESRCH)
 		fprintf(stderr, "tb sim %s: the box's daemon in %s has died; start it again with 'tb sim start'\n", cmd,
 			state);

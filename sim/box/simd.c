@@ -558,8 +558,11 @@ int main(int argc, char **argv)
 	 * a dead one's lock went with it, and its files are cleared below */
 	int holder = 0, lock = sim_state_lock(state, &holder);
 	if (lock == -EBUSY) {
-		fprintf(stderr, "tb-simd: another tb-simd (pid %d) is running on %s; stop it first ('tb sim stop')\n",
-			holder, state);
+		char who[32] = "";
+		if (holder > 0)
+			snprintf(who, sizeof who, " (pid %d)", holder);
+		fprintf(stderr, "tb-simd: another tb-simd%s is running on %s; stop it first ('tb sim stop')\n", who,
+			state);
 		return 1;
 	}
 	if (lock < 0) {

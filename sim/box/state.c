@@ -28,7 +28,7 @@ static int open_lock(const char *dir, int flags)
 	char path[PATH_MAX];
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, SIM_LOCK_NAME) >= sizeof path)
 		return -ENAMETOOLONG;
-	int fd = open(path, flags | O_RDWR | O_CLOEXEC, 0644);
+	int fd = open(path, flags | O_CLOEXEC, 0644);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -36,20 +36,21 @@ static int open_lock(const char *dir, int flags)
  * so asking never keeps a daemon from starting. */
 int sim_state_holder(const char *dir)
 {
-	int fd = open_lock(dir, 0);
+	int fd = open_lock(dir, O_RDONLY);
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
 		return fd;
 	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	int rc = fcntl(fd, F_GETLK, &l) < 0 ? -errno : l.l_type == F_UNLCK ? 0 : l.l_pid;
+	/* a holder in another pid namespace shows as pid 0 */
+	int rc = fcntl(fd, F_GETLK, &l) < 0 ? -errno : l.l_type == F_UNLCK ? 0 : l.l_pid > 0 ? l.l_pid : -EBUSY;
 	close(fd);
 	return rc;
 }
 
 int sim_state_lock(const char *dir, int *holder)
 {
-	int fd = open_lock(dir, O_CREAT);
+	int fd = open_lock(dir, O_CREAT | O_RDWR);
 	if (fd < 0)
 		return fd;
 	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };

@@ -598,7 +598,7 @@ static void test_libdrm(void)
 {
 	int fd = open("/dev/dri/renderD129", O_RDWR | O_CLOEXEC);
 	amdgpu_device_handle dev;
-	uint32_t major, minor;
+	uint32_t major = 0, minor = 0;
 	int rc = fd < 0 ? -errno : amdgpu_device_initialize(fd, &major, &minor, &dev);
 	check(rc == 0 && major == 3, "libdrm_amdgpu initializes on renderD129 (DRM %u.%u, rc %d)", major, minor, rc);
 	if (rc) {

@@ -1,6 +1,8 @@
 /* tb: the appliance's command front end.  It only dispatches, git-style:
  * "tb NAME ARGS..." runs the program tb-NAME from ../libexec/tb next to this
- * binary, so each component keeps its command with its code. */
+ * binary, so each component keeps its command with its code.  The command
+ * runs with argv[0] = "tb NAME": that is the name getopt and the command's
+ * own messages print, never the program's path. */
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
@@ -9,6 +11,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "tb_version.h"
+
+#define MAX_COMMANDS 256
+
+/* One line per command for `tb --help`; tests/frontend.sh checks that every
+ * installed command has one. */
+static const struct {
+	const char *name, *summary;
+} summaries[] = {
+	{ "bench", "measure the GPUs: dispatch latency, copy bandwidth" },
+	{ "emu", "run one kernel of a gfx1100 code object on the emulator" },
+	{ "fan", "the fan daemon's zones and duties; benchmark and calibrate fan control" },
+	{ "info", "list the GPUs: PCI address, target, VRAM, BAR, PCIe link, KFD node" },
+	{ "load", "read a safetensors file with O_DIRECT io_uring into host or GPU memory" },
+	{ "raid", "the NVMe drives' health and the md RAID0 arrays" },
+	{ "sim", "start, stop and inspect the simulated box; run programs on it; inject faults" },
+	{ "store", "checksum manifests, test files and storage benchmarks" },
+};
+
+static const char *summary_of(const char *name)
+{
+	for (size_t i = 0; i < sizeof summaries / sizeof summaries[0]; i++)
+		if (!strcmp(summaries[i].name, name))
+			return summaries[i].summary;
+	return "";
+}
 
 static int libexec_dir(char *out, size_t len)
 {
@@ -29,24 +58,53 @@ static int cmp_names(const void *a, const void *b)
 
 static void usage(FILE *f, const char *dir)
 {
-	fprintf(f, "usage: tb COMMAND [ARGS...]\n       tb COMMAND --help\n\ncommands:\n");
+	fprintf(f, "usage: tb COMMAND [ARGS...]\n"
+		   "       tb help COMMAND        (the same as tb COMMAND --help)\n"
+		   "       tb --version\n\ncommands:\n");
 	DIR *d = opendir(dir);
 	if (!d) {
-		fprintf(f, "  (none found in %s)\n", dir);
+		fprintf(f, "  (no commands are installed next to tb)\n");
 		return;
 	}
-	char *names[256];
+	char *names[MAX_COMMANDS];
 	size_t count = 0;
 	struct dirent *e;
-	while ((e = readdir(d)) && count < 256)
+	while ((e = readdir(d)) && count < MAX_COMMANDS)
 		if (strncmp(e->d_name, "tb-", 3) == 0 && (names[count] = strdup(e->d_name + 3)))
 			count++;
 	closedir(d);
 	qsort(names, count, sizeof names[0], cmp_names);
 	for (size_t i = 0; i < count; i++) {
-		fprintf(f, "  %s\n", names[i]);
+		fprintf(f, "  %-8s %s\n", names[i], summary_of(names[i]));
 		free(names[i]);
 	}
+}
+
+/* Run command NAME with ARGS (argv-style, NULL-terminated, args[0] unused). */
+static int run(const char *dir, const char *name, char **args)
+{
+	if (name[0] == '-') {
+		fprintf(stderr, "tb: unknown option '%s'; see 'tb --help'\n", name);
+		return 2;
+	}
+	if (strchr(name, '/') || name[0] == '.' || !name[0]) {
+		fprintf(stderr, "tb: '%s' is not a command; see 'tb --help'\n", name);
+		return 2;
+	}
+	char prog[PATH_MAX + 64], shown[128];
+	if ((size_t)snprintf(prog, sizeof prog, "%s/tb-%s", dir, name) >= sizeof prog ||
+	    (size_t)snprintf(shown, sizeof shown, "tb %s", name) >= sizeof shown) {
+		fprintf(stderr, "tb: command name too long\n");
+		return 2;
+	}
+	if (access(prog, X_OK) != 0) {
+		fprintf(stderr, "tb: '%s' is not a tb command; see 'tb --help'\n", name);
+		return 2;
+	}
+	args[0] = shown;
+	execv(prog, args);
+	fprintf(stderr, "tb: cannot run '%s': %s\n", shown, strerror(errno));
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -57,26 +115,27 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tb: cannot find my own location: %s\n", strerror(-rc));
 		return 2;
 	}
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		usage(argc < 2 ? stderr : stdout, dir);
-		return argc < 2 ? 2 : 0;
-	}
-	const char *name = argv[1];
-	if (strchr(name, '/') || name[0] == '.' || name[0] == '-') {
-		fprintf(stderr, "tb: '%s' is not a command; see 'tb --help'\n", name);
+	if (argc < 2) {
+		usage(stderr, dir);
 		return 2;
 	}
-	char prog[PATH_MAX + 64];
-	if ((size_t)snprintf(prog, sizeof prog, "%s/tb-%s", dir, name) >= sizeof prog) {
-		fprintf(stderr, "tb: command name too long\n");
-		return 2;
+	const char *first = argv[1];
+	if (!strcmp(first, "--version") || !strcmp(first, "-V")) {
+		printf("tb %s\n", TB_VERSION);
+		return 0;
 	}
-	if (access(prog, X_OK) != 0) {
-		fprintf(stderr, "tb: '%s' is not a tb command; see 'tb --help'\n", name);
-		return 2;
+	if (!strcmp(first, "--help") || !strcmp(first, "-h") || (!strcmp(first, "help") && argc == 2)) {
+		usage(stdout, dir);
+		return 0;
 	}
-	argv[1] = prog;
-	execv(prog, argv + 1);
-	fprintf(stderr, "tb: cannot run %s: %s\n", prog, strerror(errno));
-	return 2;
+	if (!strcmp(first, "help")) {
+		if (argc > 3) {
+			fprintf(stderr, "tb help: one command at a time ('tb help %s')\n", argv[2]);
+			return 2;
+		}
+		char help[] = "--help";
+		char *args[] = { NULL, help, NULL };
+		return run(dir, argv[2], args);
+	}
+	return run(dir, first, argv + 1);
 }

@@ -1,2 +1,2 @@
 # Cross-component tests that live directly in tests/.
-TESTS += tests/frontend.sh
+TESTS += tests/frontend.sh tests/runner.sh

@@ -128,6 +128,16 @@ static void clear_gpu(struct sim_box *b, struct sim_gpu *g)
 		klog("pci %s: device back on the bus after a rescan", g->bdf);
 }
 
+/* How many arguments each kind takes: more is an error, not ignored. */
+static int kind_args(const char *kind)
+{
+	if (!strcmp(kind, "link"))
+		return 2;
+	if (!strcmp(kind, "vram-bitflip") || !strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue"))
+		return 1;
+	return 0;
+}
+
 static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, const char *a1, const char *a2, char *msg,
 		     size_t len)
 {
@@ -191,6 +201,12 @@ int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len)
 	const char *a1 = strtok_r(NULL, " ", &save), *a2 = strtok_r(NULL, " ", &save);
 	if (!target)
 		return bad(msg, len, "%s", "no fault given");
+	/* each fault takes so many words after its target and kind: one more is an error, not ignored */
+	const char *words[3] = { a1, a2, strtok_r(NULL, " ", &save) };
+	int takes = !kind || !strcmp(target, "clear") || !strncmp(target, "chassis", 7) ? 0 : kind_args(kind);
+	if (words[takes])
+		return bad(msg, len, "unexpected argument '%s' (tb sim fault --help lists each fault's arguments)",
+			   words[takes]);
 	if (!strcmp(target, "clear")) {
 		uint64_t i = 0;
 		if (kind && (parse_u64(kind, &i) < 0 || i >= (uint64_t)b->ngpus))

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,20 +107,36 @@ static int control(const char *state, uint32_t op, const char *arg, int32_t *err
 }
 
 /* Is a daemon answering?  0 yes, -ENOENT no box here, -ESRCH a dead daemon's
- * leftovers. */
+ * leftovers, -EBUSY a daemon that holds the box's lock but does not answer. */
 static int probe(const char *state)
 {
 	int32_t err;
 	if (control(state, SIM_CTL_PING, NULL, &err, NULL, 0) == 0)
 		return 0;
+	int holder = sim_state_holder(state);
+	if (holder > 0 || holder == -EBUSY)
+		return -EBUSY;
 	char pidfile[PATH_MAX];
 	snprintf(pidfile, sizeof pidfile, "%s/simd.pid", state);
 	return access(pidfile, F_OK) == 0 ? -ESRCH : -ENOENT;
 }
 
+/* What a daemon that died leaves behind: its socket and pid file (the next
+ * daemon clears the rest of the state directory when it starts). */
+static void remove_leftovers(const char *state)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof p, "%s/%s", state, SIM_SOCKET_NAME);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/simd.pid", state);
+	unlink(p);
+}
+
 static int not_running(const char *cmd, const char *state, int rc)
 {
-	if (rc == -ESRCH)
+	if (rc == -EBUSY)
+		fprintf(stderr, "tb sim %s: the box's daemon in %s holds its lock but does not answer\n", cmd, state);
+	else if (rc == -ESRCH)
 		fprintf(stderr, "tb sim %s: the box's daemon in %s has died; start it again with 'tb sim start'\n", cmd,
 			state);
 	else
@@ -140,7 +157,7 @@ static int cmd_start(const char *state, const struct start_opts *so)
 {
 	int gpus = so->gpus;
 	int rc = probe(state);
-	if (rc == 0) {
+	if (rc == 0 || rc == -EBUSY) {
 		fprintf(stderr, "tb sim start: a simulated box is already running in %s ('tb sim stop' first)\n", state);
 		return 1;
 	}
@@ -216,6 +233,13 @@ static int cmd_start(const char *state, const struct start_opts *so)
 static int cmd_stop(const char *state)
 {
 	int rc = probe(state);
+	if (rc == -ESRCH) {
+		/* the daemon died (killed, crashed): what it left is cleaned up, and
+		 * the box is as stopped as asked */
+		remove_leftovers(state);
+		printf("simulated box stopped (its daemon had died; its leftovers in %s are removed)\n", state);
+		return 0;
+	}
 	if (rc < 0)
 		return not_running("stop", state, rc);
 	int32_t err;
@@ -283,6 +307,16 @@ static int cmd_run(const char *state, char **argv)
 	snprintf(pre, sizeof pre, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
 	setenv("LD_PRELOAD", pre, 1);
 	setenv("TB_SIM_SOCKET_DIR", real_state, 1);
+	/* the box's programs find the tb that runs them first on PATH */
+	char bin[PATH_MAX], real_bin[PATH_MAX];
+	if (sibling_path("bin", bin, sizeof bin) == 0 && realpath(bin, real_bin)) {
+		const char *path = getenv("PATH");
+		char newpath[PATH_MAX * 2];
+		if (!path || !*path)
+			path = "/bin:/usr/bin";	/* what execvp searches when PATH is unset */
+		if ((size_t)snprintf(newpath, sizeof newpath, "%s:%s", real_bin, path) < sizeof newpath)
+			setenv("PATH", newpath, 1);
+	}
 	execvp(argv[0], argv);
 	fprintf(stderr, "tb sim run: cannot run %s: %s\n", argv[0], strerror(errno));
 	return 127;
@@ -348,6 +382,33 @@ static int cmd_fault(const char *state, int argc, char **argv)
 	return 0;
 }
 
+/* A number option, or -1 with an error that names it. */
+static int parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out)
+{
+	if (sim_parse_int(s, lo, hi, out) == 0)
+		return 0;
+	fprintf(stderr, "tb sim %s: %s '%s': expected a whole number from %ld to %ld\n", cmd, opt, s, lo, hi);
+	return -1;
+}
+
+/* The value of option argv[*i], or NULL (with the error said) when it has none. */
+static const char *opt_value(const char *cmd, int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "tb sim %s: %s needs a value\n", cmd, argv[*i]);
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static int no_more_args(const char *cmd, int i, int argc, char **argv)
+{
+	if (i == argc)
+		return 0;
+	fprintf(stderr, "tb sim %s: unexpected argument '%s' (see 'tb sim --help')\n", cmd, argv[i]);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -359,48 +420,51 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	const char *state = NULL;
-	int gpus = SIM_DEFAULT_GPUS, json = 0, i = 2;
-	struct start_opts so = { .speed = 1 };
+	static const char *const cmds[] = { "start", "stop", "status", "run", "fault" };
+	bool known = false;
+	for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
+		known |= !strcmp(cmd, cmds[k]);
+	if (!known) {
+		fprintf(stderr, "tb sim: unknown subcommand '%s' (see 'tb sim --help')\n", cmd);
+		return 2;
+	}
+	bool start = !strcmp(cmd, "start");
+	const char *state = NULL, *v;
+	int json = 0, i = 2;
+	struct start_opts so = { .gpus = SIM_DEFAULT_GPUS, .speed = 1 };
 	char dflt[PATH_MAX], plant[PATH_MAX];
 	for (; i < argc; i++) {
-		if (!strcmp(argv[i], "--state") && i + 1 < argc) {
-			state = argv[++i];
-		} else if (!strcmp(argv[i], "--gpus") && i + 1 < argc && !strcmp(cmd, "start")) {
-			char *end;
-			long v = strtol(argv[++i], &end, 10);
-			if (*end || v < 1 || v > SIM_MAX_GPUS) {
-				fprintf(stderr, "tb sim start: --gpus must be 1 to %d\n", SIM_MAX_GPUS);
+		const char *o = argv[i];
+		if (!strcmp(o, "--state")) {
+			if (!(state = opt_value(cmd, argc, argv, &i)))
 				return 2;
-			}
-			gpus = (int)v;
-		} else if (!strcmp(argv[i], "--plant") && i + 1 < argc && !strcmp(cmd, "start")) {
-			if (!realpath(argv[++i], plant)) {
-				fprintf(stderr, "tb sim start: %s: %s\n", argv[i], strerror(errno));
+		} else if (start && !strcmp(o, "--gpus")) {
+			if (!(v = opt_value(cmd, argc, argv, &i)) || parse_int(cmd, o, v, 1, SIM_MAX_GPUS, &so.gpus) < 0)
+				return 2;
+		} else if (start && !strcmp(o, "--plant")) {
+			if (!(v = opt_value(cmd, argc, argv, &i)))
+				return 2;
+			if (!realpath(v, plant)) {
+				fprintf(stderr, "tb sim start: --plant '%s': %s\n", v, strerror(errno));
 				return 2;
 			}
 			so.plant = plant;
-		} else if (!strcmp(argv[i], "--speed") && i + 1 < argc && !strcmp(cmd, "start")) {
-			char *end;
-			long v = strtol(argv[++i], &end, 10);
-			if (*end || v < 1 || v > 100) {
-				fprintf(stderr, "tb sim start: --speed must be 1 to 100\n");
+		} else if (start && !strcmp(o, "--speed")) {
+			if (!(v = opt_value(cmd, argc, argv, &i)) || parse_int(cmd, o, v, 1, 100, &so.speed) < 0)
 				return 2;
-			}
-			so.speed = (int)v;
-		} else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "status")) {
+		} else if (!strcmp(o, "--json") && !strcmp(cmd, "status")) {
 			json = 1;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+		} else if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
 			if (!strcmp(cmd, "fault"))
 				fault_usage(stdout);
 			else
 				usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--")) {
+		} else if (!strcmp(o, "--")) {
 			i++;
 			break;
-		} else if (argv[i][0] == '-' && strcmp(cmd, "fault") != 0) {
-			fprintf(stderr, "tb sim %s: unknown option '%s'\n", cmd, argv[i]);
+		} else if (o[0] == '-' && strcmp(cmd, "fault") != 0) {
+			fprintf(stderr, "tb sim %s: unknown option '%s' (see 'tb sim --help')\n", cmd, o);
 			return 2;
 		} else {
 			break;
@@ -413,14 +477,12 @@ int main(int argc, char **argv)
 		}
 		state = dflt;
 	}
-	if (!strcmp(cmd, "start")) {
-		so.gpus = gpus;
-		return i == argc ? cmd_start(state, &so) : (usage(stderr), 2);
-	}
+	if (start)
+		return no_more_args(cmd, i, argc, argv) < 0 ? 2 : cmd_start(state, &so);
 	if (!strcmp(cmd, "stop"))
-		return i == argc ? cmd_stop(state) : (usage(stderr), 2);
+		return no_more_args(cmd, i, argc, argv) < 0 ? 2 : cmd_stop(state);
 	if (!strcmp(cmd, "status"))
-		return i == argc ? cmd_status(state, json) : (usage(stderr), 2);
+		return no_more_args(cmd, i, argc, argv) < 0 ? 2 : cmd_status(state, json);
 	if (!strcmp(cmd, "run")) {
 		if (i >= argc) {
 			fprintf(stderr, "tb sim run: no command given (tb sim run -- CMD [ARGS...])\n");
@@ -428,9 +490,5 @@ int main(int argc, char **argv)
 		}
 		return cmd_run(state, argv + i);
 	}
-	if (!strcmp(cmd, "fault"))
-		return cmd_fault(state, argc - i, argv + i);
-	fprintf(stderr, "tb sim: unknown subcommand '%s'\n", cmd);
-	usage(stderr);
-	return 2;
+	return cmd_fault(state, argc - i, argv + i);
 }

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "sim/box/conn.h"
 #include "sim/box/proto.h"
 #include "sim/box/sensors.h"
+#include "sim/box/state.h"
 
 struct sim_box *g_box;
 static struct sim_box box;
@@ -513,6 +515,15 @@ static void usage(FILE *f)
 		   "The simulated box's daemon; start it with `tb sim start`.\n");
 }
 
+/* A number option of the command line, or -1 with an error naming it. */
+static int parse_int(const char *opt, const char *s, long lo, long hi, int *out)
+{
+	if (sim_parse_int(s, lo, hi, out) == 0)
+		return 0;
+	fprintf(stderr, "tb-simd: %s '%s': expected a whole number from %ld to %ld\n", opt, s, lo, hi);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -522,21 +533,24 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *state = NULL, *plant_config = NULL;
-	int gpus = SIM_DEFAULT_GPUS, ready_fd = -1, c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	int gpus = SIM_DEFAULT_GPUS, ready_fd = -1, c, rc = 0;
+	box.plant_speed = 1;
+	while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': state = optarg; break;
-		case 'g': gpus = atoi(optarg); break;
-		case 'r': ready_fd = atoi(optarg); break;
+		case 'g': rc = parse_int("--gpus", optarg, 1, SIM_MAX_GPUS, &gpus); break;
+		case 'r': rc = parse_int("--ready-fd", optarg, 0, INT_MAX, &ready_fd); break;
 		case 'p': plant_config = optarg; break;
-		case 'x': box.plant_speed = atoi(optarg); break;
+		case 'x': rc = parse_int("--speed", optarg, 1, 100, &box.plant_speed); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (box.plant_speed == 0)
-		box.plant_speed = 1;
-	if (!state || gpus < 1 || gpus > SIM_MAX_GPUS || box.plant_speed < 1 || box.plant_speed > 100) {
+	if (rc < 0)
+		return 2;
+	if (!state || optind < argc) {
+		if (optind < argc)
+			fprintf(stderr, "tb-simd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
@@ -550,8 +564,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tb-simd: cannot create %s: %s\n", state, strerror(errno));
 		return 1;
 	}
+	/* one daemon per state directory: a second would clear the first's box;
+	 * a dead one's lock went with it, and its files are cleared below */
+	int holder = 0, lock = sim_state_lock(state, &holder);
+	if (lock == -EBUSY) {
+		char who[32] = "";
+		if (holder > 0)
+			snprintf(who, sizeof who, " (pid %d)", holder);
+		fprintf(stderr, "tb-simd: another tb-simd%s is running on %s; stop it first ('tb sim stop')\n", who,
+			state);
+		return 1;
+	}
+	if (lock < 0) {
+		fprintf(stderr, "tb-simd: cannot lock %s/%s: %s\n", state, SIM_LOCK_NAME, strerror(-lock));
+		return 1;
+	}
 	clear_state(state);
-	int rc = 0;
 	for (int i = 0; i < gpus && rc == 0; i++)
 		rc = gpu_init(&box, &box.gpu[i], i);
 	if (rc == 0)

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -19,4 +21,58 @@ int sim_state_default(char *out, size_t len)
 	else
 		n = snprintf(out, len, "/tmp/tb-sim-%u", (unsigned)geteuid());
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int open_lock(const char *dir, int flags)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, SIM_LOCK_NAME) >= sizeof path)
+		return -ENAMETOOLONG;
+	int fd = open(path, flags | O_CLOEXEC, 0644);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Record locks (not flock): F_GETLK names the holder without taking the lock,
+ * so asking never keeps a daemon from starting. */
+int sim_state_holder(const char *dir)
+{
+	int fd = open_lock(dir, O_RDONLY);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	/* a holder in another pid namespace shows as pid 0 */
+	int rc = fcntl(fd, F_GETLK, &l) < 0 ? -errno : l.l_type == F_UNLCK ? 0 : l.l_pid > 0 ? l.l_pid : -EBUSY;
+	close(fd);
+	return rc;
+}
+
+int sim_state_lock(const char *dir, int *holder)
+{
+	int fd = open_lock(dir, O_CREAT | O_RDWR);
+	if (fd < 0)
+		return fd;
+	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_SETLK, &l) == 0)
+		return fd;
+	int e = errno;
+	close(fd);
+	if (e != EACCES && e != EAGAIN)
+		return -e;
+	*holder = sim_state_holder(dir);
+	return -EBUSY;
+}
+
+int sim_parse_int(const char *s, long lo, long hi, int *out)
+{
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
 }

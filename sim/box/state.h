@@ -8,4 +8,20 @@
  * else $XDG_RUNTIME_DIR/tb-sim, else /tmp/tb-sim-UID. 0 or -ENAMETOOLONG. */
 int sim_state_default(char *out, size_t len);
 
+/* The daemon's lock, DIR/simd.lock: a POSIX record lock tb-simd holds for
+ * its life, so the kernel drops it when the daemon dies however it dies.
+ * sim_state_lock takes it: the open descriptor (kept open by the caller), or
+ * -EBUSY with *holder the pid that holds it, or another negative errno.
+ * sim_state_holder: the pid holding it, 0 if none, -EBUSY if held by a
+ * process of another pid namespace, or another negative errno; never
+ * call it in the daemon (closing any descriptor of the file drops a record
+ * lock). */
+#define SIM_LOCK_NAME "simd.lock"
+int sim_state_lock(const char *dir, int *holder);
+int sim_state_holder(const char *dir);
+
+/* A command line's number (tb sim, tb-simd): decimal digits only, from lo to
+ * hi; 0 or -EINVAL ("x", "3abc", "1e99", " 3", "+3" and out of range). */
+int sim_parse_int(const char *s, long lo, long hi, int *out);
+
 #endif

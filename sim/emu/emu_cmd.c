@@ -3,6 +3,7 @@
  *   tb emu CODE_OBJECT KERNEL --grid X[,Y,Z] --block X[,Y,Z] [--arg SPEC]... [--stats]
  *
  * For people who debug kernels without a GPU, and for tests. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -44,13 +45,24 @@ static void usage(FILE *f)
 
 /* ---- parsing --------------------------------------------------------------- */
 
+/* A whole number as a person writes one: decimal digits, or 0x and hex
+ * digits; no sign, spaces, octal or exponent ("010" is ten, "1e3" an error). */
 static bool parse_u64(const char *s, uint64_t *out)
 {
-	if (!s || !*s || *s == '-')
+	if (!s)
+		return false;
+	int base = 10;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	/* strtoull would also take a sign, spaces and a second 0x */
+	if (!(base == 16 ? isxdigit((unsigned char)s[0]) : isdigit((unsigned char)s[0])) ||
+	    (base == 16 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')))
 		return false;
 	char *end;
 	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
+	unsigned long long v = strtoull(s, &end, base);
 	if (errno || *end)
 		return false;
 	*out = v;
@@ -59,14 +71,11 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 static bool parse_i64(const char *s, int64_t *out)
 {
-	if (!s || !*s)
+	bool neg = s && s[0] == '-';
+	uint64_t u;
+	if (!parse_u64(neg ? s + 1 : s, &u) || u > (uint64_t)INT64_MAX + neg)
 		return false;
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 0);
-	if (errno || *end)
-		return false;
-	*out = v;
+	*out = !neg ? (int64_t)u : u == 0 ? 0 : -(int64_t)(u - 1) - 1;	/* -2^63 too */
 	return true;
 }
 
@@ -222,7 +231,7 @@ static int parse_arg(const char *spec, struct arg_spec *out, char *err, size_t l
 		char *end;
 		errno = 0;
 		float f = strtof(val, &end);
-		ok = *val && !*end && errno != ERANGE;
+		ok = *val && !isspace((unsigned char)*val) && !*end && errno != ERANGE;
 		if (type[1] == '3') {
 			uint32_t bits;
 			memcpy(&bits, &f, 4);
@@ -327,7 +336,7 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			if (!parse_u64(optarg, &max_inst)) {
-				fprintf(stderr, "tb emu: --max-instructions '%s': expected a number\n", optarg);
+				fprintf(stderr, "tb emu: --max-instructions '%s': expected a whole number\n", optarg);
 				goto out;
 			}
 			break;
@@ -339,6 +348,10 @@ int main(int argc, char **argv)
 			usage(stderr);
 			goto out;
 		}
+	}
+	if (argc - optind > 2) {
+		fprintf(stderr, "tb emu: unexpected argument '%s' (kernel arguments are given with --arg)\n", argv[optind + 2]);
+		goto out;
 	}
 	if (argc - optind != 2 || !have_grid || !have_block) {
 		fprintf(stderr, "tb emu: need CODE_OBJECT, KERNEL, --grid and --block\n");

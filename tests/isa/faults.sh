@@ -76,3 +76,15 @@ out=$("$tb" emu --help); contains "--help shows usage" "usage: tb emu CODE_OBJEC
 out=$("$tb" emu "$co" trap --grid 1 --block 1 --arg "buf:@$tmp/one.bin" --stats)
 case $out in *"stats: wave_instructions="*" seconds="*" rate="*) ok "--stats prints the stats line" ;;
   *) not_ok "--stats prints the stats line" "$out" ;; esac
+# numbers are parsed strictly, and the error names the option
+expect 2 "--threads 3abc is refused" "--threads '3abc'" "$tb" emu "$co" trap --grid 1 --block 1 --arg buf:4 --threads 3abc
+expect 2 "--threads 1e99 is refused" "--threads '1e99'" "$tb" emu "$co" trap --grid 1 --block 1 --arg buf:4 --threads 1e99
+expect 2 "--threads x is refused" "--threads 'x'" "$tb" emu "$co" trap --grid 1 --block 1 --arg buf:4 --threads x
+expect 2 "--max-instructions ' 5' is refused" "--max-instructions ' 5'" \
+  "$tb" emu "$co" trap --grid 1 --block 1 --arg buf:4 --max-instructions " 5"
+expect 2 "--grid 3abc is refused" "--grid '3abc'" "$tb" emu "$co" trap --grid 3abc --block 1 --arg buf:4
+expect 2 "a u32 with a sign" "'+3' is not a valid u32" "$tb" emu "$co" trap --grid 1 --block 1 --arg u32:+3
+expect 2 "an i32 below its range" "'-2147483649' is not a valid i32" "$tb" emu "$co" trap --grid 1 --block 1 --arg i32:-2147483649
+expect 2 "a buffer size with a second 0x" "buf:0x0x10" "$tb" emu "$co" trap --grid 1 --block 1 --arg buf:0x0x10
+expect 2 "an extra argument is refused" "tb emu: unexpected argument 'extra'" \
+  "$tb" emu "$co" trap extra --grid 1 --block 1 --arg buf:4

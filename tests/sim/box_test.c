@@ -297,8 +297,10 @@ static void test_fall_off_bus(void)
 static int load(int gpu, int seconds)
 {
 	struct fixture f;
-	if (start(gpu, &f) < 0)
+	if (start(gpu, &f) < 0) {
+		check(0, "GPU %d opens for the load", gpu);
 		return 1;
+	}
 	time_t end = time(NULL) + seconds;
 	int bad = 0, rounds = 0;
 	while (time(NULL) < end && !bad) {
@@ -314,8 +316,10 @@ static int load(int gpu, int seconds)
 static int worker(int gpu, int rounds)
 {
 	struct fixture f;
-	if (start(gpu, &f) < 0)
+	if (start(gpu, &f) < 0) {
+		check(0, "GPU %d opens for the work", gpu);
 		return 1;
+	}
 	int bad = 0;
 	for (int r = 0; r < rounds; r++)
 		bad += run_add(&f, 5000, (float)(r + 1)) != 0;
@@ -594,7 +598,7 @@ static void test_libdrm(void)
 {
 	int fd = open("/dev/dri/renderD129", O_RDWR | O_CLOEXEC);
 	amdgpu_device_handle dev;
-	uint32_t major, minor;
+	uint32_t major = 0, minor = 0;
 	int rc = fd < 0 ? -errno : amdgpu_device_initialize(fd, &major, &minor, &dev);
 	check(rc == 0 && major == 3, "libdrm_amdgpu initializes on renderD129 (DRM %u.%u, rc %d)", major, minor, rc);
 	if (rc) {
@@ -731,6 +735,8 @@ int main(int argc, char **argv)
 	if (start(0, &f) == 0) {
 		test_fault(&f);
 		teardown(&f);
+	} else {
+		check(0, "GPU 0 reopens for the memory-fault test");
 	}
 	return tap_done();
 }

@@ -24,7 +24,7 @@ contains "GPU board power and its cap" "cap = 355.00 W" "$out"
 
 # load drives power, power drives temperature
 j_before=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/temp2_input')
-box "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" load 5 4 >/dev/null 2>&1
+check "box_test loads GPU 5" box "$TB_BUILD/tests/box_test" "$TB_BUILD/gpu/tests/sim/box_kernels.co" load 5 4
 p_load=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/power1_average')
 j_after=$(box sh -c 'cat /sys/class/drm/card5/device/hwmon/hwmon*/temp2_input')
 [ "$j_after" -gt $((j_before + 1000)) ] && ok "a GPU under load heats up ($j_before -> $j_after m°C, $p_load uW)" || \
@@ -54,8 +54,8 @@ h=$(box sh -c "ls -d $gpu/hwmon/hwmon*")
 contains "manual pwm1 is refused on the 7900 XTX" "Operation not supported" "$(pywrite "$h/pwm1_enable" 1)"
 contains "pwm1 without manual mode is refused" "Invalid argument" "$(pywrite "$h/pwm1" 100)"
 contains "a power cap out of range is refused" "Invalid argument" "$(pywrite "$h/power1_cap" 5)"
-contains "a power cap in range is taken" "ok" "$(pywrite "$h/power1_cap" 330000000)"
-contains "the new cap reads back" "330000000" "$(box cat "$h/power1_cap")"
+equals "a power cap in range is taken" "ok" "$(pywrite "$h/power1_cap" 330000000)"
+equals "the new cap reads back" "330000000" "$(box cat "$h/power1_cap")"
 contains "a read-only attribute refuses writes" "Permission denied" "$(pywrite "$gpu/gpu_busy_percent" 5)"
 contains "a fan-curve point out of range is refused" "Invalid argument" "$(pywrite "$gpu/gpu_od/fan_ctrl/fan_curve" "2 150 50")"
 box sh -c "echo '0 35 25' > $gpu/gpu_od/fan_ctrl/fan_curve && echo c > $gpu/gpu_od/fan_ctrl/fan_curve"
@@ -70,20 +70,20 @@ rpm=$(box cat "$sio/fan2_input")
 [ "$rpm" -gt 0 ] && [ "$rpm" -lt 1000 ] && ok "a chassis fan in manual mode slows to its pwm ($rpm rpm)" || not_ok "a chassis fan slows to its pwm" "$rpm"
 contains "a chassis pwm mode the chip lacks is refused" "Invalid argument" "$(pywrite "$sio/pwm2_enable" 3)"
 
-"$tb" sim fault 1 fan-stall >/dev/null
-"$tb" sim fault 2 thermal-runaway >/dev/null
-"$tb" sim fault 3 link 8 8 >/dev/null
+check "a GPU fan stalls" "$tb" sim fault 1 fan-stall
+check "a GPU loses its cooling" "$tb" sim fault 2 thermal-runaway
+check "a link trains at x8" "$tb" sim fault 3 link 8 8
 sleep 3
 h1=$(box sh -c 'ls -d /sys/class/drm/card1/device/hwmon/hwmon*')
-contains "a stalled GPU fan reads 0 rpm" "0" "$(box cat "$h1/fan1_input")"
+equals "a stalled GPU fan reads 0 rpm" "0" "$(box cat "$h1/fan1_input")"
 j2=$(box sh -c 'cat /sys/class/drm/card2/device/hwmon/hwmon*/temp2_input')
 j0=$(box sh -c 'cat /sys/class/drm/card0/device/hwmon/hwmon*/temp2_input')
 [ "$j2" -gt $((j0 + 5000)) ] && ok "a GPU that lost its cooling heats up ($j2 vs $j0 m°C)" || not_ok "thermal runaway heats the GPU" "$j2 vs $j0"
 contains "lspci shows the degraded link" "Width x8" "$(box lspci -vv -s 63:00.0 2>/dev/null | grep LnkSta:)"
-contains "the link width file shows it too" "8" "$(box cat /sys/bus/pci/devices/0000:63:00.0/current_link_width)"
+equals "the link width file shows it too" "8" "$(box cat /sys/bus/pci/devices/0000:63:00.0/current_link_width)"
 check_fails "an unknown fault kind is refused" "$tb" sim fault 0 melt
 check_fails "a fault on a GPU that does not exist is refused" "$tb" sim fault 7 hang
 check_fails "a link width that does not exist is refused" "$tb" sim fault 0 link 3 8
 check "faults clear" "$tb" sim fault clear
 sleep 1
-contains "the link is back after clear" "16" "$(box cat /sys/bus/pci/devices/0000:63:00.0/current_link_width)"
+equals "the link is back after clear" "16" "$(box cat /sys/bus/pci/devices/0000:63:00.0/current_link_width)"

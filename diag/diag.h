@@ -101,6 +101,8 @@ struct tb_gpu_info;
 /* The GPU's counters that tell trouble: reset/VRAM-lost, RAS, AER on
  * every hop.  As a JSON object of numbers. */
 json_t *diag_counters(const struct tb_gpu_info *gpu);
+/* amdgpu's VRAM-lost counter (a reset count): 0 or -errno */
+int diag_vram_lost(const struct tb_gpu_info *gpu, uint32_t *out);
 /* Level-0 tests of one GPU (pcie, bar, counters, sensors): results appended to out. */
 void diag_inventory_gpu(const struct tb_gpu_info *gpu, const json_t *counters_at_start, json_t *out,
 			bool (*selected)(const char *test));
@@ -117,6 +119,7 @@ void diag_send(struct diag_link *l, json_t *msg);	/* takes the reference */
 
 struct diag_worker_ctx {
 	int gpu;
+	const struct tb_gpu_info *info;
 	uint64_t seed;
 	int level;
 	int iterations;

@@ -98,7 +98,7 @@ static int pci_path(const struct tb_gpu_info *gpu, char dirs[][PATH_MAX], int ma
 
 /* ---- counters ---------------------------------------------------------------------- */
 
-static int vram_lost_counter(const struct tb_gpu_info *gpu, uint32_t *out)
+int diag_vram_lost(const struct tb_gpu_info *gpu, uint32_t *out)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/dev/dri/renderD%d", gpu->render_minor);
@@ -120,7 +120,7 @@ json_t *diag_counters(const struct tb_gpu_info *gpu)
 {
 	json_t *c = json_object();
 	uint32_t lost;
-	if (vram_lost_counter(gpu, &lost) == 0)
+	if (diag_vram_lost(gpu, &lost) == 0)
 		json_object_set_new(c, "vram_lost", json_integer(lost));
 	char dirs[8][PATH_MAX];
 	int n = pci_path(gpu, dirs, 8);

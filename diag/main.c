@@ -180,6 +180,13 @@ int main(int argc, char **argv)
 	const char *state_env = getenv("TB_DIAG_STATE");
 	if (state_env && *state_env)
 		o.state_dir = state_env;
+	/* --state DIR may come before a subcommand too */
+	while (argc > 2 && !strcmp(argv[1], "--state")) {
+		o.state_dir = argv[2];
+		argv[2] = argv[0];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc > 1 && !strcmp(argv[1], "list"))
 		return argc == 2 ? cmd_list() : bad_usage("list takes no arguments, not '%s'", argv[2]);
 	if (argc > 1 && !strcmp(argv[1], "report"))

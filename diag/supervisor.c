@@ -345,7 +345,7 @@ static int start_worker(struct run *r, struct worker *w, int gpu)
 		/* the worker: acks on stdin, messages on the pipe */
 		dup2(ack[0], STDIN_FILENO);
 		FILE *out = fdopen(msg[1], "w");
-		struct diag_worker_ctx ctx = { .gpu = gpu, .seed = r->seed, .level = r->o->level,
+		struct diag_worker_ctx ctx = { .gpu = gpu, .info = &r->gpus[gpu], .seed = r->seed, .level = r->o->level,
 					       .iterations = r->o->iterations, .share_dir = r->o->share_dir,
 					       .link = { out } };
 		diag_worker_main(&ctx, r->gpu_tests, r->ngpu_tests);

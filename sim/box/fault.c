@@ -131,10 +131,10 @@ static void clear_gpu(struct sim_box *b, struct sim_gpu *g)
 /* How many arguments each kind takes: more is an error, not ignored. */
 static int kind_args(const char *kind)
 {
-	if (!strcmp(kind, "link"))
-		return 2;
-	if (!strcmp(kind, "vram-bitflip") || !strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue"))
-		return 1;
+	if (!strcmp(kind, "link") || !strcmp(kind, "aer-ce"))
+		return 2;	/* aer-ce: N [HOP] */
+	if (!strcmp(kind, "vram-bitflip") || !strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue") || !strcmp(kind, "mes-hang"))
+		return 1;	/* mes-hang: [N] */
 	return 0;
 }
 

@@ -60,6 +60,7 @@ equals "the copy test measures its bandwidth" "True" "$copy_bw"
 "$tb" sim fault 2 hang >/dev/null
 "$tb" sim fault 4 sdma-hang >/dev/null
 "$tb" sim fault 1 link 8 8 >/dev/null
+"$tb" sim fault 1 aer-ce 500 root >/dev/null
 "$tb" sim fault 3 ras-ce 5 >/dev/null
 settle /sys/class/drm/card1/device/current_link_width 8 || not_ok "the link fault shows in sysfs"
 diag -l quick --json "$diag_state/faults.json" >"$diag_state/faults.out" 2>&1
@@ -71,7 +72,7 @@ equals "the hang is called within 2 s of its 2 s deadline" "True" "$late"
 equals "GPU 2's remaining tests are NOT_RUN, quarantined" "NOT_RUN GPU_QUARANTINED" "$(verdict "$diag_state/faults.json" 2 copy)"
 equals "GPU 4's hung SDMA queue: HANG" "HANG SUBMISSION_TIMEOUT" "$(verdict "$diag_state/faults.json" 4 queues)"
 equals "GPU 1's degraded link: pcie FAIL" "FAIL PCIE_LINK_DEGRADED" "$(verdict "$diag_state/faults.json" 1 pcie)"
-equals "GPU 1's link errors: counters FAIL" "FAIL PCIE_CORRECTABLE_ERRORS" "$(verdict "$diag_state/faults.json" 1 counters)"
+equals "GPU 1's correctable PCIe errors at its root port: counters FAIL" "FAIL PCIE_CORRECTABLE_ERRORS" "$(verdict "$diag_state/faults.json" 1 counters)"
 equals "GPU 3's memory errors: counters FAIL, replace the hardware" "FAIL VRAM_ECC_ERRORS REPLACE_HW" \
   "$(verdict "$diag_state/faults.json" 3 counters) $(field "$diag_state/faults.json" 3 counters 'r["action"]')"
 others=$(python3 - "$diag_state/faults.json" <<'PY'
@@ -100,8 +101,8 @@ diag -g 3 -l medium -t queue_cycles --iterations 10 --json "$diag_state/mes.json
 rc=$?
 equals "the MES hang: HANG with the reason and action the kernel log gives" "HANG MES_REMOVE_QUEUE_TIMEOUT UPDATE_FW_DRIVER 2" \
   "$(verdict "$diag_state/mes.json" 3 queue_cycles) $(field "$diag_state/mes.json" 3 queue_cycles 'r["action"]') $rc"
-equals "caught at the cycle after the eighth removal, the one MES did not answer" "5 True True" \
-  "$(field "$diag_state/mes.json" 3 queue_cycles 'r["evidence"]["cycle"], "after 8 queue removals" in r["detail"], any("MES failed to respond to msg=REMOVE_QUEUE" in l for l in r["evidence"]["kernel_log"])' | tr -d '(),')"
+equals "caught at the removal MES did not answer (cycle 4's SDMA queue, the eighth), the kernel log in the evidence" \
+  "4 8 True" "$(field "$diag_state/mes.json" 3 queue_cycles 'r["evidence"]["cycle"], r["evidence"]["queue_removals"], any("MES failed to respond to msg=REMOVE_QUEUE" in l for l in r["evidence"]["kernel_log"])' | tr -d '(),')"
 "$tb" sim fault clear >/dev/null
 
 # ---- the crash journal -------------------------------------------------------------------------

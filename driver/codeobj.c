@@ -345,6 +345,14 @@ static int parse_kernel(const msgpack_object *m, struct tb_codeobj *co, const st
 	get_u32(m, ".vgpr_count", &k->vgpr_count);
 	if (k->kernarg_size > 64 * 1024 || k->group_segment_size > 64 * 1024 || k->kernarg_align > 4096)
 		return tb_fail(err, len, -ENOEXEC, "kernel %s: implausible segment sizes", k->name);
+	if (k->private_segment_size > TB_MAX_PRIVATE_SEGMENT)
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: %u bytes of scratch per work-item; the hardware takes %u",
+			       k->name, k->private_segment_size, TB_MAX_PRIVATE_SEGMENT);
+	if (!k->max_flat_workgroup_size)
+		k->max_flat_workgroup_size = TB_MAX_WORKGROUP_SIZE;
+	if (k->max_flat_workgroup_size > TB_MAX_WORKGROUP_SIZE)
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: max_flat_workgroup_size %u is over %u", k->name,
+			       k->max_flat_workgroup_size, TB_MAX_WORKGROUP_SIZE);
 
 	const struct sym_kd *kd = NULL;
 	size_t sl = strlen(symbol);

@@ -15,16 +15,20 @@
 enum {
 	RING_BYTES = 64 * 1024,
 	KERNARG_BYTES = 1024 * 1024,
-	STAGING_DWORDS = 16 * 1024,		/* a batch: what fits in the ring with room to spare */
+	STAGING_DWORDS = 16 * 1024 - 64,	/* a batch: what fits in the ring with its completion packet */
 	RECORDING_DWORDS = 4 * 1024 * 1024,	/* a recording: 16 MiB of packets */
-	RING_FULL_TIMEOUT_MS = 10000,
+	KERNARG_USES = 64,			/* submitted batches whose kernel arguments are tracked apart */
+	FENCE_OFFSET = 64,			/* the completion value, in the pointers page */
+	FENCE_DWORDS = 8,
 };
 
 /* PM4 */
 #define PKT3(op, n) (3u << 30 | (((n) - 1) & 0x3fffu) << 16 | (op) << 8)
-enum { IT_NOP = 0x10, IT_DISPATCH_DIRECT = 0x15, IT_WAIT_REG_MEM = 0x3c, IT_EVENT_WRITE = 0x46,
+enum { IT_WAIT_REG_MEM64 = 0x93, IT_NOP = 0x10, IT_DISPATCH_DIRECT = 0x15, IT_WAIT_REG_MEM = 0x3c, IT_EVENT_WRITE = 0x46,
        IT_RELEASE_MEM = 0x49, IT_ACQUIRE_MEM = 0x58, IT_SET_SH_REG = 0x76 };
 /* COMPUTE_* registers, as offsets in the SH register window (0x2c00) */
+/* COMPUTE_TMPRING_SIZE.WAVESIZE: 15 bits of 256-byte units */
+enum { TMPRING_WAVESIZE_MAX = 0x7fff };
 enum { SH_START_X = 0x204, SH_PGM_LO = 0x20c, SH_SCRATCH_BASE_LO = 0x210, SH_PGM_RSRC1 = 0x212,
        SH_RESOURCE_LIMITS = 0x215, SH_STATIC_THREAD_MGMT_SE0 = 0x216, SH_TMPRING_SIZE = 0x218,
        SH_RESTART_X = 0x21b, SH_PGM_RSRC3 = 0x228, SH_USER_DATA_0 = 0x240 };
@@ -45,7 +49,19 @@ struct tb_queue {
 	uint64_t put;			/* next dword to write, monotonic */
 	uint32_t *staging;
 	uint32_t nstaged, staging_cap;
-	uint64_t kernarg_next;		/* bytes into the kernarg ring */
+	/* Completion: each batch ends by writing its number (1, 2...) to
+	 * *fence once the work before it is done.  The read pointer only says
+	 * what the engine has fetched, which frees ring space, nothing else. */
+	uint64_t seq;			/* batches submitted (atomic: waiters read it) */
+	volatile uint64_t *fence;
+	uint64_t seen_rptr, seen_fence, seen_ns;	/* progress, under gpu->lock */
+	struct tb_queue *next;		/* the GPU's queues, under gpu->lock */
+	/* The kernel-argument ring in monotonic byte positions: [ka_tail,
+	 * ka_head) is in use, retired batch by batch as their numbers land. */
+	uint64_t ka_head, ka_tail;
+	struct { uint64_t seq, head; } ka_used[KERNARG_USES];
+	uint32_t ka_first, ka_count;
+	bool ka_batch;			/* the batch being built holds arguments */
 	uint32_t scratch_wave_bytes;	/* per wave, as COMPUTE_TMPRING_SIZE says */
 	uint32_t tmpring;
 	bool overflow;
@@ -133,6 +149,7 @@ int tb_queue_create(struct tb_gpu *g, enum tb_queue_kind kind, struct tb_queue *
 	if (rc == 0) {
 		q->rptr = q->pointers->cpu;
 		q->wptr = q->rptr + 1;
+		q->fence = (volatile uint64_t *)(void *)((uint8_t *)q->pointers->cpu + FENCE_OFFSET);
 		rc = create_kfd_queue(q);
 	}
 	if (rc < 0) {
@@ -140,14 +157,31 @@ int tb_queue_create(struct tb_gpu *g, enum tb_queue_kind kind, struct tb_queue *
 		tb_queue_destroy(q);
 		return rc;
 	}
+	pthread_mutex_lock(&g->lock);
+	q->next = g->queues;
+	g->queues = q;
+	pthread_mutex_unlock(&g->lock);
 	*out = q;
 	return 0;
+}
+
+static void unlink_queue(struct tb_queue *q)
+{
+	struct tb_gpu *g = q->gpu;
+	pthread_mutex_lock(&g->lock);
+	for (struct tb_queue **pp = &g->queues; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			break;
+		}
+	pthread_mutex_unlock(&g->lock);
 }
 
 void tb_queue_destroy(struct tb_queue *q)
 {
 	if (!q)
 		return;
+	unlink_queue(q);
 	if (q->queue_id != UINT32_MAX && q->doorbell) {
 		struct kfd_ioctl_destroy_queue_args d = { .queue_id = q->queue_id };
 		tb_kfd_ioctl(q->gpu->proc->kfd, AMDKFD_IOC_DESTROY_QUEUE, &d);
@@ -229,7 +263,7 @@ static uint64_t hidden_value(enum tb_hidden_arg h, const uint32_t grid[3], const
 	case TB_HIDDEN_BLOCK_COUNT_Y:
 	case TB_HIDDEN_BLOCK_COUNT_Z: {
 		int i = h - TB_HIDDEN_BLOCK_COUNT_X;
-		return (grid[i] + block[i] - 1) / block[i];
+		return ((uint64_t)grid[i] + block[i] - 1) / block[i];
 	}
 	case TB_HIDDEN_GROUP_SIZE_X:
 	case TB_HIDDEN_GROUP_SIZE_Y:
@@ -245,30 +279,97 @@ static uint64_t hidden_value(enum tb_hidden_arg h, const uint32_t grid[3], const
 	}
 }
 
-static uint64_t now_ms(void);
 static uint64_t consumed(const struct tb_queue *q);
 
-/* Wait until the engine has read the ring up to dword `upto`, with the
- * ring-full limit: a hung engine never gets there. */
-static int wait_consumed(struct tb_queue *q, uint64_t upto)
+static uint64_t now_ns(void)
 {
-	uint64_t start = now_ms();
-	while (consumed(q) < upto) {
-		if (tb_gpu_failure(q->gpu))
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t completed(const struct tb_queue *q)
+{
+	return __atomic_load_n(q->fence, __ATOMIC_ACQUIRE);
+}
+
+static uint64_t submitted(const struct tb_queue *q)
+{
+	return __atomic_load_n(&q->seq, __ATOMIC_ACQUIRE);
+}
+
+/* With gpu->lock held: has q had work outstanding and neither fetched
+ * nor completed any of it for the hang timeout?  Idle queues and queues
+ * that move start the clock again. */
+static bool stalled(struct tb_queue *q, uint64_t now)
+{
+	uint64_t r = consumed(q), f = completed(q);
+	if (f >= submitted(q) || r != q->seen_rptr || f != q->seen_fence) {
+		q->seen_rptr = r;
+		q->seen_fence = f;
+		q->seen_ns = now;
+		return false;
+	}
+	uint32_t ms = __atomic_load_n(&q->gpu->hang_timeout_ms, __ATOMIC_RELAXED);
+	if (now - q->seen_ns < (uint64_t)ms * 1000000u)
+		return false;
+	tb_gpu_fail_locked(q->gpu, "hang: %s queue %u made no progress for %u ms with work outstanding",
+			   q->kind == TB_QUEUE_COPY ? "SDMA" : "compute", q->queue_id, ms);
+	return true;
+}
+
+bool tb_gpu_check_hangs(struct tb_gpu *g)
+{
+	uint64_t now = now_ns();
+	pthread_mutex_lock(&g->lock);
+	for (struct tb_queue *q = g->queues; q; q = q->next)
+		stalled(q, now);
+	pthread_mutex_unlock(&g->lock);
+	return tb_gpu_failed(g);
+}
+
+static bool fetched_to(const struct tb_queue *q, uint64_t dword)
+{
+	return consumed(q) >= dword;
+}
+
+static bool completed_to(const struct tb_queue *q, uint64_t seq)
+{
+	return completed(q) >= seq;
+}
+
+/* Wait for the engine to get somewhere by itself: no limit while it makes
+ * progress; -EIO once the GPU failed or this queue is declared hung. */
+static int wait_engine(struct tb_queue *q, bool (*there)(const struct tb_queue *, uint64_t), uint64_t arg)
+{
+	long nap_ns = 20000;
+	while (!there(q, arg)) {
+		pthread_mutex_lock(&q->gpu->lock);
+		stalled(q, now_ns());
+		pthread_mutex_unlock(&q->gpu->lock);
+		if (tb_gpu_failed(q->gpu))
 			return -EIO;
-		if (now_ms() - start > RING_FULL_TIMEOUT_MS) {
-			tb_gpu_fail(q->gpu, "%s queue made no progress for %d s", q->kind == TB_QUEUE_COPY ? "SDMA" : "compute",
-				    RING_FULL_TIMEOUT_MS / 1000);
-			return -ETIMEDOUT;
-		}
-		struct timespec ts = { 0, 100000 };
+		struct timespec ts = { 0, nap_ns };
 		nanosleep(&ts, NULL);
+		nap_ns = nap_ns < 1000000 ? nap_ns * 2 : 1000000;
 	}
 	return 0;
 }
 
-/* Room in the kernarg ring for one dispatch.  The ring is reused once the
- * queue is idle; a full ring with work outstanding is refused. */
+/* Arguments of batches whose completion value has landed are free. */
+static void retire_kernargs(struct tb_queue *q)
+{
+	uint64_t done = completed(q);
+	while (q->ka_count && q->ka_used[q->ka_first].seq <= done) {
+		q->ka_tail = q->ka_used[q->ka_first].head;
+		q->ka_first = (q->ka_first + 1) % KERNARG_USES;
+		q->ka_count--;
+	}
+}
+
+/* Room in the kernarg ring for one dispatch: space is reused once the
+ * batches that used it have completed (not merely been fetched: the CP
+ * reads a dispatch's arguments while it runs). */
 static int kernarg_space(struct tb_queue *q, uint64_t bytes, uint64_t *off)
 {
 	if (q->recording) {
@@ -281,16 +382,45 @@ static int kernarg_space(struct tb_queue *q, uint64_t bytes, uint64_t *off)
 	}
 	if (bytes > KERNARG_BYTES)
 		return -E2BIG;
-	if (q->kernarg_next + bytes > KERNARG_BYTES) {
-		/* wrapping reuses the arguments of submitted work: wait until the
-		 * engine is past it (the batch being built sits at the end) */
-		int rc = wait_consumed(q, q->put);
+	uint64_t pos = q->ka_head, in = pos % KERNARG_BYTES;
+	if (in + bytes > KERNARG_BYTES)
+		pos += KERNARG_BYTES - in;	/* a block does not straddle the ring's end */
+	retire_kernargs(q);
+	for (;;) {
+		if (!q->ka_count && !q->ka_batch)
+			q->ka_tail = pos;	/* nothing in use */
+		if (pos + bytes <= q->ka_tail + KERNARG_BYTES)
+			break;
+		if (!q->ka_count)
+			return -ENOSPC;	/* the batch being built holds the rest: submit it first */
+		int rc = wait_engine(q, completed_to, q->ka_used[q->ka_first].seq);
 		if (rc < 0)
 			return rc;
-		q->kernarg_next = 0;
+		retire_kernargs(q);
 	}
-	*off = q->kernarg_next;
-	q->kernarg_next = (q->kernarg_next + bytes + 255) & ~255ull;
+	*off = pos % KERNARG_BYTES;
+	q->ka_head = (pos + bytes + 255) & ~255ull;
+	q->ka_batch = true;
+	return 0;
+}
+
+int tb_dispatch_check(const struct tb_kernel *k, const uint32_t grid[3], const uint32_t block[3])
+{
+	uint64_t items = 1, threads = 1;
+	for (int i = 0; i < 3; i++) {
+		if (!block[i] || !grid[i])
+			return -EINVAL;
+		items *= grid[i];	/* at most 2^96: checked per step */
+		if (items > TB_MAX_GRID_WORK_ITEMS)
+			return -EINVAL;
+		threads *= block[i];
+	}
+	uint32_t max_block = k->max_flat_workgroup_size ? k->max_flat_workgroup_size : TB_MAX_WORKGROUP_SIZE;
+	if (threads > max_block || threads > TB_MAX_WORKGROUP_SIZE)
+		return -EINVAL;
+	for (uint32_t i = 0; i < k->nargs; i++)
+		if (k->args[i].kind == TB_ARG_DYNAMIC_SHARED_POINTER)
+			return -EOPNOTSUPP;	/* no way to give it a size: refused */
 	return 0;
 }
 
@@ -298,8 +428,11 @@ static int ensure_scratch(struct tb_queue *q, const struct tb_kernel *k)
 {
 	if (!k->private_segment_size)
 		return 0;
-	/* wave32: each wave needs 32 lanes' private memory, in 256-byte units */
-	uint32_t wave_bytes = ((k->private_segment_size * 32) + 255) & ~255u;
+	/* wave32: each wave needs 32 lanes' private memory, in 256-byte units,
+	 * as much as COMPUTE_TMPRING_SIZE.WAVESIZE can say */
+	uint64_t wave_bytes = ((uint64_t)k->private_segment_size * 32 + 255) & ~255ull;
+	if (wave_bytes / 256 > TMPRING_WAVESIZE_MAX)
+		return -E2BIG;
 	if (q->scratch && wave_bytes <= q->scratch_wave_bytes)
 		return 0;
 	/* waves with scratch at once, per shader engine: every wave slot of
@@ -321,8 +454,8 @@ static int ensure_scratch(struct tb_queue *q, const struct tb_kernel *k)
 		q->old_scratch[q->nold_scratch++] = q->scratch;
 	}
 	q->scratch = bo;
-	q->scratch_wave_bytes = wave_bytes;
-	q->tmpring = waves | (wave_bytes / 256) << 12;
+	q->scratch_wave_bytes = (uint32_t)wave_bytes;
+	q->tmpring = waves | (uint32_t)(wave_bytes / 256) << 12;
 	return 0;
 }
 
@@ -337,14 +470,12 @@ int tb_queue_dispatch_ex(struct tb_queue *q, const struct tb_program *p, const s
 {
 	if (q->kind != TB_QUEUE_COMPUTE || p->gpu != q->gpu)
 		return -EINVAL;
-	for (int i = 0; i < 3; i++)
-		if (!block[i] || !grid[i] || block[i] > 1024)
-			return -EINVAL;
+	int rc = tb_dispatch_check(k, grid, block);
+	if (rc < 0)
+		return rc;
 	/* a grid that is no multiple of the block ends in partial workgroups:
 	 * the dimensions then count work-items */
 	bool partial = grid[0] % block[0] || grid[1] % block[1] || grid[2] % block[2];
-	if ((uint64_t)block[0] * block[1] * block[2] > 1024)
-		return -EINVAL;
 	uint32_t explicit_end = 0;
 	for (uint32_t i = 0; i < k->nexplicit; i++)
 		if (k->args[i].offset + k->args[i].size > explicit_end)
@@ -354,7 +485,7 @@ int tb_queue_dispatch_ex(struct tb_queue *q, const struct tb_program *p, const s
 		return -EINVAL;
 	if (args_size > k->kernarg_size)
 		args_size = k->kernarg_size;
-	int rc = ensure_scratch(q, k);
+	rc = ensure_scratch(q, k);
 	uint64_t off;
 	uint64_t bytes = ((k->kernarg_size + 63) & ~63u) + sizeof(struct dispatch_packet);
 	if (rc == 0)
@@ -430,6 +561,8 @@ int tb_queue_signal(struct tb_queue *q, struct tb_signal *s, uint64_t value)
 
 int tb_queue_signal_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, uint32_t *patch)
 {
+	if (s->gpu != q->gpu)
+		return -EINVAL;	/* its memory is mapped on its own GPU only */
 	if (q->kind == TB_QUEUE_COMPUTE) {
 		if (patch)
 			*patch = q->nstaged + 5;	/* RELEASE_MEM's DATA_LO */
@@ -448,8 +581,8 @@ int tb_queue_signal_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, 
 	return q->overflow ? -ENOSPC : 0;
 }
 
-/* Waits compare the low 32 bits (>=): timelines advance by small steps, and
- * both engines' wait packets are 32-bit. */
+/* Compute queues compare all 64 bits (WAIT_REG_MEM64); SDMA's poll packet
+ * compares 32, so a copy queue refuses values above 2^32 - 1. */
 int tb_queue_wait(struct tb_queue *q, struct tb_signal *s, uint64_t value)
 {
 	return tb_queue_wait_ex(q, s, value, NULL);
@@ -457,11 +590,16 @@ int tb_queue_wait(struct tb_queue *q, struct tb_signal *s, uint64_t value)
 
 int tb_queue_wait_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, uint32_t *patch)
 {
+	if (s->gpu != q->gpu)
+		return -EINVAL;
+	if (q->kind == TB_QUEUE_COPY && value > UINT32_MAX)
+		return -ERANGE;
 	uint64_t va = signal_va(s);
 	if (patch)
 		*patch = q->kind == TB_QUEUE_COMPUTE ? q->nstaged + 4 : q->nstaged + 3;	/* the reference */
 	if (q->kind == TB_QUEUE_COMPUTE)
-		EMIT(q, PKT3(IT_WAIT_REG_MEM, 6), 5u | 1u << 4, lo(va), hi(va), lo(value), 0xffffffff, 4);
+		EMIT(q, PKT3(IT_WAIT_REG_MEM64, 8), 5u | 1u << 4, lo(va), hi(va), lo(value), hi(value), 0xffffffff,
+		     0xffffffff, 4);
 	else
 		EMIT(q, SDMA_POLL_REGMEM | 1u << 31 | 5u << 28, lo(va), hi(va), lo(value), 0xffffffff,
 		     0xfff << 16 | 10);
@@ -470,6 +608,8 @@ int tb_queue_wait_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, ui
 
 int tb_queue_timestamp(struct tb_queue *q, struct tb_signal *s)
 {
+	if (s->gpu != q->gpu)
+		return -EINVAL;
 	uint64_t va = signal_va(s) + 8;
 	if (q->kind == TB_QUEUE_COMPUTE)
 		release_mem(q, va, 0, 3, 0, 0);
@@ -599,18 +739,50 @@ int tb_queue_raw(struct tb_queue *q, const uint32_t *dwords, uint32_t n)
 
 /* ---- submission ---------------------------------------------------------------------------------------------- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The engine's read pointer, in dwords. */
 static uint64_t consumed(const struct tb_queue *q)
 {
 	uint64_t r = __atomic_load_n(q->rptr, __ATOMIC_ACQUIRE);
 	return q->kind == TB_QUEUE_COPY ? r / 4 : r;
+}
+
+/* The packet that ends a batch: its number, written once the work before
+ * it is done (64 bits; SDMA writes the low half first, so a reader may see
+ * a smaller value, never a larger one). */
+static uint32_t fence_packet(const struct tb_queue *q, uint64_t seq, uint32_t dw[FENCE_DWORDS])
+{
+	uint64_t va = q->pointers->va + FENCE_OFFSET;
+	if (q->kind == TB_QUEUE_COMPUTE) {
+		const uint32_t p[] = { PKT3(IT_RELEASE_MEM, 7), CACHE_FLUSH_AND_INV_TS_EVENT | 5u << 8, 2u << 29,
+				       lo(va), hi(va), lo(seq), hi(seq), 0 };
+		memcpy(dw, p, sizeof p);
+		return 8;
+	}
+	const uint32_t p[] = { SDMA_FENCE, lo(va), hi(va), lo(seq), SDMA_FENCE, lo(va + 4), hi(va + 4), hi(seq) };
+	memcpy(dw, p, sizeof p);
+	return 8;
+}
+
+static void note_submitted(struct tb_queue *q)
+{
+	pthread_mutex_lock(&q->gpu->lock);
+	if (completed(q) >= q->seq)
+		q->seen_ns = now_ns();	/* it was idle: its clock starts now */
+	__atomic_store_n(&q->seq, q->seq + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&q->gpu->lock);
+	if (!q->ka_batch)
+		return;
+	q->ka_batch = false;
+	if (q->ka_count == KERNARG_USES) {
+		/* merged into the newest: retired a little later */
+		uint32_t last = (q->ka_first + q->ka_count - 1) % KERNARG_USES;
+		q->ka_used[last].seq = q->seq;
+		q->ka_used[last].head = q->ka_head;
+		return;
+	}
+	uint32_t i = (q->ka_first + q->ka_count++) % KERNARG_USES;
+	q->ka_used[i].seq = q->seq;
+	q->ka_used[i].head = q->ka_head;
 }
 
 int tb_queue_submit(struct tb_queue *q)
@@ -624,20 +796,25 @@ int tb_queue_submit(struct tb_queue *q)
 		return -EBUSY;	/* the batch is a recording until record_end */
 	if (!q->nstaged)
 		return 0;
-	if (tb_gpu_failure(q->gpu))
+	if (tb_gpu_failed(q->gpu))
 		return -EIO;
 	const uint32_t ring_dwords = RING_BYTES / 4;
-	/* a full ring waits for the engine, with a limit: a hung engine never frees it */
-	if (q->put + q->nstaged > ring_dwords) {
-		int rc = wait_consumed(q, q->put + q->nstaged - ring_dwords);
+	uint32_t fence[FENCE_DWORDS];
+	uint32_t nfence = fence_packet(q, q->seq + 1, fence), n = q->nstaged + nfence;
+	/* a full ring waits for the engine to fetch; a hung engine never does */
+	if (q->put + n > ring_dwords) {
+		int rc = wait_engine(q, fetched_to, q->put + n - ring_dwords);
 		if (rc < 0)
 			return rc;
 	}
 	uint32_t *ring = q->ring->cpu;
 	for (uint32_t i = 0; i < q->nstaged; i++)
 		ring[(q->put + i) % ring_dwords] = q->staging[i];
-	q->put += q->nstaged;
+	for (uint32_t i = 0; i < nfence; i++)
+		ring[(q->put + q->nstaged + i) % ring_dwords] = fence[i];
+	q->put += n;
 	q->nstaged = 0;
+	note_submitted(q);
 	uint64_t w = q->kind == TB_QUEUE_COPY ? q->put * 4 : q->put;
 	__atomic_store_n(q->wptr, w, __ATOMIC_RELEASE);
 	__atomic_store_n(q->doorbell, w, __ATOMIC_RELEASE);

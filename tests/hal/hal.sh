@@ -5,7 +5,8 @@
 . "$TB_SRC/tests/sim/box.inc.sh"
 start_box
 co="$TB_BUILD/gpu/tests/sim/box_kernels.co"
-"$tb" sim run -- "$TB_BUILD/tests/test_hal" "$co" "$tb"
+"$tb" sim run -- "$TB_BUILD/tests/test_hal" "$co" "$tb" "$TB_BUILD/gpu/tests/hal/hal_kernels.co"
+"$tb" sim run -- "$TB_BUILD/tests/test_drv" "$co"
 out=$(TB_HAL_LIB="$TB_BUILD/lib/libtbhal.so" "$tb" sim run -- python3 "$TB_SRC/hal/python/example.py" "$co" 2>&1); rc=$?
 [ $rc -eq 0 ] && ok "the Python example runs a kernel on every GPU" || not_ok "the Python example" "$out"
 n=$(printf '%s\n' "$out" | grep -c ' OK$')

@@ -18,6 +18,19 @@ $(LIB)/libtbhal.so: $(patsubst %.c,$(OBJ)/halpic/%.o,$(HAL_PIC_SRCS)) hal/libtbh
 	@$(CC) -shared -pthread -Wl,--version-script=hal/libtbhal.map -o $@ $(filter %.o,$^) \
 		$(LIBS_TBDRV)
 
+# The same library with AddressSanitizer and UBSan, for the Python
+# binding's tests (python3 runs with the sanitizer runtimes preloaded).
+HAL_ASAN_CFLAGS := $(HAL_PIC_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+$(OBJ)/halasan/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC    $< (pic, asan)"
+	@$(CC) $(HAL_ASAN_CFLAGS) -c -o $@ $<
+$(LIB)/asan/libtbhal.so: $(patsubst %.c,$(OBJ)/halasan/%.o,$(HAL_PIC_SRCS)) hal/libtbhal.map
+	@mkdir -p $(@D)
+	@echo "  LD    $@"
+	@$(CC) -shared -pthread -fsanitize=address,undefined -Wl,--version-script=hal/libtbhal.map -o $@ \
+		$(filter %.o,$^) $(LIBS_TBDRV)
+
 $(LIB)/pkgconfig/tbhal.pc: hal/tbhal.pc.in
 	@mkdir -p $(@D)
 	@sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@SRC@|$(abspath .)|' $< >$@

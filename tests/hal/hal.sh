@@ -20,3 +20,15 @@ except tbhal.Error as e:
     print("refused:", e)
 ' "$TB_SRC/hal/python" 2>&1)
 contains "Python gets the HAL's errors as exceptions with the message" "refused: no GPU at PCI address 77:00.0" "$out"
+# the binding's checks, against the plain library and against a sanitizer
+# build of it (python3 itself is not instrumented: the runtimes are preloaded,
+# and Python's own allocations are not ours to leak-check)
+TB_HAL_LIB="$TB_BUILD/lib/libtbhal.so" "$tb" sim run -- python3 "$TB_SRC/tests/hal/test_binding.py" "$TB_SRC/hal/python" "$co"
+san_rt="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+out=$(TB_HAL_LIB="$TB_BUILD/lib/asan/libtbhal.so" LD_PRELOAD="$san_rt" \
+      ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0:halt_on_error=1" \
+      "$tb" sim run -- python3 "$TB_SRC/tests/hal/test_binding.py" "$TB_SRC/hal/python" "$co" 2>&1); rc=$?
+bad=$(printf '%s\n' "$out" | grep -c '^not ok')
+[ $rc -eq 0 ] && [ "$bad" = 0 ] && printf '%s\n' "$out" | grep -q '^ok 1 ' &&
+  ok "the binding's checks pass against the ASan/UBSan build of libtbhal" ||
+  not_ok "the binding under ASan/UBSan" "status $rc: $(printf '%s\n' "$out" | grep -E 'not ok|ERROR|SUMMARY|runtime error' | head -n 8)"

@@ -6,4 +6,4 @@ $(TBIN)/test_drv: $(call objs,tests/hal/test_drv.c) $(LIB)/libtbdrv.a
 	$(link) $(LIBS_TBDRV)
 
 TESTS += tests/hal/hal.sh
-tests: $(TBIN)/test_hal $(TBIN)/test_drv $(LIB)/libtbhal.so $(GPU)/tests/sim/box_kernels.co $(GPU)/tests/hal/hal_kernels.co
+tests: $(TBIN)/test_hal $(TBIN)/test_drv $(LIB)/libtbhal.so $(LIB)/asan/libtbhal.so $(GPU)/tests/sim/box_kernels.co $(GPU)/tests/hal/hal_kernels.co

@@ -1,6 +1,12 @@
 # hal/: libtbhal, the GPUs for the tensor runtime (hal/tbhal.h), its
-# pkg-config file, and the Python binding (hal/python, ctypes only).
-LIBS += $(LIB)/libtbhal.a $(LIB)/libtbhal.so $(LIB)/pkgconfig/tbhal.pc
+# pkg-config file, the Python binding (hal/python, ctypes only), and the
+# kernels its commands and examples use (build/share/tb/tbhal_kernels.co,
+# found relative to the program or the library, never the current directory).
+SHARE := $(BUILD)/share/tb
+LIBS += $(LIB)/libtbhal.a $(LIB)/libtbhal.so $(LIB)/pkgconfig/tbhal.pc $(SHARE)/tbhal_kernels.co
+$(SHARE)/tbhal_kernels.co: $(GPU)/hal/kernels.co
+	@mkdir -p $(@D)
+	@cp $< $@
 libtbhal_SRCS := hal/hal.c
 $(LIB)/libtbhal.a: $(call objs,$(libtbhal_SRCS))
 

@@ -13,7 +13,9 @@
 
 Every failure raises tbhal.Error with libtbhal's message.  The library is
 found through $TB_HAL_LIB, else next to this file's build tree, else the
-system's libtbhal.so.
+system's libtbhal.so.  share_path(NAME) is a file the build installs beside
+it (build/share/tb/NAME: tbhal_kernels.co, whose kernel `add` computes
+c = a + b), found relative to the library that was loaded.
 """
 
 import ctypes
@@ -21,7 +23,7 @@ import errno
 import os
 import struct
 
-__all__ = ["Error", "Device", "Buffer", "Program", "Kernel", "Queue", "Signal", "Graph", "device_count"]
+__all__ = ["share_path", "Error", "Device", "Buffer", "Program", "Kernel", "Queue", "Signal", "Graph", "device_count"]
 
 
 def _find_library():
@@ -34,6 +36,22 @@ def _find_library():
 
 
 _lib = ctypes.CDLL(_find_library())
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def share_path(name):
+    """The installed file NAME, relative to the loaded libtbhal (LIB/../share/tb)."""
+    info = _DlInfo()
+    libc = ctypes.CDLL(None)
+    libc.dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    if not libc.dladdr(ctypes.cast(_lib.tbh_last_error, ctypes.c_void_p), ctypes.byref(info)) or not info.dli_fname:
+        raise Error(-errno.ENOENT, "cannot tell where libtbhal was loaded from")
+    lib_dir = os.path.dirname(os.path.realpath(os.fsdecode(info.dli_fname)))
+    return os.path.join(lib_dir, "..", "share", "tb", name)
 _P = ctypes.c_void_p
 _U32 = ctypes.c_uint32
 _U64 = ctypes.c_uint64

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "driver/internal.h"
+#include "driver/pm4.h"
 
 enum {
 	RING_BYTES = 64 * 1024,
@@ -22,22 +23,8 @@ enum {
 	FENCE_DWORDS = 8,
 };
 
-/* PM4 */
-#define PKT3(op, n) (3u << 30 | (((n) - 1) & 0x3fffu) << 16 | (op) << 8)
-enum { IT_WAIT_REG_MEM64 = 0x93, IT_NOP = 0x10, IT_DISPATCH_DIRECT = 0x15, IT_WAIT_REG_MEM = 0x3c, IT_EVENT_WRITE = 0x46,
-       IT_RELEASE_MEM = 0x49, IT_ACQUIRE_MEM = 0x58, IT_SET_SH_REG = 0x76 };
-/* COMPUTE_* registers, as offsets in the SH register window (0x2c00) */
-/* COMPUTE_TMPRING_SIZE.WAVESIZE: 15 bits of 256-byte units */
-enum { TMPRING_WAVESIZE_MAX = 0x7fff };
-enum { SH_START_X = 0x204, SH_PGM_LO = 0x20c, SH_SCRATCH_BASE_LO = 0x210, SH_PGM_RSRC1 = 0x212,
-       SH_RESOURCE_LIMITS = 0x215, SH_STATIC_THREAD_MGMT_SE0 = 0x216, SH_TMPRING_SIZE = 0x218,
-       SH_RESTART_X = 0x21b, SH_PGM_RSRC3 = 0x228, SH_USER_DATA_0 = 0x240 };
-enum { CACHE_FLUSH_AND_INV_TS_EVENT = 0x14, CS_PARTIAL_FLUSH = 0x7 };
-
-/* SDMA v6 */
-enum { SDMA_COPY = 1, SDMA_FENCE = 5, SDMA_TRAP = 6, SDMA_POLL_REGMEM = 8, SDMA_CONST_FILL = 11,
-       SDMA_TIMESTAMP = 13, SDMA_GCR_REQ = 17 };
-enum { SDMA_TS_GET_GLOBAL = 2, SDMA_MAX_COPY = 1u << 30 };
+/* SDMA's COPY and CONST_FILL count bytes in 30 bits */
+enum { SDMA_MAX_COPY = 1u << 30 };
 
 struct tb_queue {
 	struct tb_gpu *gpu;
@@ -79,7 +66,7 @@ struct tb_cmdbuf {
 	uint32_t ndw;
 };
 
-enum { REC_KERNARG_BYTES = 4 * 1024 * 1024, IT_INDIRECT_BUFFER = 0x3f };
+enum { REC_KERNARG_BYTES = 4 * 1024 * 1024 };
 
 static int create_kfd_queue(struct tb_queue *q)
 {
@@ -233,17 +220,30 @@ static uint32_t hi(uint64_t v) { return (uint32_t)(v >> 32); }
 
 static void set_sh(struct tb_queue *q, uint32_t reg, const uint32_t *values, uint32_t n)
 {
-	EMIT(q, PKT3(IT_SET_SH_REG, n + 1), reg);
+	EMIT(q, PKT3(PKT3_SET_SH_REG, n + 1), SH_REG(reg));
 	emit(q, values, n);
 }
 
-/* RELEASE_MEM at end of pipe: data_sel 1 (32 bits), 2 (64 bits) or 3 (GPU
- * clock); int_sel 2 raises the interrupt once the write has landed. */
+/* RELEASE_MEM at end of pipe: writes data (EOP_DATA_SEL_*) at va once the
+ * work before it is done, then maybe raises the interrupt (EOP_INT_SEL_*). */
+#define RELEASE_MEM_EVENT (EVENT_TYPE(V_028A90_CACHE_FLUSH_AND_INV_TS_EVENT) | EVENT_INDEX(EVENT_INDEX_END_OF_PIPE))
 static void release_mem(struct tb_queue *q, uint64_t va, uint64_t data, unsigned data_sel, unsigned int_sel,
 			uint32_t ctxid)
 {
-	EMIT(q, PKT3(IT_RELEASE_MEM, 7), CACHE_FLUSH_AND_INV_TS_EVENT | 5u << 8,
-	     data_sel << 29 | int_sel << 24, lo(va), hi(va), lo(data), hi(data), ctxid);
+	EMIT(q, PKT3(PKT3_RELEASE_MEM, 7), RELEASE_MEM_EVENT, EOP_DATA_SEL(data_sel) | EOP_INT_SEL(int_sel), lo(va),
+	     hi(va), lo(data), hi(data), ctxid);
+}
+
+/* Write back and invalidate every cache (ACQUIRE_MEM over all memory). */
+static void acquire_mem_all(struct tb_queue *q)
+{
+	EMIT(q, PKT3(PKT3_ACQUIRE_MEM, 7), 0, COHER_SIZE_ALL, COHER_SIZE_ALL, 0, 0, 0, GCR_ALL_CACHES);
+}
+
+/* Wait until the work before is done (dispatches drained). */
+static void cs_partial_flush(struct tb_queue *q)
+{
+	EMIT(q, PKT3(PKT3_EVENT_WRITE, 1), EVENT_TYPE(V_028A90_CS_PARTIAL_FLUSH) | EVENT_INDEX(EVENT_INDEX_PARTIAL_FLUSH));
 }
 
 /* ---- compute ------------------------------------------------------------------------------------------ */
@@ -430,16 +430,17 @@ static int ensure_scratch(struct tb_queue *q, const struct tb_kernel *k)
 		return 0;
 	/* wave32: each wave needs 32 lanes' private memory, in 256-byte units,
 	 * as much as COMPUTE_TMPRING_SIZE.WAVESIZE can say */
-	uint64_t wave_bytes = ((uint64_t)k->private_segment_size * 32 + 255) & ~255ull;
-	if (wave_bytes / 256 > TMPRING_WAVESIZE_MAX)
+	uint64_t wave_bytes = ((uint64_t)k->private_segment_size * 32 + TMPRING_WAVESIZE_UNIT - 1) &
+			      ~(uint64_t)(TMPRING_WAVESIZE_UNIT - 1);
+	if (wave_bytes / TMPRING_WAVESIZE_UNIT > TMPRING_WAVESIZE_MAX)
 		return -E2BIG;
 	if (q->scratch && wave_bytes <= q->scratch_wave_bytes)
 		return 0;
 	/* waves with scratch at once, per shader engine: every wave slot of
 	 * the engine's CUs (16 per CU) */
 	uint32_t ses = 6, waves = q->gpu->info.cu_count / ses * 16;
-	if (waves > 0xfff)
-		waves = 0xfff;
+	if (waves > TMPRING_WAVES_MAX)
+		waves = TMPRING_WAVES_MAX;
 	struct tb_bo *bo;
 	int rc = tb_bo_alloc(q->gpu, (uint64_t)waves * ses * wave_bytes, TB_MEM_VRAM, &bo);
 	if (rc < 0)
@@ -455,7 +456,7 @@ static int ensure_scratch(struct tb_queue *q, const struct tb_kernel *k)
 	}
 	q->scratch = bo;
 	q->scratch_wave_bytes = (uint32_t)wave_bytes;
-	q->tmpring = waves | (uint32_t)(wave_bytes / 256) << 12;
+	q->tmpring = S_00B860_WAVES(waves) | S_00B860_WAVESIZE_GFX11(wave_bytes / TMPRING_WAVESIZE_UNIT);
 	return 0;
 }
 
@@ -516,34 +517,41 @@ int tb_queue_dispatch_ex(struct tb_queue *q, const struct tb_program *p, const s
 	dp->kernarg_address = ka_va;
 
 	uint64_t scratch_va = q->scratch ? q->scratch->va : 0;
-	/* the private segment buffer descriptor: base, swizzle enabled */
-	uint64_t psb[2] = { scratch_va | (1ull << 63), 0x20c14000ffffffffull };
+	/* the private segment buffer: a V# over scratch, every record in
+	 * range, swizzled per lane (ADD_TID) with a wave32 stride */
+	uint32_t psb_w1 = hi(scratch_va) | S_008F04_SWIZZLE_ENABLE_GFX11(SWIZZLE_ENABLE_8_BYTES);
+	uint32_t psb_w3 = S_008F0C_FORMAT_GFX11(V_008F0C_GFX11_FORMAT_32_FLOAT) |
+			  S_008F0C_INDEX_STRIDE(V_008F0C_INDEX_STRIDE_32) | S_008F0C_ADD_TID_ENABLE(1) |
+			  S_008F0C_OOB_SELECT(V_008F0C_OOB_SELECT_DISABLED);
+	uint64_t psb[2] = { (uint64_t)psb_w1 << 32 | lo(scratch_va), (uint64_t)psb_w3 << 32 | 0xffffffffu };
 	uint32_t ud[16];
 	unsigned nud = tb_kernel_user_sgprs(k, psb, dp_va, 0, ka_va, 0, ud);
 	uint64_t pgm = p->code->va + k->entry_offset;
-	uint32_t lds = ((k->group_segment_size + 511) / 512) & 0x1ff;
+	uint32_t lds = (k->group_segment_size + LDS_GRANULARITY - 1) / LDS_GRANULARITY;
 
-	/* invalidate the instruction and scalar caches before new code runs */
-	EMIT(q, PKT3(IT_ACQUIRE_MEM, 7), 0, 0xffffffff, 0xffffffff, 0, 0, 0, 0x3ff);
-	set_sh(q, SH_PGM_LO, (uint32_t[]){ lo(pgm >> 8), hi(pgm >> 8) }, 2);
-	set_sh(q, SH_PGM_RSRC1, (uint32_t[]){ k->rsrc1, k->rsrc2 | lds << 15 }, 2);
-	set_sh(q, SH_PGM_RSRC3, (uint32_t[]){ k->rsrc3 }, 1);
-	set_sh(q, SH_TMPRING_SIZE, (uint32_t[]){ q->tmpring }, 1);
-	set_sh(q, SH_SCRATCH_BASE_LO, (uint32_t[]){ lo(scratch_va >> 8), hi(scratch_va >> 8) }, 2);
-	set_sh(q, SH_RESTART_X, (uint32_t[]){ 0, 0, 0 }, 3);
-	set_sh(q, SH_STATIC_THREAD_MGMT_SE0, (uint32_t[]){ 0xffffffff, 0xffffffff }, 2);
+	/* write back and invalidate the caches before new code runs */
+	acquire_mem_all(q);
+	set_sh(q, R_00B830_COMPUTE_PGM_LO, (uint32_t[]){ lo(pgm >> 8), hi(pgm >> 8) }, 2);
+	set_sh(q, R_00B848_COMPUTE_PGM_RSRC1, (uint32_t[]){ k->rsrc1, k->rsrc2 | S_00B84C_LDS_SIZE(lds) }, 2);
+	set_sh(q, R_00B8A0_COMPUTE_PGM_RSRC3, (uint32_t[]){ k->rsrc3 }, 1);
+	set_sh(q, R_00B860_COMPUTE_TMPRING_SIZE, (uint32_t[]){ q->tmpring }, 1);
+	set_sh(q, R_00B840_COMPUTE_DISPATCH_SCRATCH_BASE_LO, (uint32_t[]){ lo(scratch_va >> 8), hi(scratch_va >> 8) }, 2);
+	set_sh(q, R_00B86C_COMPUTE_RESTART_X, (uint32_t[]){ 0, 0, 0 }, 3);
+	set_sh(q, R_00B858_COMPUTE_STATIC_THREAD_MGMT_SE0, (uint32_t[]){ CU_MASK_ALL, CU_MASK_ALL }, 2);
 	if (nud)
-		set_sh(q, SH_USER_DATA_0, ud, nud);
-	set_sh(q, SH_RESOURCE_LIMITS, (uint32_t[]){ 0 }, 1);
-	set_sh(q, SH_START_X, (uint32_t[]){ 0, 0, 0, block[0], block[1], block[2] }, 6);
-	/* COMPUTE_SHADER_EN | FORCE_START_AT_000 | CS_W32_EN, and for partial
-	 * workgroups PARTIAL_TG_EN | USE_THREAD_DIMENSIONS */
+		set_sh(q, R_00B900_COMPUTE_USER_DATA_0, ud, nud);
+	set_sh(q, R_00B854_COMPUTE_RESOURCE_LIMITS, (uint32_t[]){ 0 }, 1);
+	/* COMPUTE_START_X/Y/Z, then COMPUTE_NUM_THREAD_X/Y/Z */
+	set_sh(q, R_00B810_COMPUTE_START_X, (uint32_t[]){ 0, 0, 0, block[0], block[1], block[2] }, 6);
+	uint32_t initiator = S_00B800_COMPUTE_SHADER_EN(1) | S_00B800_FORCE_START_AT_000(1) | S_00B800_CS_W32_EN(1);
+	/* partial workgroups: the dimensions count work-items */
 	if (partial)
-		EMIT(q, PKT3(IT_DISPATCH_DIRECT, 4), grid[0], grid[1], grid[2], 1u | 1u << 1 | 1u << 2 | 1u << 5 | 1u << 15);
+		EMIT(q, PKT3(PKT3_DISPATCH_DIRECT, 4), grid[0], grid[1], grid[2],
+		     initiator | S_00B800_PARTIAL_TG_EN(1) | S_00B800_USE_THREAD_DIMENSIONS(1));
 	else
-		EMIT(q, PKT3(IT_DISPATCH_DIRECT, 4), grid[0] / block[0], grid[1] / block[1], grid[2] / block[2],
-		     1u | 1u << 2 | 1u << 15);
-	EMIT(q, PKT3(IT_EVENT_WRITE, 1), CS_PARTIAL_FLUSH | 4u << 8);
+		EMIT(q, PKT3(PKT3_DISPATCH_DIRECT, 4), grid[0] / block[0], grid[1] / block[1], grid[2] / block[2],
+		     initiator);
+	cs_partial_flush(q);
 	return q->overflow ? -ENOSPC : 0;
 }
 
@@ -566,17 +574,18 @@ int tb_queue_signal_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, 
 	if (q->kind == TB_QUEUE_COMPUTE) {
 		if (patch)
 			*patch = q->nstaged + 5;	/* RELEASE_MEM's DATA_LO */
-		release_mem(q, signal_va(s), value, 2, 0, 0);
+		release_mem(q, signal_va(s), value, EOP_DATA_SEL_VALUE_64BIT, EOP_INT_SEL_NONE, 0);
 		/* the event's mailbox, then the interrupt that names it */
-		release_mem(q, s->mailbox_va, s->event_id, 1, 2, s->event_id);
+		release_mem(q, s->mailbox_va, s->event_id, EOP_DATA_SEL_VALUE_32BIT, EOP_INT_SEL_SEND_INT_AFTER_WR_CONFIRM,
+			    s->event_id);
 	} else {
 		/* low half first: a waiter may see a smaller value, never a larger one */
 		if (patch)
 			*patch = UINT32_MAX;	/* SDMA queues are not recorded */
-		EMIT(q, SDMA_FENCE, lo(signal_va(s)), hi(signal_va(s)), lo(value));
-		EMIT(q, SDMA_FENCE, lo(signal_va(s) + 4), hi(signal_va(s) + 4), hi(value));
-		EMIT(q, SDMA_FENCE, lo(s->mailbox_va), hi(s->mailbox_va), s->event_id);
-		EMIT(q, SDMA_TRAP, s->event_id & 0x0fffffff);
+		EMIT(q, SDMA_OP_FENCE, lo(signal_va(s)), hi(signal_va(s)), lo(value));
+		EMIT(q, SDMA_OP_FENCE, lo(signal_va(s) + 4), hi(signal_va(s) + 4), hi(value));
+		EMIT(q, SDMA_OP_FENCE, lo(s->mailbox_va), hi(s->mailbox_va), s->event_id);
+		EMIT(q, SDMA_OP_TRAP, SDMA_TRAP_INT_CONTEXT(s->event_id));
 	}
 	return q->overflow ? -ENOSPC : 0;
 }
@@ -598,11 +607,12 @@ int tb_queue_wait_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, ui
 	if (patch)
 		*patch = q->kind == TB_QUEUE_COMPUTE ? q->nstaged + 4 : q->nstaged + 3;	/* the reference */
 	if (q->kind == TB_QUEUE_COMPUTE)
-		EMIT(q, PKT3(IT_WAIT_REG_MEM64, 8), 5u | 1u << 4, lo(va), hi(va), lo(value), hi(value), 0xffffffff,
-		     0xffffffff, 4);
+		EMIT(q, PKT3(PKT3_WAIT_REG_MEM64, 8),
+		     WAIT_REG_MEM_FUNCTION(WAIT_REG_MEM_GREATER_OR_EQUAL) | WAIT_REG_MEM_MEM_SPACE(1), lo(va), hi(va),
+		     lo(value), hi(value), 0xffffffff, 0xffffffff, WAIT_REG_MEM_POLL_INTERVAL);	/* mask: all bits */
 	else
-		EMIT(q, SDMA_POLL_REGMEM | 1u << 31 | 5u << 28, lo(va), hi(va), lo(value), 0xffffffff,
-		     0xfff << 16 | 10);
+		EMIT(q, SDMA_OP_POLL_REGMEM | SDMA_POLL_REGMEM_MEM_POLL | SDMA_POLL_REGMEM_FUNC(WAIT_REG_MEM_GREATER_OR_EQUAL),
+		     lo(va), hi(va), lo(value), 0xffffffff, SDMA_POLL_REGMEM_RETRY_COUNT(0xfff) | SDMA_POLL_REGMEM_INTERVAL(10));
 	return q->overflow ? -ENOSPC : 0;
 }
 
@@ -612,19 +622,19 @@ int tb_queue_timestamp(struct tb_queue *q, struct tb_signal *s)
 		return -EINVAL;
 	uint64_t va = signal_va(s) + 8;
 	if (q->kind == TB_QUEUE_COMPUTE)
-		release_mem(q, va, 0, 3, 0, 0);
+		release_mem(q, va, 0, EOP_DATA_SEL_TIMESTAMP, EOP_INT_SEL_NONE, 0);
 	else
-		EMIT(q, SDMA_TIMESTAMP | SDMA_TS_GET_GLOBAL << 8, lo(va), hi(va));
+		EMIT(q, SDMA_OP_TIMESTAMP | SDMA_SUB_OP(SDMA_SUBOP_TIMESTAMP_GET_GLOBAL), lo(va), hi(va));
 	return q->overflow ? -ENOSPC : 0;
 }
 
 int tb_queue_barrier(struct tb_queue *q)
 {
 	if (q->kind == TB_QUEUE_COMPUTE) {
-		EMIT(q, PKT3(IT_EVENT_WRITE, 1), CS_PARTIAL_FLUSH | 4u << 8);
-		EMIT(q, PKT3(IT_ACQUIRE_MEM, 7), 0, 0xffffffff, 0xffffffff, 0, 0, 0, 0x3ff);
+		cs_partial_flush(q);
+		acquire_mem_all(q);
 	} else {
-		EMIT(q, SDMA_GCR_REQ, 0, 0, 0, 0);
+		EMIT(q, SDMA_OP_GCR_REQ, 0, 0, 0, 0);
 	}
 	return q->overflow ? -ENOSPC : 0;
 }
@@ -637,7 +647,7 @@ int tb_queue_copy(struct tb_queue *q, uint64_t dst_va, uint64_t src_va, uint64_t
 		return -EINVAL;
 	for (uint64_t off = 0; off < bytes; off += SDMA_MAX_COPY) {
 		uint64_t n = bytes - off < SDMA_MAX_COPY ? bytes - off : SDMA_MAX_COPY;
-		EMIT(q, SDMA_COPY, (uint32_t)(n - 1), 0, lo(src_va + off), hi(src_va + off), lo(dst_va + off),
+		EMIT(q, SDMA_OP_COPY, (uint32_t)(n - 1), 0, lo(src_va + off), hi(src_va + off), lo(dst_va + off),
 		     hi(dst_va + off));
 	}
 	return q->overflow ? -ENOSPC : 0;
@@ -649,7 +659,7 @@ int tb_queue_fill(struct tb_queue *q, uint64_t dst_va, uint32_t value, uint64_t 
 		return -EINVAL;
 	for (uint64_t off = 0; off < bytes; off += SDMA_MAX_COPY) {
 		uint64_t n = bytes - off < SDMA_MAX_COPY ? bytes - off : SDMA_MAX_COPY;
-		EMIT(q, SDMA_CONST_FILL | 2u << 30, lo(dst_va + off), hi(dst_va + off), value, (uint32_t)(n - 1));
+		EMIT(q, SDMA_OP_CONST_FILL | SDMA_CONST_FILL_FILLSIZE(2), lo(dst_va + off), hi(dst_va + off), value, (uint32_t)(n - 1));
 	}
 	return q->overflow ? -ENOSPC : 0;
 }
@@ -702,7 +712,7 @@ int tb_queue_replay(struct tb_queue *q, const struct tb_cmdbuf *cb)
 	if (q->recording || cb->gpu != q->gpu || q->kind != TB_QUEUE_COMPUTE)
 		return -EINVAL;
 	uint64_t va = cb->ib->va;
-	EMIT(q, PKT3(IT_INDIRECT_BUFFER, 3), lo(va) & ~3u, hi(va) & 0xffff, cb->ndw | 1u << 23);
+	EMIT(q, PKT3(PKT3_INDIRECT_BUFFER, 3), lo(va) & ~3u, hi(va) & 0xffff, cb->ndw | INDIRECT_BUFFER_VALID);
 	return q->overflow ? -ENOSPC : 0;
 }
 
@@ -753,12 +763,13 @@ static uint32_t fence_packet(const struct tb_queue *q, uint64_t seq, uint32_t dw
 {
 	uint64_t va = q->pointers->va + FENCE_OFFSET;
 	if (q->kind == TB_QUEUE_COMPUTE) {
-		const uint32_t p[] = { PKT3(IT_RELEASE_MEM, 7), CACHE_FLUSH_AND_INV_TS_EVENT | 5u << 8, 2u << 29,
+		const uint32_t p[] = { PKT3(PKT3_RELEASE_MEM, 7), RELEASE_MEM_EVENT,
+				       EOP_DATA_SEL(EOP_DATA_SEL_VALUE_64BIT) | EOP_INT_SEL(EOP_INT_SEL_NONE),
 				       lo(va), hi(va), lo(seq), hi(seq), 0 };
 		memcpy(dw, p, sizeof p);
 		return 8;
 	}
-	const uint32_t p[] = { SDMA_FENCE, lo(va), hi(va), lo(seq), SDMA_FENCE, lo(va + 4), hi(va + 4), hi(seq) };
+	const uint32_t p[] = { SDMA_OP_FENCE, lo(va), hi(va), lo(seq), SDMA_OP_FENCE, lo(va + 4), hi(va + 4), hi(seq) };
 	memcpy(dw, p, sizeof p);
 	return 8;
 }

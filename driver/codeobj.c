@@ -345,6 +345,14 @@ static int parse_kernel(const msgpack_object *m, struct tb_codeobj *co, const st
 	get_u32(m, ".vgpr_count", &k->vgpr_count);
 	if (k->kernarg_size > 64 * 1024 || k->group_segment_size > 64 * 1024 || k->kernarg_align > 4096)
 		return tb_fail(err, len, -ENOEXEC, "kernel %s: implausible segment sizes", k->name);
+	if (k->private_segment_size > TB_MAX_PRIVATE_SEGMENT)
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: %u bytes of scratch per work-item; the hardware takes %u",
+			       k->name, k->private_segment_size, TB_MAX_PRIVATE_SEGMENT);
+	if (!k->max_flat_workgroup_size)
+		k->max_flat_workgroup_size = TB_MAX_WORKGROUP_SIZE;
+	if (k->max_flat_workgroup_size > TB_MAX_WORKGROUP_SIZE)
+		return tb_fail(err, len, -ENOEXEC, "kernel %s: max_flat_workgroup_size %u is over %u", k->name,
+			       k->max_flat_workgroup_size, TB_MAX_WORKGROUP_SIZE);
 
 	const struct sym_kd *kd = NULL;
 	size_t sl = strlen(symbol);
@@ -378,11 +386,79 @@ static int parse_kernel(const msgpack_object *m, struct tb_codeobj *co, const st
 	return 0;
 }
 
+static uint64_t be(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Walk the first MessagePack object of [p, p + size) without building it:
+ * msgpack-c allocates an array's or map's elements as the count claims,
+ * before it reads them, so every count is checked against the bytes left
+ * (each element takes at least one) and every length against the input. */
+static bool msgpack_counts_fit(const uint8_t *p, size_t size)
+{
+	size_t pos = 0;
+	uint64_t pending = 1;	/* objects still to read */
+	while (pending) {
+		if (pos >= size)
+			return false;
+		uint8_t t = p[pos++];
+		uint64_t skip = 0, items = 0, len_bytes = 0;
+		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3)
+			skip = 0;
+		else if (t <= 0x8f)
+			items = 2 * (uint64_t)(t & 0x0f);
+		else if (t <= 0x9f)
+			items = t & 0x0f;
+		else if (t <= 0xbf)
+			skip = t & 0x1f;
+		else if (t >= 0xc4 && t <= 0xc6)	/* bin 8/16/32 */
+			len_bytes = 1u << (t - 0xc4);
+		else if (t >= 0xc7 && t <= 0xc9)	/* ext 8/16/32: length, type */
+			len_bytes = 1u << (t - 0xc7);
+		else if (t == 0xca || t == 0xcb)
+			skip = t == 0xca ? 4 : 8;
+		else if (t >= 0xcc && t <= 0xd3)	/* uint and int 8..64 */
+			skip = 1u << ((t - 0xcc) & 3);
+		else if (t >= 0xd4 && t <= 0xd8)	/* fixext: type, 1..16 bytes */
+			skip = 1 + (1u << (t - 0xd4));
+		else if (t >= 0xd9 && t <= 0xdb)	/* str 8/16/32 */
+			len_bytes = 1u << (t - 0xd9);
+		else if (t == 0xdc || t == 0xdd || t == 0xde || t == 0xdf) {
+			unsigned n = t == 0xdc || t == 0xde ? 2 : 4;
+			if (size - pos < n)
+				return false;
+			items = be(p + pos, n) * (t >= 0xde ? 2 : 1);
+			pos += n;
+		} else
+			return false;	/* 0xc1 is never used */
+		if (len_bytes) {
+			if (size - pos < len_bytes)
+				return false;
+			skip = be(p + pos, (unsigned)len_bytes) + (t >= 0xc7 && t <= 0xc9);
+			pos += len_bytes;
+		}
+		if (skip > size - pos)
+			return false;
+		pos += skip;
+		pending = pending - 1 + items;
+		if (pending > size - pos)
+			return false;
+	}
+	return true;
+}
+
 static int parse_metadata(const uint8_t *desc, size_t size, struct tb_codeobj *co, const struct sym_kd *kds,
 			  uint32_t nkds, char *err, size_t len)
 {
 	msgpack_unpacked u;
 	size_t off = 0;
+	if (!msgpack_counts_fit(desc, size))
+		return tb_fail(err, len, -ENOEXEC, "the AMDGPU metadata note is not valid MessagePack "
+			       "(a count or length runs past its end)");
 	msgpack_unpacked_init(&u);
 	int rc = 0;
 	if (msgpack_unpack_next(&u, (const char *)desc, size, &off) != MSGPACK_UNPACK_SUCCESS) {

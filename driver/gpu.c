@@ -389,6 +389,8 @@ int tb_gpu_open(int index, struct tb_gpu **out, char *err, size_t errlen)
 		return -ENOMEM;
 	g->info = list[index];
 	g->drm_fd = -1;
+	pthread_mutex_init(&g->lock, NULL);
+	g->hang_timeout_ms = TB_HANG_TIMEOUT_MS;
 	pthread_mutex_lock(&process.lock);
 	int rc = process_open(err, errlen);
 	g->proc = &process;
@@ -447,23 +449,57 @@ const struct tb_gpu_info *tb_gpu_info(const struct tb_gpu *g)
 	return &g->info;
 }
 
+/* A copy taken under the lock: other threads may add causes meanwhile. */
 const char *tb_gpu_failure(const struct tb_gpu *g)
 {
-	return g->failure[0] ? g->failure : NULL;
+	static _Thread_local char copy[sizeof g->failure];
+	if (!tb_gpu_failed(g))
+		return NULL;
+	struct tb_gpu *m = (struct tb_gpu *)g;
+	pthread_mutex_lock(&m->lock);
+	memcpy(copy, g->failure, sizeof copy);
+	pthread_mutex_unlock(&m->lock);
+	return copy;
 }
 
-/* Causes accumulate, first first: a timeout and then the reset it led to. */
-void tb_gpu_fail(struct tb_gpu *g, const char *fmt, ...)
+bool tb_gpu_failed(const struct tb_gpu *g)
+{
+	return __atomic_load_n(&g->failed, __ATOMIC_ACQUIRE);
+}
+
+void tb_gpu_set_hang_timeout(struct tb_gpu *g, uint32_t ms)
+{
+	__atomic_store_n(&g->hang_timeout_ms, ms ? ms : TB_HANG_TIMEOUT_MS, __ATOMIC_RELAXED);
+}
+
+static void add_cause(struct tb_gpu *g, const char *fmt, va_list ap)
 {
 	char cause[256];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(cause, sizeof cause, fmt, ap);
-	va_end(ap);
 	if (strstr(g->failure, cause))
 		return;
 	size_t n = strlen(g->failure);
 	snprintf(g->failure + n, sizeof g->failure - n, "%s%s", n ? "; then " : "", cause);
+	__atomic_store_n(&g->failed, true, __ATOMIC_RELEASE);
+}
+
+/* Causes accumulate, first first: a hang and then the reset it led to. */
+void tb_gpu_fail(struct tb_gpu *g, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pthread_mutex_lock(&g->lock);
+	add_cause(g, fmt, ap);
+	pthread_mutex_unlock(&g->lock);
+	va_end(ap);
+}
+
+void tb_gpu_fail_locked(struct tb_gpu *g, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	add_cause(g, fmt, ap);
+	va_end(ap);
 }
 
 static struct tb_gpu *gpu_by_id(struct tb_process *p, uint32_t gpu_id)
@@ -495,7 +531,7 @@ bool tb_gpu_check_exceptions(struct tb_gpu *g, const struct kfd_event_data *ev, 
 					    h->memory_lost ? "GPU reset, VRAM lost" : "GPU hang or reset", h->reset_cause);
 		}
 	}
-	return g->failure[0] != '\0';
+	return tb_gpu_failed(g);
 }
 
 /* ---- memory ---------------------------------------------------------------------------------------------- */

@@ -35,10 +35,18 @@ struct tb_gpu {
 	amdgpu_device_handle dev;
 	void *doorbells;		/* the process's doorbell page on this GPU */
 	uint64_t doorbell_base;		/* its mmap offset */
-	char failure[512];
+	/* failure and the queues' progress: any thread may wait on the GPU
+	 * while others submit to it */
+	pthread_mutex_t lock;
+	char failure[512];		/* causes, first first; under lock */
+	bool failed;			/* atomic: failure is final */
+	struct tb_queue *queues;	/* live queues, for hang detection; under lock */
+	uint32_t hang_timeout_ms;	/* atomic */
 	double gpu_clock_hz;		/* the GPU's timestamp counter */
 	struct tb_gpu *next_retired;
 };
+
+enum { TB_HANG_TIMEOUT_MS = 10000 };
 
 /* Write a message to err (when given) and return rc. */
 int tb_fail(char *err, size_t len, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -48,6 +56,13 @@ struct tb_process *tb_process_get(void);
  * Returns true when g is (now) failed. */
 bool tb_gpu_check_exceptions(struct tb_gpu *g, const struct kfd_event_data *ev, uint32_t n);
 void tb_gpu_fail(struct tb_gpu *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, with g->lock held. */
+void tb_gpu_fail_locked(struct tb_gpu *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool tb_gpu_failed(const struct tb_gpu *g);
+/* Declare a hang of any of g's queues that has work outstanding and made
+ * no progress (read pointer and completion value unchanged) for the hang
+ * timeout.  Returns true when g is (now) failed. */
+bool tb_gpu_check_hangs(struct tb_gpu *g);
 int tb_bo_map_to(struct tb_bo *bo, struct tb_gpu *g);
 
 /* The kernel's signal-event slot for a signal (queue.c writes it). */

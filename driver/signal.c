@@ -132,18 +132,17 @@ int tb_signal_wait(struct tb_signal *s, uint64_t target, uint32_t timeout_ms)
 	for (;;) {
 		if (tb_signal_value(s) >= target)
 			return 0;
-		if (tb_gpu_failure(s->gpu)) {
+		if (tb_gpu_failed(s->gpu)) {
 			sleep_on_events(s, 0);	/* collect what the kernel has to say, then fail */
 			return -EIO;
 		}
+		/* the caller's patience is not the GPU's health: a hang is what the
+		 * queues' own lack of progress says */
+		if (tb_gpu_check_hangs(s->gpu))
+			continue;
 		uint64_t spent = now_ns() - start;
-		if (spent >= limit) {
-			/* work that does not finish in time is taken for a hang: the
-			 * GPU is failed until it is reopened (after recovery) */
-			tb_gpu_fail(s->gpu, "a wait timed out after %u ms (signal at %llu, waiting for %llu)", timeout_ms,
-				    (unsigned long long)tb_signal_value(s), (unsigned long long)target);
+		if (spent >= limit)
 			return -ETIMEDOUT;
-		}
 		uint64_t left_ms = (limit - spent + 999999) / 1000000;
 		int rc = sleep_on_events(s, left_ms < SLICE_MS ? (uint32_t)left_ms : SLICE_MS);
 		if (rc < 0 && rc != -EIO)

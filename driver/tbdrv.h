@@ -53,18 +53,22 @@ struct tb_kernel_arg {
 #define TB_KD_USER_SGPR_PRIVATE_SEGMENT_SIZE (1u << 6)
 #define TB_KD_WAVEFRONT_SIZE32 (1u << 10)
 
+/* Scratch per work-item: what COMPUTE_TMPRING_SIZE.WAVESIZE (15 bits of
+ * 256 bytes per wave of 32) can hold. */
+#define TB_MAX_PRIVATE_SEGMENT (0x7fffu * 256u / 32u)
+
 struct tb_kernel {
 	char name[128];
 	uint64_t kd_offset;		/* kernel descriptor, in the loaded image */
 	uint64_t entry_offset;		/* first instruction, in the loaded image */
 	uint32_t group_segment_size;	/* static LDS bytes */
-	uint32_t private_segment_size;	/* scratch bytes per work-item */
+	uint32_t private_segment_size;	/* scratch bytes per work-item, at most TB_MAX_PRIVATE_SEGMENT */
 	uint32_t kernarg_size;
 	uint32_t kernarg_align;
 	uint32_t rsrc1, rsrc2, rsrc3;
 	uint16_t code_properties;	/* TB_KD_* */
 	uint32_t wavefront_size;
-	uint32_t max_flat_workgroup_size;
+	uint32_t max_flat_workgroup_size;	/* 1..1024 (1024 when the metadata says none) */
 	uint32_t sgpr_count, vgpr_count;
 	uint32_t nargs;
 	struct tb_kernel_arg *args;
@@ -139,8 +143,15 @@ struct tb_gpu;
 int tb_gpu_open(int index, struct tb_gpu **out, char *err, size_t errlen);
 void tb_gpu_close(struct tb_gpu *g);
 const struct tb_gpu_info *tb_gpu_info(const struct tb_gpu *g);
-/* Why the GPU stopped working (a fault, a reset, a timeout), or NULL. */
+/* Why the GPU stopped working (a fault, a hang, a reset), or NULL.  A
+ * failure is final: the GPU's calls fail with -EIO until it is closed and
+ * opened again.  The text is the calling thread's copy, valid until its
+ * next call. */
 const char *tb_gpu_failure(const struct tb_gpu *g);
+/* A queue with work outstanding whose read pointer and completion value
+ * do not move for this long is taken for hung, and the GPU fails (default
+ * 10 s; 0 restores it).  Waiting for a signal longer than that counts. */
+void tb_gpu_set_hang_timeout(struct tb_gpu *g, uint32_t ms);
 
 /* ---- Memory ----------------------------------------------------------------- */
 
@@ -187,10 +198,11 @@ int tb_signal_create(struct tb_gpu *g, uint64_t initial, struct tb_signal **out)
 void tb_signal_destroy(struct tb_signal *s);
 uint64_t tb_signal_value(const struct tb_signal *s);
 void tb_signal_set(struct tb_signal *s, uint64_t value);
-/* Wait until value >= target: 0; -ETIMEDOUT after timeout_ms, and the GPU
- * is then taken for hung (failed, until it is closed and opened again);
- * -EIO when the GPU reported a fault or reset while waiting, or had failed
- * before (tb_gpu_failure says which). */
+/* Wait until value >= target: 0; -ETIMEDOUT after timeout_ms, which says
+ * nothing of the GPU (it stays usable: wait again); -EIO when the GPU
+ * failed, before or while waiting: a fault or reset it reported, or a hang
+ * the driver declared from a queue's lack of progress (see
+ * tb_gpu_set_hang_timeout; tb_gpu_failure says which). */
 int tb_signal_wait(struct tb_signal *s, uint64_t target, uint32_t timeout_ms);
 /* GPU timestamps written by tb_queue_timestamp, converted to nanoseconds. */
 uint64_t tb_signal_timestamp_ns(const struct tb_signal *s);
@@ -208,7 +220,15 @@ void tb_queue_destroy(struct tb_queue *q);
 /* Compute: run kernel k of program p over grid[] work-items in blocks of
  * block[] work-items, with the kernel's explicit arguments (args_size bytes
  * laid out as the kernel's metadata says); the driver fills the hidden
- * arguments and the dispatch packet. */
+ * arguments and the dispatch packet.  -EINVAL for a grid or block the
+ * hardware cannot take (see tb_dispatch_check), -EOPNOTSUPP for a kernel
+ * with a dynamic shared-memory argument (its LDS size cannot be given). */
+/* What the hardware takes: at least one work-item per dimension, at most
+ * 2^32 - 1 in all (HSA's grid size limit); a block of at most the kernel's
+ * max_flat_workgroup_size and 1024 work-items. */
+#define TB_MAX_GRID_WORK_ITEMS 0xffffffffull
+#define TB_MAX_WORKGROUP_SIZE 1024u
+int tb_dispatch_check(const struct tb_kernel *k, const uint32_t grid[3], const uint32_t block[3]);
 int tb_queue_dispatch(struct tb_queue *q, const struct tb_program *p, const struct tb_kernel *k, const void *args,
 		      size_t args_size, const uint32_t grid[3], const uint32_t block[3]);
 /* Both kinds: */

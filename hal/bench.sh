@@ -9,8 +9,8 @@ trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$state"' EXIT
 "$tb" sim start >/dev/null || exit 1
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "tb bench dispatch (GPU 0 of the simulated box):"
-"$tb" sim run -- "$tb" bench dispatch --code-object "$build/gpu/tests/sim/box_kernels.co" || exit 1
-"$tb" sim run -- "$tb" bench dispatch --json --code-object "$build/gpu/tests/sim/box_kernels.co" || exit 1
+"$tb" sim run -- "$tb" bench dispatch || exit 1
+"$tb" sim run -- "$tb" bench dispatch --json || exit 1
 echo "tb bench copy (GPU 0 of the simulated box):"
 "$tb" sim run -- "$tb" bench copy --mib 256 || exit 1
 "$tb" sim run -- "$tb" bench copy --json --mib 256

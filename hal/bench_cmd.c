@@ -3,15 +3,23 @@
  *   tb bench dispatch [--json] [--code-object FILE] [--gpu N]
  *       submit_ns: host CPU time to enqueue and submit one kernel dispatch;
  *       replay_ns_per_dispatch: host CPU time per dispatch to replay a
- *       recorded graph of 1000 dispatches.
+ *       recorded graph of 1000 dispatches.  Each is the median of ROUNDS
+ *       rounds, with the fastest and slowest round (the spread).
  *   tb bench copy [--json] [--gpu N] [--mib N]
  *       host -> VRAM through SDMA and through CPU writes to the BAR.
  *
  * Host CPU time is the thread's (CLOCK_THREAD_CPUTIME_ID): the cost the
- * runtime pays, without the GPU's execution.  Waiting for the GPU happens
- * outside the measured spans. */
+ * runtime pays, without the GPU's execution.  During each measured span
+ * the engine is held: the queue first waits on a gate signal the benchmark
+ * opens only after the span, so no dispatch runs meanwhile (on the
+ * simulated box the engine would otherwise emulate them on the same cores).
+ * The default code object is the one the build installs,
+ * ../../share/tb/tbhal_kernels.co from this program. */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,31 +54,61 @@ struct add_args {
 	uint32_t n;
 };
 
+struct spread {
+	double median, min, max;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static struct spread spread_of(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return (struct spread){ n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[0], v[n - 1] };
+}
+
+/* Hold the engine: the queue waits for the gate to reach value. */
+static int hold(tbh_queue *q, tbh_signal *gate, uint64_t value)
+{
+	return tbh_queue_wait(q, gate, value) || tbh_queue_submit(q) ? -1 : 0;
+}
+
+/* Open the gate, then wait for the held work to finish. */
+static int release(tbh_queue *q, tbh_signal *gate, tbh_signal *done, uint64_t value)
+{
+	tbh_signal_set(gate, value);
+	return tbh_queue_signal(q, done, value) || tbh_queue_submit(q) || tbh_signal_wait(done, value, TIMEOUT_MS) ? -1 : 0;
+}
+
 static int bench_dispatch(tbh_device *dev, const char *co, int json)
 {
 	tbh_program *prog;
 	const tbh_kernel *k;
 	tbh_queue *q;
-	tbh_signal *s;
+	tbh_signal *done, *gate;
 	tbh_buffer *buf;
 	if (tbh_program_load_file(dev, co, &prog) || tbh_program_kernel(prog, "add", &k) ||
-	    tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q) || tbh_signal_create(dev, 0, &s) ||
-	    tbh_buffer_alloc(dev, 64 * 4, TBH_MEMORY_DEVICE, &buf))
+	    tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q) || tbh_signal_create(dev, 0, &done) ||
+	    tbh_signal_create(dev, 0, &gate) || tbh_buffer_alloc(dev, 64 * 4, TBH_MEMORY_DEVICE, &buf))
 		return die("setup");
 	struct add_args args = { tbh_buffer_address(buf), tbh_buffer_address(buf), tbh_buffer_address(buf), 64 };
 	uint32_t grid[3] = { 64, 1, 1 }, block[3] = { 64, 1, 1 };
-	uint64_t v = 0, spent = 0, n = 0;
+	uint64_t v = 0;
+	double submit[ROUNDS], replay[GRAPH_REPLAYS];
 	for (int r = 0; r < ROUNDS; r++) {
+		if (hold(q, gate, ++v))
+			return die("holding the engine");
 		uint64_t t0 = cpu_ns();
 		for (int i = 0; i < BATCH; i++)
 			if (tbh_queue_exec(q, k, &args, sizeof args, grid, block) || tbh_queue_submit(q))
 				return die("dispatch");
-		spent += cpu_ns() - t0;
-		n += BATCH;
-		if (tbh_queue_signal(q, s, ++v) || tbh_queue_submit(q) || tbh_signal_wait(s, v, TIMEOUT_MS))
+		submit[r] = (double)(cpu_ns() - t0) / BATCH;
+		if (release(q, gate, done, v))
 			return die("waiting for the dispatches");
 	}
-	double submit_ns = (double)spent / (double)n;
 
 	tbh_graph *g;
 	if (tbh_graph_begin(q))
@@ -78,33 +116,46 @@ static int bench_dispatch(tbh_device *dev, const char *co, int json)
 	for (int i = 0; i < GRAPH_DISPATCHES; i++)
 		if (tbh_graph_exec(q, k, &args, sizeof args, grid, block, NULL))
 			return die("recording a dispatch");
-	uint32_t h;
-	if (tbh_graph_signal(q, s, 0, &h) || tbh_graph_end(q, &g))
+	if (tbh_graph_end(q, &g))
 		return die("ending the recording");
-	spent = 0;
 	for (int r = 0; r < GRAPH_REPLAYS; r++) {
-		if (tbh_graph_set_value(g, h, ++v))
-			return die("updating the graph");
+		if (hold(q, gate, ++v))
+			return die("holding the engine");
 		uint64_t t0 = cpu_ns();
 		if (tbh_queue_replay(q, g) || tbh_queue_submit(q))
 			return die("replaying");
-		spent += cpu_ns() - t0;
-		if (tbh_signal_wait(s, v, TIMEOUT_MS))
+		replay[r] = (double)(cpu_ns() - t0) / GRAPH_DISPATCHES;
+		if (release(q, gate, done, v))
 			return die("waiting for the replay");
 	}
-	double replay_ns = (double)spent / (double)(GRAPH_REPLAYS * GRAPH_DISPATCHES);
+	struct spread sub = spread_of(submit, ROUNDS), rep = spread_of(replay, GRAPH_REPLAYS);
 	if (json)
-		printf("{\"submit_ns\": %.0f, \"replay_ns_per_dispatch\": %.2f}\n", submit_ns, replay_ns);
+		printf("{\"submit_ns\": %.0f, \"submit_ns_min\": %.0f, \"submit_ns_max\": %.0f, "
+		       "\"replay_ns_per_dispatch\": %.2f, \"replay_ns_min\": %.2f, \"replay_ns_max\": %.2f, \"rounds\": %d}\n",
+		       sub.median, sub.min, sub.max, rep.median, rep.min, rep.max, ROUNDS);
 	else
-		printf("submit one dispatch:            %8.0f ns host CPU (target <= 1000)\n"
-		       "replay, per dispatch (1000):    %8.2f ns host CPU (target <= 100)\n",
-		       submit_ns, replay_ns);
+		printf("submit one dispatch:          %8.0f ns host CPU, median of %d rounds (%.0f..%.0f; target <= 1000)\n"
+		       "replay, per dispatch (1000):  %8.2f ns host CPU, median of %d rounds (%.2f..%.2f; target <= 100)\n",
+		       sub.median, ROUNDS, sub.min, sub.max, rep.median, GRAPH_REPLAYS, rep.min, rep.max);
 	tbh_graph_free(g);
 	tbh_buffer_free(buf);
-	tbh_signal_destroy(s);
+	tbh_signal_destroy(done);
+	tbh_signal_destroy(gate);
 	tbh_queue_destroy(q);
 	tbh_program_free(prog);
 	return 0;
+}
+
+/* The installed kernels, relative to this program (build/libexec/tb). */
+static const char *default_code_object(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	snprintf(buf, len, "%s/../../share/tb/tbhal_kernels.co", dirname(exe));
+	return buf;
 }
 
 static int bench_copy(tbh_device *dev, uint64_t mib, int json)
@@ -159,7 +210,8 @@ int main(int argc, char **argv)
 	};
 	int json = 0, gpu = 0, c;
 	long mib = 256;
-	const char *co = "build/gpu/tests/sim/box_kernels.co";
+	char co_buf[PATH_MAX];
+	const char *co = NULL;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
@@ -174,6 +226,10 @@ int main(int argc, char **argv)
 	    mib > 16384) {
 		usage(stderr);
 		return 2;
+	}
+	if (!co && !(co = default_code_object(co_buf, sizeof co_buf))) {
+		fprintf(stderr, "tb bench: cannot find this program's path; give --code-object FILE\n");
+		return 1;
 	}
 	tbh_device *dev;
 	if (tbh_device_open(gpu, &dev))

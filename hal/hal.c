@@ -42,7 +42,7 @@ struct handle {
 	void *kernarg;			/* exec: the block's CPU address */
 	uint32_t size;			/* exec: its size */
 	uint32_t index;			/* value: dword index in the recording */
-	int value_bits;			/* 32 or 64; 0 for an exec */
+	int value_bits;			/* 64; 0 for an exec */
 };
 
 struct tbh_queue {
@@ -169,6 +169,13 @@ void tbh_device_close(tbh_device *dev)
 	free(dev);
 }
 
+int tbh_device_set_hang_timeout(tbh_device *dev, uint32_t ms)
+{
+	NEED(dev, "NULL device");
+	tb_gpu_set_hang_timeout(dev->gpu, ms);
+	return TBH_OK;
+}
+
 int tbh_device_get_props(const tbh_device *dev, tbh_device_props *props)
 {
 	NEED(dev && props, "NULL argument");
@@ -293,11 +300,25 @@ void tbh_program_free(tbh_program *prog)
 	free(prog);
 }
 
+/* A __local pointer argument takes its size at launch, which exec has no
+ * way to say: such kernels are refused by name. */
+static int dynamic_lds_arg(const struct tb_kernel *k)
+{
+	for (uint32_t i = 0; i < k->nargs; i++)
+		if (k->args[i].kind == TB_ARG_DYNAMIC_SHARED_POINTER)
+			return (int)i;
+	return -1;
+}
+
 int tbh_program_kernel(tbh_program *prog, const char *name, const tbh_kernel **out)
 {
 	NEED(prog && name && out, "NULL argument");
 	for (uint32_t i = 0; i < prog->p->co->nkernels; i++)
 		if (!strcmp(prog->kernels[i].k->name, name)) {
+			int arg = dynamic_lds_arg(prog->kernels[i].k);
+			if (arg >= 0)
+				return fail(-EOPNOTSUPP, "kernel %s: argument %d is dynamic shared memory (a __local "
+					    "pointer), which libtbhal cannot size; use a fixed __local array", name, arg);
 			*out = &prog->kernels[i];
 			return TBH_OK;
 		}
@@ -375,8 +396,8 @@ int tbh_signal_wait(tbh_signal *sig, uint64_t value, uint32_t timeout_ms)
 	NEED(sig, "NULL signal");
 	int rc = tb_signal_wait(sig->s, value, timeout_ms);
 	if (rc == -ETIMEDOUT)
-		return fail(rc, "the signal did not reach %llu within %u ms (it is at %llu)", (unsigned long long)value,
-			    timeout_ms, (unsigned long long)tb_signal_value(sig->s));
+		return fail(rc, "the signal did not reach %llu within %u ms (it is at %llu); the device is still usable",
+			    (unsigned long long)value, timeout_ms, (unsigned long long)tb_signal_value(sig->s));
 	return check(rc, sig->dev->gpu, "waiting on a signal");
 }
 
@@ -414,20 +435,29 @@ void tbh_queue_destroy(tbh_queue *q)
 	free(q);
 }
 
-static int grid_ok(const uint32_t grid[3], const uint32_t block[3])
+/* The grid and block k can take, with a message naming the limit. */
+static int grid_ok(const struct tb_kernel *k, const uint32_t grid[3], const uint32_t block[3])
 {
 	if (!grid || !block)
 		return fail(-EINVAL, "grid or block is NULL");
-	uint64_t threads = 1;
+	uint64_t items = 1, threads = 1;
 	for (int i = 0; i < 3; i++) {
 		if (!grid[i] || !block[i])
 			return fail(-EINVAL, "grid %u,%u,%u / block %u,%u,%u: sizes must be at least 1", grid[0], grid[1],
 				    grid[2], block[0], block[1], block[2]);
 		threads *= block[i];
 	}
-	if (threads > 1024)
-		return fail(-EINVAL, "block %u,%u,%u has %llu work-items; at most 1024", block[0], block[1], block[2],
-			    (unsigned long long)threads);
+	for (int i = 0; i < 3 && items <= TB_MAX_GRID_WORK_ITEMS; i++)
+		items *= grid[i];
+	if (items > TB_MAX_GRID_WORK_ITEMS)
+		return fail(-EINVAL, "grid %u,%u,%u has more than %llu work-items, the hardware's limit", grid[0], grid[1],
+			    grid[2], TB_MAX_GRID_WORK_ITEMS);
+	if (threads > TB_MAX_WORKGROUP_SIZE)
+		return fail(-EINVAL, "block %u,%u,%u has %llu work-items; at most %u", block[0], block[1], block[2],
+			    (unsigned long long)threads, TB_MAX_WORKGROUP_SIZE);
+	if (threads > k->max_flat_workgroup_size)
+		return fail(-EINVAL, "block %u,%u,%u has %llu work-items; kernel %s was compiled for at most %u", block[0],
+			    block[1], block[2], (unsigned long long)threads, k->name, k->max_flat_workgroup_size);
 	return TBH_OK;
 }
 
@@ -439,7 +469,7 @@ static int exec_common(tbh_queue *q, const tbh_kernel *k, const void *args, size
 		return fail(-EINVAL, "kernels run on compute queues, not copy queues");
 	if (k->prog->dev != q->dev)
 		return fail(-EINVAL, "the kernel's program was loaded on another device");
-	int rc = grid_ok(grid, block);
+	int rc = grid_ok(k->k, grid, block);
 	if (rc < 0)
 		return rc;
 	if (args_size < tbh_kernel_args_size(k))
@@ -470,21 +500,46 @@ int tbh_queue_copy(tbh_queue *q, tbh_buffer *dst, uint64_t dst_offset, tbh_buffe
 		     "queueing a copy");
 }
 
+/* Signals live in their device's memory, mapped there only. */
+static int same_device(const tbh_queue *q, const tbh_signal *sig)
+{
+	if (q->dev != sig->dev)
+		return fail(-EINVAL, "the signal belongs to GPU %d, the queue to GPU %d: signals work on their own "
+			    "device's queues only", tb_gpu_info(sig->dev->gpu)->index, tb_gpu_info(q->dev->gpu)->index);
+	return TBH_OK;
+}
+
+/* Copy queues compare 32 bits. */
+static int wait_value_ok(const tbh_queue *q, uint64_t value)
+{
+	if (q->kind == TBH_QUEUE_COPY && value > UINT32_MAX)
+		return fail(-ERANGE, "a copy queue's wait compares 32 bits; %llu does not fit", (unsigned long long)value);
+	return TBH_OK;
+}
+
 int tbh_queue_signal(tbh_queue *q, tbh_signal *sig, uint64_t value)
 {
 	NEED(q && sig, "NULL argument");
+	if (same_device(q, sig) < 0)
+		return -EINVAL;
 	return check(tb_queue_signal(q->q, sig->s, value), q->dev->gpu, "queueing a signal");
 }
 
 int tbh_queue_wait(tbh_queue *q, tbh_signal *sig, uint64_t value)
 {
 	NEED(q && sig, "NULL argument");
+	int rc = same_device(q, sig);
+	rc = rc ? rc : wait_value_ok(q, value);
+	if (rc < 0)
+		return rc;
 	return check(tb_queue_wait(q->q, sig->s, value), q->dev->gpu, "queueing a wait");
 }
 
 int tbh_queue_timestamp(tbh_queue *q, tbh_signal *sig)
 {
 	NEED(q && sig, "NULL argument");
+	if (same_device(q, sig) < 0)
+		return -EINVAL;
 	return check(tb_queue_timestamp(q->q, sig->s), q->dev->gpu, "queueing a timestamp");
 }
 
@@ -558,6 +613,7 @@ int tbh_graph_signal(tbh_queue *q, tbh_signal *sig, uint64_t value, uint32_t *va
 {
 	NEED(q && sig, "NULL argument");
 	int rc = need_recording(q);
+	rc = rc ? rc : same_device(q, sig);
 	uint32_t index = 0;
 	if (rc == 0)
 		rc = check(tb_queue_signal_ex(q->q, sig->s, value, &index), q->dev->gpu, "recording a signal");
@@ -570,11 +626,13 @@ int tbh_graph_wait(tbh_queue *q, tbh_signal *sig, uint64_t value, uint32_t *valu
 {
 	NEED(q && sig, "NULL argument");
 	int rc = need_recording(q);
+	rc = rc ? rc : same_device(q, sig);
 	uint32_t index = 0;
 	if (rc == 0)
 		rc = check(tb_queue_wait_ex(q->q, sig->s, value, &index), q->dev->gpu, "recording a wait");
+	/* graphs are compute queues': their waits compare 64 bits */
 	if (rc == 0)
-		rc = add_handle(q, (struct handle){ .index = index, .value_bits = 32 }, value_handle);
+		rc = add_handle(q, (struct handle){ .index = index, .value_bits = 64 }, value_handle);
 	return rc;
 }
 
@@ -624,11 +682,7 @@ int tbh_graph_set_value(tbh_graph *g, uint32_t value_handle, uint64_t value)
 	if (value_handle >= g->nhandles || !g->handles[value_handle].value_bits)
 		return fail(-EINVAL, "handle %u is no recorded signal or wait", value_handle);
 	const struct handle *h = &g->handles[value_handle];
-	if (h->value_bits == 32 && value > UINT32_MAX)
-		return fail(-ERANGE, "a wait compares 32 bits; %llu does not fit", (unsigned long long)value);
-	int rc = h->value_bits == 64 ? tb_cmdbuf_patch64(g->cb, h->index, value)
-				     : tb_cmdbuf_patch32(g->cb, h->index, (uint32_t)value);
-	return check(rc, NULL, "changing a recorded value");
+	return check(tb_cmdbuf_patch64(g->cb, h->index, value), NULL, "changing a recorded value");
 }
 
 int tbh_queue_replay(tbh_queue *q, const tbh_graph *g)

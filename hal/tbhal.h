@@ -12,7 +12,15 @@
  * Errors: every call returns TBH_OK (0) or a negative errno; tbh_last_error()
  * describes the calling thread's last failure in a sentence.  Nothing here
  * exits or aborts the process.  Objects are not thread-safe: use one queue
- * per thread. */
+ * per thread (waiting on signals of a device from several threads is fine).
+ *
+ * Which errors are final: only -EIO.  It means the device failed (a GPU
+ * memory fault, a hardware exception or reset the kernel reported, or a
+ * hang: a queue with work outstanding whose read pointer and completion
+ * value did not move for the hang timeout, see
+ * tbh_device_set_hang_timeout); every later call on the device's queues
+ * fails with -EIO until it is closed and opened again.  Every other error,
+ * -ETIMEDOUT from tbh_signal_wait included, leaves the device as it was. */
 #ifndef TBHAL_H
 #define TBHAL_H
 
@@ -50,6 +58,10 @@ int tbh_device_open_pci(const char *pci, tbh_device **out);
 /* Every GPU: up to max into out[]; *count receives how many were opened. */
 int tbh_device_open_all(tbh_device **out, int max, int *count);
 void tbh_device_close(tbh_device *dev);
+/* How long a queue may make no progress with work outstanding before the
+ * device is declared hung (-EIO, final); 0: the default, 10 s.  A queue
+ * waiting on a signal (tbh_queue_wait) that long counts as hung too. */
+int tbh_device_set_hang_timeout(tbh_device *dev, uint32_t ms);
 int tbh_device_get_props(const tbh_device *dev, tbh_device_props *props);
 
 /* ---- buffers ------------------------------------------------------------------ */
@@ -89,7 +101,9 @@ typedef struct tbh_kernel_arg {
 int tbh_program_load(tbh_device *dev, const void *elf, size_t size, tbh_program **out);
 int tbh_program_load_file(tbh_device *dev, const char *path, tbh_program **out);
 void tbh_program_free(tbh_program *prog);
-/* A kernel by name; it lives as long as its program. */
+/* A kernel by name; it lives as long as its program.  Kernels with a
+ * dynamic shared-memory argument (a __local pointer) are refused
+ * (-EOPNOTSUPP): exec cannot give that memory a size. */
 int tbh_program_kernel(tbh_program *prog, const char *name, const tbh_kernel **out);
 /* The kernel's own arguments: how many, and each one's layout; the size of
  * the argument block tbh_queue_exec takes. */
@@ -106,8 +120,8 @@ void tbh_signal_destroy(tbh_signal *sig);
 uint64_t tbh_signal_value(const tbh_signal *sig);
 void tbh_signal_set(tbh_signal *sig, uint64_t value);
 /* Wait until the value reaches at least value: TBH_OK; -ETIMEDOUT after
- * timeout_ms; -EIO when the device failed (a fault, a hang, a reset: the
- * message says which). */
+ * timeout_ms, which is no failure (wait again); -EIO when the device failed
+ * (a fault, a hang, a reset: the message says which; final). */
 int tbh_signal_wait(tbh_signal *sig, uint64_t value, uint32_t timeout_ms);
 /* The GPU time of the last tbh_queue_timestamp on it, in nanoseconds. */
 uint64_t tbh_signal_timestamp_ns(const tbh_signal *sig);
@@ -123,7 +137,14 @@ void tbh_queue_destroy(tbh_queue *q);
 
 /* Commands are queued until tbh_queue_submit.  exec runs kernel k over
  * grid[] work-items in blocks of block[] (a grid need not be a multiple of
- * the block) with the argument block args (tbh_kernel_args_size bytes). */
+ * the block) with the argument block args (tbh_kernel_args_size bytes).
+ * Refused (-EINVAL): more than 2^32 - 1 work-items in all, a block of more
+ * than 1024 work-items or of more than the kernel's max_flat_workgroup_size.
+ *
+ * Signals, waits and timestamps take signals of the queue's own device
+ * only (-EINVAL otherwise).  A compute queue's wait compares all 64 bits; a
+ * copy queue's compares 32 and refuses larger values (-ERANGE), so a
+ * timeline a copy queue waits on must stay below 2^32. */
 int tbh_queue_exec(tbh_queue *q, const tbh_kernel *k, const void *args, size_t args_size, const uint32_t grid[3],
 		   const uint32_t block[3]);
 int tbh_queue_copy(tbh_queue *q, tbh_buffer *dst, uint64_t dst_offset, tbh_buffer *src, uint64_t src_offset,
@@ -153,7 +174,7 @@ int tbh_graph_wait(tbh_queue *q, tbh_signal *sig, uint64_t value, uint32_t *valu
 int tbh_graph_end(tbh_queue *q, tbh_graph **out);
 /* Change bytes of a recorded exec's argument block. */
 int tbh_graph_set_args(tbh_graph *g, uint32_t args_handle, uint32_t offset, const void *data, size_t size);
-/* Change a recorded signal's value or a wait's value. */
+/* Change a recorded signal's value or a wait's value (64 bits both). */
 int tbh_graph_set_value(tbh_graph *g, uint32_t value_handle, uint64_t value);
 /* Queue one replay (then tbh_queue_submit). */
 int tbh_queue_replay(tbh_queue *q, const tbh_graph *g);

@@ -2,8 +2,9 @@
 
     python3 hal/python/example.py [CODE_OBJECT]
 
-CODE_OBJECT defaults to the test kernels the build makes
-(build/gpu/tests/sim/box_kernels.co); its kernel `add` computes c = a + b.
+CODE_OBJECT defaults to the kernels `make` installs beside libtbhal
+(build/share/tb/tbhal_kernels.co, found relative to the library, from any
+directory); its kernel `add` computes c = a + b.
 On the simulated box: build/bin/tb sim run -- python3 hal/python/example.py
 """
 
@@ -39,9 +40,7 @@ def run_on(dev, code_object):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    default = os.path.join(here, "..", "..", "build", "gpu", "tests", "sim", "box_kernels.co")
-    code_object = sys.argv[1] if len(sys.argv) > 1 else default
+    code_object = sys.argv[1] if len(sys.argv) > 1 else tbhal.share_path("tbhal_kernels.co")
     try:
         devices = tbhal.Device.open_all()
     except tbhal.Error as e:

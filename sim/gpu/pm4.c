@@ -7,7 +7,13 @@
  * registers; RELEASE_MEM writes its value after the preceding work is done
  * (dispatches here are synchronous) and raises the end-of-pipe interrupt
  * that KFD turns into events.  A packet the MEC does not know stops the
- * queue, as a bad opcode does on the hardware. */
+ * queue, as a bad opcode does on the hardware.
+ *
+ * As on the hardware, the read pointer says what has been fetched, not
+ * what has finished: the CP copies the ring ahead of the packet it
+ * executes into its fetch buffer (up to FETCH_DWORDS, a wait packet
+ * included) and reports that as consumed, so a driver that took the read
+ * pointer for completion reuses memory work still needs. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +63,8 @@ enum {
 enum { DI_COMPUTE_SHADER_EN = 1u << 0, DI_FORCE_START_AT_000 = 1u << 2, DI_USE_THREAD_DIMENSIONS = 1u << 5,
        DI_CS_W32_EN = 1u << 15 };
 
+/* the fetch buffer: the largest packet (a 14-bit count) fits */
+enum { FETCH_DWORDS = 0x8000 };
 enum { MAX_IB_DEPTH = 2, PROGRAM_CACHE = 16, MAX_PROGRAM_BYTES = 1 << 20, NAVI31_SHADER_ENGINES = 6 };
 /* UCONFIG registers (0xc000..0xffff), kept so that register waits and
  * COPY_DATA see what was written */
@@ -68,6 +76,7 @@ struct stream {
 	uint64_t base;		/* GPU address */
 	uint64_t pos, end;	/* dwords */
 	uint32_t wrap_dwords;	/* ring size in dwords; 0 for an IB */
+	const uint32_t *fetched;	/* the ring: read from the fetch buffer */
 };
 
 struct cached_program {
@@ -79,7 +88,9 @@ struct cached_program {
 struct pm4_queue {
 	uint64_t ring_va, rptr_va, wptr_va;
 	uint32_t ring_dwords;
-	uint64_t rptr;			/* dwords, monotonic */
+	uint64_t rptr;			/* dwords fetched, monotonic: what the read pointer says */
+	uint64_t exec;			/* dwords executed, monotonic */
+	uint32_t *fetch;		/* FETCH_DWORDS of the ring, at position % FETCH_DWORDS */
 	struct stream ib[MAX_IB_DEPTH];
 	int depth;
 	uint32_t sh[SH_COUNT];
@@ -104,7 +115,9 @@ struct pm4_queue *pm4_queue_create(uint64_t ring_va, uint32_t ring_bytes, uint64
 		return NULL;
 	q->body = malloc(0x4000 * sizeof *q->body);
 	q->uconfig = calloc(UCONFIG_COUNT, sizeof *q->uconfig);
-	if (!q->body || !q->uconfig) {
+	q->fetch = malloc(FETCH_DWORDS * sizeof *q->fetch);
+	if (!q->body || !q->uconfig || !q->fetch) {
+		free(q->fetch);
 		free(q->body);
 		free(q->uconfig);
 		free(q);
@@ -123,6 +136,7 @@ void pm4_queue_destroy(struct pm4_queue *q)
 		return;
 	for (int i = 0; i < PROGRAM_CACHE; i++)
 		isa_program_destroy(q->programs[i].p);
+	free(q->fetch);
 	free(q->body);
 	free(q->uconfig);
 	free(q);
@@ -144,6 +158,8 @@ static uint64_t stream_addr(const struct stream *s, uint64_t pos)
 static int stream_read(const struct engine_env *env, const struct stream *s, uint64_t pos, uint32_t *out, uint32_t n,
 		       uint64_t *fault)
 {
+	for (; s->fetched && n; n--)
+		*out++ = s->fetched[pos++ % FETCH_DWORDS];
 	while (n) {
 		uint32_t k = n;
 		if (s->wrap_dwords) {
@@ -166,6 +182,27 @@ static void store_rptr(struct pm4_queue *q, const struct engine_env *env)
 	/* a bad report address is the driver's problem, not a queue fault:
 	 * the hardware writes it through the same VM and drops a miss */
 	(void)gmem_write(env, q->rptr_va, &q->rptr, sizeof q->rptr, &fault);
+}
+
+/* Copy the ring ahead of the packet being executed into the fetch buffer,
+ * up to the write pointer, and report it fetched. */
+static int fetch_ahead(struct pm4_queue *q, const struct engine_env *env, const struct stream *ring, uint64_t *fault)
+{
+	uint64_t upto = ring->end < ring->pos + FETCH_DWORDS ? ring->end : ring->pos + FETCH_DWORDS;
+	if (upto <= q->rptr)
+		return 0;
+	const struct stream raw = { ring->base, 0, 0, ring->wrap_dwords, NULL };
+	for (uint64_t pos = q->rptr; pos < upto;) {
+		uint32_t k = (uint32_t)(upto - pos), room = FETCH_DWORDS - (uint32_t)(pos % FETCH_DWORDS);
+		if (k > room)
+			k = room;
+		if (stream_read(env, &raw, pos, q->fetch + pos % FETCH_DWORDS, k, fault) < 0)
+			return -EFAULT;
+		pos += k;
+	}
+	q->rptr = upto;
+	store_rptr(q, env);
+	return 0;
 }
 
 /* ---- dispatches ---------------------------------------------------------------------------------- */
@@ -478,11 +515,17 @@ static struct stream *current(struct pm4_queue *q, struct stream *ring)
 
 enum engine_state pm4_run(struct pm4_queue *q, const struct engine_env *env, uint64_t wptr)
 {
-	struct stream ring = { q->ring_va, q->rptr, wptr, q->ring_dwords };
+	struct stream ring = { q->ring_va, q->exec, wptr, q->ring_dwords, q->fetch };
 	enum engine_state state = ENGINE_IDLE;
 	for (;;) {
 		if (engine_cancelled(env)) {
 			state = ENGINE_CANCELLED;
+			break;
+		}
+		uint64_t fault;
+		if (fetch_ahead(q, env, &ring, &fault) < 0) {
+			memory_fault(env, fault, false, "packet fetch");
+			state = ENGINE_FAULTED;
 			break;
 		}
 		struct stream *s = current(q, &ring);
@@ -500,7 +543,6 @@ enum engine_state pm4_run(struct pm4_queue *q, const struct engine_env *env, uin
 			continue;
 		}
 		uint32_t header;
-		uint64_t fault;
 		if (stream_read(env, s, s->pos, &header, 1, &fault) < 0) {
 			memory_fault(env, fault, false, "packet fetch");
 			state = ENGINE_FAULTED;
@@ -543,12 +585,7 @@ enum engine_state pm4_run(struct pm4_queue *q, const struct engine_env *env, uin
 			state = engine_cancelled(env) ? ENGINE_CANCELLED : ENGINE_FAULTED;
 			break;
 		}
-		if (!q->depth) {
-			q->rptr = ring.pos;
-			store_rptr(q, env);
-		}
 	}
-	q->rptr = ring.pos;
-	store_rptr(q, env);
+	q->exec = ring.pos;
 	return state;
 }

@@ -2,8 +2,8 @@
  * signals, graphs replayed with changed values, peer buffers, and the
  * messages bad calls get, peer copies between every pair of GPUs, long runs
  * that must not leak, and a hang on one GPU while the others work.
- * Usage (inside `tb sim run`): test_hal CODE_OBJECT TB (TB: the tb command,
- * for injecting faults).
+ * Usage (inside `tb sim run`): test_hal CODE_OBJECT TB LIMITS_CODE_OBJECT (TB:
+ * the tb command, for injecting faults; LIMITS_CODE_OBJECT: hal_kernels.co).
  * Prints TAP. */
 #include <errno.h>
 #include <stdarg.h>
@@ -31,7 +31,7 @@ struct add_args {
 
 static tbh_device *devs[8];
 static int ndevs;
-static const char *co_path, *tb_path;
+static const char *co_path, *tb_path, *limits_path;
 
 static void test_devices(void)
 {
@@ -60,7 +60,7 @@ static void test_errors(tbh_device *dev, const tbh_kernel *add)
 	static const char junk[] = "\177ELF but not really a code object";
 	rc = tbh_program_load(dev, junk, sizeof junk, &p);
 	check(rc < 0 && strstr(tbh_last_error(), "code object"), "a bad code object is refused (%s)", tbh_last_error());
-	tbh_queue *copyq;
+	tbh_queue *copyq = NULL, *q = NULL;
 	rc = tbh_queue_create(dev, TBH_QUEUE_COPY, &copyq);
 	struct add_args args = { 0 };
 	uint32_t grid[3] = { 64, 1, 1 }, block[3] = { 64, 1, 1 };
@@ -68,7 +68,6 @@ static void test_errors(tbh_device *dev, const tbh_kernel *add)
 	check(erc == -EINVAL && strstr(tbh_last_error(), "compute queues"), "a kernel on a copy queue is refused (%s)",
 	      tbh_last_error());
 	uint32_t big[3] = { 2048, 1, 1 };
-	tbh_queue *q;
 	rc = tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q);
 	erc = rc ? rc : tbh_queue_exec(q, add, &args, sizeof args, grid, big);
 	check(erc == -EINVAL && strstr(tbh_last_error(), "at most 1024"), "a block over 1024 work-items is refused (%s)",
@@ -83,12 +82,15 @@ static void test_errors(tbh_device *dev, const tbh_kernel *add)
 /* c = a + b on one device, through its compute queue. */
 static int run_add(tbh_device *dev, const tbh_kernel *add, tbh_queue *q, tbh_signal *s, uint64_t value)
 {
-	tbh_buffer *a, *b, *c;
+	tbh_buffer *a = NULL, *b = NULL, *c = NULL;
 	int rc = tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_DEVICE, &a);
 	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_DEVICE, &b);
 	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &c);
-	if (rc)
+	if (rc) {
+		tbh_buffer_free(a);
+		tbh_buffer_free(b);
 		return rc;
+	}
 	float *pa = tbh_buffer_cpu(a), *pb = tbh_buffer_cpu(b), *pc = tbh_buffer_cpu(c);
 	for (int i = 0; i < N; i++) {
 		pa[i] = (float)i;
@@ -113,10 +115,10 @@ static void test_every_device(void)
 {
 	int ok = 0;
 	for (int d = 0; d < ndevs; d++) {
-		tbh_program *p;
+		tbh_program *p = NULL;
 		const tbh_kernel *add;
-		tbh_queue *q;
-		tbh_signal *s;
+		tbh_queue *q = NULL;
+		tbh_signal *s = NULL;
 		int rc = tbh_program_load_file(devs[d], co_path, &p);
 		rc = rc ? rc : tbh_program_kernel(p, "add", &add);
 		rc = rc ? rc : tbh_queue_create(devs[d], TBH_QUEUE_COMPUTE, &q);
@@ -135,9 +137,9 @@ static void test_every_device(void)
 static void test_copies_and_timestamps(tbh_device *dev)
 {
 	enum { BYTES = 1 << 20 };
-	tbh_buffer *h1, *v, *h2;
-	tbh_queue *q;
-	tbh_signal *s, *t1, *t2;
+	tbh_buffer *h1 = NULL, *v = NULL, *h2 = NULL;
+	tbh_queue *q = NULL;
+	tbh_signal *s = NULL, *t1 = NULL, *t2 = NULL;
 	int rc = tbh_buffer_alloc(dev, BYTES, TBH_MEMORY_HOST, &h1);
 	rc = rc ? rc : tbh_buffer_alloc(dev, BYTES, TBH_MEMORY_DEVICE, &v);
 	rc = rc ? rc : tbh_buffer_alloc(dev, BYTES, TBH_MEMORY_HOST, &h2);
@@ -146,8 +148,8 @@ static void test_copies_and_timestamps(tbh_device *dev)
 	rc = rc ? rc : tbh_signal_create(dev, 0, &t1);
 	rc = rc ? rc : tbh_signal_create(dev, 0, &t2);
 	if (rc) {
-		check(0, "copy-queue setup");
-		return;
+		check(0, "copy-queue setup (%s)", tbh_last_error());
+		goto out;
 	}
 	for (uint32_t i = 0; i < BYTES / 4; i++)
 		((uint32_t *)tbh_buffer_cpu(h1))[i] = i * 7u;
@@ -165,6 +167,7 @@ static void test_copies_and_timestamps(tbh_device *dev)
 	      "timestamps around the copies are in order");
 	int erc = tbh_queue_copy(q, h2, BYTES - 4, h1, 0, 8);
 	check(erc == -ERANGE, "a copy past the end of a buffer is refused (%s)", tbh_last_error());
+out:
 	tbh_signal_destroy(s);
 	tbh_signal_destroy(t1);
 	tbh_signal_destroy(t2);
@@ -174,12 +177,30 @@ static void test_copies_and_timestamps(tbh_device *dev)
 	tbh_buffer_free(h2);
 }
 
-/* A graph: one kernel and a signal, replayed with new arguments and values. */
+static void fill(float *p, float v)
+{
+	for (int i = 0; i < N; i++)
+		p[i] = v;
+}
+
+/* Every element is exactly a[i] + b[i]. */
+static int sums(const float *c, const float *a, const float *b)
+{
+	for (int i = 0; i < N; i++)
+		if (c[i] != a[i] + b[i])
+			return 0;
+	return 1;
+}
+
+/* A graph: one kernel and a signal, replayed with new arguments and values;
+ * the outputs are poisoned between rounds and the inputs change, so each
+ * round's results are that round's. */
 static void test_graph(tbh_device *dev, const tbh_kernel *add)
 {
-	tbh_queue *q;
-	tbh_signal *s;
-	tbh_buffer *a, *b, *c1, *c2;
+	tbh_queue *q = NULL;
+	tbh_signal *s = NULL;
+	tbh_buffer *a = NULL, *b = NULL, *c1 = NULL, *c2 = NULL;
+	tbh_graph *g = NULL;
 	int rc = tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q);
 	rc = rc ? rc : tbh_signal_create(dev, 0, &s);
 	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &a);
@@ -187,17 +208,12 @@ static void test_graph(tbh_device *dev, const tbh_kernel *add)
 	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &c1);
 	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &c2);
 	if (rc) {
-		check(0, "graph setup");
-		return;
+		check(0, "graph setup (%s)", tbh_last_error());
+		goto out;
 	}
-	float *pa = tbh_buffer_cpu(a), *pb = tbh_buffer_cpu(b);
-	for (int i = 0; i < N; i++) {
-		pa[i] = 1.0f;
-		pb[i] = (float)i;
-	}
+	float *pa = tbh_buffer_cpu(a), *pb = tbh_buffer_cpu(b), *pc1 = tbh_buffer_cpu(c1), *pc2 = tbh_buffer_cpu(c2);
 	struct add_args args = { tbh_buffer_address(a), tbh_buffer_address(b), tbh_buffer_address(c1), N };
 	uint32_t grid[3] = { N, 1, 1 }, block[3] = { 256, 1, 1 }, h_args, h_sig;
-	tbh_graph *g = NULL;
 	rc = tbh_graph_begin(q);
 	rc = rc ? rc : tbh_graph_exec(q, add, &args, sizeof args, grid, block, &h_args);
 	rc = rc ? rc : tbh_graph_signal(q, s, 1, &h_sig);
@@ -206,25 +222,31 @@ static void test_graph(tbh_device *dev, const tbh_kernel *add)
 	check(rc == 0 && busy == -EBUSY, "a graph records (and submitting mid-recording is refused: %d)", busy);
 	int good = 0;
 	for (uint64_t round = 1; rc == 0 && round <= 4; round++) {
-		/* odd rounds write c1, even rounds c2: the argument changes */
+		/* new inputs, poisoned outputs; odd rounds write c1, even rounds c2 */
+		for (int i = 0; i < N; i++) {
+			pa[i] = (float)(round * 1000);
+			pb[i] = (float)i * (float)round;
+		}
+		fill(pc1, -1.0f);
+		fill(pc2, -1.0f);
 		uint64_t out = tbh_buffer_address(round % 2 ? c1 : c2);
 		rc = tbh_graph_set_args(g, h_args, offsetof(struct add_args, c), &out, sizeof out);
-		rc = rc ? rc : tbh_graph_set_value(g, h_sig, round);
+		rc = rc ? rc : tbh_graph_set_value(g, h_sig, round * 10);
 		rc = rc ? rc : tbh_queue_replay(q, g);
 		rc = rc ? rc : tbh_queue_submit(q);
-		rc = rc ? rc : tbh_signal_wait(s, round, TIMEOUT_MS);
-		const float *pc = tbh_buffer_cpu(round % 2 ? c1 : c2);
-		int right = rc == 0;
-		for (int i = 0; right && i < N; i++)
-			right = pc[i] == 1.0f + (float)i;
-		good += right && tbh_signal_value(s) == round;
-		pb[0] += 0;	/* inputs stay; only the output moves */
+		rc = rc ? rc : tbh_signal_wait(s, round * 10, TIMEOUT_MS);
+		const float *written = round % 2 ? pc1 : pc2, *other = round % 2 ? pc2 : pc1;
+		int untouched = 1;
+		for (int i = 0; i < N; i++)
+			untouched &= other[i] == -1.0f;
+		good += rc == 0 && sums(written, pa, pb) && untouched && tbh_signal_value(s) == round * 10;
 	}
-	check(good == 4, "four replays with a new output buffer and signal value each (%d right)", good);
-	rc = g ? tbh_graph_set_args(g, h_args, 24, &args, 16) : 0;
+	check(good == 4, "four replays, each with new inputs, a new output buffer and a new signal value (%d right)", good);
+	rc = g ? tbh_graph_set_args(g, h_args, 24, &args, 16) : -1;
 	check(rc == -ERANGE, "changing bytes outside the argument block is refused (%s)", tbh_last_error());
-	rc = g ? tbh_graph_set_value(g, h_args, 1) : 0;
+	rc = g ? tbh_graph_set_value(g, h_args, 1) : -1;
 	check(rc == -EINVAL, "a launch handle is no value handle (%s)", tbh_last_error());
+out:
 	tbh_graph_free(g);
 	tbh_buffer_free(a);
 	tbh_buffer_free(b);
@@ -237,9 +259,9 @@ static void test_graph(tbh_device *dev, const tbh_kernel *add)
 /* Device 1 writes into device 0's buffer. */
 static void test_peer(const tbh_kernel *add1)
 {
-	tbh_buffer *shared, *in;
-	tbh_queue *q;
-	tbh_signal *s;
+	tbh_buffer *shared = NULL, *in = NULL;
+	tbh_queue *q = NULL;
+	tbh_signal *s = NULL;
 	int rc = tbh_buffer_alloc(devs[0], N * 4, TBH_MEMORY_DEVICE, &shared);
 	rc = rc ? rc : tbh_buffer_alloc(devs[1], N * 4, TBH_MEMORY_HOST, &in);
 	rc = rc ? rc : tbh_buffer_map_to(shared, devs[1]);
@@ -247,7 +269,7 @@ static void test_peer(const tbh_kernel *add1)
 	rc = rc ? rc : tbh_signal_create(devs[1], 0, &s);
 	if (rc) {
 		check(0, "peer setup (%s)", tbh_last_error());
-		return;
+		goto out;
 	}
 	float *pin = tbh_buffer_cpu(in);
 	for (int i = 0; i < N; i++)
@@ -263,6 +285,7 @@ static void test_peer(const tbh_kernel *add1)
 	for (int i = 0; right && i < N; i++)
 		right = out[i] == 2.0f * (float)i;
 	check(right, "device 1's kernel writes device 0's VRAM through a peer mapping (%d)", rc);
+out:
 	tbh_signal_destroy(s);
 	tbh_queue_destroy(q);
 	tbh_buffer_free(in);
@@ -366,12 +389,14 @@ static struct usage usage_now(void)
  * margin: a sanitizer build keeps freed memory in quarantine.) */
 static void test_no_leaks(tbh_device *dev, const tbh_kernel *add)
 {
-	tbh_queue *q;
-	tbh_signal *s;
-	tbh_buffer *b;
+	tbh_queue *q = NULL;
+	tbh_signal *s = NULL;
+	tbh_buffer *b = NULL;
 	int rc = tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q);
 	rc = rc ? rc : tbh_signal_create(dev, 0, &s);
 	rc = rc ? rc : tbh_buffer_alloc(dev, 64 * 4, TBH_MEMORY_DEVICE, &b);
+	if (rc)
+		printf("# no-leak setup: %s\n", tbh_last_error());
 	struct add_args args = { tbh_buffer_address(b), tbh_buffer_address(b), tbh_buffer_address(b), 64 };
 	uint32_t grid[3] = { 64, 1, 1 }, block[3] = { 64, 1, 1 };
 	struct usage before = usage_now();
@@ -405,6 +430,100 @@ static void test_no_leaks(tbh_device *dev, const tbh_kernel *add)
 	      before.fds, after.fds, before.maps, after.maps, before.rss, after.rss, rc ? tbh_last_error() : "ok");
 }
 
+
+/* A wait that times out loses nothing: the queue waits behind a gate the
+ * test holds, a short wait times out, and once the gate opens the same
+ * work finishes on the same, still usable, device. */
+static void test_timeout_not_final(tbh_device *dev, const tbh_kernel *add)
+{
+	tbh_queue *q = NULL;
+	tbh_signal *gate = NULL, *done = NULL;
+	tbh_buffer *a = NULL, *c = NULL;
+	int rc = tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q);
+	rc = rc ? rc : tbh_signal_create(dev, 0, &gate);
+	rc = rc ? rc : tbh_signal_create(dev, 0, &done);
+	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &a);
+	rc = rc ? rc : tbh_buffer_alloc(dev, N * 4, TBH_MEMORY_HOST, &c);
+	if (rc) {
+		check(0, "timeout test setup (%s)", tbh_last_error());
+		goto out;
+	}
+	float *pa = tbh_buffer_cpu(a), *pc = tbh_buffer_cpu(c);
+	for (int i = 0; i < N; i++)
+		pa[i] = (float)i;
+	fill(pc, -1.0f);
+	struct add_args args = { tbh_buffer_address(a), tbh_buffer_address(a), tbh_buffer_address(c), N };
+	uint32_t grid[3] = { N, 1, 1 }, block[3] = { 64, 1, 1 };
+	rc = tbh_queue_wait(q, gate, 1);
+	rc = rc ? rc : tbh_queue_exec(q, add, &args, sizeof args, grid, block);
+	rc = rc ? rc : tbh_queue_signal(q, done, 1);
+	rc = rc ? rc : tbh_queue_submit(q);
+	int early = rc ? rc : tbh_signal_wait(done, 1, 50);
+	check(early == -ETIMEDOUT && strstr(tbh_last_error(), "still usable"), "a short wait times out (%d: %s)", early,
+	      tbh_last_error());
+	tbh_signal_set(gate, 1);
+	rc = rc ? rc : tbh_signal_wait(done, 1, TIMEOUT_MS);
+	check(rc == 0 && sums(pc, pa, pa), "after the timeout the device finishes the work and stays usable (%s)",
+	      rc ? tbh_last_error() : "ok");
+out:
+	tbh_buffer_free(a);
+	tbh_buffer_free(c);
+	tbh_signal_destroy(gate);
+	tbh_signal_destroy(done);
+	tbh_queue_destroy(q);
+}
+
+/* What libtbhal refuses of a kernel: a block over what it was compiled
+ * for, a grid past the hardware's limit, dynamic shared memory. */
+static void test_kernel_limits(tbh_device *dev, const tbh_kernel *add)
+{
+	tbh_program *p = NULL;
+	const tbh_kernel *small = NULL, *dyn = NULL;
+	int rc = tbh_program_load_file(dev, limits_path, &p);
+	rc = rc ? rc : tbh_program_kernel(p, "small_block", &small);
+	if (rc) {
+		check(0, "the limits kernels load (%s)", tbh_last_error());
+		tbh_program_free(p);
+		return;
+	}
+	int drc = tbh_program_kernel(p, "dynamic_lds", &dyn);
+	check(drc == -EOPNOTSUPP && strstr(tbh_last_error(), "dynamic shared memory"),
+	      "a kernel with a __local pointer argument is refused by name (%s)", tbh_last_error());
+	tbh_queue *q = NULL;
+	tbh_buffer *out = NULL;
+	rc = tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q);
+	rc = rc ? rc : tbh_buffer_alloc(dev, 4096, TBH_MEMORY_HOST, &out);
+	uint64_t addr = tbh_buffer_address(out);
+	uint32_t grid[3] = { 128, 1, 1 }, b128[3] = { 128, 1, 1 }, b64[3] = { 64, 1, 1 };
+	int erc = rc ? rc : tbh_queue_exec(q, small, &addr, sizeof addr, grid, b128);
+	check(erc == -EINVAL && strstr(tbh_last_error(), "compiled for at most 64"),
+	      "a block over the kernel's max_flat_workgroup_size is refused (%s)", tbh_last_error());
+	erc = rc ? rc : tbh_queue_exec(q, small, &addr, sizeof addr, grid, b64);
+	check(erc == 0, "a block within it is taken (%s)", erc ? tbh_last_error() : "ok");
+	struct add_args args = { 0 };
+	uint32_t huge[3] = { 0xffffffffu, 0xffffffffu, 1 };
+	erc = rc ? rc : tbh_queue_exec(q, add, &args, sizeof args, huge, b64);
+	check(erc == -EINVAL && strstr(tbh_last_error(), "hardware's limit"),
+	      "a grid of more than 2^32 - 1 work-items is refused (%s)", tbh_last_error());
+	tbh_buffer_free(out);
+	tbh_queue_destroy(q);
+	tbh_program_free(p);
+}
+
+/* Signals belong to their device's queues. */
+static void test_cross_device_signal(void)
+{
+	tbh_queue *q = NULL;
+	tbh_signal *s = NULL;
+	int rc = tbh_queue_create(devs[1], TBH_QUEUE_COMPUTE, &q);
+	rc = rc ? rc : tbh_signal_create(devs[0], 0, &s);
+	int erc = rc ? rc : tbh_queue_signal(q, s, 1);
+	check(erc == -EINVAL && strstr(tbh_last_error(), "own device"), "a signal of GPU 0 on GPU 1's queue is refused (%s)",
+	      tbh_last_error());
+	tbh_signal_destroy(s);
+	tbh_queue_destroy(q);
+}
+
 static uint64_t ms_now(void)
 {
 	struct timespec ts;
@@ -412,15 +531,17 @@ static uint64_t ms_now(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* A hang on GPU 2: its wait ends with a timeout in the time asked for while
- * the other five GPUs run work; after the reset it works again. */
+/* A hang on GPU 2: its wait ends with a timeout, which fails nothing; the
+ * driver declares the hang from the queue's lack of progress (a short hang
+ * timeout here), and that is final; the other five GPUs run work
+ * meanwhile; after the reset it works again. */
 static void test_hang(const char *co)
 {
 	enum { HUNG = 2, WAIT_MS = 1000 };
-	tbh_program *p;
+	tbh_program *p = NULL;
 	const tbh_kernel *k;
-	tbh_queue *q;
-	tbh_signal *s;
+	tbh_queue *q = NULL;
+	tbh_signal *s = NULL;
 	int rc = tbh_program_load_file(devs[HUNG], co, &p);
 	rc = rc ? rc : tbh_program_kernel(p, "add", &k);
 	rc = rc ? rc : tbh_queue_create(devs[HUNG], TBH_QUEUE_COMPUTE, &q);
@@ -432,6 +553,9 @@ static void test_hang(const char *co)
 		rc = -EIO;
 	if (rc) {
 		check(0, "a hung queue on GPU %d (%s)", HUNG, tbh_last_error());
+		tbh_signal_destroy(s);
+		tbh_queue_destroy(q);
+		tbh_program_free(p);
 		return;
 	}
 	struct add_args args = { 0, 0, 0, 0 };
@@ -442,18 +566,27 @@ static void test_hang(const char *co)
 	uint64_t t0 = ms_now();
 	rc = rc ? rc : tbh_signal_wait(s, 2, WAIT_MS);
 	uint64_t waited = ms_now() - t0;
-	check(rc == -ETIMEDOUT && waited >= WAIT_MS && waited < WAIT_MS + 1000 && strstr(tbh_last_error(), "did not reach"),
-	      "the hung GPU's wait times out in %llu ms for %d asked (%s)", (unsigned long long)waited, WAIT_MS,
+	check(rc == -ETIMEDOUT && waited >= WAIT_MS && strstr(tbh_last_error(), "did not reach"),
+	      "the hung GPU's wait times out after %llu ms for %d asked (%s)", (unsigned long long)waited, WAIT_MS,
 	      tbh_last_error());
+	rc = tbh_signal_wait(s, 2, 100);
+	check(rc == -ETIMEDOUT, "a timeout is no failure: the next wait times out again (%s)", tbh_last_error());
+	tbh_device_set_hang_timeout(devs[HUNG], 500);
+	rc = tbh_signal_wait(s, 2, TIMEOUT_MS);
+	check(rc == -EIO && strstr(tbh_last_error(), "hang: compute queue"),
+	      "the driver declares the hang from the queue's lack of progress (%s)", tbh_last_error());
+	rc = tbh_queue_exec(q, k, &args, sizeof args, grid, block);
+	rc = rc ? rc : tbh_queue_submit(q);
+	check(rc == -EIO, "a declared hang is final: submitting fails (%s)", tbh_last_error());
 	/* meanwhile the others work */
 	int others = 0;
 	for (int d = 0; d < ndevs; d++) {
 		if (d == HUNG)
 			continue;
-		tbh_program *op;
+		tbh_program *op = NULL;
 		const tbh_kernel *ok_k;
-		tbh_queue *oq;
-		tbh_signal *os;
+		tbh_queue *oq = NULL;
+		tbh_signal *os = NULL;
 		int orc = tbh_program_load_file(devs[d], co, &op);
 		orc = orc ? orc : tbh_program_kernel(op, "add", &ok_k);
 		orc = orc ? orc : tbh_queue_create(devs[d], TBH_QUEUE_COMPUTE, &oq);
@@ -471,7 +604,12 @@ static void test_hang(const char *co)
 	tbh_queue_destroy(q);
 	tbh_program_free(p);
 	tbh_device_close(devs[HUNG]);
+	p = NULL;
+	q = NULL;
+	s = NULL;
 	rc = tbh_device_open(HUNG, &devs[HUNG]);
+	if (rc)
+		devs[HUNG] = NULL;
 	rc = rc ? rc : tbh_program_load_file(devs[HUNG], co, &p);
 	rc = rc ? rc : tbh_program_kernel(p, "add", &k);
 	rc = rc ? rc : tbh_queue_create(devs[HUNG], TBH_QUEUE_COMPUTE, &q);
@@ -485,16 +623,19 @@ static void test_hang(const char *co)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: test_hal CODE_OBJECT TB\n");
+	if (argc != 4) {
+		fprintf(stderr, "usage: test_hal CODE_OBJECT TB LIMITS_CODE_OBJECT\n");
 		return 2;
 	}
 	co_path = argv[1];
 	tb_path = argv[2];
+	limits_path = argv[3];
 	tap_on_failure = print_last_error;
 	test_devices();
-	if (ndevs >= 2) {
-		tbh_program *p0, *p1;
+	if (ndevs < 6)
+		check(0, "the tests need six devices (%d opened: %s)", ndevs, tbh_last_error());
+	else {
+		tbh_program *p0 = NULL, *p1 = NULL;
 		const tbh_kernel *add0, *add1;
 		int rc = tbh_program_load_file(devs[0], co_path, &p0);
 		rc = rc ? rc : tbh_program_load_file(devs[1], co_path, &p1);
@@ -512,16 +653,23 @@ int main(int argc, char **argv)
 			test_every_device();
 			test_copies_and_timestamps(devs[2]);
 			test_graph(devs[0], add0);
+			test_timeout_not_final(devs[0], add0);
+			test_kernel_limits(devs[0], add0);
+			test_cross_device_signal();
 			test_peer(add1);
 			test_peer_pairs();
-			tbh_program *p3;
+			tbh_program *p3 = NULL;
 			const tbh_kernel *add3;
-			if (tbh_program_load_file(devs[3], co_path, &p3) == 0) {
-				if (tbh_program_kernel(p3, "add", &add3) == 0)
-					test_no_leaks(devs[3], add3);
-				tbh_program_free(p3);
-			}
+			int lrc = tbh_program_load_file(devs[3], co_path, &p3);
+			lrc = lrc ? lrc : tbh_program_kernel(p3, "add", &add3);
+			if (lrc == 0)
+				test_no_leaks(devs[3], add3);
+			else
+				check(0, "the no-leak test's program loads on GPU 3 (%s)", tbh_last_error());
+			tbh_program_free(p3);
 			test_hang(co_path);
+		} else {
+			check(0, "the test kernels load on GPUs 0 and 1 (%s)", tbh_last_error());
 		}
 		tbh_program_free(p0);
 		tbh_program_free(p1);

@@ -22,6 +22,7 @@ static const struct {
 	const char *name, *summary;
 } summaries[] = {
 	{ "bench", "measure the GPUs: dispatch latency, copy bandwidth" },
+	{ "diag", "stress-test every GPU; catch and name each failure, hang and crash" },
 	{ "emu", "run one kernel of a gfx1100 code object on the emulator" },
 	{ "fan", "the fan daemon's zones and duties; benchmark and calibrate fan control" },
 	{ "info", "list the GPUs: PCI address, target, VRAM, BAR, PCIe link, KFD node" },

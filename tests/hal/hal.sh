@@ -5,8 +5,8 @@
 . "$TB_SRC/tests/sim/box.inc.sh"
 start_box
 co="$TB_BUILD/gpu/tests/sim/box_kernels.co"
-"$tb" sim run -- "$TB_BUILD/tests/test_hal" "$co" "$tb" "$TB_BUILD/gpu/tests/hal/hal_kernels.co"
-"$tb" sim run -- "$TB_BUILD/tests/test_drv" "$co"
+tap_run "" "$tb" sim run -- "$TB_BUILD/tests/test_hal" "$co" "$tb" "$TB_BUILD/gpu/tests/hal/hal_kernels.co"
+tap_run "" "$tb" sim run -- "$TB_BUILD/tests/test_drv" "$co"
 # the README's commands, from another directory: the example and tb bench
 # find the kernels the build installs relative to the library and program
 build_abs=$(cd "$TB_BUILD" && pwd)
@@ -26,7 +26,8 @@ contains "Python gets the HAL's errors as exceptions with the message" "refused:
 # the binding's checks, against the plain library and against a sanitizer
 # build of it (python3 itself is not instrumented: the runtimes are preloaded,
 # and Python's own allocations are not ours to leak-check)
-TB_HAL_LIB="$TB_BUILD/lib/libtbhal.so" "$tb" sim run -- python3 "$TB_SRC/tests/hal/test_binding.py" "$TB_SRC/hal/python" "$co"
+tap_run "" env TB_HAL_LIB="$TB_BUILD/lib/libtbhal.so" "$tb" sim run -- python3 "$TB_SRC/tests/hal/test_binding.py" \
+  "$TB_SRC/hal/python" "$co"
 san_rt="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 out=$(TB_HAL_LIB="$TB_BUILD/lib/asan/libtbhal.so" LD_PRELOAD="$san_rt" \
       ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0:halt_on_error=1" \

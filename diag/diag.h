@@ -151,6 +151,14 @@ json_t *diag_report_read(const char *path, char *err, size_t errlen);
 void diag_report_table(const json_t *report, FILE *out);
 int diag_report_exit_code(const json_t *report);
 
+/* ---- the kernel log and the monitor ---------------------------------------------------- */
+
+/* Visit the kernel log's records (/dev/kmsg) after sequence number after:
+ * fn(ctx, seq, text) for each (fn may be NULL); returns the last seq. */
+long long diag_kmsg_scan(long long after, void (*fn)(void *, long long, const char *), void *ctx);
+/* tb diag monitor ARGS: returns the exit code */
+int diag_monitor(int argc, char **argv);
+
 /* ---- small helpers ------------------------------------------------------------------ */
 
 uint64_t diag_now_ms(void);

@@ -20,6 +20,7 @@ static void usage(FILE *f)
 		"               [--json FILE] [--json-stream] [--state DIR] [--quiet]\n"
 		"       tb diag list\n"
 		"       tb diag report [RUN] [--json] [--ack] [--state DIR]\n"
+		"       tb diag monitor [-g GPUS] [--duration SECONDS] [--json]\n"
 		"\n"
 		"Stress-tests the GPUs: every GPU's tests run in a worker process of its own,\n"
 		"watched by a supervisor that does no GPU work, so a GPU that hangs is reported\n"
@@ -38,6 +39,10 @@ static void usage(FILE *f)
 		"\n"
 		"report: the last run's report (or RUN's), and a step a crashed run never\n"
 		"finished; --ack acknowledges that crash, so that the next run exits 0 again.\n"
+		"monitor: no GPU work; beside a workload, the GPUs' resets, VM faults, thermal\n"
+		"throttling, queue evictions, RAS and AER counts and kernel log lines as they\n"
+		"happen, until --duration or Ctrl-C; exits 2 after a reset or fault, 1 after\n"
+		"hardware errors, else 0.\n"
 		"\n"
 		"Statuses: PASS, FAIL, HANG, SYSTEM_CRASH_SUSPECTED, ENV_NOT_READY, SKIPPED, NOT_RUN.\n"
 		"Exit codes (the worst wins, in this order: 5, 2, 1, 3):\n"
@@ -191,6 +196,8 @@ int main(int argc, char **argv)
 		return argc == 2 ? cmd_list() : bad_usage("list takes no arguments, not '%s'", argv[2]);
 	if (argc > 1 && !strcmp(argv[1], "report"))
 		return cmd_report(argc - 2, argv + 2, o.state_dir);
+	if (argc > 1 && !strcmp(argv[1], "monitor"))
+		return diag_monitor(argc - 2, argv + 2);
 	char gpus_arg[256];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

@@ -120,7 +120,7 @@ static void add_result(struct run *r, json_t *res)
 /* ---- the kernel log (/dev/kmsg records: "LEVEL,SEQ,USEC,FLAGS;TEXT") ---------------------------- */
 
 /* Visit every record after seq: fn(seq, text).  Returns the last seq. */
-static long long kmsg_scan(long long after, void (*fn)(void *, long long, const char *), void *ctx)
+long long diag_kmsg_scan(long long after, void (*fn)(void *, long long, const char *), void *ctx)
 {
 	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
@@ -184,7 +184,7 @@ static void add_evidence(struct run *r, struct worker *w, json_t *res)
 {
 	json_t *ev = json_object_get(res, "evidence");
 	json_t *lines = json_array();
-	kmsg_scan(w->kmsg_seq, keep_line, lines);
+	diag_kmsg_scan(w->kmsg_seq, keep_line, lines);
 	json_t *now = diag_counters(&r->gpus[w->gpu]);
 	json_object_set_new(ev, "kernel_log", lines);
 	json_object_set(ev, "counters_before", w->counters_at_test);
@@ -250,7 +250,7 @@ static void on_message(struct run *r, struct worker *w, const char *line)
 		snprintf(w->test, sizeof w->test, "%s", t ? t->name : "?");
 		w->test_start_ms = now;
 		w->test_deadline_ms = now + (uint64_t)(t ? t->budget_s : 60) * 1000u;
-		w->kmsg_seq = kmsg_scan(-1, NULL, NULL);
+		w->kmsg_seq = diag_kmsg_scan(-1, NULL, NULL);
 		json_decref(w->counters_at_test);
 		w->counters_at_test = diag_counters(&r->gpus[w->gpu]);
 		w->deadline_ms = now + 30000;

@@ -122,6 +122,27 @@ check "tb diag report --ack acknowledges it" diag report --ack
 diag -l inventory -g 0 --quiet >/dev/null 2>&1; rc=$?
 equals "after that a healthy run exits 0 again" 0 "$rc"
 
+# ---- the monitor: no GPU work, beside a workload ------------------------------------------------
+"$tb" sim run -- "$tb" diag monitor --duration 8 --json >"$diag_state/monitor.out" 2>&1 &
+pid=$!
+for _ in $(seq 300); do grep -q monitor_started "$diag_state/monitor.out" && break; sleep 0.1; done
+"$tb" sim fault 1 ras-ue 1 >/dev/null
+"$tb" sim fault 2 aer-ce 3 downstream >/dev/null
+wait "$pid"; rc=$?
+events=$(python3 - "$diag_state/monitor.out" <<'PY'
+import json, sys
+seen = set()
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        e = json.loads(line)
+        seen.add("%d %s" % (e["gpu"], e["event"]))
+print(" ".join(sorted(s for s in seen if s.split()[1] in ("gpu_reset", "gpu_reset_done", "vram_lost", "ras_errors", "pcie_errors"))))
+PY
+)
+equals "tb diag monitor reports the reset, the lost VRAM, the memory and the PCIe errors as they happen" \
+  "1 gpu_reset 1 gpu_reset_done 1 ras_errors 1 vram_lost 2 pcie_errors" "$events"
+equals "and exits 2 after a reset" 2 "$rc"
+
 # ---- bad input ---------------------------------------------------------------------------------
 usage_error() {
   out=$("$@" 2>&1); rc=$?
@@ -136,4 +157,5 @@ name="an extra argument" usage_error diag extra
 name="a state directory that cannot be written" usage_error "$tb" sim run -- "$tb" diag --state /proc/tb-diag -l 0
 printf 'not json' >"$diag_state/runs/corrupt.json"
 name="a corrupt report" usage_error diag report corrupt
+name="a monitor duration that is no number" usage_error "$tb" sim run -- "$tb" diag monitor --duration 5s
 check "the box stops" "$tb" sim stop

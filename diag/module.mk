@@ -10,3 +10,4 @@ $(LIBEXEC)/tb-diag: $(call objs,$(diag_SRCS)) $(LIB)/libtbhal.a $(LIB)/libtbdrv.
 $(BUILD)/share/tb/diag.co: $(GPU)/diag/kernels/diag.co
 	@mkdir -p $(@D)
 	@cp $< $@
+BENCHES += diag/bench.sh

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -677,6 +678,12 @@ int diag_run(const struct diag_options *o)
 	int code = diag_report_exit_code(report);
 	json_t *run = json_object_get(report, "run");
 	json_object_set_new(run, "seconds", json_real((double)(diag_now_ms() - t0) / 1000.0));
+	/* what watching costs: the supervisor's own CPU time, workers not counted */
+	struct rusage self;
+	getrusage(RUSAGE_SELF, &self);
+	json_object_set_new(run, "supervisor_cpu_seconds",
+			    json_real((double)self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 + (double)self.ru_stime.tv_sec +
+				      self.ru_stime.tv_usec / 1e6));
 	json_object_set_new(run, "exit_code", json_integer(code));
 	char path[4400];
 	snprintf(path, sizeof path, "%s/%s.json", runs, r.id);

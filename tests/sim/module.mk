@@ -2,5 +2,5 @@
 $(TBIN)/box_test: $(call objs,tests/sim/box_test.c) $(LIB)/libtbdrv.a
 	$(link) $(LIBS_TBDRV)
 
-TESTS += tests/sim/box.sh tests/sim/sensors.sh tests/sim/kernels.sh
+TESTS += tests/sim/box.sh tests/sim/sensors.sh tests/sim/kernels.sh tests/sim/clients.sh
 tests: $(TBIN)/box_test $(GPU)/tests/sim/box_kernels.co

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -296,6 +297,20 @@ static int map_shared(int fd, uint64_t off, uint64_t size, uint8_t **host)
 	return 0;
 }
 
+/* VRAM and GTT exist from allocation on, as the hardware's do.  The box's
+ * memory for them is sparse host memory, and a page the engines touch for
+ * the first time costs a host page fault each (a first copy into a new
+ * buffer ran at 0.13 GB/s, a warm one at 13): the pages are populated now,
+ * in one call, about thirty times cheaper than faulting them in one by one.
+ * Only while the host has plenty free: beyond that they fault in lazily
+ * rather than crowd the host's memory. */
+static void populate(uint8_t *host, uint64_t size)
+{
+	struct sysinfo si;
+	if (sysinfo(&si) == 0 && size <= (uint64_t)si.freeram * si.mem_unit / 4)
+		(void)madvise(host, size, MADV_POPULATE_WRITE);
+}
+
 static long alloc_memory(struct conn *c, void *data, int passed_fd, uint64_t passed_off)
 {
 	struct kfd_ioctl_alloc_memory_of_gpu_args *a = data;
@@ -379,6 +394,8 @@ static long alloc_memory(struct conn *c, void *data, int passed_fd, uint64_t pas
 			a->mmap_offset = KFD_MMAP_TYPE_MMIO | KFD_MMAP_GPU_ID(g->gpu_id);
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (rc == 0 && (bo->kind == BO_VRAM || bo->kind == BO_GTT))
+		populate(bo->host, bo->size);
 	if (rc < 0) {
 		if (bo->own_map && bo->host)
 			munmap(bo->host, bo->size);

@@ -159,29 +159,33 @@ static void find_libc_dl(void)
 	libc_dlvsym = (void *(*)(void *, const char *, const char *))libc_symbol("dlvsym");
 }
 
+/* The definition that comes after the preload's: libc's, for our callers. */
+static void *next_symbol(const char *name)
+{
+	return libc_dlsym ? libc_dlsym(RTLD_NEXT, name) : NULL;
+}
+
 static void resolve(void)
 {
 	pthread_once(&dl_once, find_libc_dl);
-#define dlsym libc_dlsym
-	real_open = dlsym(RTLD_NEXT, "open");
-	real_openat = dlsym(RTLD_NEXT, "openat");
-	real_close = dlsym(RTLD_NEXT, "close");
-	real_ioctl = dlsym(RTLD_NEXT, "ioctl");
-	real_mmap = dlsym(RTLD_NEXT, "mmap");
-	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
-	real_dup = dlsym(RTLD_NEXT, "dup");
-	real_dup2 = dlsym(RTLD_NEXT, "dup2");
-	real_dup3 = dlsym(RTLD_NEXT, "dup3");
-	real_fstat = dlsym(RTLD_NEXT, "fstat");
-	real_stat = dlsym(RTLD_NEXT, "stat");
-	real_lstat = dlsym(RTLD_NEXT, "lstat");
-	real_fstatat = dlsym(RTLD_NEXT, "fstatat");
-	real_statx = dlsym(RTLD_NEXT, "statx");
-	real_write = dlsym(RTLD_NEXT, "write");
-	real_munmap = dlsym(RTLD_NEXT, "munmap");
-	real_mremap = dlsym(RTLD_NEXT, "mremap");
-	real_close_range = dlsym(RTLD_NEXT, "close_range");
-#undef dlsym
+	real_open = next_symbol("open");
+	real_openat = next_symbol("openat");
+	real_close = next_symbol("close");
+	real_ioctl = next_symbol("ioctl");
+	real_mmap = next_symbol("mmap");
+	real_fcntl = next_symbol("fcntl");
+	real_dup = next_symbol("dup");
+	real_dup2 = next_symbol("dup2");
+	real_dup3 = next_symbol("dup3");
+	real_fstat = next_symbol("fstat");
+	real_stat = next_symbol("stat");
+	real_lstat = next_symbol("lstat");
+	real_fstatat = next_symbol("fstatat");
+	real_statx = next_symbol("statx");
+	real_write = next_symbol("write");
+	real_munmap = next_symbol("munmap");
+	real_mremap = next_symbol("mremap");
+	real_close_range = next_symbol("close_range");
 	owner_pid = getpid();
 	pthread_atfork(NULL, NULL, forked_child);
 }
@@ -621,7 +625,7 @@ EXPORT FILE *fopen(const char *path, const char *mode)
 {
 	INIT();
 	if (!real_fopen)
-		real_fopen = dlsym(RTLD_NEXT, "fopen");
+		real_fopen = next_symbol("fopen");
 	if (path && !strcmp(path, "/proc/modules") && (find_socket_dir(), socket_dir[0])) {
 		char alt[4200];
 		snprintf(alt, sizeof alt, "%s/proc/modules", socket_dir);

@@ -9,7 +9,7 @@
 set -u
 [ $# -ge 1 ] && [ -f "$1/tinygrad/runtime/ops_amd.py" ] || { echo "usage: $0 TINYGRAD_DIR [PYTEST_ARGS...]" >&2; exit 2; }
 tg=$(cd "$1" && pwd); shift
-tb="${TB_BUILD:-build}/bin/tb"
+tb=$(cd "${TB_BUILD:-build}" && pwd)/bin/tb
 state=$(mktemp -d /tmp/tb-tinygrad.XXXXXX)
 trap 'TB_SIM_STATE="$state" "$tb" sim stop >/dev/null 2>&1; rm -rf "$state"' EXIT
 TB_SIM_STATE="$state" "$tb" sim start >/dev/null || exit 1

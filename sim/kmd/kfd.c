@@ -35,7 +35,12 @@ static struct kfd_process *process_create(pid_t pid)
 	p->next_handle = 1;
 	p->next_mmap = 1ull << 32;	/* DRM's file offsets start at 4 GiB */
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->events_cond, NULL);
+	/* WAIT_EVENTS' deadlines are on the monotonic clock */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->events_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	for (int i = 0; i < SIM_MAX_GPUS; i++) {
 		pthread_rwlock_init(&p->pdd[i].vm.lock, NULL);
 		p->pdd[i].doorbell_fd = -1;

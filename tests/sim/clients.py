@@ -206,9 +206,17 @@ def main():
   ok = sdma_copy(b_addr, vram.va_addr, size)
   report(ok and ctypes.string_at(b_addr, size) == b"\x44" * size, "and the GPU's writes land in them")
 
+  # a finite wait on an event nobody signals lasts its timeout (no less)
+  ev = ioctl(kfd, IOC_CREATE_EVENT, CreateEvent(event_type=EVENT_MEMORY))
+  data = EventData(event_id=ev.event_id)
+  st = time.monotonic()
+  w = ioctl(kfd, IOC_WAIT_EVENTS, WaitEvents(events_ptr=ctypes.addressof(data), num_events=1, timeout=300))
+  waited = time.monotonic() - st
+  report(w.wait_result == 1 and waited >= 0.3, "WAIT_EVENTS with a 300 ms timeout times out after 300 ms",
+         f"result {w.wait_result} after {waited * 1e3:.0f} ms")
+
   # 5. a registered host buffer unmapped while still mapped to the GPU: its
   # pages are gone (amdgpu's MMU notifier), so the GPU faults on it
-  ev = ioctl(kfd, IOC_CREATE_EVENT, CreateEvent(event_type=EVENT_MEMORY))
   c = alloc(0x2000, USERPTR)
   libc.munmap(c.va_addr, 0x2000)
   sdma_copy(vram.va_addr, c.va_addr, 0x1000, wait=False)

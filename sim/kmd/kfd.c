@@ -496,9 +496,11 @@ void kfd_userptr_invalidate(struct conn *c, uint64_t addr, uint64_t len)
 	struct kfd_process *p = c->priv;
 	if (!p || !len)
 		return;
+	uint64_t end = len > UINT64_MAX - addr ? UINT64_MAX : addr + len;
 	pthread_mutex_lock(&p->lock);
 	for (struct bo *bo = p->bos; bo; bo = bo->next) {
-		if (bo->kind != BO_USERPTR || bo->invalid || bo->user_addr >= addr + len || addr >= bo->user_addr + bo->size)
+		bool overlaps = bo->user_addr < end && (addr < bo->user_addr || addr - bo->user_addr < bo->size);
+		if (bo->kind != BO_USERPTR || bo->invalid || !overlaps)
 			continue;
 		bo->invalid = true;
 		for (int i = 0; i < g_box->ngpus; i++)

@@ -981,6 +981,8 @@ static void userptr_unmapping(uint64_t addr, uint64_t len)
 {
 	if (!len || !__atomic_load_n(&userptrs, __ATOMIC_ACQUIRE))
 		return;
+	if (len > UINT64_MAX - addr)
+		len = UINT64_MAX - addr;
 	bool hit = false;
 	pthread_mutex_lock(&userptr_lock);
 	for (struct userptr **pp = &userptrs; *pp;) {

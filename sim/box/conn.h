@@ -42,6 +42,8 @@ void kfd_file_closing(struct conn *c);	/* wake the file's sleeping ioctls */
 void kfd_reap(void);			/* drop the state of processes that exited */
 long kfd_ioctl(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out);
 int kfd_mmap(struct conn *c, uint64_t offset, uint64_t length, int *fd, uint64_t *file_offset);
+/* The process unmapped [addr, addr+len): userptr buffers over it stop following it. */
+void kfd_userptr_invalidate(struct conn *c, uint64_t addr, uint64_t len);
 
 /* The descriptor a KFD ioctl made for the process (SMI_EVENTS), or -1: the
  * thread that sends the ioctl's reply passes it on and closes it. */

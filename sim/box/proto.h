@@ -25,6 +25,8 @@ enum sim_msg_type {
 	SIM_CONTROL,		/* struct sim_control -> struct sim_reply + text */
 	SIM_REPLY,
 	SIM_WRITE,		/* struct sim_write + bytes -> struct sim_reply (value: bytes taken) */
+	SIM_MUNMAP,		/* struct sim_mmap (offset: the address) -> struct sim_reply: the
+				   process's pages there went away (the MMU notifier) */
 };
 
 struct sim_hdr {

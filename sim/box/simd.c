@@ -323,6 +323,10 @@ static void device_loop(struct conn *c)
 			pthread_mutex_lock(&c->send_lock);
 			sim_send(c->sock, &r, sizeof r, rc == 0 ? mfd : -1);
 			pthread_mutex_unlock(&c->send_lock);
+		} else if (h->type == SIM_MUNMAP && n == sizeof(struct sim_mmap) && c->dev == DEV_KFD) {
+			const struct sim_mmap *m = (const struct sim_mmap *)buf;
+			kfd_userptr_invalidate(c, m->offset, m->length);
+			send_reply(c, m->tag, 0, NULL, 0);
 		} else {
 			send_reply(c, 0, -EPROTO, NULL, 0);
 		}

@@ -644,6 +644,7 @@ int sysfs_build(struct sim_box *b)
 		}
 		if (rc == 0) {
 			rc = gpu_attributes(b, g);
+			rc |= ip_discovery_build(b, g);
 			char name[32];
 			snprintf(name, sizeof name, "card%d", g->card_minor);
 			rc |= drm_node(b, g, name, g->card_minor);

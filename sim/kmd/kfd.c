@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +35,12 @@ static struct kfd_process *process_create(pid_t pid)
 	p->next_handle = 1;
 	p->next_mmap = 1ull << 32;	/* DRM's file offsets start at 4 GiB */
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->events_cond, NULL);
+	/* WAIT_EVENTS' deadlines are on the monotonic clock */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->events_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	for (int i = 0; i < SIM_MAX_GPUS; i++) {
 		pthread_rwlock_init(&p->pdd[i].vm.lock, NULL);
 		p->pdd[i].doorbell_fd = -1;
@@ -296,6 +302,20 @@ static int map_shared(int fd, uint64_t off, uint64_t size, uint8_t **host)
 	return 0;
 }
 
+/* VRAM and GTT exist from allocation on, as the hardware's do.  The box's
+ * memory for them is sparse host memory, and a page the engines touch for
+ * the first time costs a host page fault each (a first copy into a new
+ * buffer ran at 0.13 GB/s, a warm one at 13): the pages are populated now,
+ * in one call, about thirty times cheaper than faulting them in one by one.
+ * Only while the host has plenty free: beyond that they fault in lazily
+ * rather than crowd the host's memory. */
+static void populate(uint8_t *host, uint64_t size)
+{
+	struct sysinfo si;
+	if (sysinfo(&si) == 0 && size <= (uint64_t)si.freeram * si.mem_unit / 4)
+		(void)madvise(host, size, MADV_POPULATE_WRITE);
+}
+
 static long alloc_memory(struct conn *c, void *data, int passed_fd, uint64_t passed_off)
 {
 	struct kfd_ioctl_alloc_memory_of_gpu_args *a = data;
@@ -309,9 +329,14 @@ static long alloc_memory(struct conn *c, void *data, int passed_fd, uint64_t pas
 		return -EINVAL;
 	if (atomic_load(&g->fallen_off_bus))
 		return -ENODEV;
-	if (__builtin_popcount(kinds) != 1 || a->size == 0 || (a->size & 4095) || (a->va_addr & 4095))
+	if (__builtin_popcount(kinds) != 1 || a->size == 0 || (a->va_addr & (PAGE_BYTES - 1)))
 		return -EINVAL;
-	if (a->va_addr < GPUVM_BASE || a->va_addr > GPUVM_LIMIT || a->size > GPUVM_LIMIT - a->va_addr + 1)
+	/* amdgpu_amdkfd_gpuvm_alloc_memory_of_gpu: the buffer is the size
+	 * rounded up to whole pages (PAGE_ALIGN); the caller's args keep theirs */
+	if (a->size > GPUVM_LIMIT)
+		return -EINVAL;
+	uint64_t size = (a->size + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
+	if (a->va_addr < GPUVM_BASE || a->va_addr > GPUVM_LIMIT || size > GPUVM_LIMIT - a->va_addr + 1)
 		return -EINVAL;
 	struct bo *bo = calloc(1, sizeof *bo);
 	if (!bo)
@@ -319,21 +344,21 @@ static long alloc_memory(struct conn *c, void *data, int passed_fd, uint64_t pas
 	bo->gpu = g->index;
 	bo->flags = a->flags;
 	bo->va = a->va_addr;
-	bo->size = a->size;
+	bo->size = size;
 	bo->fd = -1;
 	int rc = 0;
 	pthread_mutex_lock(&p->lock);
 	if (kinds & KFD_IOC_ALLOC_MEM_FLAGS_VRAM) {
 		bo->kind = BO_VRAM;
-		uint64_t align = a->size >= (2u << 20) ? (2u << 20) : 4096;
-		rc = gpu_vram_alloc(g, a->size, align, &bo->fd_offset);
+		uint64_t align = size >= (2u << 20) ? (2u << 20) : 4096;
+		rc = gpu_vram_alloc(g, size, align, &bo->fd_offset);
 		bo->fd = g->vram_fd;
 		bo->host = g->vram + bo->fd_offset;
 	} else if (kinds & KFD_IOC_ALLOC_MEM_FLAGS_GTT) {
 		bo->kind = BO_GTT;
 		bo->fd = memfd_create("tb-sim-gtt", MFD_CLOEXEC);
 		bo->own_fd = bo->own_map = true;
-		rc = bo->fd < 0 || ftruncate(bo->fd, (off_t)a->size) < 0 ? -ENOMEM : map_shared(bo->fd, 0, a->size, &bo->host);
+		rc = bo->fd < 0 || ftruncate(bo->fd, (off_t)size) < 0 ? -ENOMEM : map_shared(bo->fd, 0, size, &bo->host);
 	} else if (kinds & KFD_IOC_ALLOC_MEM_FLAGS_USERPTR) {
 		/* the preload moved the process's pages into a file we share */
 		bo->kind = BO_USERPTR;
@@ -342,17 +367,18 @@ static long alloc_memory(struct conn *c, void *data, int passed_fd, uint64_t pas
 		else {
 			bo->fd = dup(passed_fd);
 			bo->fd_offset = passed_off;
+			bo->user_addr = a->mmap_offset;
 			bo->own_fd = bo->own_map = true;
-			rc = bo->fd < 0 ? -ENOMEM : map_shared(bo->fd, passed_off, a->size, &bo->host);
+			rc = bo->fd < 0 ? -ENOMEM : map_shared(bo->fd, passed_off, size, &bo->host);
 		}
 	} else if (kinds & KFD_IOC_ALLOC_MEM_FLAGS_DOORBELL) {
 		bo->kind = BO_DOORBELL;
-		rc = a->size > DOORBELL_SLICE ? -EINVAL : pdd_doorbells(d, g->index);
+		rc = size > DOORBELL_SLICE ? -EINVAL : pdd_doorbells(d, g->index);
 		bo->fd = d->doorbell_fd;
 		bo->host = d->doorbells;
 	} else {
 		bo->kind = BO_MMIO;
-		rc = a->size > 4096 ? -EINVAL : 0;
+		rc = size > PAGE_BYTES ? -EINVAL : 0;
 		bo->fd = g->mmio_fd;
 		bo->host = g->mmio;
 	}
@@ -364,7 +390,7 @@ static long alloc_memory(struct conn *c, void *data, int passed_fd, uint64_t pas
 		if (bo->kind == BO_VRAM || bo->kind == BO_GTT) {
 			/* the render node's mmap offset for it */
 			bo->mmap_offset = p->next_mmap;
-			p->next_mmap += (a->size + (2u << 20) - 1) & ~((2ull << 20) - 1);
+			p->next_mmap += (size + (2u << 20) - 1) & ~((2ull << 20) - 1);
 			a->mmap_offset = bo->mmap_offset;
 		}
 		else if (bo->kind == BO_DOORBELL)
@@ -373,6 +399,8 @@ static long alloc_memory(struct conn *c, void *data, int passed_fd, uint64_t pas
 			a->mmap_offset = KFD_MMAP_TYPE_MMIO | KFD_MMAP_GPU_ID(g->gpu_id);
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (rc == 0 && (bo->kind == BO_VRAM || bo->kind == BO_GTT))
+		populate(bo->host, bo->size);
 	if (rc < 0) {
 		if (bo->own_map && bo->host)
 			munmap(bo->host, bo->size);
@@ -441,9 +469,11 @@ static long map_or_unmap(struct conn *c, void *data, bool map)
 				rc = -ENODEV;
 				break;
 			}
-			/* VRAM of another GPU is reached across PCIe (peer access, large BAR) */
-			rc = vm_insert(&d->vm, bo);
-			if (rc == 0)
+			/* VRAM of another GPU is reached across PCIe (peer access, large BAR).
+			 * An invalidated userptr maps to nothing: amdgpu lets the
+			 * GPU fault on it rather than stall the queues */
+			rc = bo->invalid ? 0 : vm_insert(&d->vm, bo);
+			if (rc == 0 && !bo->invalid)
 				bo->mapped |= 1u << g->index;
 		} else {
 			if (bo->mapped & (1u << g->index)) {
@@ -456,6 +486,29 @@ static long map_or_unmap(struct conn *c, void *data, bool map)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+/* amdgpu's MMU notifier on a userptr range (amdgpu_hmm.c): every userptr
+ * buffer over the unmapped pages is invalidated; the restore finds no pages
+ * and leaves the GPU to fault on them (update_invalid_user_pages). */
+void kfd_userptr_invalidate(struct conn *c, uint64_t addr, uint64_t len)
+{
+	struct kfd_process *p = c->priv;
+	if (!p || !len)
+		return;
+	uint64_t end = len > UINT64_MAX - addr ? UINT64_MAX : addr + len;
+	pthread_mutex_lock(&p->lock);
+	for (struct bo *bo = p->bos; bo; bo = bo->next) {
+		bool overlaps = bo->user_addr < end && (addr < bo->user_addr || addr - bo->user_addr < bo->size);
+		if (bo->kind != BO_USERPTR || bo->invalid || !overlaps)
+			continue;
+		bo->invalid = true;
+		for (int i = 0; i < g_box->ngpus; i++)
+			if (bo->mapped & (1u << i))
+				vm_remove(&p->pdd[i].vm, bo);
+		bo->mapped = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 static long available_memory(struct conn *c, void *data)

@@ -38,6 +38,8 @@ struct kfd_ioctl_runtime_enable_args {
 #define KFD_MMAP_GPU_ID(id) (((uint64_t)(id) << KFD_MMAP_GPU_ID_SHIFT) & KFD_MMAP_GPU_ID_MASK)
 #define KFD_MMAP_GPU_ID_GET(off) (((off) & KFD_MMAP_GPU_ID_MASK) >> KFD_MMAP_GPU_ID_SHIFT)
 
+/* the CPU's page size (x86-64), the unit KFD rounds buffers to */
+#define PAGE_BYTES 4096ull
 /* a process's doorbells: two pages per GPU (SOC15) */
 #define DOORBELL_SLICE 8192
 /* the uapi header spells it (1 << 31), which is not a valid int */
@@ -67,6 +69,8 @@ struct bo {
 	uint8_t *host;			/* the daemon's view of it */
 	bool own_fd, own_map;
 	uint32_t mapped;		/* bit per GPU whose VM maps it */
+	uint64_t user_addr;		/* BO_USERPTR: the process's address of it */
+	bool invalid;			/* BO_USERPTR: its pages were unmapped */
 	struct bo *next;
 };
 

@@ -10,9 +10,11 @@
  * none) and must not crash its host: user pointers are read with
  * process_vm_readv so that a bad one gives EFAULT, as in the kernel. */
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kfd_ioctl.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -50,24 +52,162 @@ static int (*real_lstat)(const char *, struct stat *);
 static int (*real_fstatat)(int, const char *, struct stat *, int);
 static int (*real_statx)(int, const char *, int, unsigned, struct statx *);
 static ssize_t (*real_write)(int, const void *, size_t);
+static int (*real_munmap)(void *, size_t);
+static void *(*real_mremap)(void *, size_t, size_t, int, ...);
+static int (*real_close_range)(unsigned, unsigned, int);
+
+/* The process whose descriptor table the preload keeps.  A child made with
+ * vfork (posix_spawn, Python's subprocess) runs in its parent's memory until
+ * it execs, with a descriptor table of its own: what it closes or
+ * duplicates must not change the parent's view.  fork() gives the child a
+ * copy, which is its own from then on. */
+static pid_t owner_pid;
+
+static void forked_child(void)
+{
+	owner_pid = getpid();
+}
+
+static bool table_is_mine(void)
+{
+	return getpid() == owner_pid;
+}
+
+/* ---- libc's own dlsym ------------------------------------------------------------ */
+
+/* The preload stands in for dlsym too (a lookup in libc's handle must find
+ * the preload's functions), so libc's dlsym and dlvsym are found without
+ * calling either: in libc's dynamic symbol table, through its GNU hash
+ * table, as the dynamic linker itself looks symbols up. */
+struct elf_lookup {
+	const char *name;
+	void *found;
+};
+
+/* A sanitizer's runtime looks its own functions up through dlsym before it
+ * can forward str* calls: this path calls nothing it intercepts. */
+static bool same_name(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+static bool is_libc(const char *path)
+{
+	const char *base = path;
+	for (const char *c = path; *c; c++)
+		if (*c == '/')
+			base = c + 1;
+	const char *want = "libc.so";
+	while (*want && *base == *want)
+		base++, want++;
+	return *want == '\0';
+}
+
+/* A dynamic-section pointer: relocated in place on x86-64, else relative. */
+static const void *dyn_ptr(const struct dl_phdr_info *info, ElfW(Addr) p)
+{
+	return (const void *)(p >= info->dlpi_addr ? p : info->dlpi_addr + p);
+}
+
+static void *gnu_hash_lookup(const struct dl_phdr_info *info, const ElfW(Sym) *syms, const char *strs,
+			     const uint32_t *ht, const char *name)
+{
+	uint32_t nbuckets = ht[0], symoffset = ht[1], bloom_size = ht[2];
+	const ElfW(Addr) *bloom = (const ElfW(Addr) *)(const void *)&ht[4];
+	const uint32_t *buckets = (const uint32_t *)(const void *)&bloom[bloom_size];
+	const uint32_t *chain = &buckets[nbuckets];
+	uint32_t h = 5381;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = h * 33 + *c;
+	if (nbuckets == 0)
+		return NULL;
+	for (uint32_t i = buckets[h % nbuckets]; i >= symoffset; i++) {
+		uint32_t ch = chain[i - symoffset];
+		const ElfW(Sym) *sym = &syms[i];
+		if ((ch | 1) == (h | 1) && sym->st_value && sym->st_shndx != SHN_UNDEF && same_name(strs + sym->st_name, name))
+			return (void *)(info->dlpi_addr + sym->st_value);
+		if (ch & 1)
+			break;
+	}
+	return NULL;
+}
+
+static int find_in_libc(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct elf_lookup *l = arg;
+	if (!info->dlpi_name || !is_libc(info->dlpi_name))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
+			continue;
+		const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+		const ElfW(Sym) *syms = NULL;
+		const char *strs = NULL;
+		const uint32_t *ht = NULL;
+		for (; d->d_tag != DT_NULL; d++) {
+			if (d->d_tag == DT_SYMTAB)
+				syms = dyn_ptr(info, d->d_un.d_ptr);
+			else if (d->d_tag == DT_STRTAB)
+				strs = dyn_ptr(info, d->d_un.d_ptr);
+			else if (d->d_tag == DT_GNU_HASH)
+				ht = dyn_ptr(info, d->d_un.d_ptr);
+		}
+		if (syms && strs && ht)
+			l->found = gnu_hash_lookup(info, syms, strs, ht, l->name);
+		return 1;
+	}
+	return 0;
+}
+
+static void *libc_symbol(const char *name)
+{
+	struct elf_lookup l = { name, NULL };
+	dl_iterate_phdr(find_in_libc, &l);
+	return l.found;
+}
+
+static void *(*libc_dlsym)(void *, const char *);
+static void *(*libc_dlvsym)(void *, const char *, const char *);
+static pthread_once_t dl_once = PTHREAD_ONCE_INIT;
+
+static void find_libc_dl(void)
+{
+	libc_dlsym = (void *(*)(void *, const char *))libc_symbol("dlsym");
+	libc_dlvsym = (void *(*)(void *, const char *, const char *))libc_symbol("dlvsym");
+}
+
+/* The definition that comes after the preload's: libc's, for our callers. */
+static void *next_symbol(const char *name)
+{
+	return libc_dlsym ? libc_dlsym(RTLD_NEXT, name) : NULL;
+}
 
 static void resolve(void)
 {
-	real_open = dlsym(RTLD_NEXT, "open");
-	real_openat = dlsym(RTLD_NEXT, "openat");
-	real_close = dlsym(RTLD_NEXT, "close");
-	real_ioctl = dlsym(RTLD_NEXT, "ioctl");
-	real_mmap = dlsym(RTLD_NEXT, "mmap");
-	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
-	real_dup = dlsym(RTLD_NEXT, "dup");
-	real_dup2 = dlsym(RTLD_NEXT, "dup2");
-	real_dup3 = dlsym(RTLD_NEXT, "dup3");
-	real_fstat = dlsym(RTLD_NEXT, "fstat");
-	real_stat = dlsym(RTLD_NEXT, "stat");
-	real_lstat = dlsym(RTLD_NEXT, "lstat");
-	real_fstatat = dlsym(RTLD_NEXT, "fstatat");
-	real_statx = dlsym(RTLD_NEXT, "statx");
-	real_write = dlsym(RTLD_NEXT, "write");
+	pthread_once(&dl_once, find_libc_dl);
+	real_open = next_symbol("open");
+	real_openat = next_symbol("openat");
+	real_close = next_symbol("close");
+	real_ioctl = next_symbol("ioctl");
+	real_mmap = next_symbol("mmap");
+	real_fcntl = next_symbol("fcntl");
+	real_dup = next_symbol("dup");
+	real_dup2 = next_symbol("dup2");
+	real_dup3 = next_symbol("dup3");
+	real_fstat = next_symbol("fstat");
+	real_stat = next_symbol("stat");
+	real_lstat = next_symbol("lstat");
+	real_fstatat = next_symbol("fstatat");
+	real_statx = next_symbol("statx");
+	real_write = next_symbol("write");
+	real_munmap = next_symbol("munmap");
+	real_mremap = next_symbol("mremap");
+	real_close_range = next_symbol("close_range");
+	owner_pid = getpid();
+	pthread_atfork(NULL, NULL, forked_child);
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -151,7 +291,7 @@ static void chan_put(struct chan *c)
 
 static void set_fd(int fd, struct chan *c)
 {
-	if (fd < 0 || fd >= MAX_FDS)
+	if (fd < 0 || fd >= MAX_FDS || !table_is_mine())
 		return;
 	pthread_mutex_lock(&fds_lock);
 	struct chan *old = fds[fd];
@@ -505,7 +645,7 @@ EXPORT FILE *fopen(const char *path, const char *mode)
 {
 	INIT();
 	if (!real_fopen)
-		real_fopen = dlsym(RTLD_NEXT, "fopen");
+		real_fopen = next_symbol("fopen");
 	if (path && !strcmp(path, "/proc/modules") && (find_socket_dir(), socket_dir[0])) {
 		char alt[4200];
 		snprintf(alt, sizeof alt, "%s/proc/modules", socket_dir);
@@ -782,9 +922,11 @@ static struct userptr *userptrs;
 
 static int share_userptr(uint64_t addr, uint64_t size, int *fd, uint64_t *offset)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	if (!size || (addr | size) & (uint64_t)(page - 1))
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	/* the kernel pins whole pages: the size is rounded up (PAGE_ALIGN) */
+	if (!size || (addr & (page - 1)) || size > UINT64_MAX - page || addr > UINT64_MAX - size - page)
 		return -EINVAL;
+	size = (size + page - 1) & ~(page - 1);
 	pthread_mutex_lock(&userptr_lock);
 	for (struct userptr *u = userptrs; u; u = u->next)
 		if (addr >= u->addr && addr + size <= u->addr + u->size) {
@@ -805,7 +947,7 @@ static int share_userptr(uint64_t addr, uint64_t size, int *fd, uint64_t *offset
 		goto out;
 	}
 	rc = read_self(tmp, (void *)(uintptr_t)addr, size);
-	munmap(tmp, size);
+	real_munmap(tmp, size);
 	if (rc == 0 && real_mmap((void *)(uintptr_t)addr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, m, 0) ==
 			       MAP_FAILED)
 		rc = -EFAULT;
@@ -826,6 +968,44 @@ out:
 		real_close(m);
 	pthread_mutex_unlock(&userptr_lock);
 	return rc;
+}
+
+static struct chan *any_kfd_chan(void);
+
+/* The process's pages at [addr, addr+len) are going away (munmap, mremap,
+ * a MAP_FIXED mapping over them).  amdgpu's MMU notifier invalidates every
+ * userptr buffer over them: it no longer follows the range, and the GPU
+ * faults on it.  Ranges registered here are forgotten, so that memory
+ * mapped there later is registered afresh, and the daemon is told. */
+static void userptr_unmapping(uint64_t addr, uint64_t len)
+{
+	if (!len || !__atomic_load_n(&userptrs, __ATOMIC_ACQUIRE))
+		return;
+	if (len > UINT64_MAX - addr)
+		len = UINT64_MAX - addr;
+	bool hit = false;
+	pthread_mutex_lock(&userptr_lock);
+	for (struct userptr **pp = &userptrs; *pp;) {
+		struct userptr *u = *pp;
+		if (u->addr < addr + len && addr < u->addr + u->size) {
+			*pp = u->next;
+			real_close(u->fd);
+			free(u);
+			hit = true;
+		} else {
+			pp = &u->next;
+		}
+	}
+	pthread_mutex_unlock(&userptr_lock);
+	struct chan *c = hit ? any_kfd_chan() : NULL;
+	if (!c)
+		return;
+	struct sim_mmap m = { .h = { SIM_MUNMAP, sizeof m - sizeof m.h }, .offset = addr, .length = len };
+	uint8_t *reply;
+	size_t rlen;
+	if (chan_call(c, &m, sizeof m, -1, &reply, &rlen, NULL) == 0)
+		free(reply);
+	chan_put(c);
 }
 
 static long device_ioctl(struct chan *c, unsigned long req, void *arg)
@@ -913,6 +1093,8 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	INIT();
+	if (flags & MAP_FIXED)
+		userptr_unmapping((uint64_t)(uintptr_t)addr, len);
 	struct chan *c = chan_of(fd);
 	if (!c)
 		return real_mmap(addr, len, prot, flags, fd, off);
@@ -946,4 +1128,120 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	return mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	INIT();
+	int rc = real_munmap(addr, len);
+	if (rc == 0)
+		userptr_unmapping((uint64_t)(uintptr_t)addr, len);
+	return rc;
+}
+
+/* A move or a shrink takes the old pages from the old range. */
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	INIT();
+	va_list ap;
+	va_start(ap, flags);
+	void *new_addr = (flags & MREMAP_FIXED) ? va_arg(ap, void *) : NULL;
+	va_end(ap);
+	void *p = real_mremap(old, old_len, new_len, flags, new_addr);
+	if (p != MAP_FAILED) {
+		if (p != old)
+			userptr_unmapping((uint64_t)(uintptr_t)old, old_len);
+		else if (new_len < old_len)
+			userptr_unmapping((uint64_t)(uintptr_t)old + new_len, old_len - new_len);
+		if (flags & MREMAP_FIXED)
+			userptr_unmapping((uint64_t)(uintptr_t)p, new_len);
+	}
+	return p;
+}
+
+/* One of the process's /dev/kfd files, with a reference (NULL: none). */
+static struct chan *any_kfd_chan(void)
+{
+	struct chan *found = NULL;
+	pthread_mutex_lock(&fds_lock);
+	for (int fd = 0; fd < MAX_FDS && !found; fd++)
+		if (fds[fd] && fds[fd]->kind == KIND_KFD)
+			found = fds[fd];
+	if (found) {
+		pthread_mutex_lock(&found->lock);
+		found->refs++;
+		pthread_mutex_unlock(&found->lock);
+	}
+	pthread_mutex_unlock(&fds_lock);
+	return found;
+}
+
+/* ---- close_range: the descriptors it closes are no longer the box's -------------------- */
+
+EXPORT int close_range(unsigned first, unsigned last, int flags);
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	INIT();
+	if (!real_close_range) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int rc = real_close_range(first, last, flags);
+	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		for (unsigned fd = first; fd <= last && fd < MAX_FDS; fd++)
+			if (chan_of((int)fd))
+				set_fd((int)fd, NULL);
+	return rc;
+}
+
+/* ---- dlsym: a lookup of the functions the preload stands in for finds the preload's ---------- */
+
+/* A program may look a function up in a library's handle
+ * (ctypes.CDLL("libc.so.6").mmap does): the dynamic linker then answers
+ * with that library's definition, which would bypass the box.  The kernel
+ * the box stands for answers every caller, so such lookups get the
+ * preload's function.  Lookups of other names, and RTLD_NEXT lookups
+ * (answered relative to the caller), are libc's. */
+static const struct {
+	const char *name;
+	void *fn;
+} interposed[] = {
+#define I(f) { #f, (void *)f }
+	I(open), I(open64), I(openat), I(openat64), I(__open_2), I(__open64_2), I(__openat_2), I(__openat64_2),
+	I(fopen), I(fopen64), I(write), I(close), I(close_range), I(dup), I(dup2), I(dup3), I(fcntl), I(fcntl64),
+	I(fstat), I(fstat64), I(stat), I(stat64), I(lstat), I(lstat64), I(fstatat), I(fstatat64), I(statx),
+	I(__fxstat), I(__fxstat64), I(__xstat), I(__xstat64), I(__lxstat), I(__lxstat64), I(__fxstatat),
+	I(__fxstatat64), I(ioctl), I(mmap), I(mmap64), I(munmap), I(mremap), I(dlsym), I(dlvsym),
+#undef I
+};
+
+static void *preload_function(const char *name, void *found)
+{
+	if (!found || !name)
+		return found;
+	for (size_t i = 0; i < sizeof interposed / sizeof interposed[0]; i++)
+		if (same_name(interposed[i].name, name))
+			return interposed[i].fn;
+	return found;
+}
+
+EXPORT void *dlsym(void *handle, const char *name)
+{
+	pthread_once(&dl_once, find_libc_dl);
+	if (!libc_dlsym)
+		return NULL;
+	/* libc finds the caller from its return address: a sibling call keeps it */
+	if (handle == RTLD_NEXT)
+		return libc_dlsym(handle, name);
+	return preload_function(name, libc_dlsym(handle, name));
+}
+
+EXPORT void *dlvsym(void *handle, const char *name, const char *version)
+{
+	pthread_once(&dl_once, find_libc_dl);
+	if (!libc_dlvsym)
+		return NULL;
+	if (handle == RTLD_NEXT)
+		return libc_dlvsym(handle, name, version);
+	return preload_function(name, libc_dlvsym(handle, name, version));
 }

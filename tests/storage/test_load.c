@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -63,13 +65,13 @@ static void test_bad_headers(void **state)
 	} cases[] = {
 		{ "[1,2]", 0, "does not start with '{'" },
 		{ "{\"a\":", 0, "bad JSON" },
-		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},\"a\":{}}", 2, "bad JSON" },
-		{ "{\"a\":{\"dtype\":\"F17\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2, "unknown dtype 'F17'" },
+		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},\"a\":{}}", 2, "dtype is missing" },
+		{ "{\"a\":{\"dtype\":\"F17\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2, "unknown dtype" },
 		{ "{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,2]}}", 2, "dtype is missing" },
 		{ "{\"a\":{\"shape\":[1],\"data_offsets\":[0,2]}}", 2, "dtype is missing" },
 		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[-1],\"data_offsets\":[0,2]}}", 2, "shape[0] is not" },
 		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":1,\"data_offsets\":[0,2]}}", 2, "shape is missing" },
-		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,2]}}", 2, "9 dimensions" },
+		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,2]}}", 2, "more than 8 dimensions" },
 		{ "{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", 8,
 		  "overflows" },
 		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, "need 4" },
@@ -84,6 +86,25 @@ static void test_bad_headers(void **state)
 		{ "{\"__metadata__\":{\"k\":1}}", 0, "is not a string" },
 		{ "{\"a\":[]}", 0, "not a JSON object" },
 		{ " {}", 0, "does not start with '{'" },
+		{ "{}x", 0, "text after the header's object" },
+		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[01],\"data_offsets\":[0,2]}}", 2, "leading zero" },
+		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[1.0],\"data_offsets\":[0,2]}}", 2, "shape[0] is not" },
+		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2e0]}}", 2, "[begin, end]" },
+		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[18446744073709551616],\"data_offsets\":[0,2]}}", 2,
+		  "beyond 64 bits" },
+		{ "{\"a\":{\"dtype\":\"F16\",\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2,
+		  "a field given twice" },
+		{ "{\"a\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]},"
+		  "\"a\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "tensors 0 and 1 have the same name" },
+		{ "{\"a\\u0000\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "\\u0000" },
+		{ "{\"\xc3\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "not UTF-8" },
+		{ "{\"\xed\xa0\x80\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "not UTF-8" },
+		{ "{\"\\ud800\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "high surrogate" },
+		{ "{\"\\q\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "unknown escape" },
+		{ "{\"a\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}", 0, "bad JSON" },
+		{ "{\"__metadata__\":{},\"__metadata__\":{}}", 0, "__metadata__ given twice" },
+		{ "{\"a\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}\n\"b\":1}", 2,
+		  "bad JSON at byte 62: expected ',' or '}'" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct tbs_st st;
@@ -110,6 +131,88 @@ static void test_bad_headers(void **state)
 	write_file(scratch("bad.safetensors"), "\x05\0\0\0\0\0\0\0{\"a\":", 13);
 	assert_int_equal(tbs_st_open(scratch("bad.safetensors"), &st, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "bad.safetensors: safetensors header: bad JSON"));
+}
+
+/* Escapes decode to UTF-8 names; keys may come in any order. */
+static void test_header_strings(void **state)
+{
+	(void)state;
+	struct tbs_st st;
+	struct tbs_error err = { 0 };
+	const char *json = "{ \"a\\u00e9\\n\\\"\\ud83d\\ude00\\/\" : {\"shape\":[ 1 ],\"data_offsets\":[0, 1],"
+			   "\"dtype\":\"U8\"},\"\xc3\xa9\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}";
+	assert_int_equal(parse_json(json, 2, &st, &err), 0);
+	assert_int_equal(st.count, 2);
+	assert_string_equal(st.tensors[0].name, "a\xc3\xa9\n\"\xf0\x9f\x98\x80/");
+	assert_string_equal(st.tensors[1].name, "\xc3\xa9");
+	tbs_st_free(&st);
+}
+
+/* A file that is not a safetensors header (a secret, say) never comes back
+ * in the error: not its first bytes as a length, not its JSON text. */
+static void test_errors_hold_no_file_bytes(void **state)
+{
+	(void)state;
+	static const char *files[] = {
+		"TOPSECRET password hunter2\n",
+		"\x20\0\0\0\0\0\0\0{\"SECRET\": hunter2 hunter2 hunter2}",
+		"\x20\0\0\0\0\0\0\0{\"SECRET\":{\"dtype\":\"SECRETx\"}}        ",
+		"\x20\0\0\0\0\0\0\0{\"SECRET\":{\"SECRET\":1}}             ",
+		"\x20\0\0\0\0\0\0\0{\"SECRET\":{\"dtype\":\"F16\",\"shape\":[SECRET]}}",
+		"\x20\0\0\0\0\0\0\0{\"__metadata__\":{\"SECRET\":SECRET}}   ",
+	};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		const char *path = scratch("secret");
+		struct tbs_st st;
+		struct tbs_error err = { 0 };
+		size_t len = i ? 8 + strlen(files[i] + 8) : strlen(files[i]);
+		write_file(path, files[i], len);
+		assert_true(tbs_st_open(path, &st, &err) < 0);
+		if (strstr(err.msg, "SECRET") || strstr(err.msg, "hunter") || strstr(err.msg, "4995128901736877908") ||
+		    strstr(err.msg, "TOP"))
+			fail_msg("file %zu: the error repeats the file's bytes: %s", i, err.msg);
+	}
+}
+
+/* Readers refuse what is not a regular file, without blocking on a FIFO. */
+static void test_readers_refuse_special_files(void **state)
+{
+	(void)state;
+	const char *fifo = scratch("fifo.safetensors");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	const char *special[] = { fifo, "/dev/zero", scratch("") };
+	for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+		struct tbs_st st;
+		struct tbs_error err = { 0 };
+		struct tbs_load_result res;
+		struct tbs_load_opts o = { .target = TBS_TO_NULL };
+		struct tbs_manifest m;
+		struct tbs_source *src;
+		assert_true(tbs_st_open(special[i], &st, &err) < 0);
+		assert_non_null(strstr(err.msg, "not a regular file"));
+		assert_true(tbs_load(special[i], &o, &res, &err) < 0);
+		assert_non_null(strstr(err.msg, "not a regular file"));
+		assert_true(tbs_manifest_read(special[i], &m, &err) < 0);
+		assert_non_null(strstr(err.msg, "not a regular file"));
+		if (i == 0) {   /* a character device may be read as a source; a FIFO not */
+			assert_true(tbs_source_open_file(&src, special[i], &err) < 0);
+			assert_non_null(strstr(err.msg, "a FIFO, not a regular file"));
+		}
+	}
+	/* a manifest that is a FIFO */
+	const char *path = scratch("f.safetensors");
+	size_t len;
+	free(make_safetensors(path, "{}", 0, &len));
+	char sum[4200];
+	snprintf(sum, sizeof sum, "%s.tbsum", path);
+	assert_int_equal(mkfifo(sum, 0600), 0);
+	struct tbs_load_opts o = { .target = TBS_TO_NULL, .verify = true };
+	struct tbs_load_result res;
+	struct tbs_error err = { 0 };
+	assert_true(tbs_load(path, &o, &res, &err) < 0);
+	assert_non_null(strstr(err.msg, "a FIFO, not a regular file"));
+	unlink(sum);
+	unlink(fifo);
 }
 
 /* Three tensors over 3 MiB and a bit, so chunks and tensors interleave. */
@@ -217,7 +320,8 @@ static void test_corrupted_chunk_named(void **state)
 	/* a file whose size changed does not match its manifest */
 	write_file(path, file, len - 1);
 	o.verify = true;
-	assert_int_equal(tbs_load(path, &o, &res, &err), -EINVAL); /* the header now overruns the data */
+	assert_int_equal(tbs_load(path, &o, &res, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "the manifest is for a file of"));
 	free(file);
 }
 
@@ -234,17 +338,52 @@ static void test_manifest_errors(void **state)
 	assert_non_null(strstr(err.msg, "tb store manifest"));
 	char sum[4200];
 	snprintf(sum, sizeof sum, "%s.tbsum", path);
-	static const char *bad[] = {
-		"nonsense\n",
-		"tbsum 1 xxh3-64\nsize 3\nchunk 1000\n",
-		"tbsum 1 xxh3-64\nsize 5000\nchunk 4096\n0123456789abcdef\n",
-		"tbsum 1 xxh3-64\nsize 10\nchunk 4096\n0123456789abcdeg\n",
-		"tbsum 1 xxh3-64\nsize 10\nchunk 4096\n0123456789abcdef\n0123456789abcdef\n",
+	/* each claim is checked against the real files before anything is
+	 * allocated for it */
+	unsigned long long n = len, chunks = (n + 4095) / 4096;
+	static const char *hdr = "tbsum 1 xxh3-64\n";
+	char good[128];
+	snprintf(good, sizeof good, "%ssize %llu\nchunk 4096\n", hdr, n);
+	struct { char text[256]; const char *why; } bad[] = {
+		{ "nonsense\n", "not a tbsum manifest" },
+		{ "", "size 3abc\nchunk 4096\n", },
+		{ "", "size -1\nchunk 4096\n" },
+		{ "", "size 17592186044416\nchunk 4096\n" },
+		{ "", "chunk 1000\n" },
+		{ "", "one line short" },
+		{ "", "bad hex" },
+		{ "", "long line" },
 	};
+	snprintf(bad[1].text, sizeof bad[1].text, "%ssize 3abc\nchunk 4096\n", hdr);
+	bad[1].why = ":2: expected 'size BYTES'";
+	snprintf(bad[2].text, sizeof bad[2].text, "%ssize -1\nchunk 4096\n", hdr);
+	bad[2].why = ":2: expected 'size BYTES'";
+	/* 16 TiB: 4 G checksums were allocated for it (out of memory, an ASan abort) */
+	snprintf(bad[3].text, sizeof bad[3].text, "%ssize 17592186044416\nchunk 4096\n", hdr);
+	bad[3].why = "for a file of 17592186044416 bytes, this one has";
+	snprintf(bad[4].text, sizeof bad[4].text, "%ssize %llu\nchunk 1000\n", hdr, n);
+	bad[4].why = ":3: the chunk size is not a power of two";
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		write_file(sum, bad[i], strlen(bad[i]));
+		size_t tl = strlen(bad[i].text);
+		char *text = NULL;
+		if (i >= 5) {   /* a valid header, then the checksums, spoilt */
+			text = malloc(strlen(good) + chunks * 17 + 200);
+			size_t at = (size_t)sprintf(text, "%s", good);
+			for (unsigned long long c = 0; c < chunks - (i == 5); c++)
+				at += (size_t)sprintf(text + at, "%016llx\n", c);
+			if (i == 6)
+				text[strlen(good) + 17 * 3 + 2] = 'g';
+			if (i == 7)
+				at = (size_t)sprintf(text, "%s%0200d\n", hdr, 1);
+			tl = at;
+			bad[i].why = i == 5 ? "checksums of 17 bytes need" : i == 6 ? ":7: not hexadecimal" : ":2: expected a header line (at most 63 bytes a line)";
+		}
+		write_file(sum, text ? text : bad[i].text, tl);
+		free(text);
 		struct tbs_manifest m;
 		assert_int_equal(tbs_manifest_read(path, &m, &err), -EBADMSG);
+		if (!strstr(err.msg, bad[i].why))
+			fail_msg("case %zu: '%s' does not say '%s'", i, err.msg, bad[i].why);
 		assert_null(m.sums);
 	}
 	/* a manifest of another file of a different size */
@@ -259,6 +398,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_header),
 		cmocka_unit_test(test_bad_headers),
+		cmocka_unit_test(test_header_strings),
+		cmocka_unit_test(test_errors_hold_no_file_bytes),
+		cmocka_unit_test(test_readers_refuse_special_files),
 		cmocka_unit_test(test_host_load_and_verify),
 		cmocka_unit_test(test_null_load_streams_in_order),
 		cmocka_unit_test(test_corrupted_chunk_named),

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +60,8 @@ static int cmd_manifest(int argc, char **argv)
 /* ---- test files ---------------------------------------------------------------- */
 
 #define TENSOR_BYTES (8u << 20)   /* 4096 x 1024 F16 */
+/* 4 TiB: 512 Ki tensors, whose header stays well inside the format's 100 MB */
+#define MAX_TEST_FILE (1ull << 42)
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -95,48 +98,66 @@ static char *synth_header(uint64_t count, uint64_t rem, size_t *len)
 	return h;
 }
 
+/* On any failure the partial file is removed: a truncated test file would
+ * look like a corrupt model. */
 static int make_test_file(const char *path, uint64_t size)
 {
 	uint64_t data = size > 4096 ? size - 4096 : size;
 	size_t hlen;
 	char *h = synth_header(data / TENSOR_BYTES, data % TENSOR_BYTES, &hlen);
-	FILE *f = fopen(path, "w");
-	if (!h || !f) {
-		fprintf(stderr, "tb store: cannot create %s: %s\n", path, strerror(errno));
+	if (!h) {
+		fprintf(stderr, "tb store make-test-file: out of memory for the header\n");
+		return 1;
+	}
+	/* an existing regular file is replaced; anything else there (a FIFO,
+	 * a device) is left alone and refused */
+	struct stat st;
+	FILE *f = NULL;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		errno = EEXIST;
+	else if (!(f = fopen(path, "wx")) && errno == EEXIST && unlink(path) == 0)
+		f = fopen(path, "wx");
+	if (!f) {
+		fprintf(stderr, "tb store make-test-file: cannot create %s: %s\n", path, strerror(errno));
 		free(h);
-		if (f)
-			fclose(f);
 		return 1;
 	}
 	uint64_t le = htole64((uint64_t)hlen), seed = 0x9e3779b97f4a7c15ull;
-	fwrite(&le, 8, 1, f);
-	fwrite(h, 1, hlen, f);
+	bool ok = fwrite(&le, 8, 1, f) == 1 && fwrite(h, 1, hlen, f) == hlen;
 	free(h);
 	static uint64_t block[1 << 14];
-	for (uint64_t left = data; left;) {
+	for (uint64_t left = data; left && ok;) {
 		for (size_t i = 0; i < sizeof block / 8; i++)
 			block[i] = xorshift(&seed);
 		size_t n = left < sizeof block ? (size_t)left : sizeof block;
-		fwrite(block, 1, n, f);
+		ok = fwrite(block, 1, n, f) == n;
 		left -= n;
 	}
-	if (fflush(f) || fsync(fileno(f)) || ferror(f)) {
-		fprintf(stderr, "tb store: cannot write %s: %s\n", path, strerror(errno));
-		fclose(f);
+	ok = ok && !fflush(f) && !fsync(fileno(f)) && !ferror(f);
+	int e = errno;
+	if (fclose(f))
+		ok = false, e = errno;
+	if (!ok) {
+		fprintf(stderr, "tb store make-test-file: cannot write %s: %s (removed)\n", path, strerror(e));
+		unlink(path);
 		return 1;
 	}
-	fclose(f);
 	return 0;
 }
 
 static int cmd_make_test_file(int argc, char **argv)
 {
 	uint64_t size = 0;
-	if (argc == 4 && !strcmp(argv[2], "--size") && cmd_parse_size(argv[3], &size) && size >= 8)
-		return make_test_file(argv[1], size);
-	usage(stderr);
-	return 2;
+	if (argc != 4 || strcmp(argv[2], "--size")) {
+		fprintf(stderr, "tb store make-test-file: usage: tb store make-test-file FILE --size BYTES\n");
+		return 2;
+	}
+	if (!cmd_opt_size("tb store make-test-file", "--size", argv[3], 8, MAX_TEST_FILE, &size))
+		return 2;
+	return make_test_file(argv[1], size);
 }
+
+#define BENCH "tb store bench"
 
 /* ---- bench ---------------------------------------------------------------------- */
 
@@ -176,7 +197,14 @@ static char *run_child(char *const argv[], double *cpu)
 	*cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
 	       (double)ru.ru_stime.tv_usec * 1e-6;
 	if (!out || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		fprintf(stderr, "tb store bench: %s failed (status %d)\n", argv[0], status);
+		if (WIFSIGNALED(status))
+			fprintf(stderr, "tb store bench: %s was killed by signal %d\n", argv[0], WTERMSIG(status));
+		else if (WEXITSTATUS(status) == 127)
+			fprintf(stderr, "tb store bench: %s could not be run (exit code 127: is it installed?)\n", argv[0]);
+		else if (WEXITSTATUS(status))
+			fprintf(stderr, "tb store bench: %s failed with exit code %d\n", argv[0], WEXITSTATUS(status));
+		else
+			fprintf(stderr, "tb store bench: out of memory reading %s's output\n", argv[0]);
 		free(out);
 		return NULL;
 	}
@@ -322,14 +350,13 @@ static int bench_prepare(struct bench *b)
 			return 1;
 		b->file = b->made;
 	}
-	FILE *f = fopen(b->file, "r");
-	if (!f || fseeko(f, 0, SEEK_END) || (b->size = (uint64_t)ftello(f)) == 0) {
-		fprintf(stderr, "tb store bench: cannot read %s\n", b->file);
-		if (f)
-			fclose(f);
+	struct tbs_st st;
+	if (tbs_st_open(b->file, &st, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", BENCH, err.msg);
 		return 1;
 	}
-	fclose(f);
+	b->size = st.file_size;
+	tbs_st_free(&st);
 	if (tbs_manifest_write(b->file, &err) < 0) {
 		fprintf(stderr, "tb store bench: %s\n", err.msg);
 		return 1;
@@ -345,6 +372,7 @@ static int cmd_bench(int argc, char **argv)
 		{ "dir", required_argument, 0, 'd' }, { "help", no_argument, 0, 'h' }, { 0 },
 	};
 	struct bench b = { .size = 256u << 20, .rounds = 5, .dir = "/var/tmp" };
+	opterr = 0;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'j': b.json = true; break;
@@ -352,18 +380,20 @@ static int cmd_bench(int argc, char **argv)
 		case 'd': b.dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 's':
-			if (!cmd_parse_size(optarg, &b.size) || b.size < (1u << 20))
-				goto bad;
+			if (!cmd_opt_size(BENCH, "--size", optarg, 1u << 20, 1ull << 50, &b.size))
+				return 2;
 			break;
 		case 'r':
-			if (!cmd_parse_uint(optarg, 100, &b.rounds) || !b.rounds)
-				goto bad;
+			if (!cmd_opt_uint(BENCH, "--rounds", optarg, 1, 100, &b.rounds))
+				return 2;
 			break;
-		default: usage(stderr); return 2;
+		default: cmd_bad_option(BENCH, argv, optind); return 2;
 		}
 	}
-	if (optind != argc)
-		goto bad;
+	if (optind != argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'; see %s --help\n", BENCH, argv[optind], BENCH);
+		return 2;
+	}
 	char self[PATH_MAX], tb_load[PATH_MAX + 16];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (n < 0)
@@ -380,9 +410,6 @@ static int cmd_bench(int argc, char **argv)
 			unlink(sum);
 	}
 	return rc;
-bad:
-	usage(stderr);
-	return 2;
 }
 
 int main(int argc, char **argv)

@@ -7,8 +7,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +19,8 @@
 #include "tests/storage/util.h"
 
 #define MIB (1024u * 1024)
+
+static const char *model_json(void);
 
 static int parse_json(const char *json, uint64_t data_len, struct tbs_st *st, struct tbs_error *err)
 {
@@ -131,6 +135,97 @@ static void test_bad_headers(void **state)
 	write_file(scratch("bad.safetensors"), "\x05\0\0\0\0\0\0\0{\"a\":", 13);
 	assert_int_equal(tbs_st_open(scratch("bad.safetensors"), &st, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "bad.safetensors: safetensors header: bad JSON"));
+}
+
+static long max_rss_kib(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/* 300,000 tensors: the header is parsed into one compact record per tensor,
+ * within what tbs_load_memory promises (a JSON tree took ~1 KiB each).
+ * First in the run, so the process's peak RSS is still low. */
+static void test_many_tensors_memory(void **state)
+{
+	(void)state;
+	enum { N = 300000 };
+	size_t cap = (size_t)N * 80 + 16, n = 0;
+	char *json = malloc(cap);
+	n += (size_t)snprintf(json + n, cap - n, "{");
+	for (unsigned i = 0; i < N; i++)
+		n += (size_t)snprintf(json + n, cap - n, "%s\"t.%u\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[%u,%u]}",
+				      i ? "," : "", i, i, i + 1);
+	snprintf(json + n, cap - n, "}");
+	const char *path = scratch("many.safetensors");
+	size_t len;
+	free(make_safetensors(path, json, N, &len));
+	free(json);
+	struct tbs_load_opts o = { .target = TBS_TO_NULL };
+	uint64_t promised;
+	struct tbs_error err = { 0 };
+	assert_int_equal(tbs_load_memory(path, &o, &promised, &err), 0);
+	long before = max_rss_kib();
+	struct tbs_st st;
+	assert_int_equal(tbs_st_open(path, &st, &err), 0);
+	long grew = max_rss_kib() - before;
+	assert_int_equal(st.count, N);
+	assert_string_equal(tbs_st_find(&st, st.data_start + 12345)->name, "t.12345");
+	printf("# parsing %u tensors (a %llu-byte header) took %ld KiB; promised %llu KiB\n", (unsigned)N,
+	       (unsigned long long)st.header_len, grew, (unsigned long long)promised >> 10);
+	tbs_st_free(&st);
+	if ((uint64_t)grew * 1024 > promised)
+		fail_msg("parsing took %ld KiB, more than the %llu KiB promised", grew, (unsigned long long)promised >> 10);
+	/* a load that may not take that much is refused before it allocates */
+	o.mem_limit = 1u << 20;
+	struct tbs_load_result res;
+	assert_int_equal(tbs_load(path, &o, &res, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "more than the 1 MiB it may use"));
+}
+
+/* Under a root: the path is resolved in one step that cannot leave it. */
+static void test_root_confinement(void **state)
+{
+	(void)state;
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s", scratch("root"));
+	assert_int_equal(mkdir(dir, 0755), 0);
+	size_t len;
+	char in[4300];
+	snprintf(in, sizeof in, "%s/in.safetensors", dir);
+	free(make_safetensors(in, model_json(), 3297929, &len));
+	free(make_safetensors(scratch("outside.safetensors"), model_json(), 3297929, &len));
+	char link[4300], up[4300];
+	snprintf(link, sizeof link, "%s/out.safetensors", dir);
+	assert_int_equal(symlink("../outside.safetensors", link), 0);
+	snprintf(up, sizeof up, "%s/up.safetensors", dir);
+	char abs[PATH_MAX];
+	assert_non_null(realpath(scratch("outside.safetensors"), abs));
+	assert_int_equal(symlink(abs, up), 0);
+	struct tbs_root root;
+	struct tbs_error err = { 0 };
+	assert_true(tbs_root_open(&root, in, &err) < 0);
+	assert_non_null(strstr(err.msg, "not a directory"));
+	assert_int_equal(tbs_root_open(&root, dir, &err), 0);
+	struct tbs_load_opts o = { .target = TBS_TO_NULL, .root = &root };
+	struct tbs_load_result res;
+	assert_int_equal(tbs_load("in.safetensors", &o, &res, &err), 0);
+	tbs_load_result_free(&res);
+	static const char *out[] = { "out.safetensors", "up.safetensors", "../outside.safetensors", "/etc/passwd" };
+	for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) {
+		if (tbs_load(out[i], &o, &res, &err) != -EACCES)
+			fail_msg("%s: %s", out[i], err.msg);
+		assert_non_null(strstr(err.msg, "resolves outside the directory"));
+	}
+	/* the manifest too */
+	assert_int_equal(tbs_manifest_write(scratch("outside.safetensors"), &err), 0);
+	char sum[4400];
+	snprintf(sum, sizeof sum, "%s.tbsum", in);
+	assert_int_equal(symlink("../outside.safetensors.tbsum", sum), 0);
+	o.verify = true;
+	assert_int_equal(tbs_load("in.safetensors", &o, &res, &err), -EACCES);
+	tbs_root_close(&root);
 }
 
 /* Escapes decode to UTF-8 names; keys may come in any order. */
@@ -396,6 +491,7 @@ static void test_manifest_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_many_tensors_memory),
 		cmocka_unit_test(test_good_header),
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_header_strings),
@@ -405,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_null_load_streams_in_order),
 		cmocka_unit_test(test_corrupted_chunk_named),
 		cmocka_unit_test(test_manifest_errors),
+		cmocka_unit_test(test_root_confinement),
 	};
 	return cmocka_run_group_tests_name("storage load", tests, scratch_setup, scratch_teardown);
 }

@@ -515,7 +515,7 @@ static void serve(struct daemon *d, struct client *c, bool readable)
 	}
 	if (c->fd >= 0 && c->len == sizeof c->buf && !c->job) {
 		count(d, &d->m.requests);
-		reply(d, c, refuse(d, "request longer than 4096 bytes"));
+		reply(d, c, refuse(d, "request longer than 4096 bytes (with its newline)"));
 		drop(d, c);
 	}
 	done_if_eof(d, c);

@@ -172,25 +172,18 @@ static int manifest_open(const struct tbs_root *root, const char *file, uint64_t
 	return rc;
 }
 
-int tbs_manifest_plan(const struct tbs_root *root, const char *file, uint64_t file_size, struct tbs_manifest *m,
-		      struct tbs_error *err)
+/* The header, and with `sums` the checksums. */
+static int manifest_read(const struct tbs_root *root, const char *file, uint64_t file_size, struct tbs_manifest *m,
+			 bool sums, struct tbs_error *err)
 {
 	char path[4096];
 	FILE *f;
 	int rc = manifest_open(root, file, file_size, m, path, sizeof path, &f, err);
-	if (rc == 0)
-		fclose(f);
-	return rc;
-}
-
-int tbs_manifest_load(const struct tbs_root *root, const char *file, uint64_t file_size, struct tbs_manifest *m,
-		      struct tbs_error *err)
-{
-	char path[4096];
-	FILE *f;
-	int rc = manifest_open(root, file, file_size, m, path, sizeof path, &f, err);
-	if (rc < 0)
+	if (rc < 0 || !sums) {
+		if (rc == 0)
+			fclose(f);
 		return rc;
+	}
 	if (!(m->sums = calloc(m->count + 1, sizeof *m->sums)))
 		rc = tbs_fail(err, -ENOMEM, "out of memory for %" PRIu64 " checksums", m->count);
 	char line[SUM_LINE + 2];
@@ -207,6 +200,18 @@ int tbs_manifest_load(const struct tbs_root *root, const char *file, uint64_t fi
 	if (rc < 0)
 		tbs_manifest_free(m);
 	return rc;
+}
+
+int tbs_manifest_plan(const struct tbs_root *root, const char *file, uint64_t file_size, struct tbs_manifest *m,
+		      struct tbs_error *err)
+{
+	return manifest_read(root, file, file_size, m, false, err);
+}
+
+int tbs_manifest_load(const struct tbs_root *root, const char *file, uint64_t file_size, struct tbs_manifest *m,
+		      struct tbs_error *err)
+{
+	return manifest_read(root, file, file_size, m, true, err);
 }
 
 int tbs_manifest_read(const char *file, struct tbs_manifest *m, struct tbs_error *err)

@@ -272,6 +272,27 @@ static int parse_uint(struct parser *p, uint64_t *v, bool *ok)
 	return 0;
 }
 
+/* After a member of an object or array: 1 when `close` ends it, 0 after
+ * a ',' (another member follows), or the error. */
+static int next_member(struct parser *p, char close)
+{
+	int c = peek(p);
+	if (c == (unsigned char)close || c == ',') {
+		p->at++;
+		return c == ',' ? 0 : 1;
+	}
+	return bad_json(p, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
+/* An empty object or array: its `close` right away (taken). */
+static bool empty(struct parser *p, char close)
+{
+	if (peek(p) != (unsigned char)close)
+		return false;
+	p->at++;
+	return true;
+}
+
 /* ---- a tensor entry ------------------------------------------------------------- */
 
 enum { F_DTYPE = 1, F_SHAPE = 2, F_OFFSETS = 4 };
@@ -298,11 +319,9 @@ static int field_shape(struct parser *p, size_t key_at, struct tbs_tensor *t)
 		return bad_tensor(p, key_at, "shape is missing or not an array", 0, 0, 0);
 	p->at++;
 	t->ndim = 0;
-	if (peek(p) == ']') {
-		p->at++;
+	if (empty(p, ']'))
 		return 0;
-	}
-	for (;;) {
+	for (int more = 0; more == 0;) {
 		uint64_t d;
 		bool ok;
 		if (parse_uint(p, &d, &ok) < 0)
@@ -312,15 +331,10 @@ static int field_shape(struct parser *p, size_t key_at, struct tbs_tensor *t)
 		if (t->ndim == TBS_MAX_DIMS)
 			return bad_tensor(p, key_at, "more than %llu dimensions", TBS_MAX_DIMS, 0, 0);
 		t->shape[t->ndim++] = d;
-		int c = peek(p);
-		p->at++;
-		if (c == ']')
-			return 0;
-		if (c != ',') {
-			p->at--;
-			return bad_json(p, "expected ',' or ']' in a shape");
-		}
+		if ((more = next_member(p, ']')) < 0)
+			return more;
 	}
+	return 0;
 }
 
 static int field_offsets(struct parser *p, size_t key_at, struct tbs_tensor *t)
@@ -367,11 +381,7 @@ static int parse_tensor(struct parser *p, size_t key_at, uint64_t data_size, str
 		return bad_tensor(p, key_at, "not a JSON object", 0, 0, 0);
 	p->at++;
 	unsigned seen = 0;
-	for (bool first = true;; first = false) {
-		if (first && peek(p) == '}') {
-			p->at++;
-			break;
-		}
+	for (int more = empty(p, '}'); more == 0;) {
 		char key[16];
 		size_t n;
 		size_t at = p->at;
@@ -393,16 +403,8 @@ static int parse_tensor(struct parser *p, size_t key_at, uint64_t data_size, str
 			return bad_json(p, "the header ends inside an entry");
 		int rc = f == F_DTYPE ? field_dtype(p, key_at, t)
 			 : f == F_SHAPE ? field_shape(p, key_at, t) : field_offsets(p, key_at, t);
-		if (rc < 0)
-			return rc;
-		int c = peek(p);
-		p->at++;
-		if (c == '}')
-			break;
-		if (c != ',') {
-			p->at--;
-			return bad_json(p, "expected ',' or '}'");
-		}
+		if (rc < 0 || (more = next_member(p, '}')) < 0)
+			return rc < 0 ? rc : more;
 	}
 	if (!(seen & F_DTYPE))
 		return bad_tensor(p, key_at, "dtype is missing or not a string", 0, 0, 0);
@@ -418,28 +420,17 @@ static int parse_metadata(struct parser *p)
 {
 	if (expect(p, '{', "__metadata__ is not a JSON object") < 0)
 		return -EINVAL;
-	for (bool first = true;; first = false) {
+	for (int more = empty(p, '}'); more == 0;) {
 		size_t n;
-		if (first && peek(p) == '}') {
-			p->at++;
-			return 0;
-		}
 		if (parse_string(p, NULL, 0, &n) < 0 || expect(p, ':', "expected ':'") < 0)
 			return -EINVAL;
 		if (peek(p) != '"')
 			return tbs_fail(p->err, -EINVAL, "safetensors header: __metadata__ value at byte %zu is not a string",
 					8 + p->at);
-		if (parse_string(p, NULL, 0, &n) < 0)
+		if (parse_string(p, NULL, 0, &n) < 0 || (more = next_member(p, '}')) < 0)
 			return -EINVAL;
-		int c = peek(p);
-		p->at++;
-		if (c == '}')
-			return 0;
-		if (c != ',') {
-			p->at--;
-			return bad_json(p, "expected ',' or '}'");
-		}
 	}
+	return 0;
 }
 
 /* One entry of the top-level object: metadata or a tensor. */
@@ -485,22 +476,10 @@ static int parse_object(struct parser *p, uint64_t data_size)
 	p->count = p->name_bytes = 0;
 	if (expect(p, '{', "expected '{'") < 0)
 		return -EINVAL;
-	for (bool first = true;; first = false) {
-		if (first && peek(p) == '}') {
-			p->at++;
-			break;
-		}
+	for (int more = empty(p, '}'); more == 0;) {
 		int rc = parse_entry(p, data_size, &had_metadata);
-		if (rc < 0)
-			return rc;
-		int c = peek(p);
-		p->at++;
-		if (c == '}')
-			break;
-		if (c != ',') {
-			p->at--;
-			return bad_json(p, "expected ',' or '}'");
-		}
+		if (rc < 0 || (more = next_member(p, '}')) < 0)
+			return -EINVAL;
 	}
 	if (peek(p) != -1)
 		return bad_json(p, "text after the header's object");

@@ -49,6 +49,14 @@ int tbs_manifest_plan(const struct tbs_root *root, const char *file, uint64_t fi
 int tbs_manifest_load(const struct tbs_root *root, const char *file, uint64_t file_size, struct tbs_manifest *m,
 		      struct tbs_error *err);
 
+/* Hashing on several threads (hash.c): tbs_hasher_run fills sums[i] with
+ * the xxh3 of each `chunk` bytes of data (the last piece may be short). */
+struct tbs_hasher;
+unsigned tbs_hash_threads(unsigned asked);   /* 0: the CPUs online, at most 8 */
+int tbs_hasher_start(struct tbs_hasher **out, unsigned threads, struct tbs_error *err);
+void tbs_hasher_run(struct tbs_hasher *h, const uint8_t *data, size_t len, size_t chunk, uint64_t *sums);
+void tbs_hasher_stop(struct tbs_hasher *h);
+
 static inline uint64_t tbs_round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 

@@ -148,6 +148,8 @@ struct loader {
 	const struct tbs_load_opts *o;
 	const struct tbs_st *st;
 	const struct tbs_manifest *man;
+	struct tbs_hasher *hasher;
+	uint64_t *sums;         /* one slot's, as hashed */
 };
 
 static void describe_tensors(const struct tbs_st *st, uint64_t off, uint64_t len, char *out, size_t n)
@@ -173,10 +175,12 @@ static void describe_tensors(const struct tbs_st *st, uint64_t off, uint64_t len
 static int verify_slot(struct loader *l, uint64_t off, const uint8_t *data, size_t len, struct tbs_error *err)
 {
 	const struct tbs_manifest *m = l->man;
+	tbs_hasher_run(l->hasher, data, len, m->chunk, l->sums);
+	/* the first mismatch in file order, whichever thread found it */
 	for (size_t at = 0; at < len; at += m->chunk) {
 		size_t n = len - at < m->chunk ? len - at : m->chunk;
 		uint64_t c = (off + at) / m->chunk;
-		if (tbs_chunk_sum(data + at, n) == m->sums[c])
+		if (l->sums[at / m->chunk] == m->sums[c])
 			continue;
 		char what[300];
 		describe_tensors(l->st, off + at, n, what, sizeof what);
@@ -308,9 +312,16 @@ int tbs_load(const char *path, const struct tbs_load_opts *o, struct tbs_load_re
 		.staging = o->staging, .staging_len = o->staging_len,
 	};
 	/* Slots hold whole manifest chunks, so each is verified in place. */
-	if (o->verify)
+	if (o->verify) {
 		s.slot_size = tbs_round_up(s.slot_size ? s.slot_size : DEFAULT_SLOT, man.chunk);
-	rc = tbs_stream_run(&s, err);
+		rc = tbs_hasher_start(&l.hasher, o->hash_threads, err);
+		if (rc == 0 && !(l.sums = calloc(tbs_round_up(s.slot_size, MIB) / man.chunk + 1, sizeof *l.sums)))
+			rc = tbs_fail(err, -ENOMEM, "out of memory");
+	}
+	if (rc == 0)
+		rc = tbs_stream_run(&s, err);
+	tbs_hasher_stop(l.hasher);
+	free(l.sums);
 	tbs_source_close(src);
 	tbs_manifest_free(&man);
 	if (rc < 0) {

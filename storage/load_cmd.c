@@ -42,11 +42,12 @@ static void usage(FILE *f)
 		"  --slots N          staging buffers (default 4, at least 2)\n"
 		"  --slot-size BYTES  bytes per staging buffer (default 16M per drive)\n"
 		"  --no-register      do not register buffers and files with io_uring\n"
+		"  --hash-threads N   threads hashing for --verify (default: one per CPU, at most 8)\n"
 		"\n"
 		"Exit status: 0 loaded, 1 the load failed (the error says where), 2 bad usage.\n");
 }
 
-enum { OPT_QD = 256, OPT_IO, OPT_SLOTS, OPT_SLOT_SIZE, OPT_NOREG, OPT_READBACK };
+enum { OPT_QD = 256, OPT_IO, OPT_SLOTS, OPT_SLOT_SIZE, OPT_NOREG, OPT_READBACK, OPT_HASH };
 
 struct gpu_target {
 	int index;		/* -1: no GPU */
@@ -67,7 +68,8 @@ static int parse_args(int argc, char **argv, struct tbs_load_opts *o, bool *json
 		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
 		{ "queue-depth", required_argument, 0, OPT_QD }, { "io-size", required_argument, 0, OPT_IO },
 		{ "slots", required_argument, 0, OPT_SLOTS }, { "slot-size", required_argument, 0, OPT_SLOT_SIZE },
-		{ "no-register", no_argument, 0, OPT_NOREG }, { "readback", no_argument, 0, OPT_READBACK }, { 0 },
+		{ "no-register", no_argument, 0, OPT_NOREG }, { "readback", no_argument, 0, OPT_READBACK },
+		{ "hash-threads", required_argument, 0, OPT_HASH }, { 0 },
 	};
 	o->target = TBS_TO_HOST;
 	uint64_t v;
@@ -109,6 +111,10 @@ static int parse_args(int argc, char **argv, struct tbs_load_opts *o, bool *json
 			if (!cmd_opt_size(CMD, "--slot-size", optarg, 1, 1ull << 32, &v))
 				return 2;
 			o->slot_size = (size_t)v;
+			break;
+		case OPT_HASH:
+			if (!cmd_opt_uint(CMD, "--hash-threads", optarg, 1, 64, &o->hash_threads))
+				return 2;
 			break;
 		case OPT_NOREG: o->reader.no_register = true; break;
 		case OPT_READBACK: gpu->readback = true; break;

@@ -40,14 +40,15 @@ void tbs_manifest_free(struct tbs_manifest *m)
 
 struct summer {
 	struct tbs_manifest *m;
+	struct tbs_hasher *hasher;
 };
 
+/* Slots are whole chunks (1 MiB multiples), so each lands in place. */
 static int sum_each(void *ctx, uint64_t off, const uint8_t *data, size_t len, struct tbs_error *err)
 {
-	struct tbs_manifest *m = ctx;
+	struct summer *sm = ctx;
 	(void)err;
-	for (size_t at = 0; at < len; at += m->chunk)
-		m->sums[(off + at) / m->chunk] = tbs_chunk_sum(data + at, len - at < m->chunk ? len - at : m->chunk);
+	tbs_hasher_run(sm->hasher, data, len, sm->m->chunk, sm->m->sums + off / sm->m->chunk);
 	return 0;
 }
 
@@ -89,8 +90,12 @@ int tbs_manifest_write(const char *file, struct tbs_error *err)
 		tbs_source_close(src);
 		return tbs_fail(err, -ENOMEM, "out of memory");
 	}
-	struct tbs_stream s = { .path = file, .src = src, .each = sum_each, .ctx = &m };
-	rc = tbs_stream_run(&s, err);
+	struct summer sm = { .m = &m };
+	struct tbs_stream s = { .path = file, .src = src, .each = sum_each, .ctx = &sm };
+	rc = tbs_hasher_start(&sm.hasher, 0, err);
+	if (rc == 0)
+		rc = tbs_stream_run(&s, err);
+	tbs_hasher_stop(sm.hasher);
 	tbs_source_close(src);
 	if (rc == 0 && s.bytes != m.file_size)
 		rc = tbs_fail(err, -EIO, "%s: changed size while being read", file);

@@ -205,6 +205,8 @@ typedef void (*tbs_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 struct tbs_load_opts {
 	enum tbs_target target;
 	bool verify;            /* check every chunk against FILE.tbsum */
+	unsigned hash_threads;  /* threads hashing for verify (the caller is one): 0 = one per
+				 * CPU online, at most 8; 1 = the caller alone */
 	unsigned slots;         /* staging slots (>= 2); default 4 */
 	size_t slot_size;       /* bytes per slot, a multiple of 1 MiB; default 16 MiB per member */
 	struct tbs_reader_opts reader;

@@ -412,6 +412,27 @@ static void test_corrupted_chunk_named(void **state)
 	o.verify = false;
 	assert_int_equal(tbs_load(path, &o, &res, &err), 0);
 	tbs_load_result_free(&res);
+	/* Hashed on 1 to 5 threads, a good file verifies and, with a second bad
+	 * chunk in the same slot, the first in file order is the one named. */
+	file[2 * MIB + 4321] ^= 0x40;
+	write_file(path, file, len);
+	for (unsigned t = 1; t <= 5; t++) {
+		struct tbs_load_opts ot = { .target = TBS_TO_NULL, .verify = true, .hash_threads = t };
+		assert_int_equal(tbs_load(path, &ot, &res, &err), 0);
+		assert_true(res.verified);
+		tbs_load_result_free(&res);
+	}
+	file[1 * MIB + 5] ^= 1;
+	file[3 * MIB + 5] ^= 1;
+	write_file(path, file, len);
+	for (unsigned t = 1; t <= 5; t++) {
+		struct tbs_load_opts ot = { .target = TBS_TO_NULL, .verify = true, .hash_threads = t };
+		assert_int_equal(tbs_load(path, &ot, &res, &err), -EBADMSG);
+		if (!strstr(err.msg, "at offset 1048576,"))
+			fail_msg("%u threads: %s", t, err.msg);
+	}
+	file[1 * MIB + 5] ^= 1;
+	file[3 * MIB + 5] ^= 1;
 	/* a file whose size changed does not match its manifest */
 	write_file(path, file, len - 1);
 	o.verify = true;

@@ -2,7 +2,7 @@
  *
  *   tb store manifest FILE
  *   tb store make-test-file FILE --size BYTES
- *   tb store bench [--json] [--file FILE] [--size BYTES] [--rounds N] [--dir DIR] */
+ *   tb store bench [--json] [--file FILE] [--size BYTES] [--rounds N] [--dir DIR] [--ram-dir DIR] */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -27,6 +27,7 @@ static void usage(FILE *f)
 		"usage: tb store manifest FILE\n"
 		"       tb store make-test-file FILE --size BYTES\n"
 		"       tb store bench [--json] [--file FILE] [--size BYTES] [--rounds N] [--dir DIR]\n"
+		"                      [--ram-dir DIR]\n"
 		"\n"
 		"manifest        writes FILE.tbsum, the xxh3 checksum of each 1 MiB chunk of FILE,\n"
 		"                which 'tb load --verify' checks\n"
@@ -36,7 +37,9 @@ static void usage(FILE *f)
 		"                against fio (io_uring, O_DIRECT, 1 MiB, depth 32, fixed buffers and\n"
 		"                files), with CPU time per GB; without --file, a test file of --size\n"
 		"                (default 256M) is made in --dir (default /var/tmp) and removed after;\n"
-		"                --rounds N (default 5) alternations, medians reported\n");
+		"                --rounds N (default 5) alternations, medians reported; then\n"
+		"                xxh3 on one core, and 'tb load --to null --verify' of a file of\n"
+		"                --size in --ram-dir (default /dev/shm) with 1, 2 and N hashing threads\n");
 }
 
 /* ---- manifest ---------------------------------------------------------------- */
@@ -233,9 +236,12 @@ static int run_fio(const char *file, uint64_t size, struct run *r)
 	return r->gbps > 0 ? 0 : -1;
 }
 
-static int run_tb(const char *tb_load, const char *file, bool verify, struct run *r)
+/* tb load FILE --json and `extra` (at most 6, NULL-terminated). */
+static int run_tb(const char *tb_load, const char *file, const char *const *extra, struct run *r)
 {
-	char *argv[] = { (char *)tb_load, (char *)file, "--to", "host", "--json", verify ? "--verify" : NULL, NULL };
+	char *argv[10] = { (char *)tb_load, (char *)file, "--json" };
+	for (int i = 0; i < 6 && extra[i]; i++)
+		argv[3 + i] = (char *)extra[i];
 	char *out = run_child(argv, &r->cpu_s);
 	if (!out)
 		return -1;
@@ -266,7 +272,17 @@ struct bench {
 	char made[PATH_MAX];
 	uint64_t size;
 	unsigned rounds;
-	const char *dir;
+	const char *dir, *ram_dir;
+};
+
+/* Verification's ceiling: xxh3 on one core, and the whole pipeline (reads,
+ * hashing, no drive in the way) from a file in RAM with 1, 2 and N threads. */
+#define HASH_COUNTS 3
+struct hash_bench {
+	double core_gbps;
+	unsigned counts, threads[HASH_COUNTS];
+	double ram_gbps[HASH_COUNTS];
+	bool ram_ok;
 };
 
 static void cpu_model(char *out, size_t len)
@@ -284,7 +300,7 @@ static void cpu_model(char *out, size_t len)
 		fclose(f);
 }
 
-static int bench_report(const struct bench *b, double *v[6], unsigned n, uint64_t bytes)
+static int bench_report(const struct bench *b, double *v[6], unsigned n, uint64_t bytes, const struct hash_bench *h)
 {
 	const char *names[] = { "fio", "tb load --to host", "tb load --to host --verify" };
 	double gb = (double)bytes / 1e9, med[3], cpu[3];
@@ -296,8 +312,13 @@ static int bench_report(const struct bench *b, double *v[6], unsigned n, uint64_
 	if (b->json) {
 		printf("{\"file\":\"%s\",\"bytes\":%llu,\"rounds\":%u,\"fio_gb_per_s\":%.3f,\"fio_cpu_s_per_gb\":%.4f,"
 		       "\"tb_gb_per_s\":%.3f,\"tb_cpu_s_per_gb\":%.4f,\"tb_verify_gb_per_s\":%.3f,"
-		       "\"tb_verify_cpu_s_per_gb\":%.4f,\"tb_over_fio\":%.3f}\n",
-		       b->file, (unsigned long long)bytes, n, med[0], cpu[0], med[1], cpu[1], med[2], cpu[2], ratio);
+		       "\"tb_verify_cpu_s_per_gb\":%.4f,\"tb_over_fio\":%.3f,\"xxh3_gb_per_s_per_core\":%.3f,"
+		       "\"ram_verify_gb_per_s\":{",
+		       b->file, (unsigned long long)bytes, n, med[0], cpu[0], med[1], cpu[1], med[2], cpu[2], ratio,
+		       h->core_gbps);
+		for (unsigned i = 0; h->ram_ok && i < h->counts; i++)
+			printf("%s\"%u\":%.3f", i ? "," : "", h->threads[i], h->ram_gbps[i]);
+		printf("}}\n");
 		return 0;
 	}
 	char cpu_name[128];
@@ -310,7 +331,74 @@ static int bench_report(const struct bench *b, double *v[6], unsigned n, uint64_
 	for (int i = 0; i < 3; i++)
 		printf("%-28s %10.3f %14.4f\n", names[i], med[i], cpu[i]);
 	printf("tb load / fio: %.1f%% (target at least 95%%)\n", ratio * 100);
+	printf("xxh3-64 on one core (1 MiB chunks, in memory): %.3f GB/s\n", h->core_gbps);
+	for (unsigned i = 0; h->ram_ok && i < h->counts; i++)
+		printf("tb load --to null --verify from %s, %u hashing thread%s: %.3f GB/s\n", b->ram_dir, h->threads[i],
+		       h->threads[i] > 1 ? "s" : "", h->ram_gbps[i]);
+	if (!h->ram_ok)
+		printf("from %s: not measured (see the error above)\n", b->ram_dir);
 	return 0;
+}
+
+static double xxh3_per_core(uint64_t size, unsigned rounds)
+{
+	size_t len = size < (256u << 20) ? (size_t)size : 256u << 20;
+	uint64_t *buf = tbs_alloc(len), seed = 0x9e3779b97f4a7c15ull, sink = 0;
+	double *v = calloc(rounds, sizeof *v), gbps = 0;
+	if (buf && v) {
+		for (size_t i = 0; i < len / 8; i++)
+			buf[i] = xorshift(&seed);
+		for (unsigned k = 0; k < rounds; k++) {
+			double t0 = cmd_now();
+			for (size_t at = 0; at < len; at += TBS_MANIFEST_CHUNK)
+				sink ^= tbs_chunk_sum((uint8_t *)buf + at, len - at < TBS_MANIFEST_CHUNK ? len - at : TBS_MANIFEST_CHUNK);
+			double t = cmd_now() - t0;
+			v[k] = t > 0 ? (double)len / t / 1e9 : 0;
+		}
+		gbps = median(v, rounds);
+	}
+	if (sink == 1)  /* keeps the sums from being optimised away */
+		fprintf(stderr, "\n");
+	free(v);
+	tbs_free(buf, len);
+	return gbps;
+}
+
+/* The same size of file in RAM (tmpfs), verified with each thread count. */
+static int bench_ram(const struct bench *b, const char *tb_load, struct hash_bench *h)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want[HASH_COUNTS] = { 1, 2, cpus > 8 ? 8 : cpus > 1 ? (unsigned)cpus : 1 };
+	for (unsigned i = 0; i < HASH_COUNTS; i++)
+		if (!h->counts || want[i] > h->threads[h->counts - 1])
+			h->threads[h->counts++] = want[i];
+	char path[PATH_MAX], sum[PATH_MAX + 8];
+	snprintf(path, sizeof path, "%s/tb-store-bench-ram.%d.safetensors", b->ram_dir, (int)getpid());
+	struct tbs_error err = { 0 };
+	int rc = make_test_file(path, b->size);
+	if (rc == 0 && tbs_manifest_write(path, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", BENCH, err.msg);
+		rc = 1;
+	}
+	double *v = calloc(b->rounds, sizeof *v);
+	for (unsigned i = 0; rc == 0 && v && i < h->counts; i++) {
+		char n[16];
+		snprintf(n, sizeof n, "%u", h->threads[i]);
+		const char *extra[] = { "--to", "null", "--verify", "--hash-threads", n, NULL };
+		struct run r;
+		for (unsigned k = 0; k < b->rounds && rc == 0; k++) {
+			rc = run_tb(tb_load, path, extra, &r);
+			v[k] = r.gbps;
+		}
+		if (rc == 0)
+			h->ram_gbps[i] = median(v, b->rounds);
+	}
+	free(v);
+	h->ram_ok = rc == 0 && v;
+	unlink(path);
+	if (tbs_manifest_path(path, sum, sizeof sum) == 0)
+		unlink(sum);
+	return 0;   /* a RAM-backed file that cannot be read (no O_DIRECT on tmpfs before Linux 6.6) is said, not fatal */
 }
 
 static int bench_rounds(struct bench *b, const char *tb_load)
@@ -322,8 +410,10 @@ static int bench_rounds(struct bench *b, const char *tb_load)
 	uint64_t bytes = 0;
 	for (unsigned k = 0; k < b->rounds && rc == 0; k++) {
 		struct run r[3];
-		rc = run_fio(b->file, b->size, &r[0]) | run_tb(tb_load, b->file, false, &r[1]) |
-		     run_tb(tb_load, b->file, true, &r[2]);
+		static const char *const plain[] = { "--to", "host", NULL };
+		static const char *const verify[] = { "--to", "host", "--verify", NULL };
+		rc = run_fio(b->file, b->size, &r[0]) | run_tb(tb_load, b->file, plain, &r[1]) |
+		     run_tb(tb_load, b->file, verify, &r[2]);
 		for (int i = 0; i < 3 && rc == 0; i++) {
 			v[2 * i][k] = r[i].gbps;
 			v[2 * i + 1][k] = r[i].cpu_s;
@@ -334,8 +424,11 @@ static int bench_rounds(struct bench *b, const char *tb_load)
 	}
 	if (isatty(2))
 		fprintf(stderr, "\r\033[K");
+	struct hash_bench h = { .core_gbps = rc == 0 ? xxh3_per_core(b->size, b->rounds) : 0 };
 	if (rc == 0)
-		rc = bench_report(b, v, b->rounds, bytes);
+		rc = bench_ram(b, tb_load, &h);
+	if (rc == 0)
+		rc = bench_report(b, v, b->rounds, bytes, &h);
 	for (int i = 0; i < 6; i++)
 		free(v[i]);
 	return rc ? 1 : 0;
@@ -369,15 +462,17 @@ static int cmd_bench(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, 0, 'j' }, { "file", required_argument, 0, 'f' },
 		{ "size", required_argument, 0, 's' }, { "rounds", required_argument, 0, 'r' },
-		{ "dir", required_argument, 0, 'd' }, { "help", no_argument, 0, 'h' }, { 0 },
+		{ "dir", required_argument, 0, 'd' }, { "ram-dir", required_argument, 0, 'R' },
+		{ "help", no_argument, 0, 'h' }, { 0 },
 	};
-	struct bench b = { .size = 256u << 20, .rounds = 5, .dir = "/var/tmp" };
+	struct bench b = { .size = 256u << 20, .rounds = 5, .dir = "/var/tmp", .ram_dir = "/dev/shm" };
 	opterr = 0;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'j': b.json = true; break;
 		case 'f': b.file = optarg; break;
 		case 'd': b.dir = optarg; break;
+		case 'R': b.ram_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 's':
 			if (!cmd_opt_size(BENCH, "--size", optarg, 1u << 20, 1ull << 50, &b.size))

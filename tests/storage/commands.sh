@@ -83,6 +83,8 @@ if [ -z "$(ls /sys/class/nvme 2>/dev/null)" ]; then
   contains "raid status --json has an empty drive list" '"healthy":false,"drives":[]' "$out"
 fi
 check_fails "raid without status is bad usage" "$tb" raid
-out=$("$tb" store bench --json --size 4M --rounds 1 --dir "$dir" 2>&1)
+out=$("$tb" store bench --json --size 4M --rounds 1 --dir "$dir" --ram-dir "$dir" 2>&1)
 contains "store bench --json reports tb against fio" '"tb_over_fio":' "$out"
+contains "and xxh3's rate on one core" '"xxh3_gb_per_s_per_core":' "$out"
+contains "and the verified pipeline from a file with 1 and 2 hashing threads" '"ram_verify_gb_per_s":{"1":' "$out"
 echo "# $out"

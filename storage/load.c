@@ -255,7 +255,7 @@ int tbs_load_memory(const char *path, const struct tbs_load_opts *o, uint64_t *b
 {
 	int fd;
 	uint64_t size;
-	struct plan pl;
+	struct plan pl = { 0 };
 	int rc = open_load(path, o, &fd, &size, &pl, err);
 	if (rc == 0) {
 		close(fd);
@@ -283,7 +283,7 @@ int tbs_load(const char *path, const struct tbs_load_opts *o, struct tbs_load_re
 	memset(res, 0, sizeof *res);
 	struct tbs_manifest man = { 0 };
 	struct tbs_source *src = NULL;
-	struct plan pl;
+	struct plan pl = { 0 };
 	int fd;
 	uint64_t size;
 	int rc = open_load(path, o, &fd, &size, &pl, err);

@@ -182,7 +182,7 @@ static int manifest_read(const struct tbs_root *root, const char *file, uint64_t
 			 bool sums, struct tbs_error *err)
 {
 	char path[4096];
-	FILE *f;
+	FILE *f = NULL;
 	int rc = manifest_open(root, file, file_size, m, path, sizeof path, &f, err);
 	if (rc < 0 || !sums) {
 		if (rc == 0)

@@ -87,8 +87,24 @@ static int bad_tensor(struct parser *p, size_t key_at, const char *fmt, unsigned
 
 static void skip_ws(struct parser *p)
 {
-	while (p->at < p->len && strchr(" \t\r\n", p->text[p->at]) && p->text[p->at])
-		p->at++;
+	for (; p->at < p->len; p->at++) {
+		char c = p->text[p->at];
+		if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+			break;
+	}
+}
+
+/* Bytes from `at` that need no decoding: not '"', '\\', a control
+ * character or part of a multi-byte sequence. */
+static size_t plain_run(const struct parser *p)
+{
+	size_t at = p->at;
+	for (; at < p->len; at++) {
+		unsigned char c = (unsigned char)p->text[at];
+		if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
+			break;
+	}
+	return at - p->at;
 }
 
 static int peek(struct parser *p)
@@ -207,6 +223,13 @@ static int parse_string(struct parser *p, char *out, size_t cap, size_t *len)
 	size_t n = 0;
 	char tmp[4];
 	for (;;) {
+		size_t run = plain_run(p);
+		if (run) {      /* most of a name: copied as it is */
+			if (out && n < cap)
+				memcpy(out + n, p->text + p->at, run < cap - n ? run : cap - n);
+			n += run;
+			p->at += run;
+		}
 		if (p->at >= p->len)
 			return bad_json(p, "a string does not end");
 		unsigned char c = (unsigned char)p->text[p->at];

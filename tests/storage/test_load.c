@@ -460,25 +460,26 @@ static void test_manifest_errors(void **state)
 	static const char *hdr = "tbsum 1 xxh3-64\n";
 	char good[128];
 	snprintf(good, sizeof good, "%ssize %llu\nchunk 4096\n", hdr, n);
+	/* cases 0 to 4: the header text (after the first line, but for case
+	 * 0); 5 to 7: a valid header, then the checksums spoilt */
 	struct { char text[256]; const char *why; } bad[] = {
-		{ "nonsense\n", "not a tbsum manifest" },
-		{ "", "size 3abc\nchunk 4096\n", },
-		{ "", "size -1\nchunk 4096\n" },
-		{ "", "size 17592186044416\nchunk 4096\n" },
-		{ "", "chunk 1000\n" },
-		{ "", "one line short" },
-		{ "", "bad hex" },
-		{ "", "long line" },
+		{ "", "not a tbsum manifest" },
+		{ "size 3abc\nchunk 4096\n", ":2: expected 'size BYTES'" },
+		{ "size -1\nchunk 4096\n", ":2: expected 'size BYTES'" },
+		/* 16 TiB: 4 G checksums were allocated for it (out of memory, an ASan abort) */
+		{ "size 17592186044416\nchunk 4096\n", "for a file of 17592186044416 bytes, this one has" },
+		{ "", ":3: the chunk size is not a power of two" },
+		{ "", "checksums of 17 bytes need" },
+		{ "", ":7: not hexadecimal" },
+		{ "", ":2: expected a header line (at most 63 bytes a line)" },
 	};
-	snprintf(bad[1].text, sizeof bad[1].text, "%ssize 3abc\nchunk 4096\n", hdr);
-	bad[1].why = ":2: expected 'size BYTES'";
-	snprintf(bad[2].text, sizeof bad[2].text, "%ssize -1\nchunk 4096\n", hdr);
-	bad[2].why = ":2: expected 'size BYTES'";
-	/* 16 TiB: 4 G checksums were allocated for it (out of memory, an ASan abort) */
-	snprintf(bad[3].text, sizeof bad[3].text, "%ssize 17592186044416\nchunk 4096\n", hdr);
-	bad[3].why = "for a file of 17592186044416 bytes, this one has";
+	snprintf(bad[0].text, sizeof bad[0].text, "nonsense\n");
+	for (size_t i = 1; i < 4; i++) {
+		char rest[200];
+		snprintf(rest, sizeof rest, "%s", bad[i].text);
+		snprintf(bad[i].text, sizeof bad[i].text, "%s%s", hdr, rest);
+	}
 	snprintf(bad[4].text, sizeof bad[4].text, "%ssize %llu\nchunk 1000\n", hdr, n);
-	bad[4].why = ":3: the chunk size is not a power of two";
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		size_t tl = strlen(bad[i].text);
 		char *text = NULL;
@@ -492,7 +493,6 @@ static void test_manifest_errors(void **state)
 			if (i == 7)
 				at = (size_t)sprintf(text, "%s%0200d\n", hdr, 1);
 			tl = at;
-			bad[i].why = i == 5 ? "checksums of 17 bytes need" : i == 6 ? ":7: not hexadecimal" : ":2: expected a header line (at most 63 bytes a line)";
 		}
 		write_file(sum, text ? text : bad[i].text, tl);
 		free(text);

@@ -1,5 +1,6 @@
 /* Helpers shared by storage's commands. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,55 @@ bool cmd_parse_uint(const char *s, unsigned max, unsigned *out)
 		return false;
 	*out = (unsigned)v;
 	return true;
+}
+
+static void size_text(uint64_t v, char *out, size_t len)
+{
+	if (v && !(v % (1u << 30)))
+		snprintf(out, len, "%lluG", (unsigned long long)(v >> 30));
+	else if (v && !(v % (1u << 20)))
+		snprintf(out, len, "%lluM", (unsigned long long)(v >> 20));
+	else
+		snprintf(out, len, "%llu", (unsigned long long)v);
+}
+
+bool cmd_opt_size(const char *cmd, const char *opt, const char *val, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char lo[32], hi[32];
+	size_text(min, lo, sizeof lo);
+	size_text(max, hi, sizeof hi);
+	if (!cmd_parse_size(val, out)) {
+		fprintf(stderr, "%s: %s takes BYTES (digits with an optional K, M or G), not '%s'\n", cmd, opt, val);
+		return false;
+	}
+	if (*out < min || *out > max) {
+		fprintf(stderr, "%s: %s %s is out of range: from %s to %s\n", cmd, opt, val, lo, hi);
+		return false;
+	}
+	return true;
+}
+
+bool cmd_opt_uint(const char *cmd, const char *opt, const char *val, unsigned min, unsigned max, unsigned *out)
+{
+	uint64_t v;
+	const char *d = val;
+	while (*d >= '0' && *d <= '9')
+		d++;
+	if (!*val || *d || !cmd_parse_size(val, &v)) {
+		fprintf(stderr, "%s: %s takes a whole number, not '%s'\n", cmd, opt, val);
+		return false;
+	}
+	if (v < min || v > max) {
+		fprintf(stderr, "%s: %s %s is out of range: from %u to %u\n", cmd, opt, val, min, max);
+		return false;
+	}
+	*out = (unsigned)v;
+	return true;
+}
+
+void cmd_bad_option(const char *cmd, char **argv, int optind_now)
+{
+	fprintf(stderr, "%s: unknown option or missing value: '%s'; see %s --help\n", cmd, argv[optind_now - 1], cmd);
 }
 
 double cmd_now(void)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <nvme/ioctl.h>
 #include <nvme/tree.h>
@@ -80,10 +81,17 @@ static int read_attr(const char *dir, const char *name, char *out, size_t len)
 {
 	char path[600];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "r");
+	/* like every storage reader: a regular file (sysfs attributes are), one
+	 * line of at most `len` bytes */
+	int fd;
+	uint64_t size;
+	int rc = tbs_open_input(NULL, path, 0, &fd, &size, NULL);
+	FILE *f = rc < 0 ? NULL : fdopen(fd, "r");
 	if (!f) {
+		if (rc == 0)
+			close(fd);
 		snprintf(out, len, "?");
-		return -errno;
+		return rc < 0 ? rc : -ENOMEM;
 	}
 	if (!fgets(out, (int)len, f))
 		out[0] = '\0';

@@ -29,6 +29,34 @@ int tbs_fail(struct tbs_error *err, int code, const char *fmt, ...)
 void tbs_source_map(const struct tbs_source *s, uint64_t off, unsigned *member, uint64_t *dev_off,
 		    uint64_t *run);
 
+/* Opens what a reader reads (see open.c): without blocking, checked with
+ * fstat to be a regular file (or, with TBS_OPEN_BLOCK, a block device),
+ * under `root` when not NULL.  *size is the file's size. */
+#define TBS_OPEN_BLOCK 1u
+int tbs_open_input(const struct tbs_root *root, const char *path, unsigned kinds, int *fd, uint64_t *size,
+		   struct tbs_error *err);
+/* A one-member source of an open descriptor (taken over, closed on error). */
+int tbs_source_from_fd(struct tbs_source **out, int fd, uint64_t size, const char *path, struct tbs_error *err);
+/* The header of an open safetensors file of `size` bytes. */
+int tbs_st_read_fd(int fd, const char *path, uint64_t size, struct tbs_st *st, struct tbs_error *err);
+#define TBS_ST_MAX_HEADER (100u * 1000 * 1000)   /* the safetensors format's own limit */
+/* The most memory parsing a header of `header_len` bytes takes. */
+uint64_t tbs_st_memory(uint64_t header_len);
+/* FILE.tbsum under root, checked against the data file's `file_size`:
+ * _plan reads only its header (chunk and count), _load the checksums too. */
+int tbs_manifest_plan(const struct tbs_root *root, const char *file, uint64_t file_size, struct tbs_manifest *m,
+		      struct tbs_error *err);
+int tbs_manifest_load(const struct tbs_root *root, const char *file, uint64_t file_size, struct tbs_manifest *m,
+		      struct tbs_error *err);
+
+/* Hashing on several threads (hash.c): tbs_hasher_run fills sums[i] with
+ * the xxh3 of each `chunk` bytes of data (the last piece may be short). */
+struct tbs_hasher;
+unsigned tbs_hash_threads(unsigned asked);   /* 0: the CPUs online, at most 8 */
+int tbs_hasher_start(struct tbs_hasher **out, unsigned threads, struct tbs_error *err);
+void tbs_hasher_run(struct tbs_hasher *h, const uint8_t *data, size_t len, size_t chunk, uint64_t *sums);
+void tbs_hasher_stop(struct tbs_hasher *h);
+
 static inline uint64_t tbs_round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 
@@ -37,6 +65,7 @@ static inline uint64_t tbs_round_up(uint64_t v, uint64_t a) { return (v + a - 1)
  * calls `each` for each slot in file order (see load.c). */
 struct tbs_stream {
 	const char *path;
+	struct tbs_source *src;  /* the source to read (the caller's), or NULL: open path */
 	unsigned slots;
 	size_t slot_size;
 	bool whole;             /* one buffer for the whole file instead of reused slots */

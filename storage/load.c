@@ -4,11 +4,13 @@
  * land in them directly and consumers work in place, so the CPU copies
  * nothing.  For --to host the slots are consecutive windows of one buffer
  * holding the whole file. */
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "storage/internal.h"
 
@@ -107,11 +109,11 @@ static int stream_setup(struct tbs_stream *s, struct tbs_source *src, struct tbs
 
 int tbs_stream_run(struct tbs_stream *s, struct tbs_error *err)
 {
-	struct tbs_source *src = NULL;
+	struct tbs_source *src = s->src;
 	struct pipe p = { .s = s };
 	s->bytes = 0;
 	s->mem = NULL;
-	int rc = tbs_source_open_file(&src, s->path, err);
+	int rc = src ? 0 : tbs_source_open_file(&src, s->path, err);
 	if (rc == 0)
 		rc = stream_setup(s, src, err);
 	if (rc == 0)
@@ -130,7 +132,8 @@ int tbs_stream_run(struct tbs_stream *s, struct tbs_error *err)
 	}
 	free(p.reqs);
 	tbs_reader_close(p.rd);
-	tbs_source_close(src);
+	if (src != s->src)
+		tbs_source_close(src);
 	if ((rc < 0 || !s->whole) && s->mem != s->staging)
 		tbs_free(s->mem, s->mem_len);
 	if (rc < 0 || !s->whole)
@@ -145,6 +148,8 @@ struct loader {
 	const struct tbs_load_opts *o;
 	const struct tbs_st *st;
 	const struct tbs_manifest *man;
+	struct tbs_hasher *hasher;
+	uint64_t *sums;         /* one slot's, as hashed */
 };
 
 static void describe_tensors(const struct tbs_st *st, uint64_t off, uint64_t len, char *out, size_t n)
@@ -170,10 +175,12 @@ static void describe_tensors(const struct tbs_st *st, uint64_t off, uint64_t len
 static int verify_slot(struct loader *l, uint64_t off, const uint8_t *data, size_t len, struct tbs_error *err)
 {
 	const struct tbs_manifest *m = l->man;
+	tbs_hasher_run(l->hasher, data, len, m->chunk, l->sums);
+	/* the first mismatch in file order, whichever thread found it */
 	for (size_t at = 0; at < len; at += m->chunk) {
 		size_t n = len - at < m->chunk ? len - at : m->chunk;
 		uint64_t c = (off + at) / m->chunk;
-		if (tbs_chunk_sum(data + at, n) == m->sums[c])
+		if (l->sums[at / m->chunk] == m->sums[c])
 			continue;
 		char what[300];
 		describe_tensors(l->st, off + at, n, what, sizeof what);
@@ -193,40 +200,129 @@ static int load_each(void *ctx, uint64_t off, const uint8_t *data, size_t len, s
 	return rc;
 }
 
-static int load_manifest(const char *path, const struct tbs_st *st, struct tbs_manifest *man,
-			 struct tbs_error *err)
+/* The reader's own memory (rings, IO records) beside the staging. */
+#define READER_OVERHEAD MIB
+
+/* What a load will allocate, known before it allocates anything. */
+struct plan {
+	uint64_t header_len;
+	uint64_t chunk;         /* the manifest's chunk size (verify) */
+	uint64_t bytes;
+};
+
+static int plan_load(int fd, const char *path, uint64_t size, const struct tbs_load_opts *o, struct plan *pl,
+		     struct tbs_error *err)
 {
-	int rc = tbs_manifest_read(path, man, err);
-	if (rc == 0 && man->file_size != st->file_size)
-		rc = tbs_fail(err, -EBADMSG, "%s: the manifest is for a file of %llu bytes, this one has %llu", path,
-			      (unsigned long long)man->file_size, (unsigned long long)st->file_size);
+	uint64_t n = 0;
+	memset(pl, 0, sizeof *pl);
+	if (size >= 8 && pread(fd, &n, 8, 0) == 8)
+		n = le64toh(n);
+	/* a bad length is refused by the parse, which then allocates nothing */
+	pl->header_len = n > TBS_ST_MAX_HEADER || size < 8 || n > size - 8 ? 0 : n;
+	uint64_t sums = 0, slot = o->slot_size ? o->slot_size : DEFAULT_SLOT;
+	if (o->verify) {
+		struct tbs_manifest m;
+		int rc = tbs_manifest_plan(o->root, path, size, &m, err);
+		if (rc < 0)
+			return rc;
+		pl->chunk = m.chunk;
+		sums = (m.count + 1) * sizeof(uint64_t);
+		slot = tbs_round_up(slot, m.chunk);
+	}
+	uint64_t slots = o->slots > 2 ? o->slots : o->slots ? 2 : 4, staging;
+	if (o->staging)
+		staging = 0;
+	else if (o->target == TBS_TO_HOST)
+		staging = tbs_round_up(size ? size : 1, MIB);
+	else
+		staging = slots * tbs_round_up(slot, MIB);
+	pl->bytes = tbs_st_memory(pl->header_len) + sums + staging + READER_OVERHEAD;
+	return 0;
+}
+
+static int open_load(const char *path, const struct tbs_load_opts *o, int *fd, uint64_t *size, struct plan *pl,
+		     struct tbs_error *err)
+{
+	int rc = tbs_open_input(o->root, path, 0, fd, size, err);
+	if (rc == 0 && (rc = plan_load(*fd, path, *size, o, pl, err)) < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
+int tbs_load_memory(const char *path, const struct tbs_load_opts *o, uint64_t *bytes, struct tbs_error *err)
+{
+	int fd;
+	uint64_t size;
+	struct plan pl = { 0 };
+	int rc = open_load(path, o, &fd, &size, &pl, err);
+	if (rc == 0) {
+		close(fd);
+		*bytes = pl.bytes;
+	}
+	return rc;
+}
+
+/* The checksums, as planned: the manifest may not have changed since. */
+static int load_manifest(const char *path, const struct tbs_load_opts *o, const struct tbs_st *st,
+			 const struct plan *pl, struct tbs_manifest *man, struct tbs_error *err)
+{
+	int rc = tbs_manifest_load(o->root, path, st->file_size, man, err);
+	if (rc == 0 && man->chunk != pl->chunk)
+		rc = tbs_fail(err, -EAGAIN, "%s: the manifest changed while the load started", path);
 	if (rc < 0)
 		tbs_manifest_free(man);
 	return rc;
 }
 
+/* One descriptor from the open to the last read: what was checked (its
+ * type, where it resolved) is what is read. */
 int tbs_load(const char *path, const struct tbs_load_opts *o, struct tbs_load_result *res, struct tbs_error *err)
 {
 	memset(res, 0, sizeof *res);
 	struct tbs_manifest man = { 0 };
-	int rc = tbs_st_open(path, &res->st, err);
+	struct tbs_source *src = NULL;
+	struct plan pl = { 0 };
+	int fd;
+	uint64_t size;
+	int rc = open_load(path, o, &fd, &size, &pl, err);
+	if (rc < 0)
+		return rc;
+	if (o->mem_limit && pl.bytes > o->mem_limit)
+		rc = tbs_fail(err, -E2BIG, "%s: the load needs %llu MiB of memory, more than the %llu MiB it may use",
+			      path, (unsigned long long)(pl.bytes >> 20), (unsigned long long)(o->mem_limit >> 20));
+	if (rc == 0)
+		rc = tbs_st_read_fd(fd, path, size, &res->st, err);
 	if (rc == 0 && o->verify)
-		rc = load_manifest(path, &res->st, &man, err);
+		rc = load_manifest(path, o, &res->st, &pl, &man, err);
+	if (rc == 0)
+		rc = tbs_source_from_fd(&src, fd, size, path, err);
+	else
+		close(fd);
 	if (rc < 0) {
 		tbs_st_free(&res->st);
 		return rc;
 	}
 	struct loader l = { .path = path, .o = o, .st = &res->st, .man = o->verify ? &man : NULL };
 	struct tbs_stream s = {
-		.path = path, .slots = o->slots, .slot_size = o->slot_size, .whole = o->target == TBS_TO_HOST,
-		.reader = o->reader, .each = load_each, .ctx = &l,
+		.path = path, .src = src, .slots = o->slots, .slot_size = o->slot_size,
+		.whole = o->target == TBS_TO_HOST, .reader = o->reader, .each = load_each, .ctx = &l,
 		.progress = o->progress, .progress_ctx = o->progress_ctx,
 		.staging = o->staging, .staging_len = o->staging_len,
 	};
 	/* Slots hold whole manifest chunks, so each is verified in place. */
-	if (o->verify)
+	if (o->verify) {
 		s.slot_size = tbs_round_up(s.slot_size ? s.slot_size : DEFAULT_SLOT, man.chunk);
-	rc = tbs_stream_run(&s, err);
+		rc = tbs_hasher_start(&l.hasher, o->hash_threads, err);
+		if (rc == 0 && !(l.sums = calloc(tbs_round_up(s.slot_size, MIB) / man.chunk + 1, sizeof *l.sums)))
+			rc = tbs_fail(err, -ENOMEM, "out of memory");
+	}
+	if (rc == 0)
+		rc = tbs_stream_run(&s, err);
+	tbs_hasher_stop(l.hasher);
+	free(l.sums);
+	tbs_source_close(src);
 	tbs_manifest_free(&man);
 	if (rc < 0) {
 		tbs_st_free(&res->st);

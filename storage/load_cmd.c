@@ -19,6 +19,8 @@
 #include "storage/cmd.h"
 #include "storage/tbstore.h"
 
+#define CMD "tb load"     /* as the user typed it (it runs as libexec/tb/tb-load) */
+
 enum { DEFAULT_SLOTS = 4, DEFAULT_SLOT_BYTES = 16 << 20, COPY_TIMEOUT_MS = 60000 };
 
 static void usage(FILE *f)
@@ -40,11 +42,12 @@ static void usage(FILE *f)
 		"  --slots N          staging buffers (default 4, at least 2)\n"
 		"  --slot-size BYTES  bytes per staging buffer (default 16M per drive)\n"
 		"  --no-register      do not register buffers and files with io_uring\n"
+		"  --hash-threads N   threads hashing for --verify (default: one per CPU, at most 8)\n"
 		"\n"
 		"Exit status: 0 loaded, 1 the load failed (the error says where), 2 bad usage.\n");
 }
 
-enum { OPT_QD = 256, OPT_IO, OPT_SLOTS, OPT_SLOT_SIZE, OPT_NOREG, OPT_READBACK };
+enum { OPT_QD = 256, OPT_IO, OPT_SLOTS, OPT_SLOT_SIZE, OPT_NOREG, OPT_READBACK, OPT_HASH };
 
 struct gpu_target {
 	int index;		/* -1: no GPU */
@@ -54,6 +57,7 @@ struct gpu_target {
 	tbh_queue *q;
 	tbh_signal *done;
 	uint64_t copies;
+	uint64_t vram_size;     /* the file's size when it was sized */
 };
 
 static int parse_args(int argc, char **argv, struct tbs_load_opts *o, bool *json, const char **file,
@@ -64,11 +68,13 @@ static int parse_args(int argc, char **argv, struct tbs_load_opts *o, bool *json
 		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
 		{ "queue-depth", required_argument, 0, OPT_QD }, { "io-size", required_argument, 0, OPT_IO },
 		{ "slots", required_argument, 0, OPT_SLOTS }, { "slot-size", required_argument, 0, OPT_SLOT_SIZE },
-		{ "no-register", no_argument, 0, OPT_NOREG }, { "readback", no_argument, 0, OPT_READBACK }, { 0 },
+		{ "no-register", no_argument, 0, OPT_NOREG }, { "readback", no_argument, 0, OPT_READBACK },
+		{ "hash-threads", required_argument, 0, OPT_HASH }, { 0 },
 	};
 	o->target = TBS_TO_HOST;
 	uint64_t v;
 	unsigned v32;
+	opterr = 0;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'v': o->verify = true; break;
@@ -79,46 +85,52 @@ static int parse_args(int argc, char **argv, struct tbs_load_opts *o, bool *json
 				o->target = TBS_TO_HOST;
 			else if (!strcmp(optarg, "null"))
 				o->target = TBS_TO_NULL;
-			else if (!strncmp(optarg, "gpu", 3) && cmd_parse_uint(optarg + 3, 63, &v32)) {
+			else if (!strncmp(optarg, "gpu", 3) && optarg[3] >= '0' && optarg[3] <= '9' &&
+				 cmd_parse_uint(optarg + 3, 63, &v32)) {
 				o->target = TBS_TO_NULL;	/* the consumer takes the data */
 				gpu->index = (int)v32;
 			} else {
-				fprintf(stderr, "tb load: --to takes host, null or gpuN, not '%s'\n", optarg);
+				fprintf(stderr, "%s: --to takes host, null or gpuN, not '%s'\n", CMD, optarg);
 				return 2;
 			}
 			break;
 		case OPT_QD:
-			if (!cmd_parse_uint(optarg, 4096, &o->reader.queue_depth) || !o->reader.queue_depth)
-				goto bad;
+			if (!cmd_opt_uint(CMD, "--queue-depth", optarg, 1, 4096, &o->reader.queue_depth))
+				return 2;
 			break;
 		case OPT_IO:
-			if (!cmd_parse_size(optarg, &v) || !v || v > (1u << 30))
-				goto bad;
+			if (!cmd_opt_size(CMD, "--io-size", optarg, 1, 1u << 30, &v))
+				return 2;
 			o->reader.io_size = (uint32_t)v;
 			break;
 		case OPT_SLOTS:
-			if (!cmd_parse_uint(optarg, 1024, &o->slots) || o->slots < 2)
-				goto bad;
+			if (!cmd_opt_uint(CMD, "--slots", optarg, 2, 1024, &o->slots))
+				return 2;
 			break;
 		case OPT_SLOT_SIZE:
-			if (!cmd_parse_size(optarg, &v) || !v || v > (1ull << 32))
-				goto bad;
+			if (!cmd_opt_size(CMD, "--slot-size", optarg, 1, 1ull << 32, &v))
+				return 2;
 			o->slot_size = (size_t)v;
+			break;
+		case OPT_HASH:
+			if (!cmd_opt_uint(CMD, "--hash-threads", optarg, 1, 64, &o->hash_threads))
+				return 2;
 			break;
 		case OPT_NOREG: o->reader.no_register = true; break;
 		case OPT_READBACK: gpu->readback = true; break;
-		default: usage(stderr); return 2;
+		default: cmd_bad_option(CMD, argv, optind); return 2;
 		}
 	}
-	if (optind + 1 != argc || (gpu->readback && gpu->index < 0)) {
-		usage(stderr);
+	if (gpu->readback && gpu->index < 0) {
+		fprintf(stderr, "%s: --readback compares VRAM with the file: it needs --to gpuN\n", CMD);
+		return 2;
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "%s: %s; see %s --help\n", CMD, optind == argc ? "which FILE?" : "one FILE only", CMD);
 		return 2;
 	}
 	*file = argv[optind];
 	return -1;
-bad:
-	fprintf(stderr, "tb load: bad option value '%s'; see tb load --help\n", optarg);
-	return 2;
 }
 
 /* ---- into a GPU ------------------------------------------------------------------- */
@@ -128,10 +140,15 @@ static int gpu_consume(void *ctx, uint64_t off, const void *data, size_t len)
 	struct gpu_target *g = ctx;
 	uint64_t from = (uint64_t)((const uint8_t *)data - (const uint8_t *)tbh_buffer_cpu(g->staging));
 	uint64_t v = ++g->copies;
+	if (off > g->vram_size || len > g->vram_size - off) {
+		fprintf(stderr, "%s: the file grew past the %llu bytes it had when VRAM was allocated\n", CMD,
+			(unsigned long long)g->vram_size);
+		return -EFBIG;
+	}
 	/* the slot is reused once this returns: the copy must have read it */
 	if (tbh_queue_copy(g->q, g->vram, off, g->staging, from, len) || tbh_queue_signal(g->q, g->done, v) ||
 	    tbh_queue_submit(g->q) || tbh_signal_wait(g->done, v, COPY_TIMEOUT_MS)) {
-		fprintf(stderr, "tb load: copying to GPU %d: %s\n", g->index, tbh_last_error());
+		fprintf(stderr, "%s: copying to GPU %d: %s\n", CMD, g->index, tbh_last_error());
 		return -EIO;
 	}
 	return 0;
@@ -141,7 +158,7 @@ static int gpu_open(struct gpu_target *g, const char *file, struct tbs_load_opts
 {
 	struct stat st;
 	if (stat(file, &st) < 0) {
-		fprintf(stderr, "tb load: %s: %s\n", file, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", CMD, file, strerror(errno));
 		return -errno;
 	}
 	if (!o->slots)
@@ -149,10 +166,11 @@ static int gpu_open(struct gpu_target *g, const char *file, struct tbs_load_opts
 	if (!o->slot_size)
 		o->slot_size = DEFAULT_SLOT_BYTES;
 	size_t staging = (size_t)o->slots * o->slot_size;
+	g->vram_size = st.st_size ? (uint64_t)st.st_size : 1;
 	if (tbh_device_open(g->index, &g->dev) || tbh_buffer_alloc(g->dev, staging, TBH_MEMORY_HOST, &g->staging) ||
-	    tbh_buffer_alloc(g->dev, st.st_size ? (uint64_t)st.st_size : 1, TBH_MEMORY_DEVICE, &g->vram) ||
+	    tbh_buffer_alloc(g->dev, g->vram_size, TBH_MEMORY_DEVICE, &g->vram) ||
 	    tbh_queue_create(g->dev, TBH_QUEUE_COPY, &g->q) || tbh_signal_create(g->dev, 0, &g->done)) {
-		fprintf(stderr, "tb load: %s\n", tbh_last_error());
+		fprintf(stderr, "%s: %s\n", CMD, tbh_last_error());
 		return -EIO;
 	}
 	o->staging = tbh_buffer_cpu(g->staging);
@@ -162,19 +180,24 @@ static int gpu_open(struct gpu_target *g, const char *file, struct tbs_load_opts
 	return 0;
 }
 
-/* The file's bytes against VRAM, read through the BAR. */
-static int gpu_readback(struct gpu_target *g, const char *file)
+/* The file's bytes against VRAM, read through the BAR: the `loaded` bytes
+ * the load put there, no more (the file may have grown since). */
+static int gpu_readback(struct gpu_target *g, const char *file, uint64_t loaded)
 {
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s: %s\n", CMD, file, strerror(errno));
 		return -errno;
+	}
 	uint8_t buf[1 << 16];
 	const uint8_t *vram = tbh_buffer_cpu(g->vram);
 	uint64_t off = 0;
 	int rc = 0;
-	for (ssize_t n; rc == 0 && (n = read(fd, buf, sizeof buf)) > 0; off += (uint64_t)n)
+	for (ssize_t n; rc == 0 && off < loaded &&
+			(n = read(fd, buf, loaded - off < sizeof buf ? (size_t)(loaded - off) : sizeof buf)) > 0;
+	     off += (uint64_t)n)
 		if (memcmp(buf, vram + off, (size_t)n)) {
-			fprintf(stderr, "tb load: VRAM differs from the file within bytes %llu..%llu\n",
+			fprintf(stderr, "%s: VRAM differs from the file within bytes %llu..%llu\n", CMD,
 				(unsigned long long)off, (unsigned long long)(off + (uint64_t)n));
 			rc = -EBADMSG;
 		}
@@ -213,11 +236,11 @@ int main(int argc, char **argv)
 	rc = tbs_load(file, &o, &res, &err);
 	cmd_progress_end(&prog);
 	if (rc < 0) {
-		fprintf(stderr, "tb load: %s\n", err.msg);
+		fprintf(stderr, "%s: %s\n", CMD, err.msg);
 		gpu_close(&gpu);
 		return 1;
 	}
-	if (gpu.readback && gpu_readback(&gpu, file) < 0) {
+	if (gpu.readback && gpu_readback(&gpu, file, res.bytes) < 0) {
 		tbs_load_result_free(&res);
 		gpu_close(&gpu);
 		return 1;

@@ -62,23 +62,26 @@ static uint32_t dio_align(int fd)
 	return a;
 }
 
+/* O_DIRECT is set on the descriptor tbs_open_input checked (fcntl can), so
+ * what is read is what was checked. */
+static int set_direct(int fd, const char *path, struct tbs_error *err)
+{
+	if (fcntl(fd, F_SETFL, O_DIRECT) == 0)
+		return 0;
+	int e = -errno;
+	if (e == -EINVAL)
+		return tbs_fail(err, e, "%s: the filesystem refuses O_DIRECT (tmpfs?); use a real filesystem", path);
+	return tbs_fail(err, e, "%s: cannot set O_DIRECT: %s", path, strerror(-e));
+}
+
 static int open_direct(const char *path, int *fd, uint64_t *size, struct tbs_error *err)
 {
-	*fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	if (*fd < 0) {
-		int e = -errno;
-		if (e == -EINVAL)
-			return tbs_fail(err, e, "%s: the filesystem refuses O_DIRECT (tmpfs?); use a real filesystem", path);
-		return tbs_fail(err, e, "%s: cannot open: %s", path, strerror(-e));
-	}
-	off_t end = lseek(*fd, 0, SEEK_END);
-	if (end < 0) {
-		int e = -errno;
+	int rc = tbs_open_input(NULL, path, TBS_OPEN_BLOCK, fd, size, err);
+	if (rc == 0 && (rc = set_direct(*fd, path, err)) < 0) {
 		close(*fd);
-		return tbs_fail(err, e, "%s: cannot find its size: %s", path, strerror(-e));
+		*fd = -1;
 	}
-	*size = (uint64_t)end;
-	return 0;
+	return rc;
 }
 
 static struct tbs_source *source_new(unsigned n, const char *name)
@@ -114,25 +117,30 @@ void tbs_source_close(struct tbs_source *s)
 	free(s);
 }
 
-int tbs_source_open_file(struct tbs_source **out, const char *path, struct tbs_error *err)
+int tbs_source_from_fd(struct tbs_source **out, int fd, uint64_t size, const char *path, struct tbs_error *err)
 {
 	struct tbs_source *s = source_new(1, path);
-	if (!s)
-		return tbs_fail(err, -ENOMEM, "%s: out of memory", path);
-	int rc = open_direct(path, &s->m[0].fd, &s->m[0].size, err);
+	int rc = s ? set_direct(fd, path, err) : tbs_fail(err, -ENOMEM, "%s: out of memory", path);
+	if (rc == 0 && !(s->m[0].path = strdup(path)))
+		rc = tbs_fail(err, -ENOMEM, "%s: out of memory", path);
 	if (rc < 0) {
+		close(fd);
 		tbs_source_close(s);
 		return rc;
 	}
-	s->m[0].path = strdup(path);
-	if (!s->m[0].path) {
-		tbs_source_close(s);
-		return tbs_fail(err, -ENOMEM, "%s: out of memory", path);
-	}
-	s->size = s->m[0].size;
-	s->align = dio_align(s->m[0].fd);
+	s->m[0].fd = fd;
+	s->m[0].size = s->size = size;
+	s->align = dio_align(fd);
 	*out = s;
 	return 0;
+}
+
+int tbs_source_open_file(struct tbs_source **out, const char *path, struct tbs_error *err)
+{
+	int fd;
+	uint64_t size;
+	int rc = tbs_open_input(NULL, path, TBS_OPEN_BLOCK, &fd, &size, err);
+	return rc < 0 ? rc : tbs_source_from_fd(out, fd, size, path, err);
 }
 
 uint64_t tbs_source_size(const struct tbs_source *s) { return s->size; }

@@ -2,7 +2,7 @@
  *
  *   tb store manifest FILE
  *   tb store make-test-file FILE --size BYTES
- *   tb store bench [--json] [--file FILE] [--size BYTES] [--rounds N] [--dir DIR] */
+ *   tb store bench [--json] [--file FILE] [--size BYTES] [--rounds N] [--dir DIR] [--ram-dir DIR] */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 		"usage: tb store manifest FILE\n"
 		"       tb store make-test-file FILE --size BYTES\n"
 		"       tb store bench [--json] [--file FILE] [--size BYTES] [--rounds N] [--dir DIR]\n"
+		"                      [--ram-dir DIR]\n"
 		"\n"
 		"manifest        writes FILE.tbsum, the xxh3 checksum of each 1 MiB chunk of FILE,\n"
 		"                which 'tb load --verify' checks\n"
@@ -35,7 +37,9 @@ static void usage(FILE *f)
 		"                against fio (io_uring, O_DIRECT, 1 MiB, depth 32, fixed buffers and\n"
 		"                files), with CPU time per GB; without --file, a test file of --size\n"
 		"                (default 256M) is made in --dir (default /var/tmp) and removed after;\n"
-		"                --rounds N (default 5) alternations, medians reported\n");
+		"                --rounds N (default 5) alternations, medians reported; then\n"
+		"                xxh3 on one core, and 'tb load --to null --verify' of a file of\n"
+		"                --size in --ram-dir (default /dev/shm) with 1, 2 and N hashing threads\n");
 }
 
 /* ---- manifest ---------------------------------------------------------------- */
@@ -59,6 +63,8 @@ static int cmd_manifest(int argc, char **argv)
 /* ---- test files ---------------------------------------------------------------- */
 
 #define TENSOR_BYTES (8u << 20)   /* 4096 x 1024 F16 */
+/* 4 TiB: 512 Ki tensors, whose header stays well inside the format's 100 MB */
+#define MAX_TEST_FILE (1ull << 42)
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -95,48 +101,66 @@ static char *synth_header(uint64_t count, uint64_t rem, size_t *len)
 	return h;
 }
 
+/* On any failure the partial file is removed: a truncated test file would
+ * look like a corrupt model. */
 static int make_test_file(const char *path, uint64_t size)
 {
 	uint64_t data = size > 4096 ? size - 4096 : size;
 	size_t hlen;
 	char *h = synth_header(data / TENSOR_BYTES, data % TENSOR_BYTES, &hlen);
-	FILE *f = fopen(path, "w");
-	if (!h || !f) {
-		fprintf(stderr, "tb store: cannot create %s: %s\n", path, strerror(errno));
+	if (!h) {
+		fprintf(stderr, "tb store make-test-file: out of memory for the header\n");
+		return 1;
+	}
+	/* an existing regular file is replaced; anything else there (a FIFO,
+	 * a device) is left alone and refused */
+	struct stat st;
+	FILE *f = NULL;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		errno = EEXIST;
+	else if (!(f = fopen(path, "wx")) && errno == EEXIST && unlink(path) == 0)
+		f = fopen(path, "wx");
+	if (!f) {
+		fprintf(stderr, "tb store make-test-file: cannot create %s: %s\n", path, strerror(errno));
 		free(h);
-		if (f)
-			fclose(f);
 		return 1;
 	}
 	uint64_t le = htole64((uint64_t)hlen), seed = 0x9e3779b97f4a7c15ull;
-	fwrite(&le, 8, 1, f);
-	fwrite(h, 1, hlen, f);
+	bool ok = fwrite(&le, 8, 1, f) == 1 && fwrite(h, 1, hlen, f) == hlen;
 	free(h);
 	static uint64_t block[1 << 14];
-	for (uint64_t left = data; left;) {
+	for (uint64_t left = data; left && ok;) {
 		for (size_t i = 0; i < sizeof block / 8; i++)
 			block[i] = xorshift(&seed);
 		size_t n = left < sizeof block ? (size_t)left : sizeof block;
-		fwrite(block, 1, n, f);
+		ok = fwrite(block, 1, n, f) == n;
 		left -= n;
 	}
-	if (fflush(f) || fsync(fileno(f)) || ferror(f)) {
-		fprintf(stderr, "tb store: cannot write %s: %s\n", path, strerror(errno));
-		fclose(f);
+	ok = ok && !fflush(f) && !fsync(fileno(f)) && !ferror(f);
+	int e = errno;
+	if (fclose(f))
+		ok = false, e = errno;
+	if (!ok) {
+		fprintf(stderr, "tb store make-test-file: cannot write %s: %s (removed)\n", path, strerror(e));
+		unlink(path);
 		return 1;
 	}
-	fclose(f);
 	return 0;
 }
 
 static int cmd_make_test_file(int argc, char **argv)
 {
 	uint64_t size = 0;
-	if (argc == 4 && !strcmp(argv[2], "--size") && cmd_parse_size(argv[3], &size) && size >= 8)
-		return make_test_file(argv[1], size);
-	usage(stderr);
-	return 2;
+	if (argc != 4 || strcmp(argv[2], "--size")) {
+		fprintf(stderr, "tb store make-test-file: usage: tb store make-test-file FILE --size BYTES\n");
+		return 2;
+	}
+	if (!cmd_opt_size("tb store make-test-file", "--size", argv[3], 8, MAX_TEST_FILE, &size))
+		return 2;
+	return make_test_file(argv[1], size);
 }
+
+#define BENCH "tb store bench"
 
 /* ---- bench ---------------------------------------------------------------------- */
 
@@ -176,7 +200,14 @@ static char *run_child(char *const argv[], double *cpu)
 	*cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
 	       (double)ru.ru_stime.tv_usec * 1e-6;
 	if (!out || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		fprintf(stderr, "tb store bench: %s failed (status %d)\n", argv[0], status);
+		if (WIFSIGNALED(status))
+			fprintf(stderr, "tb store bench: %s was killed by signal %d\n", argv[0], WTERMSIG(status));
+		else if (WEXITSTATUS(status) == 127)
+			fprintf(stderr, "tb store bench: %s could not be run (exit code 127: is it installed?)\n", argv[0]);
+		else if (WEXITSTATUS(status))
+			fprintf(stderr, "tb store bench: %s failed with exit code %d\n", argv[0], WEXITSTATUS(status));
+		else
+			fprintf(stderr, "tb store bench: out of memory reading %s's output\n", argv[0]);
 		free(out);
 		return NULL;
 	}
@@ -205,9 +236,12 @@ static int run_fio(const char *file, uint64_t size, struct run *r)
 	return r->gbps > 0 ? 0 : -1;
 }
 
-static int run_tb(const char *tb_load, const char *file, bool verify, struct run *r)
+/* tb load FILE --json and `extra` (at most 6, NULL-terminated). */
+static int run_tb(const char *tb_load, const char *file, const char *const *extra, struct run *r)
 {
-	char *argv[] = { (char *)tb_load, (char *)file, "--to", "host", "--json", verify ? "--verify" : NULL, NULL };
+	char *argv[10] = { (char *)tb_load, (char *)file, "--json" };
+	for (int i = 0; i < 6 && extra[i]; i++)
+		argv[3 + i] = (char *)extra[i];
 	char *out = run_child(argv, &r->cpu_s);
 	if (!out)
 		return -1;
@@ -238,7 +272,17 @@ struct bench {
 	char made[PATH_MAX];
 	uint64_t size;
 	unsigned rounds;
-	const char *dir;
+	const char *dir, *ram_dir;
+};
+
+/* Verification's ceiling: xxh3 on one core, and the whole pipeline (reads,
+ * hashing, no drive in the way) from a file in RAM with 1, 2 and N threads. */
+#define HASH_COUNTS 3
+struct hash_bench {
+	double core_gbps;
+	unsigned counts, threads[HASH_COUNTS];
+	double ram_gbps[HASH_COUNTS];
+	bool ram_ok;
 };
 
 static void cpu_model(char *out, size_t len)
@@ -256,7 +300,7 @@ static void cpu_model(char *out, size_t len)
 		fclose(f);
 }
 
-static int bench_report(const struct bench *b, double *v[6], unsigned n, uint64_t bytes)
+static int bench_report(const struct bench *b, double *v[6], unsigned n, uint64_t bytes, const struct hash_bench *h)
 {
 	const char *names[] = { "fio", "tb load --to host", "tb load --to host --verify" };
 	double gb = (double)bytes / 1e9, med[3], cpu[3];
@@ -268,8 +312,13 @@ static int bench_report(const struct bench *b, double *v[6], unsigned n, uint64_
 	if (b->json) {
 		printf("{\"file\":\"%s\",\"bytes\":%llu,\"rounds\":%u,\"fio_gb_per_s\":%.3f,\"fio_cpu_s_per_gb\":%.4f,"
 		       "\"tb_gb_per_s\":%.3f,\"tb_cpu_s_per_gb\":%.4f,\"tb_verify_gb_per_s\":%.3f,"
-		       "\"tb_verify_cpu_s_per_gb\":%.4f,\"tb_over_fio\":%.3f}\n",
-		       b->file, (unsigned long long)bytes, n, med[0], cpu[0], med[1], cpu[1], med[2], cpu[2], ratio);
+		       "\"tb_verify_cpu_s_per_gb\":%.4f,\"tb_over_fio\":%.3f,\"xxh3_gb_per_s_per_core\":%.3f,"
+		       "\"ram_verify_gb_per_s\":{",
+		       b->file, (unsigned long long)bytes, n, med[0], cpu[0], med[1], cpu[1], med[2], cpu[2], ratio,
+		       h->core_gbps);
+		for (unsigned i = 0; h->ram_ok && i < h->counts; i++)
+			printf("%s\"%u\":%.3f", i ? "," : "", h->threads[i], h->ram_gbps[i]);
+		printf("}}\n");
 		return 0;
 	}
 	char cpu_name[128];
@@ -282,7 +331,74 @@ static int bench_report(const struct bench *b, double *v[6], unsigned n, uint64_
 	for (int i = 0; i < 3; i++)
 		printf("%-28s %10.3f %14.4f\n", names[i], med[i], cpu[i]);
 	printf("tb load / fio: %.1f%% (target at least 95%%)\n", ratio * 100);
+	printf("xxh3-64 on one core (1 MiB chunks, in memory): %.3f GB/s\n", h->core_gbps);
+	for (unsigned i = 0; h->ram_ok && i < h->counts; i++)
+		printf("tb load --to null --verify from %s, %u hashing thread%s: %.3f GB/s\n", b->ram_dir, h->threads[i],
+		       h->threads[i] > 1 ? "s" : "", h->ram_gbps[i]);
+	if (!h->ram_ok)
+		printf("from %s: not measured (see the error above)\n", b->ram_dir);
 	return 0;
+}
+
+static double xxh3_per_core(uint64_t size, unsigned rounds)
+{
+	size_t len = size < (256u << 20) ? (size_t)size : 256u << 20;
+	uint64_t *buf = tbs_alloc(len), seed = 0x9e3779b97f4a7c15ull, sink = 0;
+	double *v = calloc(rounds, sizeof *v), gbps = 0;
+	if (buf && v) {
+		for (size_t i = 0; i < len / 8; i++)
+			buf[i] = xorshift(&seed);
+		for (unsigned k = 0; k < rounds; k++) {
+			double t0 = cmd_now();
+			for (size_t at = 0; at < len; at += TBS_MANIFEST_CHUNK)
+				sink ^= tbs_chunk_sum((uint8_t *)buf + at, len - at < TBS_MANIFEST_CHUNK ? len - at : TBS_MANIFEST_CHUNK);
+			double t = cmd_now() - t0;
+			v[k] = t > 0 ? (double)len / t / 1e9 : 0;
+		}
+		gbps = median(v, rounds);
+	}
+	if (sink == 1)  /* keeps the sums from being optimised away */
+		fprintf(stderr, "\n");
+	free(v);
+	tbs_free(buf, len);
+	return gbps;
+}
+
+/* The same size of file in RAM (tmpfs), verified with each thread count. */
+static int bench_ram(const struct bench *b, const char *tb_load, struct hash_bench *h)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want[HASH_COUNTS] = { 1, 2, cpus > 8 ? 8 : cpus > 1 ? (unsigned)cpus : 1 };
+	for (unsigned i = 0; i < HASH_COUNTS; i++)
+		if (!h->counts || want[i] > h->threads[h->counts - 1])
+			h->threads[h->counts++] = want[i];
+	char path[PATH_MAX], sum[PATH_MAX + 8];
+	snprintf(path, sizeof path, "%s/tb-store-bench-ram.%d.safetensors", b->ram_dir, (int)getpid());
+	struct tbs_error err = { 0 };
+	int rc = make_test_file(path, b->size);
+	if (rc == 0 && tbs_manifest_write(path, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", BENCH, err.msg);
+		rc = 1;
+	}
+	double *v = calloc(b->rounds, sizeof *v);
+	for (unsigned i = 0; rc == 0 && v && i < h->counts; i++) {
+		char n[16];
+		snprintf(n, sizeof n, "%u", h->threads[i]);
+		const char *extra[] = { "--to", "null", "--verify", "--hash-threads", n, NULL };
+		struct run r;
+		for (unsigned k = 0; k < b->rounds && rc == 0; k++) {
+			rc = run_tb(tb_load, path, extra, &r);
+			v[k] = r.gbps;
+		}
+		if (rc == 0)
+			h->ram_gbps[i] = median(v, b->rounds);
+	}
+	free(v);
+	h->ram_ok = rc == 0 && v;
+	unlink(path);
+	if (tbs_manifest_path(path, sum, sizeof sum) == 0)
+		unlink(sum);
+	return 0;   /* a RAM-backed file that cannot be read (no O_DIRECT on tmpfs before Linux 6.6) is said, not fatal */
 }
 
 static int bench_rounds(struct bench *b, const char *tb_load)
@@ -294,8 +410,10 @@ static int bench_rounds(struct bench *b, const char *tb_load)
 	uint64_t bytes = 0;
 	for (unsigned k = 0; k < b->rounds && rc == 0; k++) {
 		struct run r[3];
-		rc = run_fio(b->file, b->size, &r[0]) | run_tb(tb_load, b->file, false, &r[1]) |
-		     run_tb(tb_load, b->file, true, &r[2]);
+		static const char *const plain[] = { "--to", "host", NULL };
+		static const char *const verify[] = { "--to", "host", "--verify", NULL };
+		rc = run_fio(b->file, b->size, &r[0]) | run_tb(tb_load, b->file, plain, &r[1]) |
+		     run_tb(tb_load, b->file, verify, &r[2]);
 		for (int i = 0; i < 3 && rc == 0; i++) {
 			v[2 * i][k] = r[i].gbps;
 			v[2 * i + 1][k] = r[i].cpu_s;
@@ -306,8 +424,11 @@ static int bench_rounds(struct bench *b, const char *tb_load)
 	}
 	if (isatty(2))
 		fprintf(stderr, "\r\033[K");
+	struct hash_bench h = { .core_gbps = rc == 0 ? xxh3_per_core(b->size, b->rounds) : 0 };
 	if (rc == 0)
-		rc = bench_report(b, v, b->rounds, bytes);
+		rc = bench_ram(b, tb_load, &h);
+	if (rc == 0)
+		rc = bench_report(b, v, b->rounds, bytes, &h);
 	for (int i = 0; i < 6; i++)
 		free(v[i]);
 	return rc ? 1 : 0;
@@ -322,14 +443,13 @@ static int bench_prepare(struct bench *b)
 			return 1;
 		b->file = b->made;
 	}
-	FILE *f = fopen(b->file, "r");
-	if (!f || fseeko(f, 0, SEEK_END) || (b->size = (uint64_t)ftello(f)) == 0) {
-		fprintf(stderr, "tb store bench: cannot read %s\n", b->file);
-		if (f)
-			fclose(f);
+	struct tbs_st st;
+	if (tbs_st_open(b->file, &st, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", BENCH, err.msg);
 		return 1;
 	}
-	fclose(f);
+	b->size = st.file_size;
+	tbs_st_free(&st);
 	if (tbs_manifest_write(b->file, &err) < 0) {
 		fprintf(stderr, "tb store bench: %s\n", err.msg);
 		return 1;
@@ -342,28 +462,33 @@ static int cmd_bench(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, 0, 'j' }, { "file", required_argument, 0, 'f' },
 		{ "size", required_argument, 0, 's' }, { "rounds", required_argument, 0, 'r' },
-		{ "dir", required_argument, 0, 'd' }, { "help", no_argument, 0, 'h' }, { 0 },
+		{ "dir", required_argument, 0, 'd' }, { "ram-dir", required_argument, 0, 'R' },
+		{ "help", no_argument, 0, 'h' }, { 0 },
 	};
-	struct bench b = { .size = 256u << 20, .rounds = 5, .dir = "/var/tmp" };
+	struct bench b = { .size = 256u << 20, .rounds = 5, .dir = "/var/tmp", .ram_dir = "/dev/shm" };
+	opterr = 0;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'j': b.json = true; break;
 		case 'f': b.file = optarg; break;
 		case 'd': b.dir = optarg; break;
+		case 'R': b.ram_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 's':
-			if (!cmd_parse_size(optarg, &b.size) || b.size < (1u << 20))
-				goto bad;
+			if (!cmd_opt_size(BENCH, "--size", optarg, 1u << 20, 1ull << 50, &b.size))
+				return 2;
 			break;
 		case 'r':
-			if (!cmd_parse_uint(optarg, 100, &b.rounds) || !b.rounds)
-				goto bad;
+			if (!cmd_opt_uint(BENCH, "--rounds", optarg, 1, 100, &b.rounds))
+				return 2;
 			break;
-		default: usage(stderr); return 2;
+		default: cmd_bad_option(BENCH, argv, optind); return 2;
 		}
 	}
-	if (optind != argc)
-		goto bad;
+	if (optind != argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'; see %s --help\n", BENCH, argv[optind], BENCH);
+		return 2;
+	}
 	char self[PATH_MAX], tb_load[PATH_MAX + 16];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (n < 0)
@@ -380,9 +505,6 @@ static int cmd_bench(int argc, char **argv)
 			unlink(sum);
 	}
 	return rc;
-bad:
-	usage(stderr);
-	return 2;
 }
 
 int main(int argc, char **argv)

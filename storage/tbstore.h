@@ -40,7 +40,10 @@ typedef int (*tbs_fault_fn)(void *ctx, unsigned member, uint64_t dev_offset, uin
 
 struct tbs_source;
 
-/* A regular file (or block device) opened with O_DIRECT. */
+/* A regular file (or block device) opened with O_DIRECT.  Like every file
+ * libtbstore reads, it is opened without blocking and refused unless it is
+ * what it must be (here a regular file or a block device: not a FIFO, a
+ * character device, a directory). */
 int tbs_source_open_file(struct tbs_source **out, const char *path, struct tbs_error *err);
 /* An md RAID0 array (superblock 1.2) read through its members, given in any
  * order: order, chunk size and data offset come from the superblocks. */
@@ -136,12 +139,16 @@ struct tbs_st {
 	uint64_t file_size;
 	size_t count;
 	struct tbs_tensor *tensors;  /* sorted by begin */
+	char *names;                 /* every tensor's name, one allocation */
 };
 
 /* Parses the 8-byte length and JSON header `hdr` (`hdr_len` bytes from the
  * start of a file of `file_size` bytes).  Refuses: a length beyond the file
  * or above 100 MB, bad JSON, unknown dtypes, bad shapes, data_offsets out of
- * the file, sizes that disagree with dtype and shape, overlaps and holes. */
+ * the file, sizes that disagree with dtype and shape, overlaps and holes.
+ * Messages name byte offsets, tensor numbers and sizes, never the bytes of
+ * the file (which may not be a safetensors file at all).  Memory: the
+ * header, plus one record and the name per tensor. */
 int tbs_st_parse(const void *hdr, size_t hdr_len, uint64_t file_size, struct tbs_st *st,
 		 struct tbs_error *err);
 /* Reads the header of `path` (buffered IO) and parses it. */
@@ -172,6 +179,16 @@ uint64_t tbs_chunk_sum(const void *p, size_t len);
 
 /* ---- loading ------------------------------------------------------------- */
 
+/* A directory every file of a load must stay in (tb-stored's --root): the
+ * path, relative to it, is resolved and opened in one step that cannot leave
+ * it (openat2 RESOLVE_BENEATH: no "..", absolute paths or symlinks out), and
+ * everything after reads that one descriptor. */
+struct tbs_root {
+	int fd;
+};
+int tbs_root_open(struct tbs_root *root, const char *dir, struct tbs_error *err);
+void tbs_root_close(struct tbs_root *root);
+
 enum tbs_target {
 	TBS_TO_NULL,   /* read and (maybe) verify; the data is dropped */
 	TBS_TO_HOST,   /* the whole file lands in one host buffer (zero copies) */
@@ -188,6 +205,8 @@ typedef void (*tbs_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 struct tbs_load_opts {
 	enum tbs_target target;
 	bool verify;            /* check every chunk against FILE.tbsum */
+	unsigned hash_threads;  /* threads hashing for verify (the caller is one): 0 = one per
+				 * CPU online, at most 8; 1 = the caller alone */
 	unsigned slots;         /* staging slots (>= 2); default 4 */
 	size_t slot_size;       /* bytes per slot, a multiple of 1 MiB; default 16 MiB per member */
 	struct tbs_reader_opts reader;
@@ -201,6 +220,12 @@ struct tbs_load_opts {
 	size_t staging_len;
 	tbs_progress_fn progress;
 	void *progress_ctx;
+	/* Files are looked up under this directory (NULL: anywhere). */
+	const struct tbs_root *root;
+	/* The most memory the load may take (staging, header records,
+	 * checksums; see tbs_load_memory), refused with -E2BIG before any of
+	 * it is allocated; 0: no limit. */
+	uint64_t mem_limit;
 };
 
 struct tbs_load_result {
@@ -217,6 +242,10 @@ struct tbs_load_result {
 int tbs_load(const char *path, const struct tbs_load_opts *o, struct tbs_load_result *res,
 	     struct tbs_error *err);
 void tbs_load_result_free(struct tbs_load_result *res);
+/* The memory tbs_load would take for `path` with these options (from the
+ * file's size, its header length and the manifest's chunk size): what a
+ * caller running several loads reserves before it starts one. */
+int tbs_load_memory(const char *path, const struct tbs_load_opts *o, uint64_t *bytes, struct tbs_error *err);
 
 /* ---- health ---------------------------------------------------------------- */
 

@@ -95,7 +95,6 @@ int sysfs_write(const struct sim_box *b, const char *rel, const char *name, cons
 void sysfs_update_gpu(struct sim_box *b, struct sim_gpu *g);
 /* A relative symlink STATE/sys/FROM_DIR/NAME -> STATE/sys/TO. */
 int sysfs_link(const struct sim_box *b, const char *from_dir, const char *name, const char *to);
-int kfd_topology_build(struct sim_box *b);
 /* ip_discovery.c: a GPU's IP discovery table under its device directory. */
 int ip_discovery_build(struct sim_box *b, const struct sim_gpu *g);
 

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "sim/box/box.h"
-#include "sim/box/conn.h"
+#include "sim/kmd/kmd.h"
 #include "sim/box/sensors.h"
 
 static void *refresh_main(void *arg)

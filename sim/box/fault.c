@@ -9,7 +9,7 @@
 
 #include "sim/box/box.h"
 #include "sim/box/sensors.h"
-#include "sim/kmd/kfd_priv.h"
+#include "sim/kmd/kmd.h"
 
 int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len);
 

@@ -20,7 +20,7 @@
 
 #include <linux/kfd_ioctl.h>
 
-#include "sim/box/conn.h"
+#include "sim/kmd/kmd.h"
 #include "sim/box/pci.h"
 #include "sim/box/sensors.h"
 #include "sim/plant/plant.h"
@@ -62,7 +62,6 @@ static struct {
 static const int auto_temp[CURVE_POINTS] = { 45, 60, 75, 90, 100 };
 static const int auto_speed[CURVE_POINTS] = { 15, 30, 45, 70, 100 };
 
-uint64_t gpu_busy_ns(const struct sim_gpu *g);
 
 /* ---- writable attributes ----------------------------------------------------------------------- */
 

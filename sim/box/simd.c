@@ -25,6 +25,7 @@
 
 #include "sim/box/box.h"
 #include "sim/box/conn.h"
+#include "sim/kmd/kmd.h"
 #include "sim/box/proto.h"
 #include "sim/box/sensors.h"
 #include "sim/box/state.h"
@@ -165,8 +166,6 @@ static int reply(int sock, uint32_t tag, int32_t err, uint64_t value, const void
 
 static int fault_command(const char *arg, char *msg, size_t len);
 
-long kfd_ioctl_passing(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out,
-		       int fd, uint64_t fd_offset);
 
 /* The connection is shared by its loop and by ioctls that sleep on their
  * own threads (WAIT_EVENTS); the last one out releases the device file. */

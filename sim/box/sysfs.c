@@ -15,6 +15,7 @@
 
 #include "sim/box/box.h"
 #include "sim/box/pci.h"
+#include "sim/kmd/kmd.h"
 
 /* ---- files ------------------------------------------------------------- */
 

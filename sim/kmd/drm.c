@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "sim/box/conn.h"
+#include "sim/kmd/kmd.h"
 
 #define AMDGPU_DRIVER_MAJOR 3
 #define AMDGPU_DRIVER_MINOR 57

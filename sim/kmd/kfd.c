@@ -1067,9 +1067,6 @@ static const struct kfd_ioctl_def defs[] = {
 };
 
 long kfd_ioctl_passing(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out,
-		       int fd, uint64_t fd_offset);
-
-long kfd_ioctl_passing(struct conn *c, uint64_t request, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out,
 		       int fd, uint64_t fd_offset)
 {
 	(void)arg;

@@ -8,8 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sim/box/box.h"
-#include "sim/box/conn.h"
+#include "sim/kmd/kmd.h"
 #include "sim/isa/isa.h"
 
 /* ioctls newer than Debian 12's <linux/kfd_ioctl.h> (KFD 1.11): the
@@ -143,7 +142,7 @@ void kfd_signal_memory_fault(struct kfd_process *p, struct sim_gpu *g, uint64_t 
 void kfd_signal_hw_exception(struct kfd_process *p, struct sim_gpu *g, uint32_t cause);
 
 /* smi.c: an SMI event file of GPU g for the process (kfd_smi_event, in
- * conn.h, fills it) */
+ * kmd.h, fills it) */
 long kfd_smi_open(const struct conn *c, const struct sim_gpu *g, int *client_fd);
 
 /* queue.c: user-mode queues on the engines */
@@ -152,11 +151,5 @@ struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const s
 int queue_destroy(struct sim_queue *q);	/* 0, or -ETIMEDOUT when MES did not answer */
 int queue_update(struct sim_queue *q, uint64_t ring, uint32_t size);
 bool queue_idle(const struct sim_queue *q);
-/* GPU reset after a hang: every queue of every process on the GPU is evicted. */
-void gpu_reset(struct sim_gpu *g, const char *why);
-/* Fault injection on a GPU's queues: hang the first active compute (or SDMA) queue. */
-/* Hang the GPU's live queues of a kind; with none live, the next one
- * created hangs.  Returns how many hung now (0: armed). */
-int queue_inject_hang(struct sim_gpu *g, bool sdma, bool silent);
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sim/box/box.h"
+#include "sim/kmd/kmd.h"
 
 #define KFD_DIR "devices/virtual/kfd/kfd"
 #define TOPO KFD_DIR "/topology"

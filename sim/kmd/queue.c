@@ -306,8 +306,6 @@ int queue_inject_hang(struct sim_gpu *g, bool sdma, bool silent)
 	return n;
 }
 
-/* Activity of the GPU's queues over the last interval: the busy share. */
-uint64_t gpu_busy_ns(const struct sim_gpu *g);
 uint64_t gpu_busy_ns(const struct sim_gpu *g)
 {
 	uint64_t ns = 0;

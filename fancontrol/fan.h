@@ -195,6 +195,16 @@ double fc_floor_pwm(const struct fc_fan_cfg *f, enum fc_policy policy);
 double fc_plan(const struct fc_config *cfg, const double *demand, double *speed);
 
 const char *fc_fault_name(enum fc_fault f);
+
+/* The daemon's status directory (status_dir): the status as JSON and as a
+ * table, rewritten atomically after every control step, and the lock the
+ * running tb-fand holds (flock) with its pid in it.  A status older than
+ * FC_STALE_PERIODS control periods (5 s at the shipped 0.5 s, the unit's
+ * WatchdogSec) is a hung daemon's. */
+#define FC_STATUS_JSON "status.json"
+#define FC_STATUS_TEXT "status.txt"
+#define FC_LOCK_FILE "tb-fand.lock"
+#define FC_STALE_PERIODS 10
 /* Status as JSON / as a table (for tb fan status). */
 int fc_status_json(const struct fc_ctl *c, char *out, size_t len);
 int fc_status_text(const struct fc_ctl *c, char *out, size_t len);

@@ -8,13 +8,19 @@
  * bench runs tb-fand's control and the two baselines over heat traces on the
  * thermal plant, in plant time. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "fancontrol/bench.h"
 #include "fancontrol/io_sysfs.h"
@@ -55,7 +61,105 @@ static const char *src_path(const char *rel, char *buf, size_t len)
 	return buf;
 }
 
+static int extra_args(const char *cmd, const char *arg)
+{
+	fprintf(stderr, "%s: unexpected argument '%s'\n", cmd, arg);
+	return 2;
+}
+
 /* ---- status ------------------------------------------------------------------------------------ */
+
+/* The status files are the daemon's, but a reader still bounds them. */
+#define MAX_STATUS (1 << 20)
+
+/* A whole small regular file, NUL-terminated (NULL and errno otherwise). */
+static char *read_small(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return NULL;
+	char *buf = NULL;
+	if (fstat(fd, st) < 0)
+		goto out;
+	if (!S_ISREG(st->st_mode) || st->st_size > MAX_STATUS) {
+		errno = S_ISREG(st->st_mode) ? EFBIG : EINVAL;
+		goto out;
+	}
+	buf = malloc(MAX_STATUS + 1);
+	size_t n = 0;
+	for (ssize_t k; buf && n < MAX_STATUS && (k = read(fd, buf + n, MAX_STATUS - n)) != 0; n += (size_t)k)
+		if (k < 0) {
+			free(buf);
+			buf = NULL;
+			goto out;
+		}
+	if (buf)
+		buf[n] = '\0';
+out:
+	close(fd);
+	return buf;
+}
+
+struct liveness {
+	long pid;		/* from the lock file, 0 when unknown */
+	double age_s;		/* of the status */
+	bool running;
+	char problem[300];	/* empty when the daemon is running and current */
+};
+
+/* Whether a tb-fand holds the lock of dir and keeps its status current.
+ * The lock is tested with a shared flock, which only succeeds when no
+ * running tb-fand holds it (a killed one's lock died with it). */
+static void check_daemon(const char *dir, const struct stat *st, double interval_s, struct liveness *l)
+{
+	char path[4096], pid[32] = "";
+	snprintf(path, sizeof path, "%s/%s", dir, FC_LOCK_FILE);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	l->age_s = (double)(now.tv_sec - st->st_mtim.tv_sec) + (now.tv_nsec - st->st_mtim.tv_nsec) / 1e9;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(l->problem, sizeof l->problem, "tb-fand is not running (no lock %s: %s); its last status is %.0f s old",
+			 path, strerror(errno), l->age_s);
+		return;
+	}
+	ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+	pid[n > 0 ? n : 0] = '\0';
+	l->pid = strtol(pid, NULL, 10);
+	l->running = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	if (!l->running)
+		snprintf(l->problem, sizeof l->problem,
+			 "tb-fand (pid %ld) is not running: it exited or was killed; its last status is %.0f s old", l->pid,
+			 l->age_s);
+	else if (l->age_s > FC_STALE_PERIODS * interval_s)
+		snprintf(l->problem, sizeof l->problem,
+			 "tb-fand (pid %ld) has not updated its status for %.0f s (more than %d control periods): it is hung",
+			 l->pid, l->age_s, FC_STALE_PERIODS);
+}
+
+static json_t *daemon_json(const struct liveness *l)
+{
+	return json_pack("{s:o,s:b,s:f,s:o}", "pid", l->pid > 0 ? json_integer(l->pid) : json_null(), "running",
+			 l->running, "age_s", round(l->age_s * 10) / 10,
+			 "problem", *l->problem ? json_string(l->problem) : json_null());
+}
+
+/* --json: the status with "daemon" added; a status that is not current is
+ * not passed off as one: {"daemon":...,"last_status":...}, status 1. */
+static int print_status_json(json_t *status, const struct liveness *l)
+{
+	json_t *out = status;
+	if (*l->problem)
+		out = json_pack("{s:o,s:O}", "daemon", daemon_json(l), "last_status", status);
+	else
+		json_object_set_new(status, "daemon", daemon_json(l));
+	int rc = out && json_dumpf(out, stdout, JSON_COMPACT) == 0 ? 0 : 1;
+	printf("\n");
+	if (out != status)
+		json_decref(out);
+	return rc || *l->problem ? 1 : 0;
+}
 
 static int cmd_status(int argc, char **argv)
 {
@@ -75,18 +179,45 @@ static int cmd_status(int argc, char **argv)
 		else
 			return usage(stderr), 2;
 	}
+	if (optind != argc)
+		return extra_args(argv[0], argv[optind]);
 	char path[4096];
-	snprintf(path, sizeof path, "%s/status.%s", dir, json ? "json" : "txt");
-	FILE *f = fopen(path, "r");
-	if (!f) {
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s", dir, FC_STATUS_JSON);
+	char *text = read_small(path, &st);
+	if (!text) {
 		fprintf(stderr, "tb fan status: cannot read %s: %s (is tb-fand running?)\n", path, strerror(errno));
 		return 1;
 	}
-	char buf[8192];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-		fwrite(buf, 1, n, stdout);
-	fclose(f);
+	json_error_t jerr;
+	json_t *status = json_loads(text, 0, &jerr);
+	free(text);
+	if (!json_is_object(status)) {
+		fprintf(stderr, "tb fan status: %s is not a tb-fand status: %s\n", path, jerr.text);
+		json_decref(status);
+		return 1;
+	}
+	double interval = json_number_value(json_object_get(status, "interval_s"));
+	struct liveness l = {0};
+	check_daemon(dir, &st, interval > 0 ? interval : 0.5, &l);
+	if (json) {
+		int rc = print_status_json(status, &l);
+		json_decref(status);
+		return rc;
+	}
+	json_decref(status);
+	if (*l.problem) {
+		fprintf(stderr, "tb fan status: %s\n", l.problem);
+		return 1;
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, FC_STATUS_TEXT);
+	if (!(text = read_small(path, &st))) {
+		fprintf(stderr, "tb fan status: cannot read %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	printf("tb-fand (pid %ld), status of %.1f s ago\n", l.pid, l.age_s);
+	fputs(text, stdout);
+	free(text);
 	return 0;
 }
 
@@ -292,16 +423,23 @@ static int cmd_calibrate(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* getopt names argv[0] in its messages: the command as typed, never
+	 * the program's path under libexec */
+	static const struct {
+		const char *name, *as;
+		int (*run)(int, char **);
+	} cmds[] = {{"status", "tb fan status", cmd_status},
+		    {"bench", "tb fan bench", cmd_bench},
+		    {"calibrate", "tb fan calibrate", cmd_calibrate}};
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	if (!strcmp(argv[1], "status"))
-		return cmd_status(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "bench"))
-		return cmd_bench(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "calibrate"))
-		return cmd_calibrate(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(argv[1], cmds[i].name)) {
+			argv[1] = (char *)cmds[i].as;
+			return cmds[i].run(argc - 1, argv + 1);
+		}
 	fprintf(stderr, "tb fan: unknown subcommand '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

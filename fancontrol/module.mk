@@ -12,7 +12,7 @@ $(OBJ)/fancontrol/fan_cmd.o: CFLAGS += -DTB_SRC_DIR='"$(CURDIR)"'
 PROGS += $(LIBEXEC)/tb-fan
 $(LIBEXEC)/tb-fan: $(call objs,fancontrol/fan_cmd.c fancontrol/io_sysfs.c) $(LIB)/libtbfanplant.a $(LIB)/libtbfan.a \
                    $(LIB)/libtbplant.a
-	$(link) $(LIBS_SENSORS) -lm
+	$(link) $(LIBS_SENSORS) $(call pc,jansson) -lm
 
 PROGS += $(BIN)/tb-fand
 $(BIN)/tb-fand: $(call objs,fancontrol/fand.c fancontrol/io_sysfs.c) $(LIB)/libtbfan.a

@@ -46,7 +46,7 @@ static double zone_temp(const struct fc_ctl *c, int z)
 int fc_status_json(const struct fc_ctl *c, char *out, size_t len)
 {
 	struct buf b = {out, len, 0, false};
-	put(&b, "{\"time_s\":%.1f,\"dba\":%.1f,\"zones\":[", c->now, c->dba);
+	put(&b, "{\"time_s\":%.1f,\"interval_s\":%g,\"dba\":%.1f,\"zones\":[", c->now, c->cfg.interval_s, c->dba);
 	for (int z = 0; z < c->cfg.nzones; z++) {
 		const struct fc_zone_cfg *zc = &c->cfg.zone[z];
 		const struct fc_zone_state *zs = &c->zone[z];

@@ -5,7 +5,7 @@
 #  tb fan:        status, bench, calibrate
 LIBS += $(LIB)/libtbfan.a $(LIB)/libtbfanplant.a
 $(LIB)/libtbfan.a: $(call objs,fancontrol/config.c fancontrol/control.c fancontrol/plan.c fancontrol/status.c \
-                                fancontrol/calibration.c)
+                                fancontrol/calibration.c fancontrol/lines.c)
 $(LIB)/libtbfanplant.a: $(call objs,fancontrol/io_plant.c fancontrol/bench.c)
 
 $(OBJ)/fancontrol/fan_cmd.o: CFLAGS += -DTB_SRC_DIR='"$(CURDIR)"'

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "fancontrol/bench.h"
+#include "tests/plant/util.h"
 
 static char conf_path[512];
 
@@ -97,6 +98,25 @@ static void test_config_errors(void **state)
 	expect_error(FAN ZONE "[fan g]\nactuator = amdgpu amdgpu-pci-0300\n", "8: [fan g] cools no zone");
 	expect_error("just words\n", "1: expected 'key = value'");
 	assert_int_equal(fc_config_load("/nonexistent/tb-fand.conf", &(struct fc_config){0}, NULL, 0), -EINVAL);
+}
+
+/* The config and the calibration file: what is not a small regular file
+ * is refused before it is read, naming the limit (tb-fand --check --config
+ * /dev/zero used to read forever). */
+static void test_hostile_files(void **state)
+{
+	(void)state;
+	struct hostile h[HOSTILE_FILES];
+	hostile_files(h);
+	static struct fc_config cfg;
+	for (int i = 0; i < HOSTILE_FILES; i++) {
+		char err[512] = "";
+		assert_int_equal(fc_config_load(h[i].path, &cfg, err, sizeof err), -EINVAL);
+		expect_refused(&h[i], err);
+		struct fc_config *c = shipped();
+		assert_int_equal(fc_calibration_apply(c, h[i].path, err, sizeof err), -EINVAL);
+		expect_refused(&h[i], err);
+	}
 }
 
 /* ---- failsafe on the plant ---------------------------------------------------------------------- */
@@ -311,6 +331,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_config),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_hostile_files),
 		cmocka_unit_test(test_failsafe_sensor_removed),
 		cmocka_unit_test(test_failsafe_sensor_frozen),
 		cmocka_unit_test(test_failsafe_fan_stalled),
@@ -322,5 +343,5 @@ int main(void)
 		cmocka_unit_test(test_trace_one_gpu_burst),
 		cmocka_unit_test(test_trace_inference),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }

@@ -1,10 +1,9 @@
 /* libtbfan: the acoustic fan controller (the core of tb-fand).
  *
  * The core knows nothing of files: an IO backend (struct fc_io) reads the
- * sensors and tachometers and drives the fans, so the same control runs on
- * the real box (libsensors + sysfs, fancontrol/io_sysfs.c), on the simulated
- * box (the same backend, unmodified) and against the thermal plant in
- * accelerated time for the benchmark and the tests (fancontrol/io_plant.c).
+ * sensors and tachometers and drives the fans (libsensors + sysfs on the
+ * box, fancontrol/io_sysfs.c), so the same control runs against any
+ * backend, at any pace: time is what the caller passes to fc_tick.
  *
  * Each tick (fc_tick):
  *   1. read every sensor and tachometer; a reading that fails, is out of
@@ -181,7 +180,7 @@ void fc_tick(struct fc_ctl *c, const struct fc_io *io, double now);
 /* Give every fan back to firmware control. */
 void fc_release(struct fc_ctl *c, const struct fc_io *io);
 
-/* The fan laws (as documented by the plant): one fan's level at rpm
+/* The fan laws (sound power: +50 log10 of the speed ratio): one fan's level at rpm
  * (-HUGE_VAL when not turning) and the energy sum of n levels. */
 double fc_fan_level(double rated_dba, double rated_rpm, double rpm);
 double fc_dba_sum(const double *levels, int n);

@@ -1,16 +1,13 @@
 /* tb fan: the fan controller's command.
  *
  *   tb fan status [--json] [--status-dir DIR]
- *   tb fan bench [--trace FILE]... [--json] [--config FILE] [--plant FILE]
  *   tb fan calibrate [--config FILE] [--output FILE] [--settle SECONDS] [--step N] [--json]
  *
- * status shows what the running tb-fand last wrote to its status directory;
- * bench runs tb-fand's control and the two baselines over heat traces on the
- * thermal plant, in plant time. */
+ * status shows what the running tb-fand last wrote to its status directory
+ * and whether it is still running; calibrate measures the fans. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,43 +19,23 @@
 
 #include <jansson.h>
 
-#include "fancontrol/bench.h"
 #include "fancontrol/io_sysfs.h"
 
-#ifndef TB_SRC_DIR
-#define TB_SRC_DIR "."
-#endif
-#define MAX_TRACES 64
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tb fan status [--json] [--status-dir DIR]\n"
-		"       tb fan bench [--trace FILE]... [--json] [--config FILE] [--plant FILE]\n"
 		"       tb fan calibrate [--config FILE] [--output FILE] [--settle SECONDS] [--step N] [--json]\n"
 		"\n"
 		"  status   zones, temperatures, limits, duties, rpm and the estimated dBA of the\n"
 		"           running tb-fand (from DIR, default /run/tb-fand)\n"
-		"  bench    tb-fand and two baselines (linear: fancontrol-style temperature-to-pwm\n"
-		"           lines; pid: per-zone PID without the acoustic objective) over the\n"
-		"           standard heat traces (fancontrol/traces) and any --trace files, on the\n"
-		"           thermal plant in plant time: mean and peak dBA, audible changes (a fan\n"
-		"           moving more than 10%% of its range within 2 s), seconds above a limit,\n"
-		"           hottest reading per zone\n"
 		"  calibrate  measure each fan group's start and stop duty and its speed range,\n"
 		"           one group at a time with the others at full speed, never letting a zone\n"
 		"           pass its limit less half its margin; writes the calibration file tb-fand\n"
 		"           reads (default /var/lib/tb-fand/calibration.conf)\n"
 		"\n"
-		"  --config FILE   tb-fand config (default: the shipped fancontrol/tb-fand.conf)\n"
-		"  --plant FILE    plant parameters (default: the built-in appliance)\n");
-}
-
-static const char *src_path(const char *rel, char *buf, size_t len)
-{
-	const char *src = getenv("TB_SRC");
-	snprintf(buf, len, "%s/%s", src && *src ? src : TB_SRC_DIR, rel);
-	return buf;
+		"  --config FILE   tb-fand config (default: the shipped fancontrol/tb-fand.conf)\n");
 }
 
 static int extra_args(const char *cmd, const char *arg)
@@ -221,109 +198,6 @@ static int cmd_status(int argc, char **argv)
 	return 0;
 }
 
-/* ---- bench ------------------------------------------------------------------------------------- */
-
-static void print_table_head(void)
-{
-	printf("%-20s %-8s %9s %9s %8s %7s", "trace", "ctl", "mean dBA", "peak dBA", "audible", "s over");
-	for (int k = 0; k < FC_BENCH_ZONES; k++)
-		printf(" %12s", fc_bench_zone_names[k]);
-	printf("\n");
-}
-
-static void print_row(const struct fc_bench_result *r)
-{
-	printf("%-20s %-8s %9.1f %9.1f %8d %7.1f", r->trace, r->controller, r->mean_dba, r->peak_dba,
-	       r->audible_changes, r->seconds_over_limit);
-	for (int k = 0; k < FC_BENCH_ZONES; k++)
-		printf(" %12.1f", r->max_temp_c[k]);
-	printf("\n");
-}
-
-static void print_json(const struct fc_bench_result *r, bool first)
-{
-	printf("%s{\"trace\":\"%s\",\"controller\":\"%s\",\"mean_dba\":%.2f,\"peak_dba\":%.2f,"
-	       "\"audible_changes\":%d,\"seconds_over_limit\":%.1f,\"max_temp_c\":{",
-	       first ? "" : ",", r->trace, r->controller, r->mean_dba, r->peak_dba, r->audible_changes,
-	       r->seconds_over_limit);
-	for (int k = 0; k < FC_BENCH_ZONES; k++)
-		printf("%s\"%s\":%.1f", k ? "," : "", fc_bench_zone_names[k], r->max_temp_c[k]);
-	printf("}}");
-}
-
-static int standard_traces(char **traces, int n)
-{
-	char pattern[4096];
-	glob_t g;
-	if (glob(src_path("fancontrol/traces/*.csv", pattern, sizeof pattern), 0, NULL, &g) != 0)
-		return n;
-	for (size_t i = 0; i < g.gl_pathc && n < MAX_TRACES; i++)
-		traces[n++] = strdup(g.gl_pathv[i]);
-	globfree(&g);
-	return n;
-}
-
-static int cmd_bench(int argc, char **argv)
-{
-	static const struct option opts[] = {{"trace", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
-					     {"config", required_argument, 0, 'c'}, {"plant", required_argument, 0, 'p'},
-					     {"help", no_argument, 0, 'h'}, {0}};
-	char *traces[MAX_TRACES], cfgbuf[4096];
-	int ntraces = 0, rc = 0;
-	bool json = false;
-	const char *config = src_path("fancontrol/tb-fand.conf", cfgbuf, sizeof cfgbuf), *plant = NULL;
-	char *extra[MAX_TRACES];
-	int nextra = 0;
-	for (int o; (o = getopt_long(argc, argv, "t:jc:p:h", opts, NULL)) != -1;) {
-		if (o == 't' && nextra < MAX_TRACES)
-			extra[nextra++] = optarg;
-		else if (o == 'j')
-			json = true;
-		else if (o == 'c')
-			config = optarg;
-		else if (o == 'p')
-			plant = optarg;
-		else if (o == 'h')
-			return usage(stdout), 0;
-		else
-			return usage(stderr), 2;
-	}
-	static struct fc_config cfg;
-	char err[512];
-	if (fc_config_load(config, &cfg, err, sizeof err) < 0) {
-		fprintf(stderr, "tb fan bench: %s\n", err);
-		return 2;
-	}
-	ntraces = standard_traces(traces, 0);
-	for (int i = 0; i < nextra && ntraces < MAX_TRACES; i++)
-		traces[ntraces++] = strdup(extra[i]);
-	if (json)
-		printf("{\"results\":[");
-	else
-		print_table_head();
-	bool first = true;
-	static const enum fc_policy policies[] = {FC_POLICY_ACOUSTIC, FC_POLICY_LINEAR, FC_POLICY_PID};
-	for (int i = 0; i < ntraces && rc == 0; i++)
-		for (int k = 0; k < 3 && rc == 0; k++) {
-			struct fc_bench_result r;
-			if (fc_bench_run(&cfg, plant, traces[i], policies[k], &r, err, sizeof err) < 0) {
-				fprintf(stderr, "tb fan bench: %s\n", err);
-				rc = 1;
-				break;
-			}
-			if (json)
-				print_json(&r, first);
-			else
-				print_row(&r);
-			first = false;
-		}
-	if (json)
-		printf("]}\n");
-	for (int i = 0; i < ntraces; i++)
-		free(traces[i]);
-	return rc;
-}
-
 /* ---- calibrate --------------------------------------------------------------------------------- */
 
 static void sleep_s(void *ctx, double s)
@@ -429,7 +303,6 @@ int main(int argc, char **argv)
 		const char *name, *as;
 		int (*run)(int, char **);
 	} cmds[] = {{"status", "tb fan status", cmd_status},
-		    {"bench", "tb fan bench", cmd_bench},
 		    {"calibrate", "tb fan calibrate", cmd_calibrate}};
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The commands that read a file named on their command line refuse what is
 # not a small regular file, at once and naming the limit: the plant config
-# of `tb sim start --plant` and `tb fan bench --plant`, tb-fand's config and
+# of `tb sim start --plant` and `tb fanbench --plant`, tb-fand's config and
 # calibration, a heat trace.  These used to read /dev/zero until memory ran
 # out; each now gets `timeout` as a guard so that a regression fails here
 # rather than hanging the run.
@@ -27,6 +27,6 @@ for f in /dev/zero "$state/fifo" "$state"; do
   refused "tb sim start --plant $what is refused" 1 "$f:0: not a regular file" "$tb" sim start --plant "$f"
   refused "tb-fand --check --config $what is refused" 2 "$f:0: not a regular file" "$fand" --check --config "$f"
   refused "tb-fand --calibration $what is refused" 2 "$f:0: not a regular file" "$fand" --check --config "$conf" --calibration "$f"
-  refused "tb fan bench --plant $what is refused" 1 "$f:0: not a regular file" "$tb" fan bench --plant "$f"
-  refused "tb fan bench --trace $what is refused" 1 "$f:0: not a regular file" "$tb" fan bench --trace "$f"
+  refused "tb fanbench --plant $what is refused" 1 "$f:0: not a regular file" "$tb" fanbench --plant "$f"
+  refused "tb fanbench --trace $what is refused" 1 "$f:0: not a regular file" "$tb" fanbench --trace "$f"
 done

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "fancontrol/bench.h"
+#include "sim/fanbench/fanbench.h"
 #include "tests/plant/util.h"
 
 static char conf_path[512];

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tb-fand, unmodified, on the simulated box: it takes the fans (nct6798 in
 # manual mode, a flat amdgpu fan_curve), a stalled fan and a missing sensor
-# put the affected fans at full duty within 1 s, a bad config is refused at
+# put the affected fans at full duty (within 1 s of plant time: test_fan
+# asserts the bound; here the box is only polled), a bad config is refused at
 # start and on reload, a second instance is refused while one runs,
 # `tb fan status` tells a dead or hung daemon from a running one, and
 # SIGTERM, or SIGKILL followed by the unit's ExecStopPost command, give the
@@ -79,28 +80,27 @@ kill -STOP $pid
 touch -d '-60 seconds' "$state.d/status.json"
 out=$("$fan" status --status-dir "$state.d" 2>&1); rc=$?
 [ $rc = 1 ] && ok "tb fan status of a hung tb-fand exits 1" || not_ok "hung status exit" "status $rc: $out"
-contains "and says it is hung" "has not updated its status for 60 s" "$out"
+contains "and says it is hung" "has not updated its status for" "$out"
 out=$("$fan" status --json --status-dir "$state.d" 2>/dev/null); rc=$?
 check "tb fan status --json of a hung tb-fand: status 1, the status only as last_status" python3 -c 'import json,sys
 d=json.loads(sys.argv[1]); assert sys.argv[2] == "1" and "zones" not in d and len(d["last_status"]["zones"]) == 17
 assert d["daemon"]["running"] and "hung" in d["daemon"]["problem"]' "$out" $rc
 kill -CONT $pid
 
-# a stalled GPU fan: its curve and the chassis fans to 100% within 1 s
+# a stalled GPU fan: its curve and the chassis fans to 100%
 "$tb" sim fault 1 fan-stall >/dev/null
-sleep 1
-sio_is pwm1 255 && ok "a stalled GPU fan: chassis fans at full duty within 1 s" || not_ok "stall -> chassis 255" "$(box cat $sio/pwm1)"
-curve_has "0: 30C 100%" && ok "a stalled GPU fan: its curve at 100% within 1 s" || not_ok "stall -> curve" "$(box cat $gpu/gpu_od/fan_ctrl/fan_curve)"
+wait_for 10 sio_is pwm1 255 && ok "a stalled GPU fan: chassis fans at full duty" || not_ok "stall -> chassis 255" "$(box cat $sio/pwm1)"
+wait_for 10 curve_has "0: 30C 100%" && ok "a stalled GPU fan: its curve at 100%" || not_ok "stall -> curve" "$(box cat $gpu/gpu_od/fan_ctrl/fan_curve)"
 contains "the stall is logged" "fan gpu1: stalled" "$(cat $state.d/log)"
 "$tb" sim fault clear >/dev/null
 sio_below() { [ "$(box cat "$sio/$1")" -lt "$2" ]; }
 wait_for 10 sio_below pwm1 200 && ok "after the stall ends the fans come back down (slowly)" || not_ok "recovery" "$(box cat $sio/pwm1)"
 
-# reload with a bad config keeps the running one
+# a reload with a good config is taken
 kill -HUP $pid
-sleep 0.5
-cp "$state.d/bad.conf" "$state.d/bad2.conf"
-kill -0 $pid && ok "a reload (good config) keeps running" || not_ok "reload"
+logged() { grep -q "$2" "$1"; }
+wait_for 10 logged "$state.d/log" "reloaded" && kill -0 $pid && ok "a reload (good config) is taken and it keeps running" ||
+  not_ok "reload" "$(tail -n 3 "$state.d/log")"
 kill -TERM $pid; wait $pid
 wait_for 3 sio_is pwm1_enable 5 && ok "SIGTERM: chassis fans back to SmartFan (pwm_enable 5)" || not_ok "SIGTERM nct" "$(box cat $sio/pwm1_enable)"
 curve_has "0: 45C 15%" && ok "SIGTERM: GPU fan curve reset to firmware's" || not_ok "SIGTERM curve" "$(box cat $gpu/gpu_od/fan_ctrl/fan_curve)"
@@ -113,9 +113,8 @@ contains "the missing sensor is logged" "nvme-pci-c900/Composite: no such chip" 
 # SIGHUP with a bad config: refused, the daemon keeps controlling
 cp "$state.d/bad.conf" "$state.d/missing.conf"
 kill -HUP $pid
-sleep 1
+wait_for 10 logged "$state.d/log2" "reload refused" && ok "the bad reload is refused and logged" || not_ok "bad reload logged" "$(tail -n 3 "$state.d/log2")"
 kill -0 $pid 2>/dev/null && ok "a reload with a bad config keeps the daemon running" || not_ok "bad reload"
-contains "the bad reload is logged" "reload refused" "$(cat $state.d/log2)"
 sio_is pwm1_enable 1 && ok "after a bad reload the fans stay under control" || not_ok "bad reload control"
 
 # SIGKILL: nothing in-process runs; the unit's ExecStopPost command does.

@@ -5,6 +5,7 @@
  *
  * status shows what the running tb-fand last wrote to its status directory
  * and whether it is still running; calibrate measures the fans. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,6 +22,11 @@
 
 #include "fancontrol/io_sysfs.h"
 
+#ifndef TB_SRC_DIR
+#define TB_SRC_DIR "."
+#endif
+#define INSTALLED_CONFIG "/etc/tb-fand.conf"
+
 
 static void usage(FILE *f)
 {
@@ -35,7 +41,36 @@ static void usage(FILE *f)
 		"           pass its limit less half its margin; writes the calibration file tb-fand\n"
 		"           reads (default /var/lib/tb-fand/calibration.conf)\n"
 		"\n"
-		"  --config FILE   tb-fand config (default: the shipped fancontrol/tb-fand.conf)\n");
+		"  --config FILE   tb-fand's config (default " INSTALLED_CONFIG ", what tb-fand reads; where\n"
+		"                  there is none, the shipped fancontrol/tb-fand.conf)\n");
+}
+
+/* tb-fand's config: the installed one it reads, else the one shipped
+ * in the source tree. */
+static const char *default_config(char *buf, size_t len)
+{
+	if (access(INSTALLED_CONFIG, F_OK) == 0)
+		return INSTALLED_CONFIG;
+	const char *src = getenv("TB_SRC");
+	snprintf(buf, len, "%s/fancontrol/tb-fand.conf", src && *src ? src : TB_SRC_DIR);
+	return buf;
+}
+
+/* A number option, strictly: all of it a number ("3abc", "x", " 3" and ""
+ * are not), finite, in [lo, hi], whole when asked; else a message naming
+ * the option. */
+static bool number_arg(const char *cmd, const char *opt, const char *s, double lo, double hi, bool whole, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = *s && !isspace((unsigned char)*s) ? strtod(s, &end) : NAN;
+	if (isnan(v) || *end || errno == ERANGE || !(v >= lo && v <= hi) || (whole && v != floor(v))) {
+		fprintf(stderr, "%s: %s: '%s' is not a %s from %g to %g\n", cmd, opt, s, whole ? "whole number" : "number", lo,
+			hi);
+		return false;
+	}
+	*out = v;
+	return true;
 }
 
 static int extra_args(const char *cmd, const char *arg)
@@ -226,37 +261,32 @@ static int cmd_calibrate(int argc, char **argv)
 		{"config", required_argument, 0, 'c'}, {"output", required_argument, 0, 'o'},
 		{"settle", required_argument, 0, 's'}, {"step", required_argument, 0, 'n'},
 		{"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0}};
-	const char *config = "/etc/tb-fand.conf", *output = "/var/lib/tb-fand/calibration.conf";
+	char shipped[4096];
+	const char *config = default_config(shipped, sizeof shipped), *output = "/var/lib/tb-fand/calibration.conf";
 	struct fc_calibrate_opts o = { .settle_s = 3.0, .step = 16, .sleep = sleep_s, .progress = show_step };
 	bool json = false;
-	char *end;
 	for (int c; (c = getopt_long(argc, argv, "c:o:s:n:jh", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 'o': output = optarg; break;
 		case 's':
-			o.settle_s = strtod(optarg, &end);
-			if (*end || !(o.settle_s >= 0.01 && o.settle_s <= 60)) {
-				fprintf(stderr, "tb fan calibrate: --settle takes 0.01 to 60 seconds\n");
+			if (!number_arg(argv[0], "--settle", optarg, 0.01, 60, false, &o.settle_s))
 				return 2;
-			}
 			break;
-		case 'n':
-			o.step = (int)strtol(optarg, &end, 10);
-			if (*end || o.step < 1 || o.step > 128) {
-				fprintf(stderr, "tb fan calibrate: --step takes 1 to 128\n");
+		case 'n': {
+			double step;
+			if (!number_arg(argv[0], "--step", optarg, 1, 128, true, &step))
 				return 2;
-			}
+			o.step = (int)step;
 			break;
+		}
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind != argc)
+		return extra_args(argv[0], argv[optind]);
 	static struct fc_config cfg;
 	char err[512];
 	if (fc_config_load(config, &cfg, err, sizeof err) < 0) {

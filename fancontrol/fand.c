@@ -274,6 +274,7 @@ int main(int argc, char **argv)
 					     {"help", no_argument, 0, 'h'}, {0}};
 	static struct daemon d = {.config_path = DEFAULT_CONFIG, .calibration_path = DEFAULT_CALIBRATION};
 	bool check = false, release = false;
+	argv[0] = (char *)"tb-fand"; /* getopt's messages: the program's name, not its path */
 	for (int o; (o = getopt_long(argc, argv, "c:s:krh", opts, NULL)) != -1;) {
 		switch (o) {
 		case 'c': d.config_path = optarg; break;
@@ -286,7 +287,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		fprintf(stderr, "tb-fand: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
 	if (load(&d, &d.cfg) < 0)

@@ -7,6 +7,7 @@ LIBS += $(LIB)/libtbfan.a
 $(LIB)/libtbfan.a: $(call objs,fancontrol/config.c fancontrol/control.c fancontrol/plan.c fancontrol/status.c \
                                 fancontrol/calibration.c fancontrol/lines.c)
 
+$(OBJ)/fancontrol/fan_cmd.o: CFLAGS += -DTB_SRC_DIR='"$(CURDIR)"'
 PROGS += $(LIBEXEC)/tb-fan
 $(LIBEXEC)/tb-fan: $(call objs,fancontrol/fan_cmd.c fancontrol/io_sysfs.c) $(LIB)/libtbfan.a
 	$(link) $(LIBS_SENSORS) $(call pc,jansson) -lm

@@ -192,6 +192,31 @@ static void test_failsafe_sensor_removed(void **state)
 	rig_free(r);
 }
 
+/* tb fan status shows no temperature for a sensor that is gone: not its
+ * last reading, not 0 (JSON null, "-" in the table). */
+static void test_status_of_a_missing_sensor(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new("fancontrol/traces/idle.csv");
+	rig_run(r, 5);
+	static char json[32768], text[32768];
+	assert_true(fc_status_json(&r->ctl, json, sizeof json) > 0);
+	assert_non_null(strstr(json, "\"sensor\":\"amdgpu-pci-6300/junction\",\"temp_c\":"));
+	assert_null(strstr(json, "\"sensor\":\"amdgpu-pci-6300/junction\",\"temp_c\":null"));
+	assert_int_equal(fc_plant_io_remove(&r->pio, "amdgpu-pci-6300/junction"), 0);
+	rig_run(r, 1);
+	assert_true(fc_status_json(&r->ctl, json, sizeof json) > 0);
+	if (!strstr(json, "\"sensor\":\"amdgpu-pci-6300/junction\",\"temp_c\":null"))
+		fail_msg("no null temperature for the missing sensor: %s", json);
+	assert_true(fc_status_text(&r->ctl, text, sizeof text) > 0);
+	const char *row = strstr(text, "amdgpu-pci-6300/junction");
+	assert_non_null(row);
+	char temp[16] = "";
+	assert_int_equal(sscanf(row, "%*s %15s", temp), 1);
+	assert_string_equal(temp, "-");
+	rig_free(r);
+}
+
 static void test_failsafe_sensor_frozen(void **state)
 {
 	(void)state;
@@ -421,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_hostile_files),
 		cmocka_unit_test(test_failsafe_sensor_removed),
+		cmocka_unit_test(test_status_of_a_missing_sensor),
 		cmocka_unit_test(test_failsafe_sensor_frozen),
 		cmocka_unit_test(test_failsafe_fan_stalled),
 		cmocka_unit_test(test_standstill_start_is_no_stall),

@@ -27,7 +27,6 @@
 #endif
 #define INSTALLED_CONFIG "/etc/tb-fand.conf"
 
-
 static void usage(FILE *f)
 {
 	fprintf(f,

@@ -96,8 +96,8 @@ int fc_status_text(const struct fc_ctl *c, char *out, size_t len)
 		const struct fc_zone_cfg *zc = &c->cfg.zone[z];
 		char temp[32];
 		put(&b, "%-18s %-28s %s %7.1f %7.1f %6.0f%%  %s\n", zc->name, c->cfg.sensor[zc->sensor].name,
-		    cell(temp, sizeof temp, 7, 1, zone_temp(c, z)), zc->limit_c - zc->margin_c, zc->limit_c, c->zone[z].demand * 100,
-		    fc_fault_name(c->zone[z].fault));
+		    cell(temp, sizeof temp, 7, 1, zone_temp(c, z)), zc->limit_c - zc->margin_c, zc->limit_c,
+		    c->zone[z].demand * 100, fc_fault_name(c->zone[z].fault));
 	}
 	put(&b, "\n%-18s %5s %6s %8s %6s  %s\n", "fan", "pwm", "duty", "rpm", "dBA", "state");
 	for (int f = 0; f < c->cfg.nfans; f++) {
@@ -110,7 +110,8 @@ int fc_status_text(const struct fc_ctl *c, char *out, size_t len)
 				rpm += fs->rpm[m], n++;
 		char mean[32];
 		put(&b, "%-18s %5d %5.0f%% %s %6.1f  %s%s\n", fc->name, fs->pwm, fs->pwm < 0 ? 0.0 : fs->pwm * 100.0 / 255,
-		    cell(mean, sizeof mean, 8, 0, n ? rpm / n : NAN), fs->dba, fc_fault_name(fs->fault), fs->failsafe ? ", failsafe duty" : "");
+		    cell(mean, sizeof mean, 8, 0, n ? rpm / n : NAN), fs->dba, fc_fault_name(fs->fault),
+		    fs->failsafe ? ", failsafe duty" : "");
 	}
 	return b.overflow ? -ENOSPC : (int)b.n;
 }

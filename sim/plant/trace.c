@@ -15,7 +15,8 @@ static const char header[] = "t_s,gpu0_w,gpu1_w,gpu2_w,gpu3_w,gpu4_w,gpu5_w,cpu_
 
 #define COLUMNS 10
 #define MAX_LINE 4096
-/* 64 MiB holds a day at 0.1 s; it also bounds the rows' memory (~300 MiB). */
+/* 64 MiB holds a day at 0.1 s; it also bounds the rows' memory (at most
+ * 4 Mi rows of 80 bytes, even with the shortest rows). */
 #define MAX_FILE (64u << 20)
 /* 16 Mi rows (a month at 0.2 s) bounds the memory a trace may take. */
 #define MAX_ROWS (1u << 24)

@@ -19,6 +19,10 @@
 #include "fancontrol/fan.h"
 #include "fancontrol/internal.h"
 
+/* What tb fan calibrate writes is a few hundred bytes. */
+#define MAX_FILE (64 << 10)
+#define MAX_LINE 512
+
 static int cal_fail(char *err, size_t len, const char *path, int line, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 static int cal_fail(char *err, size_t len, const char *path, int line, const char *fmt, ...)
@@ -37,15 +41,15 @@ static int cal_fail(char *err, size_t len, const char *path, int line, const cha
  * refused with FILE:LINE, and cfg is left as it was. */
 int fc_calibration_apply(struct fc_config *cfg, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return cal_fail(err, errlen, path, 0, "%s", strerror(errno));
+	struct fc_lines r;
+	if (fc_lines_open(&r, path, MAX_FILE, MAX_LINE) < 0)
+		return cal_fail(err, errlen, path, 0, "%s", r.why);
 	struct fc_config next = *cfg;
 	struct fc_fan_cfg *fan = NULL;
-	char buf[512];
-	int line = 0, rc = 0;
-	while (rc == 0 && fgets(buf, sizeof buf, f)) {
-		line++;
+	char *buf;
+	int line = 0, rc = 0, got;
+	while (rc == 0 && (got = fc_lines_next(&r, &buf)) > 0) {
+		line = r.line;
 		char *hash = strchr(buf, '#');
 		if (hash)
 			*hash = '\0';
@@ -87,7 +91,9 @@ int fc_calibration_apply(struct fc_config *cfg, const char *path, char *err, siz
 		else
 			*slot = v;
 	}
-	fclose(f);
+	if (rc == 0 && got < 0)
+		rc = cal_fail(err, errlen, path, r.line, "%s", r.why);
+	fc_lines_close(&r);
 	for (int i = 0; rc == 0 && i < next.nfans; i++) {
 		struct fc_fan_cfg *x = &next.fan[i];
 		if (x->stop_pwm > x->start_pwm || x->min_rpm >= x->max_rpm)

@@ -12,6 +12,8 @@
 #include "fancontrol/fan.h"
 #include "fancontrol/internal.h"
 
+/* The shipped config is 5 KiB; the limits of FC_MAX_* fit in far less. */
+#define MAX_FILE (1 << 20)
 #define MAX_LINE 1024
 #define MAX_SHARED 2
 
@@ -455,25 +457,17 @@ int fc_config_load(const char *path, struct fc_config *cfg, char *err, size_t er
 {
 	struct parse ps = {.path = path, .err = err, .errlen = errlen, .cfg = cfg};
 	defaults(cfg);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return fail(&ps, 0, "cannot open: %s", strerror(errno));
-	char *buf = NULL;
-	size_t cap = 0;
-	int rc = 0;
-	ssize_t n;
-	while (!rc && (n = getline(&buf, &cap, f)) >= 0) {
-		ps.line++;
-		if (n > MAX_LINE)
-			rc = fail(&ps, ps.line, "line longer than %d bytes", MAX_LINE);
-		else if (memchr(buf, '\0', (size_t)n))
-			rc = fail(&ps, ps.line, "NUL byte in line");
-		else
-			rc = parse_line(&ps, buf);
+	struct fc_lines r;
+	if (fc_lines_open(&r, path, MAX_FILE, MAX_LINE) < 0)
+		return fail(&ps, 0, "%s", r.why);
+	char *line;
+	int rc = 0, got;
+	while (!rc && (got = fc_lines_next(&r, &line)) > 0) {
+		ps.line = r.line;
+		rc = parse_line(&ps, line);
 	}
-	if (!rc && ferror(f))
-		rc = fail(&ps, ps.line, "read error: %s", strerror(errno));
-	free(buf);
-	fclose(f);
+	if (!rc && got < 0)
+		rc = fail(&ps, r.line, "%s", r.why);
+	fc_lines_close(&r);
 	return rc ? rc : check_all(&ps);
 }

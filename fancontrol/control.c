@@ -18,8 +18,14 @@
 /* A frozen sensor is only suspicious when what drives it moved this much
  * (fraction of the power range, or of full fan speed). */
 #define STALE_MOVE 0.2
-/* A fan driven at or above its start duty for this long must turn. */
-#define STALL_GRACE_S 1.0
+/* A fan driven at or above its start duty for this long must turn: it
+ * needs its spin-up from standstill (about a second to the lowest speed a
+ * tachometer measures) and then a fresh reading, which hwmon drivers cache
+ * for 1.5 s (HZ + HZ / 2).  A turning fan that stops is caught at once
+ * (check_fans). */
+#define STALL_GRACE_S 3.0
+/* driven_since while the write that starts a fan is not yet known done */
+#define DRIVE_PENDING HUGE_VAL
 
 static void logf_(struct fc_ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -175,7 +181,10 @@ static void check_fans(struct fc_ctl *c)
 		const struct fc_fan_cfg *fc = &c->cfg.fan[f];
 		struct fc_fan_state *fs = &c->fan[f];
 		bool driven = fs->written >= fc->start_pwm;
-		if (!driven)
+		/* the grace counts from the first step after the write went out:
+		 * the step that wrote may itself have taken long (many fans, a
+		 * slow bus), and its start time is before the fan was told */
+		if (!driven || fs->driven_since == DRIVE_PENDING)
 			fs->driven_since = c->now;
 		enum fc_fault fault = FC_OK;
 		for (int m = 0; m < fc->nmembers; m++) {
@@ -394,7 +403,7 @@ static void write_fans(struct fc_ctl *c, const struct fc_io *io)
 		fs->err = rc < 0 ? rc : 0;
 		if (rc == 0) {
 			if (fs->written < c->cfg.fan[f].start_pwm && fs->pwm >= c->cfg.fan[f].start_pwm)
-				fs->driven_since = c->now;
+				fs->driven_since = DRIVE_PENDING;
 			fs->written = fs->pwm;
 			fs->kicked |= fs->pwm >= c->cfg.fan[f].start_pwm;
 		}

@@ -1,10 +1,9 @@
 /* libtbfan: the acoustic fan controller (the core of tb-fand).
  *
  * The core knows nothing of files: an IO backend (struct fc_io) reads the
- * sensors and tachometers and drives the fans, so the same control runs on
- * the real box (libsensors + sysfs, fancontrol/io_sysfs.c), on the simulated
- * box (the same backend, unmodified) and against the thermal plant in
- * accelerated time for the benchmark and the tests (fancontrol/io_plant.c).
+ * sensors and tachometers and drives the fans (libsensors + sysfs on the
+ * box, fancontrol/io_sysfs.c), so the same control runs against any
+ * backend, at any pace: time is what the caller passes to fc_tick.
  *
  * Each tick (fc_tick):
  *   1. read every sensor and tachometer; a reading that fails, is out of
@@ -181,7 +180,7 @@ void fc_tick(struct fc_ctl *c, const struct fc_io *io, double now);
 /* Give every fan back to firmware control. */
 void fc_release(struct fc_ctl *c, const struct fc_io *io);
 
-/* The fan laws (as documented by the plant): one fan's level at rpm
+/* The fan laws (sound power: +50 log10 of the speed ratio): one fan's level at rpm
  * (-HUGE_VAL when not turning) and the energy sum of n levels. */
 double fc_fan_level(double rated_dba, double rated_rpm, double rpm);
 double fc_dba_sum(const double *levels, int n);
@@ -195,6 +194,16 @@ double fc_floor_pwm(const struct fc_fan_cfg *f, enum fc_policy policy);
 double fc_plan(const struct fc_config *cfg, const double *demand, double *speed);
 
 const char *fc_fault_name(enum fc_fault f);
+
+/* The daemon's status directory (status_dir): the status as JSON and as a
+ * table, rewritten atomically after every control step, and the lock the
+ * running tb-fand holds (flock) with its pid in it.  A status older than
+ * FC_STALE_PERIODS control periods (5 s at the shipped 0.5 s, the unit's
+ * WatchdogSec) is a hung daemon's. */
+#define FC_STATUS_JSON "status.json"
+#define FC_STATUS_TEXT "status.txt"
+#define FC_LOCK_FILE "tb-fand.lock"
+#define FC_STALE_PERIODS 10
 /* Status as JSON / as a table (for tb fan status). */
 int fc_status_json(const struct fc_ctl *c, char *out, size_t len);
 int fc_status_text(const struct fc_ctl *c, char *out, size_t len);

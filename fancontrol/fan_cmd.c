@@ -1,61 +1,176 @@
 /* tb fan: the fan controller's command.
  *
  *   tb fan status [--json] [--status-dir DIR]
- *   tb fan bench [--trace FILE]... [--json] [--config FILE] [--plant FILE]
  *   tb fan calibrate [--config FILE] [--output FILE] [--settle SECONDS] [--step N] [--json]
  *
- * status shows what the running tb-fand last wrote to its status directory;
- * bench runs tb-fand's control and the two baselines over heat traces on the
- * thermal plant, in plant time. */
+ * status shows what the running tb-fand last wrote to its status directory
+ * and whether it is still running; calibrate measures the fans. */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <glob.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "fancontrol/bench.h"
+#include <jansson.h>
+
 #include "fancontrol/io_sysfs.h"
 
 #ifndef TB_SRC_DIR
 #define TB_SRC_DIR "."
 #endif
-#define MAX_TRACES 64
+#define INSTALLED_CONFIG "/etc/tb-fand.conf"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tb fan status [--json] [--status-dir DIR]\n"
-		"       tb fan bench [--trace FILE]... [--json] [--config FILE] [--plant FILE]\n"
 		"       tb fan calibrate [--config FILE] [--output FILE] [--settle SECONDS] [--step N] [--json]\n"
 		"\n"
 		"  status   zones, temperatures, limits, duties, rpm and the estimated dBA of the\n"
 		"           running tb-fand (from DIR, default /run/tb-fand)\n"
-		"  bench    tb-fand and two baselines (linear: fancontrol-style temperature-to-pwm\n"
-		"           lines; pid: per-zone PID without the acoustic objective) over the\n"
-		"           standard heat traces (fancontrol/traces) and any --trace files, on the\n"
-		"           thermal plant in plant time: mean and peak dBA, audible changes (a fan\n"
-		"           moving more than 10%% of its range within 2 s), seconds above a limit,\n"
-		"           hottest reading per zone\n"
 		"  calibrate  measure each fan group's start and stop duty and its speed range,\n"
 		"           one group at a time with the others at full speed, never letting a zone\n"
 		"           pass its limit less half its margin; writes the calibration file tb-fand\n"
 		"           reads (default /var/lib/tb-fand/calibration.conf)\n"
 		"\n"
-		"  --config FILE   tb-fand config (default: the shipped fancontrol/tb-fand.conf)\n"
-		"  --plant FILE    plant parameters (default: the built-in appliance)\n");
+		"  --config FILE   tb-fand's config (default " INSTALLED_CONFIG ", what tb-fand reads; where\n"
+		"                  there is none, the shipped fancontrol/tb-fand.conf)\n");
 }
 
-static const char *src_path(const char *rel, char *buf, size_t len)
+/* tb-fand's config: the installed one it reads, else the one shipped
+ * in the source tree. */
+static const char *default_config(char *buf, size_t len)
 {
+	if (access(INSTALLED_CONFIG, F_OK) == 0)
+		return INSTALLED_CONFIG;
 	const char *src = getenv("TB_SRC");
-	snprintf(buf, len, "%s/%s", src && *src ? src : TB_SRC_DIR, rel);
+	snprintf(buf, len, "%s/fancontrol/tb-fand.conf", src && *src ? src : TB_SRC_DIR);
 	return buf;
 }
 
+/* A number option, strictly: all of it a number ("3abc", "x", " 3" and ""
+ * are not), finite, in [lo, hi], whole when asked; else a message naming
+ * the option. */
+static bool number_arg(const char *cmd, const char *opt, const char *s, double lo, double hi, bool whole, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = *s && !isspace((unsigned char)*s) ? strtod(s, &end) : NAN;
+	if (isnan(v) || *end || errno == ERANGE || !(v >= lo && v <= hi) || (whole && v != floor(v))) {
+		fprintf(stderr, "%s: %s: '%s' is not a %s from %g to %g\n", cmd, opt, s, whole ? "whole number" : "number", lo,
+			hi);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static int extra_args(const char *cmd, const char *arg)
+{
+	fprintf(stderr, "%s: unexpected argument '%s'\n", cmd, arg);
+	return 2;
+}
+
 /* ---- status ------------------------------------------------------------------------------------ */
+
+/* The status files are the daemon's, but a reader still bounds them. */
+#define MAX_STATUS (1 << 20)
+
+/* A whole small regular file, NUL-terminated (NULL and errno otherwise). */
+static char *read_small(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return NULL;
+	char *buf = NULL;
+	if (fstat(fd, st) < 0)
+		goto out;
+	if (!S_ISREG(st->st_mode) || st->st_size > MAX_STATUS) {
+		errno = S_ISREG(st->st_mode) ? EFBIG : EINVAL;
+		goto out;
+	}
+	buf = malloc(MAX_STATUS + 1);
+	size_t n = 0;
+	for (ssize_t k; buf && n < MAX_STATUS && (k = read(fd, buf + n, MAX_STATUS - n)) != 0; n += (size_t)k)
+		if (k < 0) {
+			free(buf);
+			buf = NULL;
+			goto out;
+		}
+	if (buf)
+		buf[n] = '\0';
+out:
+	close(fd);
+	return buf;
+}
+
+struct liveness {
+	long pid;		/* from the lock file, 0 when unknown */
+	double age_s;		/* of the status */
+	bool running;
+	char problem[300];	/* empty when the daemon is running and current */
+};
+
+/* Whether a tb-fand holds the lock of dir and keeps its status current.
+ * The lock is tested with a shared flock, which only succeeds when no
+ * running tb-fand holds it (a killed one's lock died with it). */
+static void check_daemon(const char *dir, const struct stat *st, double interval_s, struct liveness *l)
+{
+	char path[4096], pid[32] = "";
+	snprintf(path, sizeof path, "%s/%s", dir, FC_LOCK_FILE);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	l->age_s = (double)(now.tv_sec - st->st_mtim.tv_sec) + (now.tv_nsec - st->st_mtim.tv_nsec) / 1e9;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(l->problem, sizeof l->problem, "tb-fand is not running (no lock %s: %s); its last status is %.0f s old",
+			 path, strerror(errno), l->age_s);
+		return;
+	}
+	ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+	pid[n > 0 ? n : 0] = '\0';
+	l->pid = strtol(pid, NULL, 10);
+	l->running = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	if (!l->running)
+		snprintf(l->problem, sizeof l->problem,
+			 "tb-fand (pid %ld) is not running: it exited or was killed; its last status is %.0f s old", l->pid,
+			 l->age_s);
+	else if (l->age_s > FC_STALE_PERIODS * interval_s)
+		snprintf(l->problem, sizeof l->problem,
+			 "tb-fand (pid %ld) has not updated its status for %.0f s (more than %d control periods): it is hung",
+			 l->pid, l->age_s, FC_STALE_PERIODS);
+}
+
+static json_t *daemon_json(const struct liveness *l)
+{
+	return json_pack("{s:o,s:b,s:f,s:o}", "pid", l->pid > 0 ? json_integer(l->pid) : json_null(), "running",
+			 l->running, "age_s", round(l->age_s * 10) / 10,
+			 "problem", *l->problem ? json_string(l->problem) : json_null());
+}
+
+/* --json: the status with "daemon" added; a status that is not current is
+ * not passed off as one: {"daemon":...,"last_status":...}, status 1. */
+static int print_status_json(json_t *status, const struct liveness *l)
+{
+	json_t *out = status;
+	if (*l->problem)
+		out = json_pack("{s:o,s:O}", "daemon", daemon_json(l), "last_status", status);
+	else
+		json_object_set_new(status, "daemon", daemon_json(l));
+	int rc = out && json_dumpf(out, stdout, JSON_COMPACT) == 0 ? 0 : 1;
+	printf("\n");
+	if (out != status)
+		json_decref(out);
+	return rc || *l->problem ? 1 : 0;
+}
 
 static int cmd_status(int argc, char **argv)
 {
@@ -75,122 +190,46 @@ static int cmd_status(int argc, char **argv)
 		else
 			return usage(stderr), 2;
 	}
+	if (optind != argc)
+		return extra_args(argv[0], argv[optind]);
 	char path[4096];
-	snprintf(path, sizeof path, "%s/status.%s", dir, json ? "json" : "txt");
-	FILE *f = fopen(path, "r");
-	if (!f) {
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s", dir, FC_STATUS_JSON);
+	char *text = read_small(path, &st);
+	if (!text) {
 		fprintf(stderr, "tb fan status: cannot read %s: %s (is tb-fand running?)\n", path, strerror(errno));
 		return 1;
 	}
-	char buf[8192];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-		fwrite(buf, 1, n, stdout);
-	fclose(f);
+	json_error_t jerr;
+	json_t *status = json_loads(text, 0, &jerr);
+	free(text);
+	if (!json_is_object(status)) {
+		fprintf(stderr, "tb fan status: %s is not a tb-fand status: %s\n", path, jerr.text);
+		json_decref(status);
+		return 1;
+	}
+	double interval = json_number_value(json_object_get(status, "interval_s"));
+	struct liveness l = {0};
+	check_daemon(dir, &st, interval > 0 ? interval : 0.5, &l);
+	if (json) {
+		int rc = print_status_json(status, &l);
+		json_decref(status);
+		return rc;
+	}
+	json_decref(status);
+	if (*l.problem) {
+		fprintf(stderr, "tb fan status: %s\n", l.problem);
+		return 1;
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, FC_STATUS_TEXT);
+	if (!(text = read_small(path, &st))) {
+		fprintf(stderr, "tb fan status: cannot read %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	printf("tb-fand (pid %ld), status of %.1f s ago\n", l.pid, l.age_s);
+	fputs(text, stdout);
+	free(text);
 	return 0;
-}
-
-/* ---- bench ------------------------------------------------------------------------------------- */
-
-static void print_table_head(void)
-{
-	printf("%-20s %-8s %9s %9s %8s %7s", "trace", "ctl", "mean dBA", "peak dBA", "audible", "s over");
-	for (int k = 0; k < FC_BENCH_ZONES; k++)
-		printf(" %12s", fc_bench_zone_names[k]);
-	printf("\n");
-}
-
-static void print_row(const struct fc_bench_result *r)
-{
-	printf("%-20s %-8s %9.1f %9.1f %8d %7.1f", r->trace, r->controller, r->mean_dba, r->peak_dba,
-	       r->audible_changes, r->seconds_over_limit);
-	for (int k = 0; k < FC_BENCH_ZONES; k++)
-		printf(" %12.1f", r->max_temp_c[k]);
-	printf("\n");
-}
-
-static void print_json(const struct fc_bench_result *r, bool first)
-{
-	printf("%s{\"trace\":\"%s\",\"controller\":\"%s\",\"mean_dba\":%.2f,\"peak_dba\":%.2f,"
-	       "\"audible_changes\":%d,\"seconds_over_limit\":%.1f,\"max_temp_c\":{",
-	       first ? "" : ",", r->trace, r->controller, r->mean_dba, r->peak_dba, r->audible_changes,
-	       r->seconds_over_limit);
-	for (int k = 0; k < FC_BENCH_ZONES; k++)
-		printf("%s\"%s\":%.1f", k ? "," : "", fc_bench_zone_names[k], r->max_temp_c[k]);
-	printf("}}");
-}
-
-static int standard_traces(char **traces, int n)
-{
-	char pattern[4096];
-	glob_t g;
-	if (glob(src_path("fancontrol/traces/*.csv", pattern, sizeof pattern), 0, NULL, &g) != 0)
-		return n;
-	for (size_t i = 0; i < g.gl_pathc && n < MAX_TRACES; i++)
-		traces[n++] = strdup(g.gl_pathv[i]);
-	globfree(&g);
-	return n;
-}
-
-static int cmd_bench(int argc, char **argv)
-{
-	static const struct option opts[] = {{"trace", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
-					     {"config", required_argument, 0, 'c'}, {"plant", required_argument, 0, 'p'},
-					     {"help", no_argument, 0, 'h'}, {0}};
-	char *traces[MAX_TRACES], cfgbuf[4096];
-	int ntraces = 0, rc = 0;
-	bool json = false;
-	const char *config = src_path("fancontrol/tb-fand.conf", cfgbuf, sizeof cfgbuf), *plant = NULL;
-	char *extra[MAX_TRACES];
-	int nextra = 0;
-	for (int o; (o = getopt_long(argc, argv, "t:jc:p:h", opts, NULL)) != -1;) {
-		if (o == 't' && nextra < MAX_TRACES)
-			extra[nextra++] = optarg;
-		else if (o == 'j')
-			json = true;
-		else if (o == 'c')
-			config = optarg;
-		else if (o == 'p')
-			plant = optarg;
-		else if (o == 'h')
-			return usage(stdout), 0;
-		else
-			return usage(stderr), 2;
-	}
-	static struct fc_config cfg;
-	char err[512];
-	if (fc_config_load(config, &cfg, err, sizeof err) < 0) {
-		fprintf(stderr, "tb fan bench: %s\n", err);
-		return 2;
-	}
-	ntraces = standard_traces(traces, 0);
-	for (int i = 0; i < nextra && ntraces < MAX_TRACES; i++)
-		traces[ntraces++] = strdup(extra[i]);
-	if (json)
-		printf("{\"results\":[");
-	else
-		print_table_head();
-	bool first = true;
-	static const enum fc_policy policies[] = {FC_POLICY_ACOUSTIC, FC_POLICY_LINEAR, FC_POLICY_PID};
-	for (int i = 0; i < ntraces && rc == 0; i++)
-		for (int k = 0; k < 3 && rc == 0; k++) {
-			struct fc_bench_result r;
-			if (fc_bench_run(&cfg, plant, traces[i], policies[k], &r, err, sizeof err) < 0) {
-				fprintf(stderr, "tb fan bench: %s\n", err);
-				rc = 1;
-				break;
-			}
-			if (json)
-				print_json(&r, first);
-			else
-				print_row(&r);
-			first = false;
-		}
-	if (json)
-		printf("]}\n");
-	for (int i = 0; i < ntraces; i++)
-		free(traces[i]);
-	return rc;
 }
 
 /* ---- calibrate --------------------------------------------------------------------------------- */
@@ -221,37 +260,32 @@ static int cmd_calibrate(int argc, char **argv)
 		{"config", required_argument, 0, 'c'}, {"output", required_argument, 0, 'o'},
 		{"settle", required_argument, 0, 's'}, {"step", required_argument, 0, 'n'},
 		{"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0}};
-	const char *config = "/etc/tb-fand.conf", *output = "/var/lib/tb-fand/calibration.conf";
+	char shipped[4096];
+	const char *config = default_config(shipped, sizeof shipped), *output = "/var/lib/tb-fand/calibration.conf";
 	struct fc_calibrate_opts o = { .settle_s = 3.0, .step = 16, .sleep = sleep_s, .progress = show_step };
 	bool json = false;
-	char *end;
 	for (int c; (c = getopt_long(argc, argv, "c:o:s:n:jh", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 'o': output = optarg; break;
 		case 's':
-			o.settle_s = strtod(optarg, &end);
-			if (*end || !(o.settle_s >= 0.01 && o.settle_s <= 60)) {
-				fprintf(stderr, "tb fan calibrate: --settle takes 0.01 to 60 seconds\n");
+			if (!number_arg(argv[0], "--settle", optarg, 0.01, 60, false, &o.settle_s))
 				return 2;
-			}
 			break;
-		case 'n':
-			o.step = (int)strtol(optarg, &end, 10);
-			if (*end || o.step < 1 || o.step > 128) {
-				fprintf(stderr, "tb fan calibrate: --step takes 1 to 128\n");
+		case 'n': {
+			double step;
+			if (!number_arg(argv[0], "--step", optarg, 1, 128, true, &step))
 				return 2;
-			}
+			o.step = (int)step;
 			break;
+		}
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind != argc)
+		return extra_args(argv[0], argv[optind]);
 	static struct fc_config cfg;
 	char err[512];
 	if (fc_config_load(config, &cfg, err, sizeof err) < 0) {
@@ -292,16 +326,22 @@ static int cmd_calibrate(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* getopt names argv[0] in its messages: the command as typed, never
+	 * the program's path under libexec */
+	static const struct {
+		const char *name, *as;
+		int (*run)(int, char **);
+	} cmds[] = {{"status", "tb fan status", cmd_status},
+		    {"calibrate", "tb fan calibrate", cmd_calibrate}};
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	if (!strcmp(argv[1], "status"))
-		return cmd_status(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "bench"))
-		return cmd_bench(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "calibrate"))
-		return cmd_calibrate(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(argv[1], cmds[i].name)) {
+			argv[1] = (char *)cmds[i].as;
+			return cmds[i].run(argc - 1, argv + 1);
+		}
 	fprintf(stderr, "tb fan: unknown subcommand '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

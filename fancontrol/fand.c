@@ -12,11 +12,13 @@
  * killed and restarted; ExecStopPost runs --release for the case no
  * handler can catch (SIGKILL). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,9 +114,9 @@ static void publish(const struct fc_ctl *c)
 {
 	static char buf[32768];
 	if (fc_status_json(c, buf, sizeof buf) >= 0)
-		write_status(c->cfg.status_dir, "status.json", buf);
+		write_status(c->cfg.status_dir, FC_STATUS_JSON, buf);
 	if (fc_status_text(c, buf, sizeof buf) >= 0)
-		write_status(c->cfg.status_dir, "status.txt", buf);
+		write_status(c->cfg.status_dir, FC_STATUS_TEXT, buf);
 }
 
 struct daemon {
@@ -153,6 +155,8 @@ static void reload(struct daemon *d)
 		sd_notify(0, "READY=1\nSTATUS=reload refused: bad config, running the previous one");
 		return;
 	}
+	/* the lock and the status stay where they are until a restart */
+	snprintf(d->scratch.status_dir, sizeof d->scratch.status_dir, "%s", d->cfg.status_dir);
 	crash_io = NULL;
 	fc_sysfs_io_close(&d->io);
 	d->cfg = d->scratch;
@@ -169,15 +173,57 @@ static void sleep_until(double t)
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL); /* a signal ends it early */
 }
 
+/* One controller at a time: two would fight over the fans.  The lock is
+ * flock(2) on FC_LOCK_FILE in the status directory, so it dies with its
+ * holder (a SIGKILLed instance leaves no lock behind, only the file); the
+ * file holds the holder's pid for messages.  A `tb fan status` tests the
+ * lock with a brief shared flock, so a busy lock is retried for a moment
+ * before it counts as another instance's. */
+#define LOCK_TRIES 20
+#define LOCK_RETRY_NS 50000000L
+
+static int take_lock(const char *dir)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s", dir, FC_LOCK_FILE);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "tb-fand: cannot open the lock %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
+		if (errno != EWOULDBLOCK || i + 1 >= LOCK_TRIES) {
+			char pid[32] = "";
+			ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+			pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
+			if (errno == EWOULDBLOCK)
+				fprintf(stderr, "tb-fand: another tb-fand (pid %s) holds %s; not starting\n",
+					*pid ? pid : "?", path);
+			else
+				fprintf(stderr, "tb-fand: cannot lock %s: %s\n", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		nanosleep(&(struct timespec){0, LOCK_RETRY_NS}, NULL);
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		fprintf(stderr, "tb-fand: cannot write the pid to %s: %s\n", path, strerror(errno));
+	return fd; /* held until exit */
+}
+
 static int run(struct daemon *d)
 {
+	mkdir(d->cfg.status_dir, 0755);
+	if (take_lock(d->cfg.status_dir) < 0)
+		return 1;
 	if (fc_sysfs_io_open(&d->io, &d->cfg, log_line, NULL) < 0) {
 		fprintf(stderr, "tb-fand: libsensors cannot start\n");
 		return 1;
 	}
 	fc_init(&d->ctl, &d->cfg, FC_POLICY_ACOUSTIC, log_line, NULL);
 	crash_io = &d->io;
-	mkdir(d->cfg.status_dir, 0755);
 	fprintf(stderr, "tb-fand: controlling %d fans for %d zones\n", d->cfg.nfans, d->cfg.nzones);
 	struct fc_io io = fc_sysfs_io(&d->io);
 	double next = now_s();
@@ -228,6 +274,7 @@ int main(int argc, char **argv)
 					     {"help", no_argument, 0, 'h'}, {0}};
 	static struct daemon d = {.config_path = DEFAULT_CONFIG, .calibration_path = DEFAULT_CALIBRATION};
 	bool check = false, release = false;
+	argv[0] = (char *)"tb-fand"; /* getopt's messages: the program's name, not its path */
 	for (int o; (o = getopt_long(argc, argv, "c:s:krh", opts, NULL)) != -1;) {
 		switch (o) {
 		case 'c': d.config_path = optarg; break;
@@ -240,7 +287,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		fprintf(stderr, "tb-fand: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
 	if (load(&d, &d.cfg) < 0)

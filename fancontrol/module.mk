@@ -1,22 +1,17 @@
 # fancontrol/: tb-fand, the acoustic fan controller
 #  libtbfan:      the control core, config parser, planner, status (no IO)
-#  libtbfanplant: the core against the thermal plant (plant IO backend, benchmark)
 #  tb-fand:       the daemon (libsensors + sysfs backend, systemd notify)
-#  tb fan:        status, bench, calibrate
-LIBS += $(LIB)/libtbfan.a $(LIB)/libtbfanplant.a
+#  tb fan:        status, calibrate
+# (The benchmark on the thermal plant is the simulator's: sim/fanbench.)
+LIBS += $(LIB)/libtbfan.a
 $(LIB)/libtbfan.a: $(call objs,fancontrol/config.c fancontrol/control.c fancontrol/plan.c fancontrol/status.c \
-                                fancontrol/calibration.c)
-$(LIB)/libtbfanplant.a: $(call objs,fancontrol/io_plant.c fancontrol/bench.c)
+                                fancontrol/calibration.c fancontrol/lines.c)
 
 $(OBJ)/fancontrol/fan_cmd.o: CFLAGS += -DTB_SRC_DIR='"$(CURDIR)"'
 PROGS += $(LIBEXEC)/tb-fan
-$(LIBEXEC)/tb-fan: $(call objs,fancontrol/fan_cmd.c fancontrol/io_sysfs.c) $(LIB)/libtbfanplant.a $(LIB)/libtbfan.a \
-                   $(LIB)/libtbplant.a
-	$(link) $(LIBS_SENSORS) -lm
+$(LIBEXEC)/tb-fan: $(call objs,fancontrol/fan_cmd.c fancontrol/io_sysfs.c) $(LIB)/libtbfan.a
+	$(link) $(LIBS_SENSORS) $(call pc,jansson) -lm
 
 PROGS += $(BIN)/tb-fand
 $(BIN)/tb-fand: $(call objs,fancontrol/fand.c fancontrol/io_sysfs.c) $(LIB)/libtbfan.a
 	$(link) $(LIBS_SENSORS) $(LIBS_SYSTEMD) -lm
-
-# make bench: the acoustic benchmark on the standard traces
-BENCHES += fancontrol/bench.sh

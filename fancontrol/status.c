@@ -37,16 +37,29 @@ static void num(struct buf *b, const char *key, double v, const char *sep)
 		put(b, "\"%s\":null%s", key, sep);
 }
 
+/* Only a reading that the last read gave and that is believable: a sensor
+ * that went missing or reads nonsense has no temperature (not its last
+ * good value, not 0). */
 static double zone_temp(const struct fc_ctl *c, int z)
 {
 	const struct fc_sensor_state *s = &c->sensor[c->cfg.zone[z].sensor];
-	return s->seen ? s->value : NAN;
+	return s->seen && s->fault == FC_OK ? s->value : NAN;
+}
+
+/* A number for the table, or "-" when there is none. */
+static const char *cell(char *buf, size_t len, int width, int decimals, double v)
+{
+	if (isfinite(v))
+		snprintf(buf, len, "%*.*f", width, decimals, v);
+	else
+		snprintf(buf, len, "%*s", width, "-");
+	return buf;
 }
 
 int fc_status_json(const struct fc_ctl *c, char *out, size_t len)
 {
 	struct buf b = {out, len, 0, false};
-	put(&b, "{\"time_s\":%.1f,\"dba\":%.1f,\"zones\":[", c->now, c->dba);
+	put(&b, "{\"time_s\":%.1f,\"interval_s\":%g,\"dba\":%.1f,\"zones\":[", c->now, c->cfg.interval_s, c->dba);
 	for (int z = 0; z < c->cfg.nzones; z++) {
 		const struct fc_zone_cfg *zc = &c->cfg.zone[z];
 		const struct fc_zone_state *zs = &c->zone[z];
@@ -81,9 +94,10 @@ int fc_status_text(const struct fc_ctl *c, char *out, size_t len)
 	put(&b, "%-18s %-28s %7s %7s %7s %7s  %s\n", "zone", "sensor", "temp C", "set C", "limit C", "demand", "state");
 	for (int z = 0; z < c->cfg.nzones; z++) {
 		const struct fc_zone_cfg *zc = &c->cfg.zone[z];
-		put(&b, "%-18s %-28s %7.1f %7.1f %7.1f %6.0f%%  %s\n", zc->name, c->cfg.sensor[zc->sensor].name,
-		    zone_temp(c, z), zc->limit_c - zc->margin_c, zc->limit_c, c->zone[z].demand * 100,
-		    fc_fault_name(c->zone[z].fault));
+		char temp[32];
+		put(&b, "%-18s %-28s %s %7.1f %7.1f %6.0f%%  %s\n", zc->name, c->cfg.sensor[zc->sensor].name,
+		    cell(temp, sizeof temp, 7, 1, zone_temp(c, z)), zc->limit_c - zc->margin_c, zc->limit_c,
+		    c->zone[z].demand * 100, fc_fault_name(c->zone[z].fault));
 	}
 	put(&b, "\n%-18s %5s %6s %8s %6s  %s\n", "fan", "pwm", "duty", "rpm", "dBA", "state");
 	for (int f = 0; f < c->cfg.nfans; f++) {
@@ -94,8 +108,10 @@ int fc_status_text(const struct fc_ctl *c, char *out, size_t len)
 		for (int m = 0; m < fc->nmembers; m++)
 			if (fc->tach[m] >= 0)
 				rpm += fs->rpm[m], n++;
-		put(&b, "%-18s %5d %5.0f%% %8.0f %6.1f  %s%s\n", fc->name, fs->pwm, fs->pwm < 0 ? 0.0 : fs->pwm * 100.0 / 255,
-		    n ? rpm / n : NAN, fs->dba, fc_fault_name(fs->fault), fs->failsafe ? ", failsafe duty" : "");
+		char mean[32];
+		put(&b, "%-18s %5d %5.0f%% %s %6.1f  %s%s\n", fc->name, fs->pwm, fs->pwm < 0 ? 0.0 : fs->pwm * 100.0 / 255,
+		    cell(mean, sizeof mean, 8, 0, n ? rpm / n : NAN), fs->dba, fc_fault_name(fs->fault),
+		    fs->failsafe ? ", failsafe duty" : "");
 	}
 	return b.overflow ? -ENOSPC : (int)b.n;
 }

@@ -15,6 +15,9 @@ static const char header[] = "t_s,gpu0_w,gpu1_w,gpu2_w,gpu3_w,gpu4_w,gpu5_w,cpu_
 
 #define COLUMNS 10
 #define MAX_LINE 4096
+/* 64 MiB holds a day at 0.1 s; it also bounds the rows' memory (at most
+ * 4 Mi rows of 80 bytes, even with the shortest rows). */
+#define MAX_FILE (64u << 20)
 /* 16 Mi rows (a month at 0.2 s) bounds the memory a trace may take. */
 #define MAX_ROWS (1u << 24)
 /* Plausible bounds: the plant clamps power to each part's cap anyway. */
@@ -119,19 +122,11 @@ static int append(struct reader *r, struct plant_trace *t, const double v[COLUMN
 	return 0;
 }
 
-static void chomp(char *s, size_t *n)
+static int parse_line(struct reader *r, struct plant_trace *t, char *s)
 {
-	while (*n && (s[*n - 1] == '\n' || s[*n - 1] == '\r'))
-		s[--*n] = '\0';
-}
-
-static int parse_line(struct reader *r, struct plant_trace *t, char *s, size_t n)
-{
-	if (n > MAX_LINE)
-		return fail(r, "line longer than %d bytes", MAX_LINE);
-	if (memchr(s, '\0', n))
-		return fail(r, "NUL byte in line");
-	chomp(s, &n);
+	size_t n = strlen(s);
+	if (n && s[n - 1] == '\r')
+		s[n - 1] = '\0';
 	if (r->line == 1)
 		return strcmp(s, header) ? fail(r, "header must be exactly '%s'", header) : 0;
 	double v[COLUMNS];
@@ -141,21 +136,19 @@ static int parse_line(struct reader *r, struct plant_trace *t, char *s, size_t n
 	return rc ? rc : append(r, t, v);
 }
 
-static int read_trace(struct reader *r, FILE *f, struct plant_trace *t)
+static int read_trace(struct reader *r, struct plant_lines *in, struct plant_trace *t)
 {
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int rc = 0;
-	while (!rc && (n = getline(&buf, &cap, f)) >= 0) {
-		r->line++;
-		rc = parse_line(r, t, buf, (size_t)n);
+	char *s;
+	int rc = 0, got;
+	while (!rc && (got = plant_lines_next(in, &s)) > 0) {
+		r->line = in->line;
+		rc = parse_line(r, t, s);
 	}
-	free(buf);
 	if (rc)
 		return rc;
-	if (ferror(f))
-		return fail(r, "read error: %s", strerror(errno));
+	r->line = in->line;
+	if (got < 0)
+		return fail(r, "%s", in->why);
 	r->line++; /* where the missing content should have been */
 	if (r->line == 1)
 		return fail(r, "empty file: no header");
@@ -167,14 +160,18 @@ static int read_trace(struct reader *r, FILE *f, struct plant_trace *t)
 struct plant_trace *plant_trace_load(const char *path, char *err, size_t errlen)
 {
 	struct reader r = {.path = path ? path : "(null)", .err = err, .errlen = errlen};
-	FILE *f = path ? fopen(path, "r") : NULL;
-	if (!f) {
-		fail(&r, "cannot open: %s", path ? strerror(errno) : "no path");
+	struct plant_lines in;
+	if (!path) {
+		fail(&r, "cannot open: no path");
+		return NULL;
+	}
+	if (plant_lines_open(&in, path, MAX_FILE, MAX_LINE) < 0) {
+		fail(&r, "%s", in.why);
 		return NULL;
 	}
 	struct plant_trace *t = calloc(1, sizeof *t);
-	int rc = t ? read_trace(&r, f, t) : fail(&r, "out of memory");
-	fclose(f);
+	int rc = t ? read_trace(&r, &in, t) : fail(&r, "out of memory");
+	plant_lines_close(&in);
 	if (rc) {
 		plant_trace_free(t);
 		return NULL;

@@ -28,6 +28,12 @@ stop=$(sed -n '/^\[fan chassis\]/,/^$/s/^stop_pwm = //p' "$cal")
 out=$("$tb" sim run -- "$TB_BUILD/bin/tb-fand" --check --config "$conf" --calibration "$cal" 2>&1)
 [ $? -eq 0 ] && ok "tb-fand takes the calibration with its config" || not_ok "tb-fand takes the calibration" "$out"
 
+# without --config: /etc/tb-fand.conf where there is one, else the shipped config, as its help says
+[ -e /etc/tb-fand.conf ] && want="/etc/tb-fand.conf" || want="the shipped config"
+out=$("$tb" sim run -- "$tb" fan calibrate --output "$state.d/default.cal" --settle 0.15 --step 64 --json 2>&1); rc=$?
+n=$(printf '%s' "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["fans"]))' 2>&1)
+[ $rc -eq 0 ] && [ "$n" = 7 ] && ok "tb fan calibrate without --config takes $want" || not_ok "calibrate's default config" "status $rc: $out"
+
 printf '[fan chassis]\nstart_pwm = 64\n[fan blower]\nstop_pwm = 3\n' >"$state.d/bad.conf"
 out=$("$TB_BUILD/bin/tb-fand" --check --config "$conf" --calibration "$state.d/bad.conf" 2>&1); rc=$?
 [ $rc -eq 2 ] && ok "a calibration naming a fan the config lacks is refused" || not_ok "unknown fan refused" "status $rc"

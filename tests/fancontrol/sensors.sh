@@ -1,8 +1,8 @@
 #!/bin/sh
 # tb-fand against sensors that fail while it runs, on the simulated box: a
 # GPU's junction sensor that disappears, and one that freezes while its GPU
-# works.  Each time the affected fans go to full duty within a second of
-# the fault being detectable, and it is logged.
+# works.  Each time the affected fans go to full duty, and it is logged.
+# (How fast, in plant time, is test_fan's to assert; here the box is polled.)
 . "$TB_SRC/tests/tap.sh"
 tb="$TB_BUILD/bin/tb"
 fand="$TB_BUILD/bin/tb-fand"
@@ -31,7 +31,7 @@ wait_for 5 box sh -c 'grep -q "4: 90C" /sys/class/drm/card2/device/gpu_od/fan_ct
   not_ok "tb-fand takes the GPU fans" "$(cat "$state.d/log")"
 
 "$tb" sim fault 2 sensor-loss >/dev/null
-wait_for 1 curve_full 2 && ok "a GPU's junction sensor gone: its fan curve at 100% within 1 s" || \
+wait_for 10 curve_full 2 && ok "a GPU's junction sensor gone: its fan curve at 100%" || \
   not_ok "sensor loss -> failsafe" "$(tail -n 5 "$state.d/log")"
 contains "the loss is logged" "junction" "$(cat "$state.d/log")"
 

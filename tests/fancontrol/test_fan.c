@@ -17,7 +17,8 @@
 
 #include <cmocka.h>
 
-#include "fancontrol/bench.h"
+#include "sim/fanbench/fanbench.h"
+#include "tests/plant/util.h"
 
 static char conf_path[512];
 
@@ -99,6 +100,25 @@ static void test_config_errors(void **state)
 	assert_int_equal(fc_config_load("/nonexistent/tb-fand.conf", &(struct fc_config){0}, NULL, 0), -EINVAL);
 }
 
+/* The config and the calibration file: what is not a small regular file
+ * is refused before it is read, naming the limit (tb-fand --check --config
+ * /dev/zero used to read forever). */
+static void test_hostile_files(void **state)
+{
+	(void)state;
+	struct hostile h[HOSTILE_FILES];
+	hostile_files(h);
+	static struct fc_config cfg;
+	for (int i = 0; i < HOSTILE_FILES; i++) {
+		char err[512] = "";
+		assert_int_equal(fc_config_load(h[i].path, &cfg, err, sizeof err), -EINVAL);
+		expect_refused(&h[i], err);
+		struct fc_config *c = shipped();
+		assert_int_equal(fc_calibration_apply(c, h[i].path, err, sizeof err), -EINVAL);
+		expect_refused(&h[i], err);
+	}
+}
+
 /* ---- failsafe on the plant ---------------------------------------------------------------------- */
 
 struct rig {
@@ -172,6 +192,31 @@ static void test_failsafe_sensor_removed(void **state)
 	rig_free(r);
 }
 
+/* tb fan status shows no temperature for a sensor that is gone: not its
+ * last reading, not 0 (JSON null, "-" in the table). */
+static void test_status_of_a_missing_sensor(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new("fancontrol/traces/idle.csv");
+	rig_run(r, 5);
+	static char json[32768], text[32768];
+	assert_true(fc_status_json(&r->ctl, json, sizeof json) > 0);
+	assert_non_null(strstr(json, "\"sensor\":\"amdgpu-pci-6300/junction\",\"temp_c\":"));
+	assert_null(strstr(json, "\"sensor\":\"amdgpu-pci-6300/junction\",\"temp_c\":null"));
+	assert_int_equal(fc_plant_io_remove(&r->pio, "amdgpu-pci-6300/junction"), 0);
+	rig_run(r, 1);
+	assert_true(fc_status_json(&r->ctl, json, sizeof json) > 0);
+	if (!strstr(json, "\"sensor\":\"amdgpu-pci-6300/junction\",\"temp_c\":null"))
+		fail_msg("no null temperature for the missing sensor: %s", json);
+	assert_true(fc_status_text(&r->ctl, text, sizeof text) > 0);
+	const char *row = strstr(text, "amdgpu-pci-6300/junction");
+	assert_non_null(row);
+	char temp[16] = "";
+	assert_int_equal(sscanf(row, "%*s %15s", temp), 1);
+	assert_string_equal(temp, "-");
+	rig_free(r);
+}
+
 static void test_failsafe_sensor_frozen(void **state)
 {
 	(void)state;
@@ -210,6 +255,94 @@ static void test_failsafe_fan_stalled(void **state)
 	assert_true(plant_fan_pwm(r->p, 1) < 100);
 	assert_true(plant_fan_rpm(r->p, 1) > 0);
 	rig_free(r);
+}
+
+/* The tachometers as a slow sensor path shows them: each reading is the
+ * one of TACH_LAG_S ago (hwmon drivers cache readings for 1.5 s; a busy
+ * box publishes late).  Other sensors pass straight through. */
+#define TACH_LAG_S 1.5
+#define LAG_SLOTS 64
+struct lagged {
+	struct rig *r;
+	double t[FC_MAX_SENSORS][LAG_SLOTS], v[FC_MAX_SENSORS][LAG_SLOTS];
+	int n[FC_MAX_SENSORS];
+};
+
+static int lagged_read(void *ctx, int i, double *v)
+{
+	struct lagged *l = ctx;
+	int rc = l->r->io.ops->read(l->r->io.ctx, i, v);
+	if (rc < 0 || l->r->ctl.cfg.sensor[i].kind != FC_SENSOR_FAN)
+		return rc;
+	double now = plant_time(l->r->p);
+	int k = l->n[i]++ % LAG_SLOTS;
+	l->t[i][k] = now, l->v[i][k] = *v;
+	double seen = 0; /* before the first old enough sample: standing still */
+	for (int j = 0; j < LAG_SLOTS && j < l->n[i]; j++)
+		if (l->t[i][j] <= now - TACH_LAG_S && (seen == 0 || l->t[i][j] >= seen))
+			seen = l->t[i][j], *v = l->v[i][j];
+	if (seen == 0)
+		*v = 0;
+	return 0;
+}
+
+static int lagged_set(void *ctx, int f, int pwm)
+{
+	struct lagged *l = ctx;
+	return l->r->io.ops->set_pwm(l->r->io.ctx, f, pwm);
+}
+
+static int lagged_release(void *ctx, int f)
+{
+	struct lagged *l = ctx;
+	return l->r->io.ops->release(l->r->io.ctx, f);
+}
+
+/* Taking over GPU fans that firmware holds at standstill (zero-rpm while
+ * cool) through a slow tachometer: the kick-start is not a stall, so no
+ * failsafe duty and the chassis fans go straight to their stop duty.  (A
+ * grace counted from the control step before the write, and shorter than
+ * the tachometer's latency, called every such start a stall: fand.sh's idle
+ * chassis duty under load.)  A fan that really does not start is still
+ * caught. */
+static void test_standstill_start_is_no_stall(void **state)
+{
+	(void)state;
+	static const struct fc_io_ops lagged_ops = {lagged_read, lagged_set, lagged_release};
+	for (int stalled = 0; stalled <= 1; stalled++) {
+		struct rig *r = rig_new("fancontrol/traces/idle.csv");
+		struct lagged *l = calloc(1, sizeof *l);
+		assert_non_null(l);
+		l->r = r;
+		struct fc_io io = {&lagged_ops, l};
+		for (int g = 0; g < PLANT_GPUS; g++)
+			assert_int_equal(plant_fan_set_pwm(r->p, g, 0), 0);
+		if (stalled)
+			assert_int_equal(plant_fan_stall(r->p, 2, 1), 0);
+		struct plant_inputs in;
+		plant_trace_at(r->t, 0, &in);
+		plant_step(r->p, 60, &in);
+		assert_int_equal(plant_fan_rpm(r->p, 0), 0);
+		double dt = r->ctl.cfg.interval_s, t0 = plant_time(r->p);
+		bool failsafe = false;
+		while (plant_time(r->p) - t0 < 10) {
+			fc_tick(&r->ctl, &io, plant_time(r->p));
+			for (int f = 0; f < r->ctl.cfg.nfans; f++)
+				failsafe |= r->ctl.fan[f].failsafe;
+			plant_step_trace(r->p, r->t, dt);
+		}
+		if (stalled) {
+			assert_int_equal(r->ctl.fan[3].fault, FC_STALLED);
+			assert_true(r->ctl.fan[3].failsafe);
+		} else {
+			assert_false(failsafe);
+			for (int f = 0; f < r->ctl.cfg.nfans; f++)
+				assert_int_equal(r->ctl.fan[f].fault, FC_OK);
+			assert_int_equal(plant_fan_pwm(r->p, PLANT_GPUS), (int)r->ctl.cfg.fan[0].stop_pwm);
+		}
+		free(l);
+		rig_free(r);
+	}
 }
 
 static void test_release(void **state)
@@ -311,9 +444,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_config),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_hostile_files),
 		cmocka_unit_test(test_failsafe_sensor_removed),
+		cmocka_unit_test(test_status_of_a_missing_sensor),
 		cmocka_unit_test(test_failsafe_sensor_frozen),
 		cmocka_unit_test(test_failsafe_fan_stalled),
+		cmocka_unit_test(test_standstill_start_is_no_stall),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_planner_prefers_quiet_fans),
 		cmocka_unit_test(test_trace_idle),
@@ -322,5 +458,5 @@ int main(void)
 		cmocka_unit_test(test_trace_one_gpu_burst),
 		cmocka_unit_test(test_trace_inference),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }

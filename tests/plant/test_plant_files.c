@@ -220,9 +220,22 @@ static void test_bad_configs(void **state)
 	assert_null(plant_load("/nonexistent/plant.conf", tiny, sizeof tiny));
 	assert_int_equal(strlen(tiny), sizeof tiny - 1);
 	assert_null(plant_load("/nonexistent/plant.conf", NULL, 0));
-	/* a directory opens but cannot be read */
-	assert_null(plant_load("/", err, sizeof err));
-	assert_non_null(strstr(err, "/:0: read error"));
+}
+
+/* What is not a small regular file is refused before it is read, with the
+ * limit it broke; nothing blocks, nothing grows. */
+static void test_hostile_files(void **state)
+{
+	(void)state;
+	struct hostile h[HOSTILE_FILES];
+	hostile_files(h);
+	for (int i = 0; i < HOSTILE_FILES; i++) {
+		char err[512] = "";
+		assert_null(plant_load(h[i].path, err, sizeof err));
+		expect_refused(&h[i], err);
+		assert_null(plant_trace_load(h[i].path, err, sizeof err));
+		expect_refused(&h[i], err);
+	}
 }
 
 /* Deterministic pseudo-random damage to a good file. */
@@ -450,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_partial_file_keeps_defaults),
 		cmocka_unit_test(test_bad_configs),
 		cmocka_unit_test(test_damaged_configs_never_crash),
+		cmocka_unit_test(test_hostile_files),
 		cmocka_unit_test(test_trace_good),
 		cmocka_unit_test(test_trace_replay),
 		cmocka_unit_test(test_trace_bad),

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -50,6 +51,43 @@ const char *scratch_file(const char *name, const char *data, size_t len)
 	assert_int_equal(fwrite(data, 1, len, f), len);
 	assert_int_equal(fclose(f), 0);
 	return path;
+}
+
+/* Past every reader's limits: the largest file limit (a heat trace's
+ * 64 MiB) and the longest line limit (a trace's 4096 bytes). */
+#define HOSTILE_SIZE ((65 << 20) + 1)
+#define HOSTILE_LINE 5000
+
+void hostile_files(struct hostile h[HOSTILE_FILES])
+{
+	static char fifo[128], big[128], longline[128];
+	snprintf(fifo, sizeof fifo, "%s/fifo", scratch);
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(big, sizeof big, "%s/big", scratch);
+	FILE *f = fopen(big, "wb");
+	assert_non_null(f);
+	assert_int_equal(ftruncate(fileno(f), HOSTILE_SIZE), 0); /* sparse: no time, no disk */
+	assert_int_equal(fclose(f), 0);
+	char *text = malloc(HOSTILE_LINE + 2);
+	assert_non_null(text);
+	memset(text, 'x', HOSTILE_LINE);
+	text[HOSTILE_LINE] = '\n';
+	snprintf(longline, sizeof longline, "%s", scratch_file("longline", text, HOSTILE_LINE + 1));
+	free(text);
+	h[0] = (struct hostile){"a device without end", "/dev/zero", ":0: not a regular file"};
+	h[1] = (struct hostile){"a FIFO without a writer", fifo, ":0: not a regular file"};
+	h[2] = (struct hostile){"a directory", scratch, ":0: not a regular file"};
+	h[3] = (struct hostile){"an oversized file", big, ":0: larger than the limit of "};
+	h[4] = (struct hostile){"an overlong line", longline, ":1: line longer than the limit of "};
+}
+
+void expect_refused(const struct hostile *h, const char *err)
+{
+	char want[300];
+	snprintf(want, sizeof want, "%s%s", h->path, h->why);
+	if (strncmp(err, want, strlen(want)))
+		fail_msg("%s: expected '%s...', got '%s'", h->what, want, err);
 }
 
 const char *source_path(const char *rel)

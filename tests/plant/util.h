@@ -13,6 +13,17 @@ int scratch_teardown(void **state);
 /* Write bytes (len) or a string (len (size_t)-1) to the scratch file NAME;
  * returns its path (static buffer, valid until the next call). */
 const char *scratch_file(const char *name, const char *data, size_t len);
+/* Files no reader may read through, and the start of the error each
+ * must give after its path: /dev/zero, a FIFO without a writer (opening
+ * it must not block), a directory, a file larger than every reader's
+ * limit, a line longer than every reader's limit. */
+#define HOSTILE_FILES 5
+struct hostile {
+	const char *what, *path, *why;
+};
+void hostile_files(struct hostile h[HOSTILE_FILES]);
+/* Fail the test unless err is "PATH" + h->why ... */
+void expect_refused(const struct hostile *h, const char *err);
 /* The repository's file at REL (TB_SRC, else the current directory). */
 const char *source_path(const char *rel);
 

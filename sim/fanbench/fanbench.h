@@ -1,8 +1,9 @@
-/* The fan controller against the thermal plant (sim/plant), in plant time:
- * the plant IO backend and the benchmark.  Used by `tb fan bench`, `tb fan
- * calibrate --plant` and the tests; never by tb-fand itself. */
-#ifndef TB_FANCONTROL_BENCH_H
-#define TB_FANCONTROL_BENCH_H
+/* libtbfanbench: the fan controller (libtbfan) against the thermal plant
+ * (sim/plant), in plant time: an IO backend on the plant and the benchmark.
+ * Used by `tb fanbench` (make bench) and the tests; the shipped tb-fand and
+ * tb fan contain none of it. */
+#ifndef TB_SIM_FANBENCH_H
+#define TB_SIM_FANBENCH_H
 
 #include "fancontrol/fan.h"
 #include "sim/plant/plant.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fancontrol/bench.h"
+#include "sim/fanbench/fanbench.h"
 
 /* Where the box puts its GPUs: bus 0x03 + 0x20 * index (sim/box/pci.c). */
 static int gpu_of_chip(const char *chip)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fancontrol/bench.h"
+#include "sim/fanbench/fanbench.h"
 
 /* An audible change: a fan's speed moving more than this fraction of its
  * range within the window. */

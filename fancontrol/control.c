@@ -18,14 +18,15 @@
 /* A frozen sensor is only suspicious when what drives it moved this much
  * (fraction of the power range, or of full fan speed). */
 #define STALE_MOVE 0.2
-/* A fan driven at or above its start duty for this long must turn: it
- * needs its spin-up from standstill (about a second to the lowest speed a
- * tachometer measures) and then a fresh reading, which hwmon drivers cache
- * for 1.5 s (HZ + HZ / 2).  A turning fan that stops is caught at once
- * (check_fans). */
+/* A fan told to turn is judged by its tachometer only after this long: a
+ * fan from standstill needs its spin-up (about a second to the lowest speed
+ * a tachometer measures) and then a fresh reading, which hwmon drivers
+ * cache for 1.5 s (HZ + HZ / 2); until then the reading may still be the
+ * firmware's fan, standing still or coasting down. */
 #define STALL_GRACE_S 3.0
-/* driven_since while the write that starts a fan is not yet known done */
-#define DRIVE_PENDING HUGE_VAL
+/* commanded_since while the write that told the fan to turn is not yet
+ * known done */
+#define COMMAND_PENDING HUGE_VAL
 
 static void logf_(struct fc_ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -172,20 +173,31 @@ static void read_sensors(struct fc_ctl *c, const struct fc_io *io)
 	}
 }
 
-/* A fan driven at or above its start duty that reads 0 rpm is stalled;
- * a tachometer that cannot be read leaves its fan unknown, which is no
+/* Every tachometer of the fan reads a speed (no tachometer: assume so). */
+static bool fan_turning(const struct fc_ctl *c, int f)
+{
+	const struct fc_fan_cfg *fc = &c->cfg.fan[f];
+	for (int m = 0; m < fc->nmembers; m++)
+		if (fc->tach[m] >= 0 && !(c->fan[f].rpm[m] > 0))
+			return false;
+	return true;
+}
+
+/* A fan told to turn that reads 0 rpm once settled is stalled; a
+ * tachometer that cannot be read leaves its fan unknown, which is no
  * safer. */
 static void check_fans(struct fc_ctl *c)
 {
 	for (int f = 0; f < c->cfg.nfans; f++) {
 		const struct fc_fan_cfg *fc = &c->cfg.fan[f];
 		struct fc_fan_state *fs = &c->fan[f];
-		bool driven = fs->written >= fc->start_pwm;
+		bool commanded = fs->written >= fc->stop_pwm;
 		/* the grace counts from the first step after the write went out:
 		 * the step that wrote may itself have taken long (many fans, a
 		 * slow bus), and its start time is before the fan was told */
-		if (!driven || fs->driven_since == DRIVE_PENDING)
-			fs->driven_since = c->now;
+		if (!commanded || fs->commanded_since == COMMAND_PENDING)
+			fs->commanded_since = c->now;
+		bool settled = commanded && c->now - fs->commanded_since >= STALL_GRACE_S - 1e-9;
 		enum fc_fault fault = FC_OK;
 		for (int m = 0; m < fc->nmembers; m++) {
 			int t = fc->tach[m];
@@ -194,18 +206,23 @@ static void check_fans(struct fc_ctl *c)
 			const struct fc_sensor_state *s = &c->sensor[t];
 			double before = fs->rpm[m];
 			fs->rpm[m] = s->value;
-			/* a turning fan that suddenly reads 0 has stopped (a coasting
-			 * rotor still gives tach pulses); one driven at its start duty
-			 * must turn within the grace time; a stall lasts until the
-			 * fan turns again */
+			/* once settled, a fan at its start duty must turn, and a
+			 * turning one that suddenly reads 0 has stopped (a coasting
+			 * rotor still gives tach pulses); a stall lasts until the fan
+			 * turns again */
 			bool stopped = s->value <= 0;
-			bool was_on = before > 0 && fs->written >= fc->stop_pwm;
-			bool grace = driven && c->now - fs->driven_since >= STALL_GRACE_S - 1e-9;
+			bool must_turn = fs->written >= fc->start_pwm || before > 0;
 			if (s->fault != FC_OK)
 				fault = s->fault;
-			else if (stopped && (was_on || grace || fs->fault == FC_STALLED))
+			else if (stopped && ((settled && must_turn) || fs->fault == FC_STALLED))
 				fault = FC_STALLED;
 		}
+		/* the kick-start is done when the fan is seen turning after it
+		 * settled at its start duty, not when the write returned: until
+		 * then the reading may be the rotor still coasting from
+		 * firmware's speed, and the kick may not have reached it */
+		if (settled && fs->written >= fc->start_pwm && fault == FC_OK && fan_turning(c, f))
+			fs->kicked = true;
 		if (fault != fs->fault) {
 			if (fault == FC_OK)
 				logf_(c, "fan %s: %s cleared", fc->name, fc_fault_name(fs->fault));
@@ -296,16 +313,6 @@ static double linear_speed(const struct fc_zone_state *zs)
 double fc_floor_pwm(const struct fc_fan_cfg *f, enum fc_policy policy)
 {
 	return policy == FC_POLICY_ACOUSTIC ? fmin(f->stop_pwm, f->min_pwm) : f->min_pwm;
-}
-
-/* Every tachometer of the fan reads a speed (no tachometer: assume so). */
-static bool fan_turning(const struct fc_ctl *c, int f)
-{
-	const struct fc_fan_cfg *fc = &c->cfg.fan[f];
-	for (int m = 0; m < fc->nmembers; m++)
-		if (fc->tach[m] >= 0 && !(c->fan[f].rpm[m] > 0))
-			return false;
-	return true;
 }
 
 static bool fan_urgent(const struct fc_ctl *c, int f)
@@ -402,10 +409,9 @@ static void write_fans(struct fc_ctl *c, const struct fc_io *io)
 			logf_(c, "fan %s: cannot set pwm %d: %s", c->cfg.fan[f].name, fs->pwm, strerror(-rc));
 		fs->err = rc < 0 ? rc : 0;
 		if (rc == 0) {
-			if (fs->written < c->cfg.fan[f].start_pwm && fs->pwm >= c->cfg.fan[f].start_pwm)
-				fs->driven_since = DRIVE_PENDING;
+			if (fs->written < c->cfg.fan[f].stop_pwm && fs->pwm >= c->cfg.fan[f].stop_pwm)
+				fs->commanded_since = COMMAND_PENDING;
 			fs->written = fs->pwm;
-			fs->kicked |= fs->pwm >= c->cfg.fan[f].start_pwm;
 		}
 	}
 }

@@ -148,9 +148,9 @@ struct fc_fan_state {
 	double rpm[FC_MAX_MEMBERS];
 	bool failsafe;
 	enum fc_fault fault;	/* FC_STALLED */
-	double driven_since;	/* since when pwm >= start pwm (stall detection) */
+	double commanded_since;	/* since when pwm >= stop pwm (stall detection) */
 	bool falling;		/* hysteresis: a decrease under way */
-	bool kicked;		/* driven at its start duty since we took it */
+	bool kicked;		/* seen turning at its start duty since we took it */
 	double dba;		/* estimated level of the group */
 	int err;		/* the last write's -errno */
 };

@@ -58,7 +58,8 @@ check "the shipped config passes --check" "$fand" --check --config "$conf"
 start "$conf" "$state.d/log"
 wait_for 5 sio_is pwm1_enable 1 && ok "tb-fand puts the chassis fans in manual mode" || not_ok "chassis manual" "$(cat $state.d/log)"
 wait_for 5 curve_has "4: 90C" && ok "tb-fand commits a flat GPU fan curve" || not_ok "GPU curve" "$(box cat $gpu/gpu_od/fan_ctrl/fan_curve)"
-wait_for 5 sio_is pwm1 40 && ok "idle: chassis fans at their stop duty" || not_ok "idle chassis duty" "$(box cat $sio/pwm1)"
+wait_for 5 sio_is pwm1 40 && ok "idle: chassis fans at their stop duty" ||
+  not_ok "idle chassis duty" "pwm1 $(box cat $sio/pwm1); $(tail -n 8 "$state.d/log")"
 out=$("$fan" status --status-dir "$state.d" 2>&1); rc=$?
 [ $rc = 0 ] && ok "tb fan status of a running tb-fand exits 0" || not_ok "tb fan status exits 0" "status $rc: $out"
 contains "tb fan status shows the zones" "gpu5-junction" "$out"

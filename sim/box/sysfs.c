@@ -37,9 +37,26 @@ int sysfs_mkdirs(const char *path)
 	return 0;
 }
 
-/* Write a file atomically (a reader sees the old or the new contents). */
+/* Whether the file already holds exactly these bytes. */
+static bool holds(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	char buf[8193];
+	ssize_t n = len < sizeof buf ? read(fd, buf, len + 1) : -1;
+	close(fd);
+	return n == (ssize_t)len && memcmp(buf, data, len) == 0;
+}
+
+/* Write a file atomically (a reader sees the old or the new contents).
+ * The box rewrites its live files ten times a second, most of them
+ * unchanged: those are left alone, which spares the host's filesystem a
+ * new inode and a freed one each time. */
 static int put_file(const char *path, const void *data, size_t len, mode_t mode)
 {
+	if (holds(path, data, len))
+		return 0;
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
 		return -ENAMETOOLONG;
@@ -72,24 +89,17 @@ static int vput(const struct sim_box *b, const char *rel, const char *name, mode
 	int n = vsnprintf(text, sizeof text, fmt, ap);
 	if (n < 0 || (size_t)n >= sizeof text)
 		return -EOVERFLOW;
-	if (snprintf(path, sizeof path, "%s/sys/%s", b->state, rel) >= (int)sizeof path)
+	if (snprintf(path, sizeof path, "%s/sys/%s/%s", b->state, rel, name) >= (int)sizeof path)
 		return -ENAMETOOLONG;
-	int rc = sysfs_mkdirs(path);
-	if (rc < 0)
+	int rc = put_file(path, text, (size_t)n, mode);
+	if (rc != -ENOENT)
 		return rc;
-	if (strlen(path) + strlen(name) + 2 > sizeof path)
-		return -ENAMETOOLONG;
-	strcat(path, "/");
-	strcat(path, name);
-	if (strchr(name, '/')) {	/* a file in a subdirectory (ras/...) */
-		char *slash = strrchr(path, '/');
-		*slash = '\0';
-		rc = sysfs_mkdirs(path);
-		*slash = '/';
-		if (rc < 0)
-			return rc;
-	}
-	return put_file(path, text, (size_t)n, mode);
+	/* the first write of a file: its directories (name may hold one, ras/...) */
+	char *slash = strrchr(path, '/');
+	*slash = '\0';
+	rc = sysfs_mkdirs(path);
+	*slash = '/';
+	return rc < 0 ? rc : put_file(path, text, (size_t)n, mode);
 }
 
 int sysfs_write(const struct sim_box *b, const char *rel, const char *name, const char *fmt, ...)

@@ -3,6 +3,7 @@
 # beside what it is compared with, in the same run.  Never fails on timing.
 #  - its host-to-VRAM bandwidth (the copy test) against tb bench copy
 #  - hang detection: from the submission's 2 s deadline to the HANG report
+#  - the memory test's fill and check throughput against tb bench copy
 #  - the supervisor's CPU time per GPU per second of a quick run
 build=${TB_BUILD:-build}
 tb="$build/bin/tb"
@@ -23,6 +24,11 @@ for round in 1 2 3; do
   printf 'round %d: host to VRAM  tb bench copy (16 MiB) %6.2f GB/s   tb diag copy (%.0f MiB) %6.2f GB/s   ratio %.2f\n' \
     "$round" "$bench" "$size" "$ours" "$(python3 -c "print($ours / $bench)")"
 done
+
+# the memory test's throughput against the copy engine's, same GPU, same round
+bench=$("$tb" sim run -- "$tb" bench copy --json --mib 64 | python3 -c 'import json,sys; print(json.load(sys.stdin)["sdma_gb_per_s"])') || exit 1
+diag -g 0 -l medium -t vram --json "$state/vram.json"
+field "$state/vram.json" '"vram test over %.0f MiB: fill %.2f GB/s, check %.2f GB/s = %.2f and %.2f of tb bench copy (%s GB/s)" % tuple([next(m["value"] for r in d["results"] if r["test"]=="vram" for m in r["measurements"] if m["name"]==k) for k in ("tested","fill","check")] + [next(m["value"] for r in d["results"] if r["test"]=="vram" for m in r["measurements"] if m["name"]==k) / '"$bench"' for k in ("fill","check")] + ["'"$bench"'"])'
 
 # hang detection: a hang armed on GPU 1, caught at its first fence (deadline 2 s)
 for round in 1 2 3; do

@@ -18,6 +18,7 @@ const struct diag_test diag_tests[] = {
 	{ "fence", 1, true, 120, "fence round trips on the compute queue: latency" },
 	{ "gemm", 1, true, 120, "an fp32 GEMM compared bit-exactly with the host's" },
 	{ "copy", 1, true, 300, "host to VRAM to host copies of a keyed pattern, verified; bandwidth" },
+	{ "vram", 2, true, 300, "VRAM patterns: keyed by address and seed, then inverted, checked in a rotated order" },
 	{ "queue_cycles", 2, true, 600, "compute and SDMA queues created, used and destroyed in a loop (the MES trigger)" },
 };
 const int diag_ntests = (int)(sizeof diag_tests / sizeof diag_tests[0]);

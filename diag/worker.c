@@ -185,6 +185,35 @@ static json_t *test_fence(struct gpu_run *r)
 	return res;
 }
 
+/* pattern_check's error block: count, OR of the bad bits, first bad index,
+ * then a count per bit position */
+enum { ERROR_WORDS = 3 + 32 };
+
+static void reset_errors(uint32_t *e)
+{
+	memset(e, 0, ERROR_WORDS * 4);
+	e[2] = UINT32_MAX;
+}
+
+/* A kernel's argument block from its values in order (each as wide as
+ * the kernel's argument: 8-byte values are read as uint64_t, 4-byte as
+ * uint32_t), laid out as the code object says. */
+static size_t pack_args(const tbh_kernel *k, uint8_t *out, size_t len, const uint64_t *values, uint32_t n)
+{
+	size_t size = tbh_kernel_args_size(k);
+	if (size > len || tbh_kernel_arg_count(k) != n)
+		return 0;
+	memset(out, 0, size);
+	for (uint32_t i = 0; i < n; i++) {
+		tbh_kernel_arg a;
+		if (tbh_kernel_arg_info(k, i, &a) < 0 || a.offset + a.size > size || (a.size != 4 && a.size != 8))
+			return 0;
+		uint32_t v32 = (uint32_t)values[i];
+		memcpy(out + a.offset, a.size == 8 ? (const void *)&values[i] : (const void *)&v32, a.size);
+	}
+	return size;
+}
+
 /* run kernel k once over n work-items and wait */
 static int run_kernel(struct gpu_run *r, const tbh_kernel *k, const void *args, size_t size, uint32_t n,
 		      uint32_t deadline_ms, double *ms)
@@ -349,7 +378,7 @@ static json_t *test_copy(struct gpu_run *r)
 	if (rc == 0)
 		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &back);
 	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, 16, TBH_MEMORY_HOST, &errs);
+		rc = tbh_buffer_alloc(r->dev, ERROR_WORDS * 4, TBH_MEMORY_HOST, &errs);
 	if (rc < 0) {
 		res = diag_result("copy", r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
 				  "cannot allocate %llu MiB buffers: %s", (unsigned long long)(size >> 20), tbh_last_error());
@@ -375,18 +404,13 @@ static json_t *test_copy(struct gpu_run *r)
 	}
 	/* the data in VRAM, checked where it lies by the GPU, and what came back */
 	uint32_t *e = tbh_buffer_cpu(errs);
-	e[0] = e[1] = 0;
-	e[2] = UINT32_MAX;
-	uint8_t args[64] = { 0 };
-	uint64_t a0 = tbh_buffer_address(vram), base = 0, ea = tbh_buffer_address(errs);
+	reset_errors(e);
+	uint8_t args[128];
 	uint32_t count = (uint32_t)words;
-	tbh_kernel_arg ai;
-	const void *vals[5] = { &a0, &count, &base, &seed, &ea };
-	for (uint32_t i = 0; i < 5 && tbh_kernel_arg_info(r->check, i, &ai) == 0; i++)
-		memcpy(args + ai.offset, vals[i], ai.size);
+	const uint64_t vals[] = { tbh_buffer_address(vram), count, 0, seed, 0, 0, tbh_buffer_address(errs) };
+	size_t asize = pack_args(r->check, args, sizeof args, vals, 7);
 	step(r, "check VRAM", deadline_for(ms * (double)(size / probe) * 4));
-	if ((rc = run_kernel(r, r->check, args, tbh_kernel_args_size(r->check), count,
-			     deadline_for(ms * (double)(size / probe) * 4), NULL)) < 0) {
+	if ((rc = run_kernel(r, r->check, args, asize, count, deadline_for(ms * (double)(size / probe) * 4), NULL)) < 0) {
 		res = gpu_failed(r, rc, "the VRAM check");
 		goto out;
 	}
@@ -410,6 +434,140 @@ out:
 	tbh_buffer_free(src);
 	tbh_buffer_free(vram);
 	tbh_buffer_free(back);
+	tbh_buffer_free(errs);
+	return res;
+}
+
+/* ---- VRAM patterns ------------------------------------------------------------------------- */
+
+/* what one buffer of the test covers at most */
+#define VRAM_CHUNK (256ull << 20)
+#define VRAM_MAX_CHUNKS 96
+/* between the keyed fill and its check */
+#define VRAM_RETENTION_MS 2000
+
+/* single-bit, multi-bit, or every bit of a word (an inversion, or the word
+ * of another address: keyed words of two addresses differ in about half
+ * their bits, which multi-bit covers) */
+static const char *error_class(uint32_t count, uint32_t bits)
+{
+	if (__builtin_popcount(bits) == 1)
+		return "single-bit";
+	return bits == UINT32_MAX && count ? "inversion" : "multi-bit";
+}
+
+static json_t *vram_errors(struct gpu_run *r, const uint32_t *e, int chunk, uint64_t chunk_bytes, int pass)
+{
+	uint64_t at = (uint64_t)chunk * chunk_bytes + (uint64_t)e[2] * 4;
+	json_t *res = diag_result("vram", r->ctx->gpu, DIAG_FAIL, "VRAM_PATTERN_ERRORS", DIAG_ACT_REPLACE_HW,
+				  "%u words wrong in the %s pass, from byte 0x%llx of the tested VRAM (buffer %d), bits "
+				  "0x%08x: %s",
+				  e[0], pass ? "inverted" : "keyed", (unsigned long long)at, chunk, e[1], error_class(e[0], e[1]));
+	json_t *hist = json_array();
+	for (int b = 0; b < 32; b++)
+		json_array_append_new(hist, json_integer(e[3 + b]));
+	json_t *ev = json_object_get(res, "evidence");
+	json_object_set_new(ev, "bit_histogram", hist);
+	json_object_set_new(ev, "first_bad_byte", json_integer((json_int_t)at));
+	json_object_set_new(ev, "class", json_string(error_class(e[0], e[1])));
+	return res;
+}
+
+/* VRAM holds what was written to it: a keyed pattern (each word the hash of
+ * its address and the seed, so a word that landed or was read at the wrong
+ * place reads wrong), held for a retention pause, then its inversion, each
+ * checked in a rotated order.
+ * 90% of VRAM on the appliance; where kernels run slower (the simulated
+ * box), what fits in about 20 s of fills and checks. */
+static json_t *test_vram(struct gpu_run *r)
+{
+	const uint64_t probe = 4ull << 20;
+	uint64_t seed = r->ctx->seed ^ 0x76726d5f70617474ull;
+	tbh_buffer *bufs[VRAM_MAX_CHUNKS] = { 0 }, *errs = NULL;
+	int nbufs = 0;
+	json_t *res = NULL;
+	tbh_device_props props;
+	int rc = tbh_device_get_props(r->dev, &props);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, ERROR_WORDS * 4, TBH_MEMORY_HOST, &errs);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_DEVICE, &bufs[nbufs++]);
+	if (rc < 0) {
+		res = diag_result("vram", r->ctx->gpu, DIAG_FAIL, "VRAM_ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+				  "cannot allocate the test's buffers: %s", tbh_last_error());
+		goto out;
+	}
+	uint8_t args[128];
+	step(r, "calibrate", CALIBRATION_DEADLINE_MS);
+	const uint64_t pv[] = { tbh_buffer_address(bufs[0]), probe / 4, 0, seed, 0 };
+	double ms;
+	if ((rc = run_kernel(r, r->fill, args, pack_args(r->fill, args, sizeof args, pv, 5), (uint32_t)(probe / 4),
+			     CALIBRATION_DEADLINE_MS, &ms)) < 0) {
+		res = gpu_failed(r, rc, "the calibration fill");
+		goto out;
+	}
+	tbh_buffer_free(bufs[0]);
+	nbufs = 0;
+	/* four passes over it: fill, check, fill inverted, check */
+	double bytes_per_ms = (double)probe / (ms > 0.01 ? ms : 0.01);
+	uint64_t want = (uint64_t)((double)props.vram_bytes * 0.9), fits = (uint64_t)(bytes_per_ms * 20000 / 4);
+	uint64_t size = (want < fits ? want : fits) & ~((1ull << 20) - 1);
+	size = size < probe ? probe : size;
+	uint64_t chunk = size < VRAM_CHUNK ? size : VRAM_CHUNK, covered = 0;
+	while (covered < size && nbufs < VRAM_MAX_CHUNKS && tbh_buffer_alloc(r->dev, chunk, TBH_MEMORY_DEVICE, &bufs[nbufs]) == 0) {
+		covered += chunk;
+		nbufs++;
+	}
+	if (nbufs == 0) {
+		res = diag_result("vram", r->ctx->gpu, DIAG_FAIL, "VRAM_ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+				  "cannot allocate %llu MiB of VRAM: %s", (unsigned long long)(chunk >> 20), tbh_last_error());
+		goto out;
+	}
+	uint32_t words = (uint32_t)(chunk / 4), deadline = deadline_for(ms * (double)(chunk / probe) * 2);
+	uint32_t *e = tbh_buffer_cpu(errs);
+	double fill_ms = 0, check_ms = 0;
+	for (int pass = 0; pass < 2 && !res; pass++) {
+		uint64_t mask = pass ? UINT32_MAX : 0;
+		for (int c = 0; c < nbufs; c++) {
+			const uint64_t fv[] = { tbh_buffer_address(bufs[c]), words, (uint64_t)c * chunk, seed, mask };
+			step(r, pass ? "fill inverted" : "fill", deadline);
+			if ((rc = run_kernel(r, r->fill, args, pack_args(r->fill, args, sizeof args, fv, 5), words, deadline, &ms)) < 0) {
+				res = gpu_failed(r, rc, "a pattern fill");
+				goto out;
+			}
+			fill_ms += ms;
+		}
+		if (pass == 0) {
+			/* the cells hold their charge, or not: a pause before the check */
+			step(r, "retention", VRAM_RETENTION_MS + DEADLINE_MIN_MS);
+			struct timespec pause = { VRAM_RETENTION_MS / 1000, (VRAM_RETENTION_MS % 1000) * 1000000L };
+			while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
+				;
+		}
+		for (int c = 0; c < nbufs && !res; c++) {
+			reset_errors(e);
+			const uint64_t cv[] = { tbh_buffer_address(bufs[c]), words, (uint64_t)c * chunk, seed, mask,
+						(seed >> 7) % words, tbh_buffer_address(errs) };
+			step(r, pass ? "check inverted" : "check", deadline);
+			if ((rc = run_kernel(r, r->check, args, pack_args(r->check, args, sizeof args, cv, 7), words, deadline, &ms)) < 0) {
+				res = gpu_failed(r, rc, "a pattern check");
+				goto out;
+			}
+			check_ms += ms;
+			if (e[0])
+				res = vram_errors(r, e, c, chunk, pass);
+		}
+	}
+	if (!res)
+		res = diag_result("vram", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+				  "%llu MiB (%.1f%% of VRAM): keyed and inverted patterns, every word as written",
+				  (unsigned long long)(covered >> 20), 100.0 * (double)covered / (double)props.vram_bytes);
+	diag_measure(res, "tested", (double)(covered >> 20), "MiB", NULL, 0);
+	diag_measure(res, "fill", (double)covered * 2 / (fill_ms > 0 ? fill_ms : 1) / 1e6, "GB/s", NULL, 0);
+	diag_measure(res, "check", (double)covered * 2 / (check_ms > 0 ? check_ms : 1) / 1e6, "GB/s", NULL, 0);
+out:
+	for (int c = 0; c < nbufs; c++)
+		tbh_buffer_free(bufs[c]);
 	tbh_buffer_free(errs);
 	return res;
 }
@@ -467,6 +625,7 @@ static const struct {
 	{ "fence", test_fence },
 	{ "gemm", test_gemm },
 	{ "copy", test_copy },
+	{ "vram", test_vram },
 	{ "queue_cycles", test_queue_cycles },
 };
 

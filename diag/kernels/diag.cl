@@ -37,26 +37,35 @@ __kernel void gemm_f32(__global const float *a, __global const float *b, __globa
 	c[i] = acc;
 }
 
-/* words[i] = the key of byte offset base + 4 i */
-__kernel void pattern_fill(__global uint *words, uint count, ulong base, ulong seed)
+/* words[i] = the key of byte offset base + 4 i, XOR mask (all ones: the
+ * pattern's inversion, every bit written the other way) */
+__kernel void pattern_fill(__global uint *words, uint count, ulong base, ulong seed, uint mask)
 {
 	uint i = diag_global_id();
 	if (i < count)
-		words[i] = diag_key32(base + 4ul * i, seed);
+		words[i] = diag_key32(base + 4ul * i, seed) ^ mask;
 }
 
-/* Count the words that differ from their key (errors[0]), OR the bits that
- * were wrong (errors[1]) and keep the lowest bad index (errors[2], starting
- * at 0xffffffff). */
-__kernel void pattern_check(__global const uint *words, uint count, ulong base, ulong seed, __global uint *errors)
+/* Count the words that differ from their key XOR mask (errors[0]), OR the
+ * bits that were wrong (errors[1]), keep the lowest bad index (errors[2],
+ * starting at 0xffffffff) and count the wrong bits by position
+ * (errors[3 + bit]).  Work-item i reads word
+ * (i + rotate) % count: the order of the reads is not the order of the
+ * writes. */
+__kernel void pattern_check(__global const uint *words, uint count, ulong base, ulong seed, uint mask, uint rotate,
+			    __global uint *errors)
 {
-	uint i = diag_global_id();
-	if (i >= count)
+	uint g = diag_global_id();
+	if (g >= count)
 		return;
-	uint bad = words[i] ^ diag_key32(base + 4ul * i, seed);
+	uint i = (uint)(((ulong)g + rotate) % count);
+	uint bad = words[i] ^ diag_key32(base + 4ul * i, seed) ^ mask;
 	if (bad) {
 		__atomic_fetch_add(&errors[0], 1u, __ATOMIC_RELAXED);
 		__atomic_fetch_or(&errors[1], bad, __ATOMIC_RELAXED);
 		__atomic_fetch_min(&errors[2], i, __ATOMIC_RELAXED);
+		for (uint b = 0; b < 32; b++)
+			if (bad & (1u << b))
+				__atomic_fetch_add(&errors[3 + b], 1u, __ATOMIC_RELAXED);
 	}
 }

@@ -68,14 +68,25 @@ static int fault_ras(struct sim_gpu *g, bool ue, const char *n_arg, char *msg, s
 	return 0;
 }
 
-static int fault_bitflip(struct sim_gpu *g, const char *addr_arg, char *msg, size_t len)
+/* bit 0 of COUNT bytes (default 1), STRIDE bytes apart (default 4096),
+ * from byte offset ADDR of VRAM: cells gone bad, in a row or scattered */
+static int fault_bitflip(struct sim_gpu *g, const char *addr_arg, const char *n_arg, const char *stride_arg, char *msg,
+			 size_t len)
 {
-	uint64_t addr;
+	uint64_t addr, n = 1, stride = 4096;
 	if (parse_u64(addr_arg, &addr) < 0 || addr >= GPU_VRAM_BYTES)
 		return bad(msg, len, "a VRAM byte offset below 24 GiB is needed, not '%s'", addr_arg ? addr_arg : "");
+	if (n_arg && (parse_u64(n_arg, &n) < 0 || n == 0 || n > 1000000))
+		return bad(msg, len, "the count of bytes is 1 to 1000000, not '%s'", n_arg);
+	if (stride_arg && (parse_u64(stride_arg, &stride) < 0 || stride == 0 || stride > GPU_VRAM_BYTES))
+		return bad(msg, len, "the stride is 1 byte to 24 GiB, not '%s'", stride_arg);
+	if ((n - 1) > (GPU_VRAM_BYTES - 1 - addr) / stride)
+		return bad(msg, len, "%s", "the flips would run past the end of VRAM");
 	/* GDDR6 on this board has no ECC: nothing is logged */
-	__atomic_fetch_xor(&g->vram[addr], 1u, __ATOMIC_SEQ_CST);
-	snprintf(msg, len, "GPU %d: flipped bit 0 of VRAM byte 0x%llx", g->index, (unsigned long long)addr);
+	for (uint64_t i = 0; i < n; i++)
+		__atomic_fetch_xor(&g->vram[addr + i * stride], 1u, __ATOMIC_SEQ_CST);
+	snprintf(msg, len, "GPU %d: flipped bit 0 of %llu VRAM bytes from 0x%llx, %llu apart", g->index,
+		 (unsigned long long)n, (unsigned long long)addr, (unsigned long long)stride);
 	return 0;
 }
 
@@ -133,12 +144,15 @@ static int kind_args(const char *kind)
 {
 	if (!strcmp(kind, "link") || !strcmp(kind, "aer-ce"))
 		return 2;	/* aer-ce: N [HOP] */
-	if (!strcmp(kind, "vram-bitflip") || !strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue") || !strcmp(kind, "mes-hang"))
+	if (!strcmp(kind, "vram-bitflip"))
+		return 3;	/* ADDR [COUNT [STRIDE]] */
+	if (!strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue") || !strcmp(kind, "mes-hang"))
 		return 1;	/* mes-hang: [N] */
 	return 0;
 }
 
-static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, const char *a1, const char *a2, char *msg,
+static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, const char *a1, const char *a2,
+		     const char *a3, char *msg,
 		     size_t len)
 {
 	char fan[16];
@@ -159,7 +173,7 @@ static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, con
 	if (!strcmp(kind, "mes-hang"))
 		return fault_mes_hang(g, a1, msg, len);
 	if (!strcmp(kind, "vram-bitflip"))
-		return fault_bitflip(g, a1, msg, len);
+		return fault_bitflip(g, a1, a2, a3, msg, len);
 	if (!strcmp(kind, "link"))
 		return fault_link(g, a1, a2, msg, len);
 	if (!strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue"))
@@ -202,7 +216,8 @@ int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len)
 	if (!target)
 		return bad(msg, len, "%s", "no fault given");
 	/* each fault takes so many words after its target and kind: one more is an error, not ignored */
-	const char *words[3] = { a1, a2, strtok_r(NULL, " ", &save) };
+	const char *a3 = strtok_r(NULL, " ", &save);
+	const char *words[4] = { a1, a2, a3, strtok_r(NULL, " ", &save) };
 	int takes = !kind || !strcmp(target, "clear") || !strncmp(target, "chassis", 7) ? 0 : kind_args(kind);
 	if (words[takes])
 		return bad(msg, len, "unexpected argument '%s' (tb sim fault --help lists each fault's arguments)",
@@ -230,5 +245,5 @@ int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len)
 		return bad(msg, len, "no GPU '%s' (GPUs are numbered from 0; chassis fans are chassisN)", target);
 	if (!kind)
 		return bad(msg, len, "%s", "no fault kind given");
-	return fault_gpu(b, &b->gpu[i], kind, a1, a2, msg, len);
+	return fault_gpu(b, &b->gpu[i], kind, a1, a2, a3, msg, len);
 }

@@ -63,6 +63,10 @@ equals "the copy test measures its bandwidth" "True" "$copy_bw"
 "$tb" sim fault 1 aer-ce 500 root >/dev/null
 "$tb" sim fault 3 ras-ce 5 >/dev/null
 settle /sys/class/drm/card1/device/current_link_width 8 || not_ok "the link fault shows in sysfs"
+settle_aer() { for _ in $(seq 100); do
+  [ "$("$tb" sim run -- sh -c 'sed -n "s/^BadTLP //p" "$(dirname "$(dirname "$(dirname "$(readlink -f /sys/class/drm/card1/device)")")")/aer_dev_correctable"')" = 500 ] && return 0
+  sleep 0.1; done; return 1; }
+settle_aer || not_ok "the root port's AER count shows in sysfs"
 diag -l quick --json "$diag_state/faults.json" >"$diag_state/faults.out" 2>&1
 rc=$?
 equals "a hang on any GPU makes the run exit 2" 2 "$rc"
@@ -90,7 +94,10 @@ diag -g 0 -t queues --json "$diag_state/silent.json" >/dev/null 2>&1
 equals "a silent hang (no event, no reset) is still a HANG" "HANG SUBMISSION_TIMEOUT 0" \
   "$(verdict "$diag_state/silent.json" 0 queues) $(field "$diag_state/silent.json" 0 queues 'r["evidence"]["gpu_resets"]')"
 "$tb" sim fault 5 fall-off-bus >/dev/null
-settle /sys/class/drm/card5/device/current_link_width 16
+# until its config space reads all ones
+for _ in $(seq 100); do
+  [ "$("$tb" sim run -- od -An -tx1 -N2 /sys/class/drm/card5/device/config | tr -d ' ')" = ffff ] && break; sleep 0.1
+done
 diag -l inventory -g 5 --json "$diag_state/bus.json" >/dev/null 2>&1
 equals "a GPU off the bus: pcie FAIL" "FAIL GPU_OFF_BUS" "$(verdict "$diag_state/bus.json" 5 pcie)"
 "$tb" sim fault clear >/dev/null
@@ -103,6 +110,22 @@ equals "the MES hang: HANG with the reason and action the kernel log gives" "HAN
   "$(verdict "$diag_state/mes.json" 3 queue_cycles) $(field "$diag_state/mes.json" 3 queue_cycles 'r["action"]') $rc"
 equals "caught at the removal MES did not answer (cycle 4's SDMA queue, the eighth), the kernel log in the evidence" \
   "4 8 True" "$(field "$diag_state/mes.json" 3 queue_cycles 'r["evidence"]["cycle"], r["evidence"]["queue_removals"], any("MES failed to respond to msg=REMOVE_QUEUE" in l for l in r["evidence"]["kernel_log"])' | tr -d '(),')"
+"$tb" sim fault clear >/dev/null
+
+# ---- VRAM cells that lose their bits during the retention pause ------------------------------
+# bit 0 of one byte in every MiB from 1 MiB to 1 GiB: wherever the test's
+# buffers lie, some flips land in them
+"$tb" sim run -- "$tb" diag --state "$diag_state" -g 1 -t vram --json-stream --json "$diag_state/vram.json" \
+  >"$diag_state/vram.stream" 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q '"step":"retention"' "$diag_state/vram.stream" && break; sleep 0.1; done
+"$tb" sim fault 1 vram-bitflip 0x100000 1023 0x100004 >/dev/null
+wait "$pid"; rc=$?
+equals "bits flipped in VRAM during the retention pause: vram FAIL, single-bit errors, replace the hardware, exit 1" \
+  "FAIL VRAM_PATTERN_ERRORS single-bit REPLACE_HW 1" \
+  "$(verdict "$diag_state/vram.json" 1 vram) $(field "$diag_state/vram.json" 1 vram 'r["evidence"]["class"] + " " + r["action"]') $rc"
+equals "the bit histogram puts every error at bit 0" "True" \
+  "$(field "$diag_state/vram.json" 1 vram 'r["evidence"]["bit_histogram"][0] > 0 and sum(r["evidence"]["bit_histogram"][1:]) == 0')"
 "$tb" sim fault clear >/dev/null
 
 # ---- the crash journal -------------------------------------------------------------------------

@@ -20,6 +20,8 @@
 /* the first submission of its kind, which calibrates the others (a fence
  * needs no calibration: DEADLINE_MIN_MS) */
 #define CALIBRATION_DEADLINE_MS 10000u
+/* no submission is allowed longer than this (the longest test's budget) */
+#define DEADLINE_MAX_MS 600000u
 
 struct gpu_run {
 	struct diag_worker_ctx *ctx;
@@ -64,10 +66,12 @@ static void progress(struct gpu_run *r, uint64_t done, uint64_t total, uint32_t 
 					   (json_int_t)deadline_ms));
 }
 
+/* ten times the calibrated time, at least DEADLINE_MIN_MS; a submission
+ * that long is bounded by its test's budget, which the supervisor holds */
 static uint32_t deadline_for(double calibrated_ms)
 {
 	double d = calibrated_ms * 10;
-	return d < DEADLINE_MIN_MS ? DEADLINE_MIN_MS : d > CALIBRATION_DEADLINE_MS ? CALIBRATION_DEADLINE_MS : (uint32_t)d;
+	return d < DEADLINE_MIN_MS ? DEADLINE_MIN_MS : d > DEADLINE_MAX_MS ? DEADLINE_MAX_MS : (uint32_t)d;
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -440,8 +444,9 @@ out:
 
 /* ---- VRAM patterns ------------------------------------------------------------------------- */
 
-/* what one buffer of the test covers at most */
-#define VRAM_CHUNK (256ull << 20)
+/* the test's buffers: at least 64 MiB each (a submission short enough to
+ * calibrate well), at most this many */
+#define VRAM_MIN_CHUNK (64ull << 20)
 #define VRAM_MAX_CHUNKS 96
 /* between the keyed fill and its check */
 #define VRAM_RETENTION_MS 2000
@@ -513,7 +518,10 @@ static json_t *test_vram(struct gpu_run *r)
 	uint64_t want = (uint64_t)((double)props.vram_bytes * 0.9), fits = (uint64_t)(bytes_per_ms * 20000 / 4);
 	uint64_t size = (want < fits ? want : fits) & ~((1ull << 20) - 1);
 	size = size < probe ? probe : size;
-	uint64_t chunk = size < VRAM_CHUNK ? size : VRAM_CHUNK, covered = 0;
+	uint64_t chunk = ((size + VRAM_MAX_CHUNKS - 1) / VRAM_MAX_CHUNKS + (1ull << 20) - 1) & ~((1ull << 20) - 1);
+	chunk = chunk < VRAM_MIN_CHUNK ? VRAM_MIN_CHUNK : chunk;
+	chunk = chunk > size ? size : chunk;
+	uint64_t covered = 0;
 	while (covered < size && nbufs < VRAM_MAX_CHUNKS && tbh_buffer_alloc(r->dev, chunk, TBH_MEMORY_DEVICE, &bufs[nbufs]) == 0) {
 		covered += chunk;
 		nbufs++;

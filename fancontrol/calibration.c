@@ -41,14 +41,14 @@ static int cal_fail(char *err, size_t len, const char *path, int line, const cha
  * refused with FILE:LINE, and cfg is left as it was. */
 int fc_calibration_apply(struct fc_config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct fc_lines r;
-	if (fc_lines_open(&r, path, MAX_FILE, MAX_LINE) < 0)
+	struct tb_lines r;
+	if (tb_lines_open(&r, path, MAX_FILE, MAX_LINE) < 0)
 		return cal_fail(err, errlen, path, 0, "%s", r.why);
 	struct fc_config next = *cfg;
 	struct fc_fan_cfg *fan = NULL;
 	char *buf;
 	int line = 0, rc = 0, got;
-	while (rc == 0 && (got = fc_lines_next(&r, &buf)) > 0) {
+	while (rc == 0 && (got = tb_lines_next(&r, &buf)) > 0) {
 		line = r.line;
 		char *hash = strchr(buf, '#');
 		if (hash)
@@ -93,7 +93,7 @@ int fc_calibration_apply(struct fc_config *cfg, const char *path, char *err, siz
 	}
 	if (rc == 0 && got < 0)
 		rc = cal_fail(err, errlen, path, r.line, "%s", r.why);
-	fc_lines_close(&r);
+	tb_lines_close(&r);
 	for (int i = 0; rc == 0 && i < next.nfans; i++) {
 		struct fc_fan_cfg *x = &next.fan[i];
 		if (x->stop_pwm > x->start_pwm || x->min_rpm >= x->max_rpm)

@@ -457,17 +457,17 @@ int fc_config_load(const char *path, struct fc_config *cfg, char *err, size_t er
 {
 	struct parse ps = {.path = path, .err = err, .errlen = errlen, .cfg = cfg};
 	defaults(cfg);
-	struct fc_lines r;
-	if (fc_lines_open(&r, path, MAX_FILE, MAX_LINE) < 0)
+	struct tb_lines r;
+	if (tb_lines_open(&r, path, MAX_FILE, MAX_LINE) < 0)
 		return fail(&ps, 0, "%s", r.why);
 	char *line;
 	int rc = 0, got;
-	while (!rc && (got = fc_lines_next(&r, &line)) > 0) {
+	while (!rc && (got = tb_lines_next(&r, &line)) > 0) {
 		ps.line = r.line;
 		rc = parse_line(&ps, line);
 	}
 	if (!rc && got < 0)
 		rc = fail(&ps, r.line, "%s", r.why);
-	fc_lines_close(&r);
+	tb_lines_close(&r);
 	return rc ? rc : check_all(&ps);
 }

@@ -7,7 +7,7 @@ $(LIB)/libtbfanbench.a: $(call objs,sim/fanbench/io_plant.c sim/fanbench/bench.c
 $(OBJ)/sim/fanbench/fanbench_cmd.o: CFLAGS += -DTB_SRC_DIR='"$(CURDIR)"'
 PROGS += $(LIBEXEC)/tb-fanbench
 $(LIBEXEC)/tb-fanbench: $(call objs,sim/fanbench/fanbench_cmd.c) $(LIB)/libtbfanbench.a $(LIB)/libtbfan.a \
-                        $(LIB)/libtbplant.a
+                        $(LIB)/libtbplant.a $(LIB)/libtbutil.a
 	$(link) -lm
 
 # make bench: the acoustic benchmark on the standard traces

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "sim/plant/plant.h"
+#include "util/tbutil.h"
 
 #define PLANT_MAX_NVME 8
 #define PLANT_MAX_CHASSIS_FANS 16
@@ -68,22 +69,6 @@ size_t plant_params_key_count(void); /* for the test that the documented file se
 int plant_params_parse(const char *path, struct plant_params *prm, char *err, size_t errlen);
 bool plant_parse_number(const char *s, double *out);
 
-/* A text file read line by line within limits (lines.c). */
-struct plant_lines {
-	FILE *f;
-	char *buf;			/* the current line */
-	size_t max_size, max_line, total;
-	int line;			/* number of the current line, or of the one that failed */
-	char why[160];			/* what was wrong, after a failure */
-};
-/* Open path: a regular file of at most max_size bytes (else -EINVAL or
- * -EFBIG and why; a FIFO or device is never read). */
-int plant_lines_open(struct plant_lines *r, const char *path, size_t max_size, size_t max_line);
-/* The next line, without its '\n', in *line (valid until the next call):
- * 1, or 0 at the end; a line over max_line bytes, a NUL byte, a file that
- * grows past max_size or a read error: negative errno and why. */
-int plant_lines_next(struct plant_lines *r, char **line);
-void plant_lines_close(struct plant_lines *r);
 
 /* fan.c */
 struct fan {

@@ -269,16 +269,16 @@ int plant_params_parse(const char *path, struct plant_params *prm, char *err, si
 {
 	struct parse ps = {.path = path, .err = err, .errlen = errlen};
 	plant_params_default(prm);
-	struct plant_lines r;
-	if (plant_lines_open(&r, path, MAX_FILE, MAX_LINE) < 0)
+	struct tb_lines r;
+	if (tb_lines_open(&r, path, MAX_FILE, MAX_LINE) < 0)
 		return fail(&ps, 0, "%s", r.why);
 	char *buf, section[32] = "";
 	int rc = 0, got;
-	while (!rc && (got = plant_lines_next(&r, &buf)) > 0)
+	while (!rc && (got = tb_lines_next(&r, &buf)) > 0)
 		rc = parse_line(&ps, prm, buf, section, sizeof section, r.line);
 	if (!rc && got < 0)
 		rc = fail(&ps, r.line, "%s", r.why);
 	int lines = r.line;
-	plant_lines_close(&r);
+	tb_lines_close(&r);
 	return rc ? rc : check_params(&ps, prm, lines);
 }

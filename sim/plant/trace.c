@@ -136,11 +136,11 @@ static int parse_line(struct reader *r, struct plant_trace *t, char *s)
 	return rc ? rc : append(r, t, v);
 }
 
-static int read_trace(struct reader *r, struct plant_lines *in, struct plant_trace *t)
+static int read_trace(struct reader *r, struct tb_lines *in, struct plant_trace *t)
 {
 	char *s;
 	int rc = 0, got;
-	while (!rc && (got = plant_lines_next(in, &s)) > 0) {
+	while (!rc && (got = tb_lines_next(in, &s)) > 0) {
 		r->line = in->line;
 		rc = parse_line(r, t, s);
 	}
@@ -160,18 +160,18 @@ static int read_trace(struct reader *r, struct plant_lines *in, struct plant_tra
 struct plant_trace *plant_trace_load(const char *path, char *err, size_t errlen)
 {
 	struct reader r = {.path = path ? path : "(null)", .err = err, .errlen = errlen};
-	struct plant_lines in;
+	struct tb_lines in;
 	if (!path) {
 		fail(&r, "cannot open: no path");
 		return NULL;
 	}
-	if (plant_lines_open(&in, path, MAX_FILE, MAX_LINE) < 0) {
+	if (tb_lines_open(&in, path, MAX_FILE, MAX_LINE) < 0) {
 		fail(&r, "%s", in.why);
 		return NULL;
 	}
 	struct plant_trace *t = calloc(1, sizeof *t);
 	int rc = t ? read_trace(&r, &in, t) : fail(&r, "out of memory");
-	plant_lines_close(&in);
+	tb_lines_close(&in);
 	if (rc) {
 		plant_trace_free(t);
 		return NULL;

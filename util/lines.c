@@ -1,8 +1,9 @@
-/* Reading a text file line by line within limits.  Every file tb-fand and
- * tb fan read (config, calibration) comes through here, so none can hang
- * or exhaust memory: what is not a regular file is refused before a byte
- * is read (opened O_NONBLOCK, so a FIFO without a writer does not block
- * the open), and the file's size and each line's length are capped. */
+/* Reading a text file line by line within limits.  The fan controller's
+ * config and calibration, the thermal plant's config and heat traces come
+ * through here, so none can hang or exhaust memory: what is not a regular
+ * file is refused before a byte is read (opened O_NONBLOCK, so a FIFO
+ * without a writer does not block the open), and the file's size and each
+ * line's length are capped. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -12,11 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fancontrol/internal.h"
+#include "util/tbutil.h"
 
-static int why_(struct fc_lines *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int why_(struct tb_lines *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int why_(struct fc_lines *r, int rc, const char *fmt, ...)
+static int why_(struct tb_lines *r, int rc, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -25,7 +26,7 @@ static int why_(struct fc_lines *r, int rc, const char *fmt, ...)
 	return rc;
 }
 
-int fc_lines_open(struct fc_lines *r, const char *path, size_t max_size, size_t max_line)
+int tb_lines_open(struct tb_lines *r, const char *path, size_t max_size, size_t max_line)
 {
 	memset(r, 0, sizeof *r);
 	r->max_size = max_size;
@@ -53,7 +54,7 @@ int fc_lines_open(struct fc_lines *r, const char *path, size_t max_size, size_t 
 	return rc;
 }
 
-int fc_lines_next(struct fc_lines *r, char **line)
+int tb_lines_next(struct tb_lines *r, char **line)
 {
 	size_t n = 0;
 	int c;
@@ -78,7 +79,7 @@ int fc_lines_next(struct fc_lines *r, char **line)
 	return 1;
 }
 
-void fc_lines_close(struct fc_lines *r)
+void tb_lines_close(struct tb_lines *r)
 {
 	if (r->f)
 		fclose(r->f);

@@ -220,6 +220,8 @@ static void end_step(struct run *r, struct worker *w, const char *status)
 static void call_hang(struct run *r, struct worker *w, bool budget)
 {
 	uint64_t now = diag_now_ms();
+	if (!w->test[0])	/* between tests: closing the GPU after the last one */
+		snprintf(w->test, sizeof w->test, "teardown");
 	json_t *res = diag_result(w->test, w->gpu, DIAG_HANG, budget ? "TEST_BUDGET_EXCEEDED" : "WORKER_STUCK",
 				  DIAG_ACT_INVESTIGATE,
 				  budget ? "the test ran past its %llu s budget in step '%s'"

@@ -1,9 +1,12 @@
 /* tb diag: the test catalogue, results and small helpers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "diag/diag.h"
 
@@ -116,4 +119,48 @@ int diag_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+char *diag_read_file(const char *path, size_t max, const char *what, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		snprintf(err, errlen, "%s is not %s (not a regular file of at most %zu MiB)", path, what, max >> 20);
+		close(fd);
+		return NULL;
+	}
+	char *buf = malloc((size_t)st.st_size + 1);
+	size_t got = 0;
+	while (buf && got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (!buf)
+		snprintf(err, errlen, "no memory for %s", path);
+	else
+		buf[got] = '\0';
+	return buf;
+}
+
+json_t *diag_read_json(const char *path, size_t max, const char *what, char *err, size_t errlen)
+{
+	char *text = diag_read_file(path, max, what, err, errlen);
+	if (!text)
+		return NULL;
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	free(text);
+	if (!j)
+		snprintf(err, errlen, "%s: not JSON (line %d: %s)", path, je.line, je.text);
+	return j;
 }

@@ -162,6 +162,14 @@ int diag_monitor(int argc, char **argv);
 /* ---- small helpers ------------------------------------------------------------------ */
 
 uint64_t diag_now_ms(void);
+/* A regular file of at most max bytes, whole and NUL-terminated (free it),
+ * or NULL with err ("" when the file does not exist); what names it in
+ * the message ("a journal"). */
+char *diag_read_file(const char *path, size_t max, const char *what, char *err, size_t errlen);
+/* The same file as JSON. */
+json_t *diag_read_json(const char *path, size_t max, const char *what, char *err, size_t errlen);
+/* a file of ours larger than this is not one */
+#define DIAG_FILE_MAX (64u << 20)
 /* strict numbers: all of s, base 10, within [min, max] */
 int diag_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* a keyed 32-bit pattern word: a hash of the address and the seed */

@@ -16,8 +16,6 @@
 
 #include "diag/diag.h"
 
-/* a journal larger than this is not one of ours */
-#define JOURNAL_MAX_BYTES (64u << 20)
 
 struct diag_journal {
 	int fd;
@@ -88,36 +86,11 @@ int diag_journal_close(struct diag_journal *j, int exit_code)
 	return rc;
 }
 
-/* Read the whole journal (a regular file of bounded size). */
 static char *read_journal(const char *state_dir, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/journal", state_dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			snprintf(err, errlen, "cannot read the journal %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > JOURNAL_MAX_BYTES) {
-		snprintf(err, errlen, "%s is not a journal (not a regular file of at most %u MiB)", path,
-			 JOURNAL_MAX_BYTES >> 20);
-		close(fd);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t got = 0;
-	while (buf && got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (buf)
-		buf[got] = '\0';
-	return buf;
+	return diag_read_file(path, DIAG_FILE_MAX, "a journal", err, errlen);
 }
 
 json_t *diag_journal_unfinished(const char *state_dir, char *err, size_t errlen)

@@ -131,7 +131,7 @@ static int cmd_report(int argc, char **argv, const char *state)
 	char cpath[4200];
 	snprintf(cpath, sizeof cpath, "%s/crash.json", state);
 	if (!crash)
-		crash = json_load_file(cpath, 0, NULL);
+		crash = diag_read_json(cpath, DIAG_FILE_MAX, "a crash record", err, sizeof err);
 	if (ack) {
 		if (unlink(cpath) < 0 && errno != ENOENT) {
 			fprintf(stderr, "tb diag: cannot acknowledge: %s: %s\n", cpath, strerror(errno));

@@ -9,8 +9,6 @@
 
 #include "diag/diag.h"
 
-/* a report larger than this is not one of ours */
-#define REPORT_MAX_BYTES (64u << 20)
 
 int diag_report_write(const json_t *report, const char *path, char *err, size_t errlen)
 {
@@ -36,27 +34,10 @@ int diag_report_write(const json_t *report, const char *path, char *err, size_t 
 
 json_t *diag_report_read(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > REPORT_MAX_BYTES) {
-		snprintf(err, errlen, "%s is not a report (not a regular file of at most %u MiB)", path,
-			 REPORT_MAX_BYTES >> 20);
-		close(fd);
-		return NULL;
-	}
-	FILE *f = fdopen(fd, "r");
-	json_error_t je;
-	json_t *r = f ? json_loadf(f, 0, &je) : NULL;
-	if (f)
-		fclose(f);
-	else
-		close(fd);
+	json_t *r = diag_read_json(path, DIAG_FILE_MAX, "a report", err, errlen);
 	if (!r) {
-		snprintf(err, errlen, "%s: not JSON (line %d: %s)", path, je.line, je.text);
+		if (!err[0])
+			snprintf(err, errlen, "no report %s", path);
 		return NULL;
 	}
 	if (!json_is_object(r) || strcmp(json_string_value(json_object_get(r, "schema")) ?: "", DIAG_SCHEMA) != 0 ||

@@ -532,13 +532,13 @@ static json_t *previous_crash(struct run *r)
 	snprintf(path, sizeof path, "%s/crash.json", r->state);
 	json_t *crash = diag_journal_unfinished(r->state, err, sizeof err);
 	if (crash) {
-		json_t *known = json_load_file(path, 0, NULL);
+		json_t *known = diag_read_json(path, DIAG_FILE_MAX, "a crash record", err, sizeof err);
 		if (!known)
 			diag_report_write(crash, path, err, sizeof err);
 		json_decref(known);
 	}
 	json_decref(crash);
-	crash = json_load_file(path, 0, NULL);
+	crash = diag_read_json(path, DIAG_FILE_MAX, "a crash record", err, sizeof err);
 	return json_is_object(crash) ? crash : (json_decref(crash), NULL);
 }
 

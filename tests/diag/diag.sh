@@ -181,4 +181,10 @@ name="a state directory that cannot be written" usage_error "$tb" sim run -- "$t
 printf 'not json' >"$diag_state/runs/corrupt.json"
 name="a corrupt report" usage_error diag report corrupt
 name="a monitor duration that is no number" usage_error "$tb" sim run -- "$tb" diag monitor --duration 5s
+# files of its own that are not what they should be: never blocks, never reads /dev/zero
+mkfifo "$diag_state/crash.json"
+out=$(timeout 60 "$tb" sim run -- "$tb" diag --state "$diag_state" -l 0 -g 0 --quiet 2>&1); rc=$?
+equals "a FIFO where the crash record belongs: the run neither blocks nor counts a crash" 0 "$rc"
+rm -f "$diag_state/crash.json"; ln -s /dev/zero "$diag_state/runs/zero.json"
+name="a report that is a link to /dev/zero" usage_error diag report zero
 check "the box stops" "$tb" sim stop

@@ -158,6 +158,8 @@ int diag_report_exit_code(const json_t *report);
 long long diag_kmsg_scan(long long after, void (*fn)(void *, long long, const char *), void *ctx);
 /* tb diag monitor ARGS: returns the exit code */
 int diag_monitor(int argc, char **argv);
+/* tb diag history ARGS (reports under state): returns the exit code */
+int diag_history(int argc, char **argv, const char *state);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 

@@ -21,6 +21,7 @@ static void usage(FILE *f)
 		"       tb diag list\n"
 		"       tb diag report [RUN] [--json] [--ack] [--state DIR]\n"
 		"       tb diag monitor [-g GPUS] [--duration SECONDS] [--json]\n"
+		"       tb diag history [-g GPUS] [--json] [--state DIR]\n"
 		"\n"
 		"Stress-tests the GPUs: every GPU's tests run in a worker process of its own,\n"
 		"watched by a supervisor that does no GPU work, so a GPU that hangs is reported\n"
@@ -39,6 +40,8 @@ static void usage(FILE *f)
 		"\n"
 		"report: the last run's report (or RUN's), and a step a crashed run never\n"
 		"finished; --ack acknowledges that crash, so that the next run exits 0 again.\n"
+		"history: each GPU's measurements over the kept reports, the newest against\n"
+		"the median of those before it; exits 1 when one is more than 10%% worse.\n"
 		"monitor: no GPU work; beside a workload, the GPUs' resets, VM faults, thermal\n"
 		"throttling, queue evictions, RAS and AER counts and kernel log lines as they\n"
 		"happen, until --duration or Ctrl-C; exits 2 after a reset or fault, 1 after\n"
@@ -198,6 +201,8 @@ int main(int argc, char **argv)
 		return cmd_report(argc - 2, argv + 2, o.state_dir);
 	if (argc > 1 && !strcmp(argv[1], "monitor"))
 		return diag_monitor(argc - 2, argv + 2);
+	if (argc > 1 && !strcmp(argv[1], "history"))
+		return diag_history(argc - 2, argv + 2, o.state_dir);
 	char gpus_arg[256];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

@@ -181,6 +181,32 @@ name="a state directory that cannot be written" usage_error "$tb" sim run -- "$t
 printf 'not json' >"$diag_state/runs/corrupt.json"
 name="a corrupt report" usage_error diag report corrupt
 name="a monitor duration that is no number" usage_error "$tb" sim run -- "$tb" diag monitor --duration 5s
+# ---- history: a GPU's figures against its own median -------------------------------------------
+hist=$(mktemp -d /tmp/tb-test-hist.XXXXXX); mkdir -p "$hist/runs"
+python3 - "$diag_state/healthy.json" "$hist/runs" <<'PY'
+import copy, json, sys
+rep = json.load(open(sys.argv[1]))
+for i, scale in enumerate((1.0, 1.02, 0.98, 0.5)):
+    r = copy.deepcopy(rep)
+    for res in r["results"]:
+        for m in res["measurements"]:
+            if res["gpu"] == 0 and res["test"] == "copy" and m["name"] == "host_to_vram":
+                m["value"] *= scale
+    r["run"]["id"] = "20260101T00000%dZ-1" % i
+    json.dump(r, open("%s/%s.json" % (sys.argv[2], r["run"]["id"]), "w"))
+PY
+out=$("$tb" diag history --state "$hist" --json); rc=$?
+warned=$(printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["reports"], sorted("%d/%s/%s" % (s["gpu"], s["test"], s["measurement"]) for s in d["series"] if s["warn"]))')
+equals "tb diag history: GPU 0's copy at half its own median is the one warning, exit 1" \
+  "4 ['0/copy/host_to_vram'] 1" "$warned $rc"
+rm "$hist/runs/20260101T000003Z-1.json"
+"$tb" diag history --state "$hist" >/dev/null; rc=$?
+equals "without that run, no warning and exit 0" 0 "$rc"
+printf 'not json' >"$hist/runs/20260101T000004Z-1.json"
+"$tb" diag history --state "$hist" >/dev/null 2>&1; rc=$?
+equals "a corrupt report among them is skipped, with a message" 0 "$rc"
+rm -rf "$hist"
+
 # files of its own that are not what they should be: never blocks, never reads /dev/zero
 mkfifo "$diag_state/crash.json"
 out=$(timeout 60 "$tb" sim run -- "$tb" diag --state "$diag_state" -l 0 -g 0 --quiet 2>&1); rc=$?

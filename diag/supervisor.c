@@ -591,6 +591,9 @@ int diag_run(const struct diag_options *o)
 {
 	struct run r = { .o = o, .tty = isatty(STDERR_FILENO) };
 	g_opts = o;
+	/* a worker that died before reading its ack, or a reader of the stream
+	 * that left, must not take the supervisor with it: EPIPE, not SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
 	char err[512] = "";
 	snprintf(r.state, sizeof r.state, "%s", o->state_dir);
 	char runs[4200];

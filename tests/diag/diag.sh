@@ -207,6 +207,13 @@ printf 'not json' >"$hist/runs/20260101T000004Z-1.json"
 equals "a corrupt report among them is skipped, with a message" 0 "$rc"
 rm -rf "$hist"
 
+# a reader of the stream that goes away: the run goes on and reports (EPIPE, not SIGPIPE)
+before=$(ls "$diag_state/runs" | wc -l)
+"$tb" sim run -- "$tb" diag --state "$diag_state" -g 0 -t fence --json-stream | true
+rc=${PIPESTATUS[0]}
+equals "a --json-stream reader that leaves: the run still ends as it should (exit 0) and keeps its report" \
+  "0 $((before + 1))" "$rc $(ls "$diag_state/runs" | wc -l)"
+
 # files of its own that are not what they should be: never blocks, never reads /dev/zero
 mkfifo "$diag_state/crash.json"
 out=$(timeout 60 "$tb" sim run -- "$tb" diag --state "$diag_state" -l 0 -g 0 --quiet 2>&1); rc=$?

@@ -597,9 +597,15 @@ int tb_queue_wait(struct tb_queue *q, struct tb_signal *s, uint64_t value)
 	return tb_queue_wait_ex(q, s, value, NULL);
 }
 
+/* A queue waits on its own GPU's signals and on those mapped on its GPU. */
+static bool signal_reachable(const struct tb_queue *q, const struct tb_signal *s)
+{
+	return s->gpu == q->gpu || (s->bo->peers & (1ull << tb_gpu_info(q->gpu)->index));
+}
+
 int tb_queue_wait_ex(struct tb_queue *q, struct tb_signal *s, uint64_t value, uint32_t *patch)
 {
-	if (s->gpu != q->gpu)
+	if (!signal_reachable(q, s))
 		return -EINVAL;
 	if (q->kind == TB_QUEUE_COPY && value > UINT32_MAX)
 		return -ERANGE;

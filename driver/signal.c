@@ -77,6 +77,11 @@ int tb_signal_create(struct tb_gpu *g, uint64_t initial, struct tb_signal **out)
 	return 0;
 }
 
+int tb_signal_map(struct tb_signal *s, struct tb_gpu *peer)
+{
+	return tb_bo_map(s->bo, peer);
+}
+
 void tb_signal_destroy(struct tb_signal *s)
 {
 	if (!s)

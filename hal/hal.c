@@ -35,6 +35,7 @@ struct tbh_program {
 struct tbh_signal {
 	tbh_device *dev;
 	struct tb_signal *s;
+	uint64_t peers;			/* other GPUs (bit = index) whose queues may wait on it */
 };
 
 /* What a recording can change: an exec's argument block or a value. */
@@ -380,6 +381,17 @@ void tbh_signal_destroy(tbh_signal *sig)
 	free(sig);
 }
 
+int tbh_signal_map_to(tbh_signal *sig, tbh_device *peer)
+{
+	NEED(sig && peer, "NULL argument");
+	if (peer == sig->dev)
+		return TBH_OK;
+	int rc = check(tb_signal_map(sig->s, peer->gpu), peer->gpu, "mapping a signal on a peer GPU");
+	if (rc == 0)
+		sig->peers |= 1ull << tb_gpu_info(peer->gpu)->index;
+	return rc;
+}
+
 uint64_t tbh_signal_value(const tbh_signal *sig)
 {
 	return sig ? tb_signal_value(sig->s) : 0;
@@ -509,6 +521,16 @@ static int same_device(const tbh_queue *q, const tbh_signal *sig)
 	return TBH_OK;
 }
 
+/* Waits also take signals mapped on the queue's device (tbh_signal_map_to). */
+static int reachable(const tbh_queue *q, const tbh_signal *sig)
+{
+	if (q->dev != sig->dev && !(sig->peers & (1ull << tb_gpu_info(q->dev->gpu)->index)))
+		return fail(-EINVAL, "the signal belongs to GPU %d and is not mapped on GPU %d, the queue's: "
+			    "tbh_signal_map_to first", tb_gpu_info(sig->dev->gpu)->index,
+			    tb_gpu_info(q->dev->gpu)->index);
+	return TBH_OK;
+}
+
 /* Copy queues compare 32 bits. */
 static int wait_value_ok(const tbh_queue *q, uint64_t value)
 {
@@ -528,7 +550,7 @@ int tbh_queue_signal(tbh_queue *q, tbh_signal *sig, uint64_t value)
 int tbh_queue_wait(tbh_queue *q, tbh_signal *sig, uint64_t value)
 {
 	NEED(q && sig, "NULL argument");
-	int rc = same_device(q, sig);
+	int rc = reachable(q, sig);
 	rc = rc ? rc : wait_value_ok(q, value);
 	if (rc < 0)
 		return rc;
@@ -626,7 +648,7 @@ int tbh_graph_wait(tbh_queue *q, tbh_signal *sig, uint64_t value, uint32_t *valu
 {
 	NEED(q && sig, "NULL argument");
 	int rc = need_recording(q);
-	rc = rc ? rc : same_device(q, sig);
+	rc = rc ? rc : reachable(q, sig);
 	uint32_t index = 0;
 	if (rc == 0)
 		rc = check(tb_queue_wait_ex(q->q, sig->s, value, &index), q->dev->gpu, "recording a wait");

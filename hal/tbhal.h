@@ -123,6 +123,10 @@ void tbh_signal_set(tbh_signal *sig, uint64_t value);
  * timeout_ms, which is no failure (wait again); -EIO when the device failed
  * (a fault, a hang, a reset: the message says which; final). */
 int tbh_signal_wait(tbh_signal *sig, uint64_t value, uint32_t timeout_ms);
+/* Let the queues of another GPU wait on the signal (tbh_queue_wait,
+ * tbh_graph_wait): how one GPU's work waits for another's without the host.
+ * Signalling and timestamps stay with the signal's own device. */
+int tbh_signal_map_to(tbh_signal *sig, tbh_device *peer);
 /* The GPU time of the last tbh_queue_timestamp on it, in nanoseconds. */
 uint64_t tbh_signal_timestamp_ns(const tbh_signal *sig);
 
@@ -141,8 +145,8 @@ void tbh_queue_destroy(tbh_queue *q);
  * Refused (-EINVAL): more than 2^32 - 1 work-items in all, a block of more
  * than 1024 work-items or of more than the kernel's max_flat_workgroup_size.
  *
- * Signals, waits and timestamps take signals of the queue's own device
- * only (-EINVAL otherwise).  A compute queue's wait compares all 64 bits; a
+ * Signals and timestamps take signals of the queue's own device only, waits
+ * those and signals mapped on it (tbh_signal_map_to); -EINVAL otherwise.  A compute queue's wait compares all 64 bits; a
  * copy queue's compares 32 and refuses larger values (-ERANGE), so a
  * timeline a copy queue waits on must stay below 2^32. */
 int tbh_queue_exec(tbh_queue *q, const tbh_kernel *k, const void *args, size_t args_size, const uint32_t grid[3],

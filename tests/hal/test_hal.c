@@ -524,6 +524,61 @@ static void test_cross_device_signal(void)
 	tbh_queue_destroy(q);
 }
 
+/* GPU 1's queue waits, in the GPU, for GPU 0's signal (mapped on GPU 1),
+ * then reads what GPU 0's kernel wrote before signalling: without the host
+ * in between.  A wait on a signal not mapped there is refused. */
+static void test_cross_device_wait(const tbh_kernel *add0, const tbh_kernel *add1)
+{
+	tbh_buffer *a = NULL, *b = NULL;
+	tbh_queue *q0 = NULL, *q1 = NULL;
+	tbh_signal *s0 = NULL, *s1 = NULL;
+	int rc = tbh_buffer_alloc(devs[0], N * 4, TBH_MEMORY_DEVICE, &a);
+	rc = rc ? rc : tbh_buffer_alloc(devs[1], N * 4, TBH_MEMORY_DEVICE, &b);
+	rc = rc ? rc : tbh_buffer_map_to(a, devs[1]);
+	rc = rc ? rc : tbh_queue_create(devs[0], TBH_QUEUE_COMPUTE, &q0);
+	rc = rc ? rc : tbh_queue_create(devs[1], TBH_QUEUE_COMPUTE, &q1);
+	rc = rc ? rc : tbh_signal_create(devs[0], 0, &s0);
+	rc = rc ? rc : tbh_signal_create(devs[1], 0, &s1);
+	if (rc) {
+		check(0, "cross-GPU wait setup (%s)", tbh_last_error());
+		goto out;
+	}
+	int erc = tbh_queue_wait(q1, s0, 1);
+	check(erc == -EINVAL && strstr(tbh_last_error(), "not mapped"), "a wait on an unmapped peer's signal is refused (%s)",
+	      tbh_last_error());
+	rc = tbh_signal_map_to(s0, devs[1]);
+	check(rc == 0, "a signal maps on a peer GPU (%s)", rc ? tbh_last_error() : "");
+	float *pa = tbh_buffer_cpu(a);
+	for (int i = 0; i < N; i++)
+		pa[i] = (float)i;
+	uint32_t grid[3] = { N, 1, 1 }, block[3] = { 64, 1, 1 };
+	/* GPU 1 first: b = a + a, once GPU 0 has made a = a + a */
+	struct add_args twice_a = { tbh_buffer_address(a), tbh_buffer_address(a), tbh_buffer_address(b), N };
+	rc = rc ? rc : tbh_queue_wait(q1, s0, 1);
+	rc = rc ? rc : tbh_queue_exec(q1, add1, &twice_a, sizeof twice_a, grid, block);
+	rc = rc ? rc : tbh_queue_signal(q1, s1, 1);
+	rc = rc ? rc : tbh_queue_submit(q1);
+	int early = rc == 0 && tbh_signal_wait(s1, 1, 200) == -ETIMEDOUT;
+	check(early, "GPU 1's work waits for GPU 0's signal");
+	struct add_args double_a = { tbh_buffer_address(a), tbh_buffer_address(a), tbh_buffer_address(a), N };
+	rc = rc ? rc : tbh_queue_exec(q0, add0, &double_a, sizeof double_a, grid, block);
+	rc = rc ? rc : tbh_queue_signal(q0, s0, 1);
+	rc = rc ? rc : tbh_queue_submit(q0);
+	rc = rc ? rc : tbh_signal_wait(s1, 1, TIMEOUT_MS);
+	const float *pb = tbh_buffer_cpu(b);
+	int right = rc == 0;
+	for (int i = 0; right && i < N; i++)
+		right = pb[i] == 4.0f * (float)i;
+	check(right, "then it runs and sees GPU 0's writes (%d: %s)", rc, rc ? tbh_last_error() : "");
+out:
+	tbh_signal_destroy(s1);
+	tbh_signal_destroy(s0);
+	tbh_queue_destroy(q1);
+	tbh_queue_destroy(q0);
+	tbh_buffer_free(b);
+	tbh_buffer_free(a);
+}
+
 static uint64_t ms_now(void)
 {
 	struct timespec ts;
@@ -656,6 +711,7 @@ int main(int argc, char **argv)
 			test_timeout_not_final(devs[0], add0);
 			test_kernel_limits(devs[0], add0);
 			test_cross_device_signal();
+			test_cross_device_wait(add0, add1);
 			test_peer(add1);
 			test_peer_pairs();
 			tbh_program *p3 = NULL;

@@ -16,12 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* An error: a negative errno and a sentence naming the file, the tensor or
- * key and what is wrong. */
-struct tbi_err {
-	int code;
-	char msg[512];
-};
+#include "infer/tbinfer.h"	/* struct tbi_err: a negative errno and a sentence */
 
 /* Fills err (may be NULL) and returns code. */
 int tbi_fail(struct tbi_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -449,6 +449,15 @@ const struct tb_gpu_info *tb_gpu_info(const struct tb_gpu *g)
 	return &g->info;
 }
 
+int tb_gpu_available_vram(struct tb_gpu *g, uint64_t *bytes)
+{
+	struct kfd_ioctl_get_available_memory_args a = { .gpu_id = g->info.gpu_id };
+	int rc = tb_kfd_ioctl(g->proc->kfd, AMDKFD_IOC_AVAILABLE_MEMORY, &a);
+	if (rc == 0)
+		*bytes = a.available;
+	return rc;
+}
+
 /* A copy taken under the lock: other threads may add causes meanwhile. */
 const char *tb_gpu_failure(const struct tb_gpu *g)
 {

@@ -143,6 +143,9 @@ struct tb_gpu;
 int tb_gpu_open(int index, struct tb_gpu **out, char *err, size_t errlen);
 void tb_gpu_close(struct tb_gpu *g);
 const struct tb_gpu_info *tb_gpu_info(const struct tb_gpu *g);
+/* VRAM this process could still allocate on the GPU (KFD's
+ * AMDKFD_IOC_AVAILABLE_MEMORY: what every process's allocations leave). */
+int tb_gpu_available_vram(struct tb_gpu *g, uint64_t *bytes);
 /* Why the GPU stopped working (a fault, a hang, a reset), or NULL.  A
  * failure is final: the GPU's calls fail with -EIO until it is closed and
  * opened again.  The text is the calling thread's copy, valid until its

@@ -192,6 +192,12 @@ int tbh_device_get_props(const tbh_device *dev, tbh_device_props *props)
 	return TBH_OK;
 }
 
+int tbh_device_free_vram(tbh_device *dev, uint64_t *bytes)
+{
+	NEED(dev && bytes, "NULL argument");
+	return check(tb_gpu_available_vram(dev->gpu, bytes), dev->gpu, "reading the free VRAM");
+}
+
 /* ---- buffers ------------------------------------------------------------------ */
 
 int tbh_buffer_alloc(tbh_device *dev, uint64_t size, tbh_memory where, tbh_buffer **out)

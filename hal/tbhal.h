@@ -63,6 +63,8 @@ void tbh_device_close(tbh_device *dev);
  * waiting on a signal (tbh_queue_wait) that long counts as hung too. */
 int tbh_device_set_hang_timeout(tbh_device *dev, uint32_t ms);
 int tbh_device_get_props(const tbh_device *dev, tbh_device_props *props);
+/* VRAM still free for this process's allocations (after every process's). */
+int tbh_device_free_vram(tbh_device *dev, uint64_t *bytes);
 
 /* ---- buffers ------------------------------------------------------------------ */
 

@@ -1025,17 +1025,17 @@ static int check_fit(struct tbi_engine *e, struct tbi_err *err)
 {
 	for (int i = 0; i < e->n; i++) {
 		struct gpu *g = &e->g[i];
-		tbh_device_props p;
-		int rc = tbh_device_get_props(g->dev, &p);
+		uint64_t avail = 0;
+		int rc = tbh_device_free_vram(g->dev, &avail);
 		if (rc)
-			return hal_fail(err, rc, g, "reading its properties");
+			return hal_fail(err, rc, g, "reading its free VRAM");
 		uint64_t need = g->weight_bytes + g->a.size + P_COUNT * part_bytes(e) + (i == 0 ? e->hp.n_vocab * 4ull : 0);
-		if (need > p.vram_bytes) {
+		if (need > avail) {
 			char a[32], b[32];
 			return tbi_fail(err, -ENOSPC,
-					"GPU %d: the model's share and a context of %u tokens need %s of VRAM; it has %s "
+					"GPU %d: the model's share and a context of %u tokens need %s of VRAM; %s is free "
 					"(use more GPUs or a smaller --context)",
-					g->index, e->ctx, fmt_gib(need, a, sizeof a), fmt_gib(p.vram_bytes, b, sizeof b));
+					g->index, e->ctx, fmt_gib(need, a, sizeof a), fmt_gib(avail, b, sizeof b));
 		}
 	}
 	return 0;

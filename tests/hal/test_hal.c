@@ -111,6 +111,24 @@ static int run_add(tbh_device *dev, const tbh_kernel *add, tbh_queue *q, tbh_sig
 	return rc;
 }
 
+/* What a 64 MiB allocation takes shows in the free VRAM, and comes back. */
+static void test_free_vram(tbh_device *dev)
+{
+	uint64_t before = 0, during = 0, after = 0;
+	tbh_buffer *b = NULL;
+	int rc = tbh_device_free_vram(dev, &before);
+	rc = rc ? rc : tbh_buffer_alloc(dev, 64u << 20, TBH_MEMORY_DEVICE, &b);
+	rc = rc ? rc : tbh_device_free_vram(dev, &during);
+	tbh_buffer_free(b);
+	rc = rc ? rc : tbh_device_free_vram(dev, &after);
+	tbh_device_props p;
+	tbh_device_get_props(dev, &p);
+	check(rc == 0 && before <= p.vram_bytes && before - during >= (64u << 20) && after == before,
+	      "the free VRAM drops by an allocation and comes back (%llu, %llu, %llu MiB; %s)",
+	      (unsigned long long)(before >> 20), (unsigned long long)(during >> 20), (unsigned long long)(after >> 20),
+	      rc ? tbh_last_error() : "");
+}
+
 static void test_every_device(void)
 {
 	int ok = 0;
@@ -706,6 +724,7 @@ int main(int argc, char **argv)
 		if (rc == 0) {
 			test_errors(devs[0], add0);
 			test_every_device();
+			test_free_vram(devs[4]);
 			test_copies_and_timestamps(devs[2]);
 			test_graph(devs[0], add0);
 			test_timeout_not_final(devs[0], add0);

@@ -94,6 +94,37 @@ void ref_dequant(enum tbi_type t, const uint8_t *src, uint64_t n, float *dst)
 		dst[i] = ref_weight(t, src, i);
 }
 
+void ref_encode_row(enum tbi_type t, const float *src, uint64_t n, uint8_t *dst)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		uint16_t h;
+		switch (t) {
+		case TBI_F32:
+			memcpy(dst + 4 * i, &src[i], 4);
+			break;
+		case TBI_F16:
+		case TBI_BF16:
+			h = t == TBI_F16 ? ref_float_to_half(src[i]) : ref_float_to_bf16(src[i]);
+			memcpy(dst + 2 * i, &h, 2);
+			break;
+		case TBI_Q8_0:
+			if (i % TBI_Q8_0_BLOCK == 0 && n - i >= TBI_Q8_0_BLOCK) {
+				/* ggml's Q8_0: d = max |x| / 127, q = round(x / d) */
+				uint8_t *b = dst + i / TBI_Q8_0_BLOCK * TBI_Q8_0_BYTES;
+				float amax = 0;
+				for (uint32_t e = 0; e < TBI_Q8_0_BLOCK; e++)
+					amax = fmaxf(amax, fabsf(src[i + e]));
+				float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+				h = ref_float_to_half(d);
+				memcpy(b, &h, 2);
+				for (uint32_t e = 0; e < TBI_Q8_0_BLOCK; e++)
+					b[2 + e] = (uint8_t)(int8_t)lrintf(src[i + e] * id);
+			}
+			break;
+		}
+	}
+}
+
 void ref_rope_inv_freq(const struct tbi_hparams *hp, float *inv_freq)
 {
 	uint32_t half = hp->head_dim / 2;

@@ -27,6 +27,10 @@ float ref_weight(enum tbi_type t, const uint8_t *row, uint64_t i);
 /* n weights of type t at src to fp32 (n a multiple of 32 for Q8_0). */
 void ref_dequant(enum tbi_type t, const uint8_t *src, uint64_t n, float *dst);
 
+/* n floats to type t at dst (ref_row_bytes(t, n) bytes; Q8_0: n a
+ * multiple of 32, quantized as ggml does). */
+void ref_encode_row(enum tbi_type t, const float *src, uint64_t n, uint8_t *dst);
+
 /* RoPE's inverse frequencies, head_dim/2 of them: theta^(-2i/head_dim),
  * with Llama 3.1's scaling when hp->rope_llama3 (as llama.cpp and Hugging
  * Face transformers compute it: wavelengths below orig_ctx /

@@ -13,3 +13,8 @@ $(TBIN)/test_infer_kernels: $(call objs,tests/infer/kern/test_kernels.c tests/in
 
 TESTS += tests/infer/kern/kernels.sh
 tests: $(TBIN)/test_infer_kernels
+
+# the reference forward pass on hand-built models (on the host)
+$(TBIN)/test_infer_ref: $(call objs,tests/infer/kern/test_ref.c tests/infer/ref.c)
+	$(link) -lm
+TESTS += $(TBIN)/test_infer_ref

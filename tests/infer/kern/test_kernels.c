@@ -73,39 +73,17 @@ static uint8_t *make_weights(enum tbi_type t, uint32_t rows, uint32_t cols, uint
 	uint8_t *w = calloc(rows, rb);
 	if (!w)
 		return NULL;
-	for (uint32_t j = 0; j < rows; j++) {
-		uint8_t *row = w + (size_t)j * rb;
-		float v[TBI_Q8_0_BLOCK];
-		for (uint32_t i = 0; i < cols; i++) {
-			float f = rnd();
-			uint16_t h;
-			switch (t) {
-			case TBI_F32:
-				memcpy(row + 4 * i, &f, 4);
-				break;
-			case TBI_F16:
-			case TBI_BF16:
-				h = t == TBI_F16 ? ref_float_to_half(f) : ref_float_to_bf16(f);
-				memcpy(row + 2 * i, &h, 2);
-				break;
-			case TBI_Q8_0:
-				v[i % TBI_Q8_0_BLOCK] = f;
-				if (i % TBI_Q8_0_BLOCK == TBI_Q8_0_BLOCK - 1) {
-					uint8_t *b = row + i / TBI_Q8_0_BLOCK * TBI_Q8_0_BYTES;
-					float amax = 0;
-					for (int e = 0; e < 32; e++)
-						amax = fmaxf(amax, fabsf(v[e]));
-					float d = amax / 127.0f;
-					h = ref_float_to_half(d);
-					memcpy(b, &h, 2);
-					for (int e = 0; e < 32; e++)
-						b[2 + e] = (uint8_t)(int8_t)lrintf(d ? v[e] / d : 0);
-				}
-				break;
-			}
-		}
-		ref_dequant(t, row, cols, deq + (size_t)j * cols);
+	float *v = malloc(sizeof(float) * cols);
+	for (uint32_t j = 0; v && j < rows; j++) {
+		rnd_fill(v, cols);
+		ref_encode_row(t, v, cols, w + (size_t)j * rb);
+		ref_dequant(t, w + (size_t)j * rb, cols, deq + (size_t)j * cols);
 	}
+	if (!v) {
+		free(w);
+		return NULL;
+	}
+	free(v);
 	*row_bytes = rb;
 	return w;
 }

@@ -119,12 +119,63 @@ rmsnorm(__global const float *x, uint x_stride, __global const uchar *w, uint wt
 		o[i] = xr[i] * r * weight(w, wtype, i);
 }
 
+/* Eight weights of a row from weight i (a multiple of 8) on: one 16-byte
+ * load for F16/BF16, two for F32 (the row 16-byte aligned), four 2-byte
+ * loads for Q8_0 (its blocks are 2-byte aligned) and the block's scale. */
+static inline float8 weights8(__global const uchar *row, uint wtype, uint i)
+{
+	switch (wtype) {
+	case W_F32: {
+		__global const float4 *p = (__global const float4 *)(row + 4 * i);
+		return (float8)(p[0], p[1]);
+	}
+	case W_F16: {
+		uint4 u = *(__global const uint4 *)(row + 2 * i);
+		return __builtin_convertvector(as_half8(u), float8);
+	}
+	case W_BF16: {
+		uint4 u = *(__global const uint4 *)(row + 2 * i);
+		uint8 e = (uint8)(u.x << 16, u.x & 0xffff0000u, u.y << 16, u.y & 0xffff0000u, u.z << 16,
+				  u.z & 0xffff0000u, u.w << 16, u.w & 0xffff0000u);
+		return as_float8(e);
+	}
+	default: {
+		__global const uchar *b = row + (i / Q8_BLOCK) * Q8_BYTES;
+		__global const ushort *q = (__global const ushort *)(b + 2 + i % Q8_BLOCK);
+		float d = (float)*(__global const half *)b;
+		ushort4 u = (ushort4)(q[0], q[1], q[2], q[3]);
+		char8 c = as_char8(u);
+		return d * __builtin_convertvector(c, float8);
+	}
+	}
+}
+
+/* Eight activations from x[i] on: two 16-byte loads when aligned. */
+static inline float8 acts8(__global const float *x, uint i, bool aligned)
+{
+	if (aligned) {
+		__global const float4 *p = (__global const float4 *)(x + i);
+		return (float8)(p[0], p[1]);
+	}
+	return (float8)(x[i], x[i + 1], x[i + 2], x[i + 3], x[i + 4], x[i + 5], x[i + 6], x[i + 7]);
+}
+
+static inline float dot8(float8 a, float8 b)
+{
+	float8 p = a * b;
+	return ((p.s0 + p.s1) + (p.s2 + p.s3)) + ((p.s4 + p.s5) + (p.s6 + p.s7));
+}
+
 /* matmul: y[t][j] (+)= sum_{i<k} W[j][i] x[t][i] for j < n, t < T.
  * Each wave computes one output row for a tile of up to MM_TOKENS tokens:
- * its lanes read the row's weights consecutively (coalesced), each weight
- * load serving every token of the tile, and the lanes' partial sums are
- * added across the wave.  Grid: x = ceil(n / 8) * 256 (eight rows per
- * work-group), y = ceil(T / MM_TOKENS) with block y 1; block x 256. */
+ * its lanes read eight consecutive weights each (a wave reads 512
+ * consecutive bytes of an F16 row at a time: coalesced), each weight load
+ * serving every token of the tile, and the lanes' partial sums are added
+ * across the wave.  Vector loads need the weights 16-byte aligned (w and
+ * row_bytes; Q8_0 rows: 2) and, for the activations' vector loads, x and
+ * x_stride aligned to 16 bytes; otherwise element by element.
+ * Grid: x = ceil(n / 8) * 256 (eight rows per work-group), y = ceil(T / 8)
+ * (block y 1); block x 256. */
 #define MM_TOKENS 8u
 __kernel __attribute__((reqd_work_group_size(GROUP, 1, 1))) void
 matmul(__global const uchar *w, uint wtype, uint row_bytes, uint k, uint n, __global const float *x, uint x_stride,
@@ -138,26 +189,24 @@ matmul(__global const uchar *w, uint wtype, uint row_bytes, uint k, uint n, __gl
 	uint tn = T - t0 < MM_TOKENS ? T - t0 : MM_TOKENS;
 	__global const uchar *row = w + (ulong)j * row_bytes;
 	__global const float *xt = x + (ulong)t0 * x_stride;
+	uint walign = wtype == W_Q8_0 ? 2 : 16;
+	bool wvec = (((ulong)w | row_bytes) & (walign - 1)) == 0;
+	bool xvec = (((ulong)x & 15) | (x_stride & 3)) == 0;
+	uint kv = wvec ? k / 8 * 8 : 0;	/* weights below kv: eight at a time */
 	float acc[MM_TOKENS];
 	for (uint t = 0; t < MM_TOKENS; t++)
 		acc[t] = 0.0f;
-	if (wtype == W_Q8_0) {
-		/* lane i of the wave takes weight i of each block: one scale a block */
-		for (uint b = 0; b < k / Q8_BLOCK; b++) {
-			__global const uchar *blk = row + b * Q8_BYTES;
-			float wv = (float)*(__global const half *)blk * (float)(char)blk[2 + lane];
-			uint i = b * Q8_BLOCK + lane;
-			for (uint t = 0; t < MM_TOKENS; t++)
-				if (t < tn)
-					acc[t] += wv * xt[(ulong)t * x_stride + i];
-		}
-	} else {
-		for (uint i = lane; i < k; i += WAVE) {
-			float wv = weight(row, wtype, i);
-			for (uint t = 0; t < MM_TOKENS; t++)
-				if (t < tn)
-					acc[t] += wv * xt[(ulong)t * x_stride + i];
-		}
+	for (uint i = lane * 8; i < kv; i += WAVE * 8) {
+		float8 wv = weights8(row, wtype, i);
+		for (uint t = 0; t < MM_TOKENS; t++)
+			if (t < tn)
+				acc[t] += dot8(wv, acts8(xt + (ulong)t * x_stride, i, xvec));
+	}
+	for (uint i = kv + lane; i < k; i += WAVE) {
+		float wv = weight(row, wtype, i);
+		for (uint t = 0; t < MM_TOKENS; t++)
+			if (t < tn)
+				acc[t] += wv * xt[(ulong)t * x_stride + i];
 	}
 	for (uint t = 0; t < MM_TOKENS; t++) {
 		if (t >= tn)

@@ -247,23 +247,39 @@ static void test_rmsnorm(enum tbi_type t)
 	      (double)worst);
 }
 
-/* y (+)= W x for one (k, n, T, accumulate); the worst error in tolerances */
-static int matmul_case(enum tbi_type t, uint32_t k, uint32_t n, uint32_t T, int acc, double *worst)
+/* Rows of rb bytes copied into rows of prb >= rb bytes, the rest NaN bytes
+ * (0xff) that must not be read. */
+static uint8_t *pad_rows(const uint8_t *w, uint32_t rows, uint32_t rb, uint32_t prb)
 {
-	uint32_t xs = k + 7, ys = n + 2, rb;
+	uint8_t *p = malloc((size_t)rows * prb);
+	for (uint32_t j = 0; p && j < rows; j++) {
+		memcpy(p + (size_t)j * prb, w + (size_t)j * rb, rb);
+		memset(p + (size_t)j * prb + rb, 0xff, prb - rb);
+	}
+	return p;
+}
+
+/* y (+)= W x for one (k, n, T, accumulate), the rows padded to 16 bytes
+ * when pad; the worst error in tolerances */
+static int matmul_case(enum tbi_type t, uint32_t k, uint32_t n, uint32_t T, int acc, int pad, double *worst)
+{
+	uint32_t xs = k + 7, ys = n + 2, rb, prb;
 	float *wd = malloc(sizeof(float) * n * k), *x = malloc(4 * (size_t)T * xs), *y0 = malloc(4 * (size_t)T * ys);
-	uint8_t *w = wd ? make_weights(t, n, k, &rb, wd) : NULL;
+	uint8_t *w0 = wd ? make_weights(t, n, k, &rb, wd) : NULL;
+	prb = pad ? (rb + 15) / 16 * 16 : rb;
+	uint8_t *w = w0 ? pad_rows(w0, n, rb, prb) : NULL;
+	free(w0);
 	int rc = -ENOMEM;
 	if (!w || !x || !y0)
 		goto out;
 	rnd_fill(x, (size_t)T * xs);
 	rnd_fill(y0, (size_t)T * ys);
 	float *y;
-	uint64_t wb = gpu_buf(dev, (size_t)n * rb, w, NULL), xb = gpu_buf(dev, 4 * (size_t)T * xs, x, NULL);
+	uint64_t wb = gpu_buf(dev, (size_t)n * prb, w, NULL), xb = gpu_buf(dev, 4 * (size_t)T * xs, x, NULL);
 	uint64_t yb = gpu_buf(dev, 4 * (size_t)T * ys, y0, (void **)&y);
 	if (!wb || !xb || !yb)
 		goto out;
-	rc = RUN("matmul", ceil_div(n, 8) * 256, ceil_div(T, 8), 256, wb, t, rb, k, n, xb, xs, T, yb, ys, (uint64_t)acc);
+	rc = RUN("matmul", ceil_div(n, 8) * 256, ceil_div(T, 8), 256, wb, t, prb, k, n, xb, xs, T, yb, ys, (uint64_t)acc);
 	for (uint32_t i = 0; !rc && i < T; i++)
 		for (uint32_t j = 0; j < ys; j++) {
 			double s = acc ? y0[(size_t)i * ys + j] : 0, mag = fabs(s);
@@ -294,14 +310,14 @@ static void test_matmul(enum tbi_type t)
 	uint32_t ks[] = { 45, 300 }, ns[] = { 19, 70 };
 	int bad = 0;
 	double worst = 0;
-	for (size_t c = 0; c < 2; c++)
+	for (size_t c = 0; c < 4; c++)
 		for (size_t ti = 0; ti < N_TS; ti++)
 			for (int acc = 0; acc < 2; acc++) {
-				uint32_t k = t == TBI_Q8_0 ? 32 * (c ? 9 : 2) : ks[c];
-				bad |= matmul_case(t, k, ns[c], Ts[ti], acc, &worst) != 0;
+				uint32_t k = t == TBI_Q8_0 ? 32 * (c % 2 ? 9 : 2) : ks[c % 2];
+				bad |= matmul_case(t, k, ns[c % 2], Ts[ti], acc, c >= 2, &worst) != 0;
 			}
-	check(!bad, "matmul (%s): k x n 45x19 and 300x70 (q8_0: k 64, 288), T = 1, 3, 17, set and accumulate "
-		    "(worst %.2f of the tolerance)",
+	check(!bad, "matmul (%s): k x n 45x19 and 300x70 (q8_0: k 64, 288), rows packed and padded to 16 bytes, "
+		    "T = 1, 3, 17, set and accumulate (worst %.2f of the tolerance)",
 	      type_names[t], worst);
 }
 

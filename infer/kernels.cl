@@ -219,6 +219,74 @@ matmul(__global const uchar *w, uint wtype, uint row_bytes, uint k, uint n, __gl
 	}
 }
 
+/* The 16 halves of an f16 row from weight k0 on, zeros past k (the row
+ * 16-byte aligned when aligned). */
+static inline half16 row16_f16(__global const uchar *row, uint k0, uint k, bool aligned)
+{
+	__global const half *h = (__global const half *)row + k0;
+	if (aligned && k0 + 16 <= k) {
+		__global const uint4 *p = (__global const uint4 *)h;
+		return as_half16((uint8)(p[0], p[1]));
+	}
+	half16 r = (half16)0;
+	for (uint e = 0; e < 16; e++)
+		if (k0 + e < k)
+			r[e] = h[e];
+	return r;
+}
+
+/* 16 activations from x[k0] on as halves, zeros past k. */
+static inline half16 acts16_f16(__global const float *x, uint k0, uint k, bool aligned)
+{
+	float16 f;
+	if (aligned && k0 + 16 <= k) {
+		__global const float4 *p = (__global const float4 *)(x + k0);
+		f = (float16)(p[0], p[1], p[2], p[3]);
+	} else {
+		f = (float16)0.0f;
+		for (uint e = 0; e < 16; e++)
+			if (k0 + e < k)
+				f[e] = x[k0 + e];
+	}
+	return __builtin_convertvector(f, half16);
+}
+
+/* matmul_wmma: matmul for F16 weights (wtype must be 1; the same
+ * arguments) on the matrix cores, for prefill (T >= 16): each wave computes
+ * a 16 x 16 tile of y (16 rows, 16 tokens) with v_wmma_f32_16x16x16_f16,
+ * the activations rounded to f16, the products added in fp32.  The RDNA3
+ * wave32 layout: lane l holds row l % 16 of the weight tile and token
+ * l % 16's 16 activations (lanes 16-31 repeat 0-15); result v of lane l is
+ * row 2v + l / 16, token l % 16.  Vector loads when the rows (w,
+ * row_bytes) and x (x, x_stride) are 16-byte aligned.
+ * Grid: x = ceil(n / 16) * 32, y = ceil(T / 16) (block y 1); block x 32. */
+__kernel __attribute__((reqd_work_group_size(WAVE, 1, 1))) void
+matmul_wmma(__global const uchar *w, uint wtype, uint row_bytes, uint k, uint n, __global const float *x,
+	    uint x_stride, uint T, __global float *y, uint y_stride, uint accumulate)
+{
+	uint lane = local_id(), r = lane % 16;
+	uint j0 = __builtin_amdgcn_workgroup_id_x() * 16, t0 = __builtin_amdgcn_workgroup_id_y() * 16;
+	if (wtype != W_F16 || j0 >= n || t0 >= T)
+		return;
+	bool wvec = (((ulong)w | row_bytes) & 15) == 0, xvec = (((ulong)x & 15) | (x_stride & 3)) == 0;
+	bool has_row = j0 + r < n, has_tok = t0 + r < T;
+	__global const uchar *row = w + (ulong)(has_row ? j0 + r : j0) * row_bytes;
+	__global const float *xt = x + (ulong)(has_tok ? t0 + r : t0) * x_stride;
+	float8 acc = 0.0f;
+	for (uint k0 = 0; k0 < k; k0 += 16) {
+		half16 a = has_row ? row16_f16(row, k0, k, wvec) : (half16)0;
+		half16 b = has_tok ? acts16_f16(xt, k0, k, xvec) : (half16)0;
+		acc = __builtin_amdgcn_wmma_f32_16x16x16_f16_w32(a, b, acc);
+	}
+	for (uint v = 0; v < 8; v++) {
+		uint j = j0 + 2 * v + lane / 16;
+		if (j < n && has_tok) {
+			__global float *yp = y + (ulong)(t0 + r) * y_stride + j;
+			*yp = accumulate ? *yp + acc[v] : acc[v];
+		}
+	}
+}
+
 /* cos and sin of an angle of any size: reduced to [-pi, pi] first (2 pi in
  * two parts, Cody and Waite), where the hardware's approximations are good. */
 static inline float2 cos_sin(float a)

@@ -261,8 +261,10 @@ static uint8_t *pad_rows(const uint8_t *w, uint32_t rows, uint32_t rb, uint32_t 
 
 /* y (+)= W x for one (k, n, T, accumulate), the rows padded to 16 bytes
  * when pad; the worst error in tolerances */
-static int matmul_case(enum tbi_type t, uint32_t k, uint32_t n, uint32_t T, int acc, int pad, double *worst)
+static int matmul_case(enum tbi_type t, uint32_t k, uint32_t n, uint32_t T, int acc, int pad, int wmma,
+		       double *worst)
 {
+	double tol = wmma ? 1e-3 : 1e-5;	/* matmul_wmma rounds the activations to f16 */
 	uint32_t xs = k + 7, ys = n + 2, rb, prb;
 	float *wd = malloc(sizeof(float) * n * k), *x = malloc(4 * (size_t)T * xs), *y0 = malloc(4 * (size_t)T * ys);
 	uint8_t *w0 = wd ? make_weights(t, n, k, &rb, wd) : NULL;
@@ -279,7 +281,12 @@ static int matmul_case(enum tbi_type t, uint32_t k, uint32_t n, uint32_t T, int 
 	uint64_t yb = gpu_buf(dev, 4 * (size_t)T * ys, y0, (void **)&y);
 	if (!wb || !xb || !yb)
 		goto out;
-	rc = RUN("matmul", ceil_div(n, 8) * 256, ceil_div(T, 8), 256, wb, t, prb, k, n, xb, xs, T, yb, ys, (uint64_t)acc);
+	if (wmma)
+		rc = RUN("matmul_wmma", ceil_div(n, 16) * 32, ceil_div(T, 16), 32, wb, t, prb, k, n, xb, xs, T, yb, ys,
+			 (uint64_t)acc);
+	else
+		rc = RUN("matmul", ceil_div(n, 8) * 256, ceil_div(T, 8), 256, wb, t, prb, k, n, xb, xs, T, yb, ys,
+			 (uint64_t)acc);
 	for (uint32_t i = 0; !rc && i < T; i++)
 		for (uint32_t j = 0; j < ys; j++) {
 			double s = acc ? y0[(size_t)i * ys + j] : 0, mag = fabs(s);
@@ -292,7 +299,7 @@ static int matmul_case(enum tbi_type t, uint32_t k, uint32_t n, uint32_t T, int 
 				s += p;
 				mag += fabs(p);
 			}
-			double err = fabs(y[(size_t)i * ys + j] - s) / (1e-5 * mag + 1e-6);
+			double err = fabs(y[(size_t)i * ys + j] - s) / (tol * mag + 1e-6);
 			*worst = fmax(*worst, err);
 			rc |= !(err <= 1.0);
 		}
@@ -314,11 +321,24 @@ static void test_matmul(enum tbi_type t)
 		for (size_t ti = 0; ti < N_TS; ti++)
 			for (int acc = 0; acc < 2; acc++) {
 				uint32_t k = t == TBI_Q8_0 ? 32 * (c % 2 ? 9 : 2) : ks[c % 2];
-				bad |= matmul_case(t, k, ns[c % 2], Ts[ti], acc, c >= 2, &worst) != 0;
+				bad |= matmul_case(t, k, ns[c % 2], Ts[ti], acc, c >= 2, 0, &worst) != 0;
 			}
 	check(!bad, "matmul (%s): k x n 45x19 and 300x70 (q8_0: k 64, 288), rows packed and padded to 16 bytes, "
 		    "T = 1, 3, 17, set and accumulate (worst %.2f of the tolerance)",
 	      type_names[t], worst);
+}
+
+static void test_matmul_wmma(void)
+{
+	static const uint32_t ts[] = { 16, 17, 40 }, ks[] = { 45, 300 }, ns[] = { 19, 70 };
+	int bad = 0;
+	double worst = 0;
+	for (size_t c = 0; c < 4; c++)
+		for (size_t ti = 0; ti < 3; ti++)
+			bad |= matmul_case(TBI_F16, ks[c % 2], ns[c % 2], ts[ti], (int)ti % 2, c >= 2, 1, &worst) != 0;
+	check(!bad, "matmul_wmma (f16 on the matrix cores): k x n 45x19 and 300x70, rows packed and padded, "
+		    "T = 16, 17, 40, set and accumulate, within 1e-3 of sum |w x| (worst %.2f of the tolerance)",
+	      worst);
 }
 
 static void test_rope(enum tbi_rope_layout layout)
@@ -633,19 +653,20 @@ int main(int argc, char **argv)
 	check(rc == 0, "two GPUs open and %s loads", argv[1]);
 	if (rc)
 		return tap_done();
-	const char *names[] = { "embed", "rmsnorm", "matmul", "rope", "kv_store", "attention",
-				"silu_mul", "allreduce_add", "gather", "sample" };
+	const char *names[] = { "embed",    "rmsnorm",	 "matmul",	  "matmul_wmma", "rope", "kv_store",
+				"attention", "silu_mul", "allreduce_add", "gather",	  "sample" };
 	int found = 0;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		const tbh_kernel *k;
 		found += tbh_program_kernel(prog, names[i], &k) == 0;
 	}
-	check(found == 10, "the code object has the ten kernels (%d)", found);
+	check(found == 11, "the code object has the eleven kernels (%d)", found);
 	for (int t = TBI_F32; t <= TBI_Q8_0; t++) {
 		test_embed((enum tbi_type)t);
 		test_rmsnorm((enum tbi_type)t);
 		test_matmul((enum tbi_type)t);
 	}
+	test_matmul_wmma();
 	test_rope(TBI_ROPE_ADJACENT);
 	test_rope(TBI_ROPE_HALVES);
 	test_kv_store();

@@ -4,7 +4,8 @@
   mkmodel.py --format gguf|hf --out PATH [--type f32|f16|bf16|q8_0]
              [--vocab spm|bpe] [--dim N] [--layers N] [--heads N]
              [--kv-heads N] [--ffn N] [--ctx N] [--tied] [--split N]
-             [--seed S] [--llama3-rope] [--corrupt KIND]
+             [--seed S] [--llama3-rope] [--gguf-version 2|3]
+             [--corrupt KIND]
 
 gguf: PATH is the file (with --split N: PATH without .gguf becomes the
 prefix of PREFIX-0000K-of-0000N.gguf).  hf: PATH is the directory.
@@ -221,11 +222,11 @@ def gval(t, v):
         return struct.pack("<IQ", et, len(items)) + b"".join(gval(et, x) for x in items)
     return struct.pack({U32: "<I", I32: "<i", F32: "<f", BOOL: "<?", 0: "<B", 2: "<H"}[t], v)
 
-def write_gguf(path, kvs, tinfos, corrupt=None, align=32):
+def write_gguf(path, kvs, tinfos, corrupt=None, align=32, version=3):
     """kvs: [(key, type, value)]; tinfos: [(name, ne, ggml type, data)].
     Returns the file's bytes after writing."""
     marks = {}
-    head = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tinfos), len(kvs)))
+    head = bytearray(b"GGUF" + struct.pack("<IQQ", version, len(tinfos), len(kvs)))
     for k, t, v in kvs:
         if k == "tokenizer.ggml.tokens":
             marks["tokens_count"] = len(head) + len(gstr(k)) + 4 + 4
@@ -297,6 +298,8 @@ def gguf_kvs(a, v, corrupt):
     kv.append(("tokenizer.ggml.eos_token_id", U32, v.eos))
     if v.unk >= 0:
         kv.append(("tokenizer.ggml.unknown_token_id", U32, v.unk))
+    if v.kind == "bpe":
+        kv.append(("tokenizer.ggml.eot_token_id", U32, v.tokens.index("<|eot_id|>")))
     kv.append(("tokenizer.ggml.add_bos_token", BOOL, True))
     kv.append(("tokenizer.chat_template", STRING, LLAMA3_TEMPLATE if v.kind == "bpe" else CHATML_TEMPLATE))
     if corrupt == "nested-array":
@@ -326,7 +329,7 @@ def gguf_model(a, v, ts):
         tinfos.append(("rope_freqs.weight", [hd // 2], 0, encode(ff, "f32")))
     kvs = gguf_kvs(a, v, a.corrupt)
     if a.split <= 1:
-        write_gguf(a.out, kvs, tinfos, a.corrupt)
+        write_gguf(a.out, kvs, tinfos, a.corrupt, version=a.gguf_version)
         return
     prefix = a.out[:-5] if a.out.endswith(".gguf") else a.out
     per = -(-len(tinfos) // a.split)
@@ -432,6 +435,7 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--llama3-rope", action="store_true")
     p.add_argument("--corrupt", default=None)
+    p.add_argument("--gguf-version", type=int, choices=[2, 3], default=3)
     a = p.parse_args()
     a.kv_heads = a.kv_heads or a.heads
     if a.format == "hf" and a.type == "q8_0":

@@ -207,10 +207,11 @@ static bool gguf_name(const char *hf, char *out, size_t cap)
 
 /* The safetensors files: model.safetensors, or the index's weight_map
  * values in order of first appearance. */
-static int list_files(struct hf *h, const char ***files, uint32_t *n)
+static int list_files(struct hf *h, const char ***files, uint32_t *n, json_t **index_out)
 {
 	json_t *index;
 	int rc = load_json(h, "model.safetensors.index.json", true, &index);
+	*index_out = NULL;
 	if (rc)
 		return rc;
 	*n = 0;
@@ -258,8 +259,35 @@ static int list_files(struct hf *h, const char ***files, uint32_t *n)
 		}
 		(*files)[(*n)++] = p;
 	}
-	json_decref(index);
+	if (rc) {
+		json_decref(index);
+		for (uint32_t i = 0; i < *n; i++)
+			free((char *)(*files)[i]);
+		*n = 0;
+	} else {
+		*index_out = index;
+	}
 	return rc;
+}
+
+/* Every tensor of the index's weight map is in the file it names. */
+static int check_weight_map(struct hf *h, json_t *index)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(json_object_get(index, "weight_map"), key, v) {
+		char name[TBI_MAX_NAME + 16];
+		if (!gguf_name(key, name, sizeof name))
+			continue;	/* extra tensors may have been left out */
+		if (!strcmp(name, "output.weight") && h->m->hp.tied_output)
+			continue;
+		const struct tbi_tensor *t = tbi_model_tensor(h->m, name);
+		const char *f = h->m->files[t ? t->file : 0], *base = strrchr(f, '/');
+		if (!t || strcmp(base ? base + 1 : f, json_string_value(v)))
+			return tbi_fail(h->err, -EINVAL, "%s/model.safetensors.index.json: tensor %.100s is not in %.100s",
+					h->dir, key, json_string_value(v));
+	}
+	return 0;
 }
 
 static int st_type(enum tbs_dtype d, enum tbi_type *t)
@@ -315,7 +343,8 @@ static int read_tensors(struct hf *h)
 {
 	const char **files;
 	uint32_t n;
-	int rc = list_files(h, &files, &n);
+	json_t *index;
+	int rc = list_files(h, &files, &n, &index);
 	if (rc)
 		return rc;
 	h->m->files = files;
@@ -358,6 +387,9 @@ static int read_tensors(struct hf *h)
 	uint32_t count = 0;
 	for (uint32_t i = 0; !rc && i < n; i++)
 		rc = add_file(h, i, tab, &count);
+	if (!rc && index)
+		rc = check_weight_map(h, index);
+	json_decref(index);
 	return rc;
 }
 
@@ -521,6 +553,10 @@ static int read_tokenizer(struct hf *h)
 	}
 	if (!rc && max < 0)
 		rc = tbi_fail(h->err, -EINVAL, "%s: the vocabulary is empty", f);
+	/* ids are dense: no more of them than entries (which the file holds) */
+	if (!rc && (size_t)max >= json_object_size(vocab) + json_array_size(added))
+		rc = tbi_fail(h->err, -EINVAL, "%s: token id %lld is beyond the %zu tokens given", f, (long long)max,
+			      json_object_size(vocab) + json_array_size(added));
 	if (!rc) {
 		v->n_tokens = (uint32_t)max + 1;
 		v->tokens = tbi_model_alloc(h->m, v->n_tokens * sizeof *v->tokens);

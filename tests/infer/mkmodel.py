@@ -21,7 +21,7 @@ CORRUPT = {
              "huge-kv-count", "huge-string", "huge-array", "bad-offset", "misaligned-offset",
              "unknown-type", "shape", "missing-tensor", "nested-array", "bad-token-id", "arch",
              "tokenizer-model", "duplicate-key", "vocab-size"],
-    "hf": ["shape", "rope-yarn", "dtype", "arch", "vocab-size", "bad-json"],
+    "hf": ["shape", "rope-yarn", "dtype", "arch", "vocab-size", "bad-json", "index-lies", "huge-id"],
 }
 
 # ---- vocabularies -----------------------------------------------------------
@@ -371,6 +371,8 @@ def hf_tokenizer(a, v):
         pre = None
         added = [{"id": i, "content": v.tokens[i], "special": True} for i in range(3)]
         cfg = {"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": True, "chat_template": CHATML_TEMPLATE}
+    if a.corrupt == "huge-id":
+        added.append({"id": 16000000, "content": "<|far|>", "special": True})
     tok = {"version": "1.0", "added_tokens": added, "normalizer": None, "pre_tokenizer": pre, "model": model}
     return tok, cfg
 
@@ -406,6 +408,8 @@ def hf_model(a, v, ts, vocab_n):
             part = items[k * per:(k + 1) * per]
             write_safetensors(os.path.join(a.out, fn), part)
             wm.update({n: fn for n, _, _, _ in part})
+        if a.corrupt == "index-lies":
+            wm["model.norm.weight"] = "model-00001-of-%05d.safetensors" % a.split
         with open(os.path.join(a.out, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {}, "weight_map": wm}, f, indent=1)
     tok, tcfg = hf_tokenizer(a, v)
@@ -440,6 +444,8 @@ def main():
     a.kv_heads = a.kv_heads or a.heads
     if a.format == "hf" and a.type == "q8_0":
         p.error("Hugging Face models are f32, f16 or bf16")
+    if a.corrupt == "index-lies":
+        a.split = max(a.split, 2)
     if a.corrupt and a.corrupt not in CORRUPT[a.format]:
         p.error("--corrupt for %s: one of %s" % (a.format, ", ".join(CORRUPT[a.format])))
     if a.dim % a.heads or (a.dim // a.heads) % 2 or a.heads % a.kv_heads:

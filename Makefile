@@ -69,7 +69,7 @@ GENERATED :=
 .PHONY: all run test bench deps clean check-deps tests
 all:
 
-MODULES := $(sort $(wildcard */module.mk */*/module.mk))
+MODULES := $(sort $(wildcard */module.mk */*/module.mk */*/*/module.mk))
 include $(MODULES)
 
 all: $(LIBS) $(PROGS)

@@ -810,7 +810,7 @@ static int read_at(int fd, const char *path, uint8_t *buf, size_t len, size_t fr
 static int scan_file(const char *path, struct hdr *h, struct tbi_err *err)
 {
 	int fd;
-	uint64_t size;
+	uint64_t size = 0;
 	int rc = open_regular(path, &fd, &size, err);
 	if (rc)
 		return rc;

@@ -341,7 +341,7 @@ static int add_file(struct hf *h, uint32_t file, struct tbi_tensor *tab, uint32_
 
 static int read_tensors(struct hf *h)
 {
-	const char **files;
+	const char **files = NULL;
 	uint32_t n;
 	json_t *index;
 	int rc = list_files(h, &files, &n, &index);

@@ -678,6 +678,48 @@ static void ffn_block(struct emit *em, struct layer *L, uint32_t T)
 	matmul(em, &L->down, act(g, a->hid) + L->down.c0 * 4, fs, T, part(e, g, P_FFN), hp->dim, false);
 }
 
+static void signal_point(struct emit *em, uint32_t point)
+{
+	if (em->rc)
+		return;
+	struct gpu *g = em->g;
+	int rc = em->record ? tbh_graph_signal(g->q, g->sig, point, NULL) : tbh_queue_signal(g->q, g->sig, point);
+	if (rc)
+		em->rc = hal_fail(em->err, rc, g, "a signal");
+	g->last_point = point;
+}
+
+/* The logits of the last token, each GPU's vocabulary rows written into
+ * GPU 0's buffer; GPU 0 waits for them all and samples the next token. */
+static void emit_head(struct emit *em, uint32_t *point, uint32_t T, const struct tbi_sampling *smp, float u)
+{
+	struct tbi_engine *e = em->e;
+	struct gpu *g = em->g;
+	const struct tbi_hparams *hp = &e->hp;
+	struct act *a = &g->a;
+	uint64_t last = act(g, a->x) + (uint64_t)(T - 1) * hp->dim * 4;
+	rmsnorm(em, last, &g->out_norm, 1, act(g, a->xn));
+	matmul(em, &g->output, act(g, a->xn), hp->dim, 1, tbh_buffer_address(e->logits) + (uint64_t)g->v0 * 4,
+	       hp->n_vocab, false);
+	signal_point(em, ++*point);
+	if (g != &e->g[0] || em->rc)
+		return;
+	int rc = 0;
+	for (int i = 1; i < e->n && rc == 0; i++)
+		if (e->g[i].v1 > e->g[i].v0)
+			rc = em->record ? tbh_graph_wait(g->q, e->g[i].sig, *point, NULL)
+					: tbh_queue_wait(g->q, e->g[i].sig, *point);
+	if (rc) {
+		em->rc = hal_fail(em->err, rc, g, "the logits' sync point");
+		return;
+	}
+	uint64_t v[] = { tbh_buffer_address(e->logits), hp->n_vocab, u64_of_float(smp->temperature), smp->top_k,
+			 u64_of_float(smp->top_p), u64_of_float(u), tbh_buffer_address(e->tokens), 0 };
+	uint32_t h = launch(em, K_SAMPLE, v, 8, 256, 1, 256);
+	if (em->record)
+		g->h_sample = h;
+}
+
 /* One step on one GPU: T tokens (in e->tokens) at positions pos0..; with
  * head, the logits of the last and the sampled next token. */
 static void emit_step(struct emit *em, uint32_t T, uint32_t pos0, bool head, const struct tbi_sampling *smp, float u)
@@ -704,40 +746,13 @@ static void emit_step(struct emit *em, uint32_t T, uint32_t pos0, bool head, con
 				em->rc = hal_fail(em->err, rc, g, "submitting");
 		}
 	}
-	if (!head)
-		return;
-	struct act *a = &g->a;
-	uint64_t last = act(g, a->x) + (uint64_t)(T - 1) * hp->dim * 4;
-	rmsnorm(em, last, &g->out_norm, 1, act(g, a->xn));
-	matmul(em, &g->output, act(g, a->xn), hp->dim, 1, tbh_buffer_address(e->logits) + (uint64_t)g->v0 * 4,
-	       hp->n_vocab, false);
-	++point;
-	if (em->rc)
-		return;
-	int rc = em->record ? tbh_graph_signal(g->q, g->sig, point, NULL) : tbh_queue_signal(g->q, g->sig, point);
-	g->last_point = point;
-	if (g == &e->g[0]) {
-		for (int i = 1; i < e->n && rc == 0; i++)
-			if (e->g[i].v1 > e->g[i].v0)
-				rc = em->record ? tbh_graph_wait(g->q, e->g[i].sig, point, NULL)
-						: tbh_queue_wait(g->q, e->g[i].sig, point);
-		if (rc) {
-			em->rc = hal_fail(em->err, rc, g, "the logits' sync point");
-			return;
-		}
-		uint64_t v[] = { tbh_buffer_address(e->logits), hp->n_vocab, u64_of_float(smp->temperature), smp->top_k,
-				 u64_of_float(smp->top_p), u64_of_float(u), tbh_buffer_address(e->tokens), 0 };
-		uint32_t h = launch(em, K_SAMPLE, v, 8, 256, 1, 256);
-		if (em->record)
-			g->h_sample = h;
-		if (em->rc)
-			return;
-		++point;
-		rc = em->record ? tbh_graph_signal(g->q, g->sig, point, NULL) : tbh_queue_signal(g->q, g->sig, point);
-		g->last_point = point;
-	}
-	if (rc)
-		em->rc = hal_fail(em->err, rc, g, "the step's end");
+	if (head)
+		emit_head(em, &point, T, smp, u);
+	/* The step's end, after every wait of this GPU: when the host has seen
+	 * every GPU's, no GPU still polls a signal, and the signals can go back
+	 * to 0 for the next step (a reset while a GPU had yet to see its
+	 * peers' last values would leave it waiting forever). */
+	signal_point(em, ++point);
 }
 
 /* ---- running steps --------------------------------------------------------------- */

@@ -20,17 +20,19 @@ model() {
       --ctx 512 --seed 11 --out "$p" $8 >/dev/null 2>&1 || { not_ok "mkmodel $*"; return 1; }
 }
 run_model() {
+  gpus=$1 extra=$2; shift 2
   model "$@" || return
-  tap_run "$1 $2 $3 dim $4: " "$tb" sim run -- "$TB_BUILD/tests/test_engine" "$p" "$kern" 6
+  tap_run "$1 $2 $3 dim $4 on $gpus: " "$tb" sim run -- "$TB_BUILD/tests/test_engine" "$p" "$kern" "$gpus" $extra
 }
-run_model gguf f32 spm 40 72 4 2
-run_model gguf f16 bpe 40 72 5 5 --tied
-run_model gguf bf16 spm 48 80 6 2 --llama3-rope
-run_model gguf q8_0 bpe 64 96 4 2
-run_model hf f16 bpe 40 72 4 2
-run_model hf bf16 spm 48 80 6 3 --tied
+# GPUS "1,6": one GPU and six, each against the reference; EXTRA "--bad":
+# the bad-argument checks too
+run_model 1,6 --bad gguf f32 spm 40 72 4 2
+run_model 6 "" gguf f16 bpe 40 72 5 5 --tied
+run_model 3 "" gguf bf16 spm 48 80 6 2 --llama3-rope
+run_model 6 "" gguf q8_0 bpe 64 96 4 2
+run_model 2,6 "" hf bf16 spm 48 80 6 3 --tied
 
 # a hang on GPU 2 mid-generation
-model gguf f16 spm 40 72 6 2 && \
+model gguf f16 spm 48 80 6 2 && \
   tap_run "hang: " "$tb" sim run -- "$TB_BUILD/tests/test_engine" "$p" "$kern" 6 --hang 2 "$tb"
 "$tb" sim fault clear >/dev/null 2>&1

@@ -126,7 +126,7 @@ bool infer_parse(const char *cmd, int argc, char **argv, bool chat, struct infer
 	*help = false;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+:", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
 		if (c == OPT_HELP) {
 			*help = true;
 			return true;

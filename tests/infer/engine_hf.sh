@@ -1,0 +1,33 @@
+#!/bin/sh
+# The engine on the simulated box: a Hugging Face directory on 2 and 6 GPUs
+# against the reference, and a hang injected on one GPU mid-generation.
+. "$TB_SRC/tests/tap.sh"
+. "$TB_SRC/tests/infer/engine.inc.sh"
+run_model 2,6 "" hf bf16 spm 48 80 6 3 --tied
+# a hang on GPU 2 mid-generation
+model gguf f16 spm 48 80 6 2 && \
+  tap_run "hang: " "$tb" sim run -- "$TB_BUILD/tests/test_engine" "$p" "$kern" 6 --hang 2 "$tb"
+"$tb" sim fault clear >/dev/null 2>&1
+
+# tb generate and tb chat as a user runs them
+gen="$tb sim run -- $TB_BUILD/bin/tb generate"
+out=$($gen "$p" --prompt "the cat" --max-tokens 12 --gpus 2 --json 2>&1); rc=$?
+fields=$(printf '%s\n' "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin); s = d["stats"]
+print(len(d["tokens"]), s["generated_tokens"], s["gpus"], s["stop"] in ("length", "eos"), s["decode_tokens_per_s"] > 0,
+      s["launches_per_token"] > 0, isinstance(d["text"], str))' 2>&1)
+equals "tb generate --json: the tokens, the text and the figures" "12 12 2 True True True True" "$fields"
+out=$($gen "$p" --prompt "the cat" --max-tokens 12 --gpus 2 2>&1 >/dev/null); rc=$?
+[ $rc -eq 0 ] && contains "tb generate ends with the first-token time and the tokens/s" "tokens/s" "$out" ||
+  not_ok "tb generate's figures" "status $rc: $out"
+out=$($gen "$p" --prompt x --top-k 1e3 2>&1); rc=$?
+[ $rc -eq 2 ] && contains "numbers are parsed strictly" "--top-k '1e3': not a number" "$out" ||
+  not_ok "strict numbers" "status $rc: $out"
+out=$($gen "$p" 2>&1); rc=$?
+[ $rc -eq 2 ] && contains "a prompt is needed" "--prompt TEXT is needed" "$out" || not_ok "no prompt" "status $rc: $out"
+out=$($gen "$d/none.gguf" --prompt x 2>&1); rc=$?
+[ $rc -eq 1 ] && contains "a missing model is named" "none.gguf" "$out" || not_ok "missing model" "status $rc: $out"
+out=$(printf 'hello\n/reset\nagain\n' | $tb sim run -- "$TB_BUILD/bin/tb" chat "$p" --gpus 1 --max-tokens 6 --temperature 0 2>&1); rc=$?
+n=$(printf '%s\n' "$out" | grep -c .)
+[ $rc -eq 0 ] && [ "$n" -ge 2 ] && ok "tb chat answers each line of its input" || not_ok "tb chat" "status $rc: $out"

@@ -36,6 +36,8 @@ into pieces: the pieces merge into tokens, and the tokens map to numbers such as
 and and, token token tokens, merge merges merged, over over over.
 	Tabs, newlines and  double  spaces are text too; so are commas, colons:
 semicolons; (parentheses), [brackets], {braces} and "quotes".
+Sup? Sup, Sup! Super Supper; IT'S HERE, SHE'D SAY. SupSup.Sup,Sup:Sup;Sup-Sup
+\u017fx.\u017fx,\u017fx:\u017fx;\u017fx-\u017fx \u017fx
 """
 
 
@@ -313,6 +315,7 @@ def decode(v, ids):
 FIXED = [
     "", " ", "  ", "   ", "a", "hello world", " hello  world ", "   leading", "trailing   ",
     "Hello, World! It's I'm we're they've he'll she'd don't", "IT'S WE'RE THEY'VE I'M HE'LL SHE'D",
+    "'Sup x'LLama x'dunno x'REED we'Re x'Ve'tx x'\u017fx",
     "\t\ttab\tand\nnewline\n\n", "a\r\nb\r\n\r\n  c", "x \n y", "a   b", "a \t\n b",
     "1234567 89 0.5 1,000,000 12345678901", "x = foo(bar) + 42;", "!!! ??? ...",
     "\U0001F600\U0001F44D\U0001F3FD family \U0001F468\u200d\U0001F469\u200d\U0001F467",

@@ -339,42 +339,39 @@ static int ids_push(struct ids *o, int32_t id)
 	return 0;
 }
 
-/* A symbol: a span of the text being merged, linked to its neighbours. */
+/* A symbol: a span of the text being merged, linked to its neighbours, and
+ * the candidate merge with its right neighbour (when there is one, the
+ * symbol is in the heap). */
 struct sym {
 	uint32_t start, len;
 	int32_t prev, next;
 	int32_t id;			/* its token, or -1 */
+	int32_t merged;			/* the token it makes with its right neighbour */
+	float prio;			/* of that merge: lower first, then the leftmost */
+	uint32_t hpos;			/* its place in the heap, NO_HPOS when none */
 };
+#define NO_HPOS UINT32_MAX
 
-/* A candidate merge of symbols left and left's next, of len bytes in all;
- * stale once either has changed.  Lower prio first, then the leftmost. */
-struct cand {
-	double prio;
-	uint32_t left, len;
-	int32_t id;
-};
-
+/* Each symbol is in the heap at most once, so syms and heap are n long. */
 struct work {
 	struct sym *syms;
-	struct cand *heap;
-	size_t n_heap, cap;		/* syms and heap hold cap entries each */
+	uint32_t *heap;			/* symbols, by their candidates' order */
+	size_t n_heap, cap;
 	char *buf;			/* SPM: the escaped text; BPE: a piece's mapped text */
 	size_t buf_cap;
 };
 
 static int work_reserve(struct work *w, size_t nsyms, size_t nbuf)
 {
-	/* each merge pushes at most two candidates: 3n bounds the heap */
-	if (nsyms * 3 > w->cap) {
-		size_t cap = nsyms * 3;
-		struct sym *s = realloc(w->syms, cap * sizeof *s);
+	if (nsyms > w->cap) {
+		struct sym *s = realloc(w->syms, nsyms * sizeof *s);
 		if (!s)
 			return -ENOMEM;
 		w->syms = s;
-		struct cand *h = realloc(w->heap, cap * sizeof *h);
+		uint32_t *h = realloc(w->heap, nsyms * sizeof *h);
 		if (!h)
 			return -ENOMEM;
-		w->heap = h, w->cap = cap;
+		w->heap = h, w->cap = nsyms;
 	}
 	if (nbuf > w->buf_cap) {
 		char *b = realloc(w->buf, nbuf);
@@ -385,87 +382,112 @@ static int work_reserve(struct work *w, size_t nsyms, size_t nbuf)
 	return 0;
 }
 
-static bool cand_before(const struct cand *a, const struct cand *b)
+static bool before(const struct work *w, uint32_t a, uint32_t b)
 {
-	return a->prio < b->prio || (a->prio == b->prio && a->left < b->left);
+	const struct sym *x = &w->syms[a], *y = &w->syms[b];
+	return x->prio < y->prio || (x->prio == y->prio && a < b);
 }
 
-static void heap_push(struct work *w, struct cand c)
+static void heap_set(struct work *w, size_t i, uint32_t s)
 {
-	size_t i = w->n_heap++;
-	while (i > 0 && cand_before(&c, &w->heap[(i - 1) / 2])) {
-		w->heap[i] = w->heap[(i - 1) / 2];
+	w->heap[i] = s;
+	w->syms[s].hpos = (uint32_t)i;
+}
+
+/* Moves the symbol at heap place i to where its candidate belongs. */
+static void heap_fix(struct work *w, size_t i)
+{
+	uint32_t s = w->heap[i];
+	while (i > 0 && before(w, s, w->heap[(i - 1) / 2])) {
+		heap_set(w, i, w->heap[(i - 1) / 2]);
 		i = (i - 1) / 2;
 	}
-	w->heap[i] = c;
-}
-
-static struct cand heap_pop(struct work *w)
-{
-	struct cand top = w->heap[0], last = w->heap[--w->n_heap];
-	size_t i = 0, n = w->n_heap;
 	for (;;) {
 		size_t c = 2 * i + 1;
-		if (c >= n)
+		if (c >= w->n_heap)
 			break;
-		if (c + 1 < n && cand_before(&w->heap[c + 1], &w->heap[c]))
+		if (c + 1 < w->n_heap && before(w, w->heap[c + 1], w->heap[c]))
 			c++;
-		if (!cand_before(&w->heap[c], &last))
+		if (!before(w, w->heap[c], s))
 			break;
-		w->heap[i] = w->heap[c];
+		heap_set(w, i, w->heap[c]);
 		i = c;
 	}
-	if (n)
-		w->heap[i] = last;
-	return top;
+	heap_set(w, i, s);
 }
 
-/* The merge candidate of symbol l and its right neighbour, if any. */
-static void try_pair(const struct tbi_tokenizer *t, struct work *w, int32_t l)
+static void heap_remove(struct work *w, uint32_t s)
 {
-	if (l < 0 || w->syms[l].next < 0)
+	size_t i = w->syms[s].hpos;
+	if (i == NO_HPOS)
 		return;
-	const struct sym *a = &w->syms[l], *b = &w->syms[a->next];
-	struct cand c = {.left = (uint32_t)l, .len = a->len + b->len};
-	if (t->v->kind == TBI_VOCAB_SPM) {
-		c.id = lookup(t, w->buf + a->start, c.len);
-		if (c.id < 0 || (t->v->types[c.id] != TBI_TOKEN_NORMAL && t->v->types[c.id] != TBI_TOKEN_USER_DEFINED))
-			return;
-		c.prio = -(double)t->v->scores[c.id];
-	} else {
-		if (a->id < 0 || b->id < 0)
-			return;
-		const struct pair *p = pair_find(t, a->id, b->id);
-		if (!p)
-			return;
-		c.id = p->result;
-		c.prio = p->rank;
+	w->syms[s].hpos = NO_HPOS;
+	uint32_t last = w->heap[--w->n_heap];
+	if (i < w->n_heap) {
+		heap_set(w, i, last);
+		heap_fix(w, i);
 	}
-	heap_push(w, c);
+}
+
+/* Finds the merge of symbol l with its right neighbour and puts l in the
+ * heap by it, or takes l out when there is none. */
+static void update(const struct tbi_tokenizer *t, struct work *w, int32_t l)
+{
+	if (l < 0)
+		return;
+	struct sym *a = &w->syms[l];
+	int32_t id = -1;
+	float prio = 0;
+	if (a->next >= 0) {
+		const struct sym *b = &w->syms[a->next];
+		if (t->v->kind == TBI_VOCAB_SPM) {
+			id = lookup(t, w->buf + a->start, a->len + b->len);
+			if (id >= 0 && (t->v->types[id] == TBI_TOKEN_NORMAL || t->v->types[id] == TBI_TOKEN_USER_DEFINED))
+				prio = -t->v->scores[id];
+			else
+				id = -1;
+		} else if (a->id >= 0 && b->id >= 0) {
+			const struct pair *p = pair_find(t, a->id, b->id);
+			if (p) {
+				id = p->result;
+				prio = (float)p->rank;	/* exact: ranks are below 2^24 */
+			}
+		}
+	}
+	if (id < 0) {
+		heap_remove(w, (uint32_t)l);
+		return;
+	}
+	a->merged = id, a->prio = prio;
+	if (a->hpos == NO_HPOS) {
+		a->hpos = (uint32_t)w->n_heap++;
+		w->heap[a->hpos] = (uint32_t)l;
+	}
+	heap_fix(w, a->hpos);
 }
 
 /* Merges w->syms[0..n) (linked in order) until no candidate is left. */
 static void merge_all(const struct tbi_tokenizer *t, struct work *w, size_t n)
 {
 	w->n_heap = 0;
+	for (size_t i = 0; i < n; i++)
+		w->syms[i].hpos = NO_HPOS;
 	for (size_t i = 0; i + 1 < n; i++)
-		try_pair(t, w, (int32_t)i);
+		update(t, w, (int32_t)i);
 	while (w->n_heap) {
-		struct cand c = heap_pop(w);
-		struct sym *a = &w->syms[c.left];
-		if (a->len == 0 || a->next < 0)
-			continue;
-		struct sym *b = &w->syms[a->next];
-		if (a->len + b->len != c.len)	/* symbols only grow: a changed one is stale */
-			continue;
+		uint32_t l = w->heap[0];
+		struct sym *a = &w->syms[l];
+		int32_t r = a->next;
+		struct sym *b = &w->syms[r];
 		a->len += b->len;
-		a->id = c.id;
-		b->len = 0;
+		a->id = a->merged;
 		a->next = b->next;
 		if (a->next >= 0)
-			w->syms[a->next].prev = (int32_t)c.left;
-		try_pair(t, w, a->prev);
-		try_pair(t, w, (int32_t)c.left);
+			w->syms[a->next].prev = (int32_t)l;
+		heap_remove(w, (uint32_t)r);
+		b->len = 0;
+		update(t, w, (int32_t)l);
+		update(t, w, a->prev);
 	}
 }
 

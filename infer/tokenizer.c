@@ -700,7 +700,7 @@ static int bpe_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 {
 	const uint8_t *s = (const uint8_t *)text;
 	uint32_t *cp = malloc((len + 1) * sizeof *cp);
-	size_t *off = malloc((len + 1) * sizeof *off);
+	uint32_t *off = malloc((len + 1) * sizeof *off);	/* len <= MAX_INPUT */
 	int rc = 0;
 	if (!cp || !off) {
 		rc = tbi_fail(err, -ENOMEM, "tokenize: no memory");
@@ -716,10 +716,10 @@ static int bpe_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 			int r = tbi_utf8_next(s + i, len - i, &cp[n]);
 			if (r <= 0)
 				break;
-			off[n++] = i;
+			off[n++] = (uint32_t)i;
 			i += (size_t)r;
 		}
-		off[n] = i;
+		off[n] = (uint32_t)i;
 		for (size_t a = 0; a < n && !rc;) {
 			size_t m = piece(cp, a, n);
 			rc = bpe_piece(t, w, s + off[a], off[a + m] - off[a], o, err);

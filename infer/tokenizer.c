@@ -339,6 +339,17 @@ static int ids_push(struct ids *o, int32_t id)
 	return 0;
 }
 
+static int nomem(struct tbi_err *err)
+{
+	return tbi_fail(err, -ENOMEM, "tokenize: no memory");
+}
+
+/* Appends a token to the output, or fails for want of memory. */
+static int emit(struct ids *o, int32_t id, struct tbi_err *err)
+{
+	return ids_push(o, id) ? nomem(err) : 0;
+}
+
 /* A symbol: a span of the text being merged, linked to its neighbours, and
  * the candidate merge with its right neighbour (when there is one, the
  * symbol is in the heap). */
@@ -505,7 +516,7 @@ static int push_byte(const struct tbi_tokenizer *t, struct ids *o, uint8_t b, st
 	int32_t id = t->byte_tok[b] >= 0 ? t->byte_tok[b] : t->v->unk;
 	if (id < 0)
 		return tbi_fail(err, -EILSEQ, "tokenize: byte 0x%02X has no token and the vocabulary no unk token", b);
-	return ids_push(o, id) ? tbi_fail(err, -ENOMEM, "tokenize: no memory") : 0;
+	return emit(o, id, err);
 }
 
 /* ---- SentencePiece ------------------------------------------------------------ */
@@ -515,7 +526,7 @@ static int spm_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 {
 	size_t cap = (len + 1) * SPM_SPACE_LEN;
 	if (work_reserve(w, len + 1, cap))
-		return tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		return nomem(err);
 	size_t n = 0, nsyms = 0;
 	if (prefix) {
 		memcpy(w->buf, SPM_SPACE, SPM_SPACE_LEN);
@@ -542,16 +553,12 @@ static int spm_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 	for (int32_t s = nsyms ? 0 : -1; s >= 0; s = w->syms[s].next) {
 		const struct sym *y = &w->syms[s];
 		int32_t id = y->id >= 0 ? y->id : lookup(t, w->buf + y->start, y->len);
-		if (id >= 0 && (t->v->types[id] == TBI_TOKEN_NORMAL || t->v->types[id] == TBI_TOKEN_USER_DEFINED)) {
-			if (ids_push(o, id))
-				return tbi_fail(err, -ENOMEM, "tokenize: no memory");
-			continue;
-		}
-		for (uint32_t k = 0; k < y->len; k++) {
-			int rc = push_byte(t, o, (uint8_t)w->buf[y->start + k], err);
-			if (rc)
-				return rc;
-		}
+		bool piece = id >= 0 && (t->v->types[id] == TBI_TOKEN_NORMAL || t->v->types[id] == TBI_TOKEN_USER_DEFINED);
+		int rc = piece ? emit(o, id, err) : 0;
+		for (uint32_t k = 0; !piece && k < y->len && !rc; k++)
+			rc = push_byte(t, o, (uint8_t)w->buf[y->start + k], err);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -670,7 +677,7 @@ static int bpe_piece(const struct tbi_tokenizer *t, struct work *w, const uint8_
 		     struct tbi_err *err)
 {
 	if (work_reserve(w, len, len * 2))
-		return tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		return nomem(err);
 	if (t->v->pretok == TBI_PRETOK_LLAMA3) {
 		/* Llama 3's tokenizer takes a piece that is a token whole
 		 * (tokenizer.json "ignore_merges"), as llama.cpp does */
@@ -679,7 +686,7 @@ static int bpe_piece(const struct tbi_tokenizer *t, struct work *w, const uint8_
 			m += (size_t)tbi_utf8_put(t->byte_cp[s[i]], (uint8_t *)w->buf + m);
 		int32_t id = lookup(t, w->buf, m);
 		if (id >= 0)
-			return ids_push(o, id) ? tbi_fail(err, -ENOMEM, "tokenize: no memory") : 0;
+			return emit(o, id, err);
 	}
 	for (size_t i = 0; i < len; i++)
 		w->syms[i] = (struct sym){.start = (uint32_t)i, .len = 1, .id = t->byte_tok[s[i]]};
@@ -687,7 +694,7 @@ static int bpe_piece(const struct tbi_tokenizer *t, struct work *w, const uint8_
 	merge_all(t, w, len);
 	for (int32_t k = len ? 0 : -1; k >= 0; k = w->syms[k].next) {
 		const struct sym *y = &w->syms[k];
-		int rc = y->id >= 0 ? (ids_push(o, y->id) ? tbi_fail(err, -ENOMEM, "tokenize: no memory") : 0)
+		int rc = y->id >= 0 ? emit(o, y->id, err)
 				    : push_byte(t, o, s[y->start], err);
 		if (rc)
 			return rc;
@@ -703,7 +710,7 @@ static int bpe_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 	uint32_t *off = malloc((len + 1) * sizeof *off);	/* len <= MAX_INPUT */
 	int rc = 0;
 	if (!cp || !off) {
-		rc = tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		rc = nomem(err);
 		goto out;
 	}
 	size_t (*piece)(const uint32_t *, size_t, size_t) =
@@ -793,7 +800,7 @@ int tbi_tokenize(const struct tbi_tokenizer *t, const char *text, size_t len, bo
 	struct frag *fr = malloc(sizeof *fr);
 	int rc = 0;
 	if (!fr) {
-		rc = tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		rc = nomem(err);
 		goto out;
 	}
 	if (len)
@@ -803,12 +810,12 @@ int tbi_tokenize(const struct tbi_tokenizer *t, const char *text, size_t len, bo
 		if (!parse_special && t->v->types[id] == TBI_TOKEN_CONTROL)
 			continue;
 		if (split_at(t, text, id, &fr, &nfr)) {
-			rc = tbi_fail(err, -ENOMEM, "tokenize: no memory");
+			rc = nomem(err);
 			goto out;
 		}
 	}
 	if (add_bos && t->v->bos >= 0 && ids_push(&o, t->v->bos)) {
-		rc = tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		rc = nomem(err);
 		goto out;
 	}
 	/* SentencePiece puts a space before the text, and after each special
@@ -816,7 +823,7 @@ int tbi_tokenize(const struct tbi_tokenizer *t, const char *text, size_t len, bo
 	bool prefix = true;
 	for (size_t i = 0; i < nfr && !rc; i++) {
 		if (fr[i].token >= 0) {
-			rc = ids_push(&o, fr[i].token) ? tbi_fail(err, -ENOMEM, "tokenize: no memory") : 0;
+			rc = emit(&o, fr[i].token, err);
 			prefix = true;
 		} else if (t->v->kind == TBI_VOCAB_SPM) {
 			rc = spm_fragment(t, &w, text + fr[i].off, fr[i].len, prefix, &o, err);

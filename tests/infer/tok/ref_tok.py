@@ -134,6 +134,7 @@ def build_spm():
     v.add("<|im_end|>", CONTROL)
     v.add("<tool>", USER_DEFINED)
     v.add("<unused0>", UNUSED)
+    v.add("\u00a7", CONTROL)  # a control token of one character: never a piece
     return v
 
 
@@ -322,7 +323,7 @@ FIXED = [
     "\u4e2d\u6587\u5206\u8bcd\u6d4b\u8bd5\uff0c\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8",
     "e\u0301 a\u0308 \u00c5 \u0928\u092e\u0938\u094d\u0924\u0947", "\ufb01 \u01c5 \u0663\u0664\u0665 \u216b \u00bd",
     "a\u00a0b \u3000c\u2028d", "The quick brown fox jumps over the lazy dog.", " quixotic", "quixotic",
-    "<|im_start|>user\nhi<|im_end|>", "<s>text</s>", "<tool>call <tool>", "a<|eot_id|>b",
+    "<|im_start|>user\nhi<|im_end|>", "<s>text</s>", "<tool>call <tool>", "a<|eot_id|>b", "a\u00a7b \u00a7",
     "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>", TRAIN,
 ]
 INVALID = [b"\x80abc", b"ab\xe4\xb8", b"\xe4\xb8a", b"\xff\xfe", b"\xed\xa0\x80", b"\xc0\xaf",

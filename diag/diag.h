@@ -98,6 +98,8 @@ int diag_run(const struct diag_options *o);
 /* ---- inventory (no GPU work) ------------------------------------------------------------ */
 
 struct tb_gpu_info;
+/* The loaded firmware's versions, by amdgpu_firmware_info's names ({} when unreadable). */
+json_t *diag_firmware(const struct tb_gpu_info *gpu);
 /* The GPU's counters that tell trouble: reset/VRAM-lost, RAS, AER on
  * every hop.  As a JSON object of numbers. */
 json_t *diag_counters(const struct tb_gpu_info *gpu);

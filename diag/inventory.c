@@ -116,6 +116,43 @@ int diag_vram_lost(const struct tb_gpu_info *gpu, uint32_t *out)
 	return rc;
 }
 
+/* The firmware the kernel loaded, as amdgpu reports it (AMDGPU_INFO_FW_VERSION
+ * through libdrm): what a report needs to tell a firmware update from a
+ * hardware change.  Names as amdgpu_firmware_info lists them. */
+json_t *diag_firmware(const struct tb_gpu_info *gpu)
+{
+	static const struct {
+		const char *name;
+		unsigned type;
+	} fws[] = {
+		{ "me", AMDGPU_INFO_FW_GFX_ME },   { "pfp", AMDGPU_INFO_FW_GFX_PFP }, { "mec", AMDGPU_INFO_FW_GFX_MEC },
+		{ "rlc", AMDGPU_INFO_FW_GFX_RLC }, { "smc", AMDGPU_INFO_FW_SMC },     { "sdma", AMDGPU_INFO_FW_SDMA },
+		{ "sos", AMDGPU_INFO_FW_SOS },     { "asd", AMDGPU_INFO_FW_ASD },
+	};
+	json_t *out = json_object();
+	char path[64];
+	snprintf(path, sizeof path, "/dev/dri/renderD%d", gpu->render_minor);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return out;
+	uint32_t major, minor;
+	amdgpu_device_handle dev;
+	if (amdgpu_device_initialize(fd, &major, &minor, &dev) == 0) {
+		for (size_t i = 0; i < sizeof fws / sizeof *fws; i++) {
+			uint32_t ver = 0, feature = 0;
+			if (amdgpu_query_firmware_version(dev, fws[i].type, 0, 0, &ver, &feature) == 0) {
+				char v[32];
+				snprintf(v, sizeof v, "0x%08x", ver);
+				json_object_set_new(out, fws[i].name, json_pack("{s:s, s:i}", "version", v, "feature",
+										  (int)feature));
+			}
+		}
+		amdgpu_device_deinitialize(dev);
+	}
+	close(fd);
+	return out;
+}
+
 json_t *diag_counters(const struct tb_gpu_info *gpu)
 {
 	json_t *c = json_object();

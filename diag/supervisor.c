@@ -579,10 +579,11 @@ static json_t *run_header(struct run *r, uint32_t gpus)
 	json_t *list = json_array();
 	for (int i = 0; i < r->ngpus; i++)
 		if (gpus & (1u << i))
-			json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s, s:I, s:i}", "index", i, "pci",
+			json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s, s:I, s:i, s:o}", "index", i, "pci",
 							      r->gpus[i].pci, "name", r->gpus[i].name, "target",
 							      r->gpus[i].target, "vram_bytes", (json_int_t)r->gpus[i].vram_bytes,
-							      "compute_units", (int)r->gpus[i].cu_count));
+							      "compute_units", (int)r->gpus[i].cu_count, "firmware",
+							      diag_firmware(&r->gpus[i])));
 	return json_pack("{s:s, s:I, s:i, s:s, s:s, s:o}", "id", r->id, "seed", (json_int_t)r->seed, "level",
 			 r->o->level, "tool_version", TOOL_VERSION, "kernel", u.release, "gpus", list);
 }

@@ -529,6 +529,7 @@ static uint32_t launch(struct emit *em, enum kern_id id, const uint64_t *vals, u
 	uint8_t blk[512] = { 0 };
 	for (uint32_t i = 0; i < nvals; i++)
 		memcpy(blk + k->arg[i].offset, &vals[i], k->arg[i].size <= 8 ? k->arg[i].size : 8);
+	/* the kernels' grids are one-dimensional but for matmul's token tiles (y) */
 	uint32_t grid[3] = { gx, gy, 1 }, block[3] = { bx, 1, 1 }, handle = 0;
 	int rc = em->record ? tbh_graph_exec(g->q, k->k, blk, k->size, grid, block, &handle)
 			    : tbh_queue_exec(g->q, k->k, blk, k->size, grid, block);
@@ -568,15 +569,15 @@ static void matmul(struct emit *em, const struct slice *s, uint64_t x, uint32_t 
 	if (!rows)
 		return;
 	uint64_t v[] = { weight(em->g, s), s->t->type, s->row_bytes, cols, rows, x, x_stride, T, y, y_stride, accumulate };
-	/* one 256-wide workgroup for each 8 rows (a wave of 32 per row) */
-	launch(em, K_MATMUL, v, 11, (rows + 7) / 8 * 256, 1, 256);
+	/* a work-group of eight waves for eight rows, a tile of eight tokens */
+	launch(em, K_MATMUL, v, 11, (rows + 7) / 8 * 256, (T + 7) / 8, 256);
 }
 
 static void rmsnorm(struct emit *em, uint64_t x, const struct slice *w, uint32_t T, uint64_t out)
 {
 	const struct tbi_hparams *hp = &em->e->hp;
 	uint64_t v[] = { x, hp->dim, weight(em->g, w), w->t->type, hp->dim, u64_of_float(hp->rms_eps), T, out, hp->dim };
-	launch(em, K_RMSNORM, v, 9, 256, T, 256);
+	launch(em, K_RMSNORM, v, 9, T * 256, 1, 256);
 }
 
 /* Each GPU tells the others its partial sum p is written, waits for theirs
@@ -606,7 +607,7 @@ static void sync_add(struct emit *em, uint32_t point, enum part_id p, uint64_t c
 	g->last_point = point;
 	uint64_t v[] = { act(g, g->a.x), e->hp.dim, e->hp.dim, T, np, parts[0], parts[1], parts[2], parts[3],
 			 parts[4], parts[5], parts[6], parts[7], e->hp.dim, accumulate };
-	launch(em, K_ALLREDUCE, v, 15, e->hp.dim, T, 64);
+	launch(em, K_ALLREDUCE, v, 15, T * e->hp.dim, 1, 64);
 }
 
 static uint64_t contributors(const struct tbi_engine *e, int what)
@@ -636,19 +637,25 @@ static void attention_block(struct emit *em, struct layer *L, uint32_t l, uint32
 		matmul(em, &L->v, act(g, a->xn), hp->dim, T, act(g, a->v), ks, false);
 		uint64_t layout = hp->rope_layout == TBI_ROPE_HALVES ? 1 : 0;
 		uint64_t rq[] = { act(g, a->q), qs, nhl, hd, T, pos0, act(g, a->inv_freq), layout };
-		L->h_rope_q = launch(em, K_ROPE, rq, 8, nhl * hd / 2, T, 64);
+		uint32_t h_rope_q = launch(em, K_ROPE, rq, 8, T * nhl * hd / 2, 1, 64);
 		uint64_t rk[] = { act(g, a->k), ks, nkvl, hd, T, pos0, act(g, a->inv_freq), layout };
-		L->h_rope_k = launch(em, K_ROPE, rk, 8, nkvl * hd / 2, T, 64);
+		uint32_t h_rope_k = launch(em, K_ROPE, rk, 8, T * nkvl * hd / 2, 1, 64);
 		uint64_t layer_cache = (uint64_t)l * e->ctx * ks * 4;
 		uint64_t kv[] = { act(g, a->k), ks, act(g, a->v), ks, T, nkvl, hd, act(g, a->cache_k) + layer_cache,
 				  act(g, a->cache_v) + layer_cache, pos0 };
-		L->h_kv = launch(em, K_KV_STORE, kv, 10, ks, T, 64);
+		uint32_t h_kv = launch(em, K_KV_STORE, kv, 10, T * ks, 1, 64);
 		uint32_t ao = hp->n_heads * hd;
 		uint64_t at[] = { act(g, a->q), qs, act(g, a->cache_k) + layer_cache, act(g, a->cache_v) + layer_cache,
 				  nhl, hd, g->qh0, g->kvh0, hp->n_heads / hp->n_kv_heads, ks, T, pos0,
 				  u64_of_float(1.0f / sqrtf((float)hd)), act(g, a->scratch), e->ctx,
 				  act(g, a->att) + (uint64_t)g->qh0 * hd * 4, ao };
-		L->h_att = launch(em, K_ATTENTION, at, 17, nhl * 64, T, 64);
+		uint32_t h_att = launch(em, K_ATTENTION, at, 17, nhl * T * 256, 1, 256);
+		if (em->record) {	/* what each replay changes: the position */
+			L->h_rope_q = h_rope_q;
+			L->h_rope_k = h_rope_k;
+			L->h_kv = h_kv;
+			L->h_att = h_att;
+		}
 		matmul(em, &L->o, act(g, a->att) + L->o.c0 * 4, ao, T, part(e, g, P_ATTN), hp->dim, false);
 	}
 }
@@ -667,7 +674,7 @@ static void ffn_block(struct emit *em, struct layer *L, uint32_t T)
 	matmul(em, &L->gate, act(g, a->xn), hp->dim, T, act(g, a->gate) + off, fs, false);
 	matmul(em, &L->up, act(g, a->xn), hp->dim, T, act(g, a->up) + off, fs, false);
 	uint64_t sm[] = { act(g, a->gate) + off, act(g, a->up) + off, n, T, fs, act(g, a->hid) + off };
-	launch(em, K_SILU_MUL, sm, 6, n, T, 64);
+	launch(em, K_SILU_MUL, sm, 6, T * n, 1, 64);
 	matmul(em, &L->down, act(g, a->hid) + L->down.c0 * 4, fs, T, part(e, g, P_FFN), hp->dim, false);
 }
 
@@ -682,7 +689,7 @@ static void emit_step(struct emit *em, uint32_t T, uint32_t pos0, bool head, con
 	if (g->v1 > g->v0) {
 		uint64_t v[] = { weight(g, &g->embd), g->embd.t->type, g->embd.row_bytes, hp->dim, g->v0, g->v1,
 				 tbh_buffer_address(e->tokens), T, part(e, g, P_EMBED), hp->dim };
-		launch(em, K_EMBED, v, 10, hp->dim, T, 64);
+		launch(em, K_EMBED, v, 10, T * hp->dim, 1, 64);
 	}
 	sync_add(em, ++point, P_EMBED, contributors(e, P_EMBED), T, false);
 	for (uint32_t l = 0; l < hp->n_layers; l++) {
@@ -719,8 +726,10 @@ static void emit_step(struct emit *em, uint32_t T, uint32_t pos0, bool head, con
 			return;
 		}
 		uint64_t v[] = { tbh_buffer_address(e->logits), hp->n_vocab, u64_of_float(smp->temperature), smp->top_k,
-				 u64_of_float(smp->top_p), u64_of_float(u), tbh_buffer_address(e->tokens) };
-		g->h_sample = launch(em, K_SAMPLE, v, 7, 256, 1, 256);
+				 u64_of_float(smp->top_p), u64_of_float(u), tbh_buffer_address(e->tokens), 0 };
+		uint32_t h = launch(em, K_SAMPLE, v, 8, 256, 1, 256);
+		if (em->record)
+			g->h_sample = h;
 		if (em->rc)
 			return;
 		++point;

@@ -51,6 +51,12 @@ equals "six GPUs, eight tests each, every one PASS, the seed recorded" "6 48 PAS
 check "the report is valid against diag/schema.json" python3 -c '
 import json, sys, jsonschema
 jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))' "$diag_state/healthy.json" "$TB_SRC/diag/schema.json"
+fw=$(python3 -c '
+import json, sys
+g = json.load(open(sys.argv[1]))["run"]["gpus"]
+print(len(g), sorted(g[0]["firmware"]), g[0]["firmware"]["mec"]["version"])' "$diag_state/healthy.json" 2>&1)
+equals "each GPU's loaded firmware versions are in the report (libdrm's AMDGPU_INFO_FW_VERSION)" \
+  "6 ['asd', 'me', 'mec', 'pfp', 'rlc', 'sdma', 'smc', 'sos'] 0x00000866" "$fw"
 check "the report is kept under the state directory" test -s "$diag_state/last"
 contains "a Prometheus textfile of the results" 'tb_diag_test_passed{gpu="3",test="gemm",status="PASS"} 1' "$(cat "$diag_state/tb_diag.prom")"
 copy_bw=$(field "$diag_state/healthy.json" 0 copy '[m["value"] for m in r["measurements"] if m["name"] == "host_to_vram"][0] > 0')

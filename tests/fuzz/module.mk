@@ -14,3 +14,18 @@ tests: $(TBIN)/codeobj_fuzz $(KERNEL_COS)
 .PHONY: fuzz
 fuzz: $(TBIN)/codeobj_fuzz $(KERNEL_COS)
 	@TB_BUILD=$(abspath $(BUILD)) TB_FUZZ_SECONDS=$${TB_FUZZ_SECONDS:-600} sh tests/fuzz/codeobj.sh
+
+# libtbinfer's GGUF parser and Hugging Face directory reader
+GGUF_FUZZ_SRCS := tests/fuzz/gguf_fuzz.c infer/model.c infer/gguf.c infer/hf.c storage/safetensors.c storage/source.c \
+                  storage/open.c
+$(TBIN)/gguf_fuzz: $(GGUF_FUZZ_SRCS) infer/internal.h infer/model_impl.h storage/tbstore.h
+	@mkdir -p $(@D)
+	@echo "  FUZZ  $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(GGUF_FUZZ_SRCS) $(call pc,jansson) -lm
+
+TESTS += tests/fuzz/gguf.sh
+tests: $(TBIN)/gguf_fuzz
+.PHONY: fuzz-gguf
+fuzz: fuzz-gguf
+fuzz-gguf: $(TBIN)/gguf_fuzz
+	@TB_BUILD=$(abspath $(BUILD)) TB_SRC=$(CURDIR) TB_FUZZ_SECONDS=$${TB_FUZZ_SECONDS:-600} sh tests/fuzz/gguf.sh

@@ -34,6 +34,9 @@
 #define MAX_TOKENS (1u << 22)
 #define MAX_MERGES (1u << 23)
 #define MAX_TOKEN_LEN 4096u
+/* At most about 50 bytes of memory per byte of input (the symbols, their
+ * heap, SPM's escaped text, BPE's code points, the output), the rest freed
+ * before return. */
 #define MAX_INPUT (16u << 20)
 
 #define SPM_SPACE "\xE2\x96\x81"	/* U+2581 LOWER ONE EIGHTH BLOCK */
@@ -729,6 +732,7 @@ static int bpe_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 		off[n] = (uint32_t)i;
 		for (size_t a = 0; a < n && !rc;) {
 			size_t m = piece(cp, a, n);
+			m += m == 0;	/* the patterns match every character; progress regardless */
 			rc = bpe_piece(t, w, s + off[a], off[a + m] - off[a], o, err);
 			a += m;
 		}

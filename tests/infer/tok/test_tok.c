@@ -256,7 +256,7 @@ static void run_vectors(const char *dir, const char *name)
 	free(text);
 
 	/* a rendered conversation tokenizes with its markers as control tokens */
-	enum tbi_chat_template tmpl;
+	enum tbi_chat_template tmpl = TBI_CHAT_CHATML;	/* replaced by the pick */
 	struct tbi_chat_msg conv[] = {{"user", "Hi"}, {"assistant", "Hello"}, {"user", "Bye"}};
 	char *chat = NULL;
 	size_t controls = 0, want_controls = 0;

@@ -34,6 +34,9 @@
 #define MAX_TOKENS (1u << 22)
 #define MAX_MERGES (1u << 23)
 #define MAX_TOKEN_LEN 4096u
+/* At most about 50 bytes of memory per byte of input (the symbols, their
+ * heap, SPM's escaped text, BPE's code points, the output), the rest freed
+ * before return. */
 #define MAX_INPUT (16u << 20)
 
 #define SPM_SPACE "\xE2\x96\x81"	/* U+2581 LOWER ONE EIGHTH BLOCK */
@@ -339,42 +342,50 @@ static int ids_push(struct ids *o, int32_t id)
 	return 0;
 }
 
-/* A symbol: a span of the text being merged, linked to its neighbours. */
+static int nomem(struct tbi_err *err)
+{
+	return tbi_fail(err, -ENOMEM, "tokenize: no memory");
+}
+
+/* Appends a token to the output, or fails for want of memory. */
+static int emit(struct ids *o, int32_t id, struct tbi_err *err)
+{
+	return ids_push(o, id) ? nomem(err) : 0;
+}
+
+/* A symbol: a span of the text being merged, linked to its neighbours, and
+ * the candidate merge with its right neighbour (when there is one, the
+ * symbol is in the heap). */
 struct sym {
 	uint32_t start, len;
 	int32_t prev, next;
 	int32_t id;			/* its token, or -1 */
+	int32_t merged;			/* the token it makes with its right neighbour */
+	float prio;			/* of that merge: lower first, then the leftmost */
+	uint32_t hpos;			/* its place in the heap, NO_HPOS when none */
 };
+#define NO_HPOS UINT32_MAX
 
-/* A candidate merge of symbols left and left's next, of len bytes in all;
- * stale once either has changed.  Lower prio first, then the leftmost. */
-struct cand {
-	double prio;
-	uint32_t left, len;
-	int32_t id;
-};
-
+/* Each symbol is in the heap at most once, so syms and heap are n long. */
 struct work {
 	struct sym *syms;
-	struct cand *heap;
-	size_t n_heap, cap;		/* syms and heap hold cap entries each */
+	uint32_t *heap;			/* symbols, by their candidates' order */
+	size_t n_heap, cap;
 	char *buf;			/* SPM: the escaped text; BPE: a piece's mapped text */
 	size_t buf_cap;
 };
 
 static int work_reserve(struct work *w, size_t nsyms, size_t nbuf)
 {
-	/* each merge pushes at most two candidates: 3n bounds the heap */
-	if (nsyms * 3 > w->cap) {
-		size_t cap = nsyms * 3;
-		struct sym *s = realloc(w->syms, cap * sizeof *s);
+	if (nsyms > w->cap) {
+		struct sym *s = realloc(w->syms, nsyms * sizeof *s);
 		if (!s)
 			return -ENOMEM;
 		w->syms = s;
-		struct cand *h = realloc(w->heap, cap * sizeof *h);
+		uint32_t *h = realloc(w->heap, nsyms * sizeof *h);
 		if (!h)
 			return -ENOMEM;
-		w->heap = h, w->cap = cap;
+		w->heap = h, w->cap = nsyms;
 	}
 	if (nbuf > w->buf_cap) {
 		char *b = realloc(w->buf, nbuf);
@@ -385,87 +396,112 @@ static int work_reserve(struct work *w, size_t nsyms, size_t nbuf)
 	return 0;
 }
 
-static bool cand_before(const struct cand *a, const struct cand *b)
+static bool before(const struct work *w, uint32_t a, uint32_t b)
 {
-	return a->prio < b->prio || (a->prio == b->prio && a->left < b->left);
+	const struct sym *x = &w->syms[a], *y = &w->syms[b];
+	return x->prio < y->prio || (x->prio == y->prio && a < b);
 }
 
-static void heap_push(struct work *w, struct cand c)
+static void heap_set(struct work *w, size_t i, uint32_t s)
 {
-	size_t i = w->n_heap++;
-	while (i > 0 && cand_before(&c, &w->heap[(i - 1) / 2])) {
-		w->heap[i] = w->heap[(i - 1) / 2];
+	w->heap[i] = s;
+	w->syms[s].hpos = (uint32_t)i;
+}
+
+/* Moves the symbol at heap place i to where its candidate belongs. */
+static void heap_fix(struct work *w, size_t i)
+{
+	uint32_t s = w->heap[i];
+	while (i > 0 && before(w, s, w->heap[(i - 1) / 2])) {
+		heap_set(w, i, w->heap[(i - 1) / 2]);
 		i = (i - 1) / 2;
 	}
-	w->heap[i] = c;
-}
-
-static struct cand heap_pop(struct work *w)
-{
-	struct cand top = w->heap[0], last = w->heap[--w->n_heap];
-	size_t i = 0, n = w->n_heap;
 	for (;;) {
 		size_t c = 2 * i + 1;
-		if (c >= n)
+		if (c >= w->n_heap)
 			break;
-		if (c + 1 < n && cand_before(&w->heap[c + 1], &w->heap[c]))
+		if (c + 1 < w->n_heap && before(w, w->heap[c + 1], w->heap[c]))
 			c++;
-		if (!cand_before(&w->heap[c], &last))
+		if (!before(w, w->heap[c], s))
 			break;
-		w->heap[i] = w->heap[c];
+		heap_set(w, i, w->heap[c]);
 		i = c;
 	}
-	if (n)
-		w->heap[i] = last;
-	return top;
+	heap_set(w, i, s);
 }
 
-/* The merge candidate of symbol l and its right neighbour, if any. */
-static void try_pair(const struct tbi_tokenizer *t, struct work *w, int32_t l)
+static void heap_remove(struct work *w, uint32_t s)
 {
-	if (l < 0 || w->syms[l].next < 0)
+	size_t i = w->syms[s].hpos;
+	if (i == NO_HPOS)
 		return;
-	const struct sym *a = &w->syms[l], *b = &w->syms[a->next];
-	struct cand c = {.left = (uint32_t)l, .len = a->len + b->len};
-	if (t->v->kind == TBI_VOCAB_SPM) {
-		c.id = lookup(t, w->buf + a->start, c.len);
-		if (c.id < 0 || (t->v->types[c.id] != TBI_TOKEN_NORMAL && t->v->types[c.id] != TBI_TOKEN_USER_DEFINED))
-			return;
-		c.prio = -(double)t->v->scores[c.id];
-	} else {
-		if (a->id < 0 || b->id < 0)
-			return;
-		const struct pair *p = pair_find(t, a->id, b->id);
-		if (!p)
-			return;
-		c.id = p->result;
-		c.prio = p->rank;
+	w->syms[s].hpos = NO_HPOS;
+	uint32_t last = w->heap[--w->n_heap];
+	if (i < w->n_heap) {
+		heap_set(w, i, last);
+		heap_fix(w, i);
 	}
-	heap_push(w, c);
+}
+
+/* Finds the merge of symbol l with its right neighbour and puts l in the
+ * heap by it, or takes l out when there is none. */
+static void update(const struct tbi_tokenizer *t, struct work *w, int32_t l)
+{
+	if (l < 0)
+		return;
+	struct sym *a = &w->syms[l];
+	int32_t id = -1;
+	float prio = 0;
+	if (a->next >= 0) {
+		const struct sym *b = &w->syms[a->next];
+		if (t->v->kind == TBI_VOCAB_SPM) {
+			id = lookup(t, w->buf + a->start, a->len + b->len);
+			if (id >= 0 && (t->v->types[id] == TBI_TOKEN_NORMAL || t->v->types[id] == TBI_TOKEN_USER_DEFINED))
+				prio = -t->v->scores[id];
+			else
+				id = -1;
+		} else if (a->id >= 0 && b->id >= 0) {
+			const struct pair *p = pair_find(t, a->id, b->id);
+			if (p) {
+				id = p->result;
+				prio = (float)p->rank;	/* exact: ranks are below 2^24 */
+			}
+		}
+	}
+	if (id < 0) {
+		heap_remove(w, (uint32_t)l);
+		return;
+	}
+	a->merged = id, a->prio = prio;
+	if (a->hpos == NO_HPOS) {
+		a->hpos = (uint32_t)w->n_heap++;
+		w->heap[a->hpos] = (uint32_t)l;
+	}
+	heap_fix(w, a->hpos);
 }
 
 /* Merges w->syms[0..n) (linked in order) until no candidate is left. */
 static void merge_all(const struct tbi_tokenizer *t, struct work *w, size_t n)
 {
 	w->n_heap = 0;
+	for (size_t i = 0; i < n; i++)
+		w->syms[i].hpos = NO_HPOS;
 	for (size_t i = 0; i + 1 < n; i++)
-		try_pair(t, w, (int32_t)i);
+		update(t, w, (int32_t)i);
 	while (w->n_heap) {
-		struct cand c = heap_pop(w);
-		struct sym *a = &w->syms[c.left];
-		if (a->len == 0 || a->next < 0)
-			continue;
-		struct sym *b = &w->syms[a->next];
-		if (a->len + b->len != c.len)	/* symbols only grow: a changed one is stale */
-			continue;
+		uint32_t l = w->heap[0];
+		struct sym *a = &w->syms[l];
+		int32_t r = a->next;
+		struct sym *b = &w->syms[r];
 		a->len += b->len;
-		a->id = c.id;
-		b->len = 0;
+		a->id = a->merged;
 		a->next = b->next;
 		if (a->next >= 0)
-			w->syms[a->next].prev = (int32_t)c.left;
-		try_pair(t, w, a->prev);
-		try_pair(t, w, (int32_t)c.left);
+			w->syms[a->next].prev = (int32_t)l;
+		heap_remove(w, (uint32_t)r);
+		b->len = 0;
+		update(t, w, (int32_t)l);
+		update(t, w, a->prev);
 	}
 }
 
@@ -483,7 +519,7 @@ static int push_byte(const struct tbi_tokenizer *t, struct ids *o, uint8_t b, st
 	int32_t id = t->byte_tok[b] >= 0 ? t->byte_tok[b] : t->v->unk;
 	if (id < 0)
 		return tbi_fail(err, -EILSEQ, "tokenize: byte 0x%02X has no token and the vocabulary no unk token", b);
-	return ids_push(o, id) ? tbi_fail(err, -ENOMEM, "tokenize: no memory") : 0;
+	return emit(o, id, err);
 }
 
 /* ---- SentencePiece ------------------------------------------------------------ */
@@ -493,7 +529,7 @@ static int spm_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 {
 	size_t cap = (len + 1) * SPM_SPACE_LEN;
 	if (work_reserve(w, len + 1, cap))
-		return tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		return nomem(err);
 	size_t n = 0, nsyms = 0;
 	if (prefix) {
 		memcpy(w->buf, SPM_SPACE, SPM_SPACE_LEN);
@@ -520,16 +556,12 @@ static int spm_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 	for (int32_t s = nsyms ? 0 : -1; s >= 0; s = w->syms[s].next) {
 		const struct sym *y = &w->syms[s];
 		int32_t id = y->id >= 0 ? y->id : lookup(t, w->buf + y->start, y->len);
-		if (id >= 0 && (t->v->types[id] == TBI_TOKEN_NORMAL || t->v->types[id] == TBI_TOKEN_USER_DEFINED)) {
-			if (ids_push(o, id))
-				return tbi_fail(err, -ENOMEM, "tokenize: no memory");
-			continue;
-		}
-		for (uint32_t k = 0; k < y->len; k++) {
-			int rc = push_byte(t, o, (uint8_t)w->buf[y->start + k], err);
-			if (rc)
-				return rc;
-		}
+		bool piece = id >= 0 && (t->v->types[id] == TBI_TOKEN_NORMAL || t->v->types[id] == TBI_TOKEN_USER_DEFINED);
+		int rc = piece ? emit(o, id, err) : 0;
+		for (uint32_t k = 0; !piece && k < y->len && !rc; k++)
+			rc = push_byte(t, o, (uint8_t)w->buf[y->start + k], err);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -648,7 +680,7 @@ static int bpe_piece(const struct tbi_tokenizer *t, struct work *w, const uint8_
 		     struct tbi_err *err)
 {
 	if (work_reserve(w, len, len * 2))
-		return tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		return nomem(err);
 	if (t->v->pretok == TBI_PRETOK_LLAMA3) {
 		/* Llama 3's tokenizer takes a piece that is a token whole
 		 * (tokenizer.json "ignore_merges"), as llama.cpp does */
@@ -657,7 +689,7 @@ static int bpe_piece(const struct tbi_tokenizer *t, struct work *w, const uint8_
 			m += (size_t)tbi_utf8_put(t->byte_cp[s[i]], (uint8_t *)w->buf + m);
 		int32_t id = lookup(t, w->buf, m);
 		if (id >= 0)
-			return ids_push(o, id) ? tbi_fail(err, -ENOMEM, "tokenize: no memory") : 0;
+			return emit(o, id, err);
 	}
 	for (size_t i = 0; i < len; i++)
 		w->syms[i] = (struct sym){.start = (uint32_t)i, .len = 1, .id = t->byte_tok[s[i]]};
@@ -665,7 +697,7 @@ static int bpe_piece(const struct tbi_tokenizer *t, struct work *w, const uint8_
 	merge_all(t, w, len);
 	for (int32_t k = len ? 0 : -1; k >= 0; k = w->syms[k].next) {
 		const struct sym *y = &w->syms[k];
-		int rc = y->id >= 0 ? (ids_push(o, y->id) ? tbi_fail(err, -ENOMEM, "tokenize: no memory") : 0)
+		int rc = y->id >= 0 ? emit(o, y->id, err)
 				    : push_byte(t, o, s[y->start], err);
 		if (rc)
 			return rc;
@@ -678,10 +710,10 @@ static int bpe_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 {
 	const uint8_t *s = (const uint8_t *)text;
 	uint32_t *cp = malloc((len + 1) * sizeof *cp);
-	size_t *off = malloc((len + 1) * sizeof *off);
+	uint32_t *off = malloc((len + 1) * sizeof *off);	/* len <= MAX_INPUT */
 	int rc = 0;
 	if (!cp || !off) {
-		rc = tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		rc = nomem(err);
 		goto out;
 	}
 	size_t (*piece)(const uint32_t *, size_t, size_t) =
@@ -694,12 +726,13 @@ static int bpe_fragment(const struct tbi_tokenizer *t, struct work *w, const cha
 			int r = tbi_utf8_next(s + i, len - i, &cp[n]);
 			if (r <= 0)
 				break;
-			off[n++] = i;
+			off[n++] = (uint32_t)i;
 			i += (size_t)r;
 		}
-		off[n] = i;
+		off[n] = (uint32_t)i;
 		for (size_t a = 0; a < n && !rc;) {
 			size_t m = piece(cp, a, n);
+			m += m == 0;	/* the patterns match every character; progress regardless */
 			rc = bpe_piece(t, w, s + off[a], off[a + m] - off[a], o, err);
 			a += m;
 		}
@@ -771,7 +804,7 @@ int tbi_tokenize(const struct tbi_tokenizer *t, const char *text, size_t len, bo
 	struct frag *fr = malloc(sizeof *fr);
 	int rc = 0;
 	if (!fr) {
-		rc = tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		rc = nomem(err);
 		goto out;
 	}
 	if (len)
@@ -781,12 +814,12 @@ int tbi_tokenize(const struct tbi_tokenizer *t, const char *text, size_t len, bo
 		if (!parse_special && t->v->types[id] == TBI_TOKEN_CONTROL)
 			continue;
 		if (split_at(t, text, id, &fr, &nfr)) {
-			rc = tbi_fail(err, -ENOMEM, "tokenize: no memory");
+			rc = nomem(err);
 			goto out;
 		}
 	}
 	if (add_bos && t->v->bos >= 0 && ids_push(&o, t->v->bos)) {
-		rc = tbi_fail(err, -ENOMEM, "tokenize: no memory");
+		rc = nomem(err);
 		goto out;
 	}
 	/* SentencePiece puts a space before the text, and after each special
@@ -794,7 +827,7 @@ int tbi_tokenize(const struct tbi_tokenizer *t, const char *text, size_t len, bo
 	bool prefix = true;
 	for (size_t i = 0; i < nfr && !rc; i++) {
 		if (fr[i].token >= 0) {
-			rc = ids_push(&o, fr[i].token) ? tbi_fail(err, -ENOMEM, "tokenize: no memory") : 0;
+			rc = emit(&o, fr[i].token, err);
 			prefix = true;
 		} else if (t->v->kind == TBI_VOCAB_SPM) {
 			rc = spm_fragment(t, &w, text + fr[i].off, fr[i].len, prefix, &o, err);

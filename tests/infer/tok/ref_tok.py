@@ -36,6 +36,8 @@ into pieces: the pieces merge into tokens, and the tokens map to numbers such as
 and and, token token tokens, merge merges merged, over over over.
 	Tabs, newlines and  double  spaces are text too; so are commas, colons:
 semicolons; (parentheses), [brackets], {braces} and "quotes".
+Sup? Sup, Sup! Super Supper; IT'S HERE, SHE'D SAY. SupSup.Sup,Sup:Sup;Sup-Sup
+\u017fx.\u017fx,\u017fx:\u017fx;\u017fx-\u017fx \u017fx
 """
 
 
@@ -132,6 +134,7 @@ def build_spm():
     v.add("<|im_end|>", CONTROL)
     v.add("<tool>", USER_DEFINED)
     v.add("<unused0>", UNUSED)
+    v.add("\u00a7", CONTROL)  # a control token of one character: never a piece
     return v
 
 
@@ -313,13 +316,14 @@ def decode(v, ids):
 FIXED = [
     "", " ", "  ", "   ", "a", "hello world", " hello  world ", "   leading", "trailing   ",
     "Hello, World! It's I'm we're they've he'll she'd don't", "IT'S WE'RE THEY'VE I'M HE'LL SHE'D",
+    "'Sup x'LLama x'dunno x'REED we'Re x'Ve'tx x'\u017fx",
     "\t\ttab\tand\nnewline\n\n", "a\r\nb\r\n\r\n  c", "x \n y", "a   b", "a \t\n b",
     "1234567 89 0.5 1,000,000 12345678901", "x = foo(bar) + 42;", "!!! ??? ...",
     "\U0001F600\U0001F44D\U0001F3FD family \U0001F468\u200d\U0001F469\u200d\U0001F467",
     "\u4e2d\u6587\u5206\u8bcd\u6d4b\u8bd5\uff0c\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8",
     "e\u0301 a\u0308 \u00c5 \u0928\u092e\u0938\u094d\u0924\u0947", "\ufb01 \u01c5 \u0663\u0664\u0665 \u216b \u00bd",
     "a\u00a0b \u3000c\u2028d", "The quick brown fox jumps over the lazy dog.", " quixotic", "quixotic",
-    "<|im_start|>user\nhi<|im_end|>", "<s>text</s>", "<tool>call <tool>", "a<|eot_id|>b",
+    "<|im_start|>user\nhi<|im_end|>", "<s>text</s>", "<tool>call <tool>", "a<|eot_id|>b", "a\u00a7b \u00a7",
     "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>", TRAIN,
 ]
 INVALID = [b"\x80abc", b"ab\xe4\xb8", b"\xe4\xb8a", b"\xff\xfe", b"\xed\xa0\x80", b"\xc0\xaf",

@@ -255,6 +255,25 @@ static void run_vectors(const char *dir, const char *name)
 	free(got);
 	free(text);
 
+	/* a rendered conversation tokenizes with its markers as control tokens */
+	enum tbi_chat_template tmpl = TBI_CHAT_CHATML;	/* replaced by the pick */
+	struct tbi_chat_msg conv[] = {{"user", "Hi"}, {"assistant", "Hello"}, {"user", "Bye"}};
+	char *chat = NULL;
+	size_t controls = 0, want_controls = 0;
+	rc = tbi_chat_template_pick(&L.v, NULL, &tmpl, &err);
+	if (rc == 0)
+		rc = tbi_chat_render(tmpl, conv, 3, true, &chat, &err);
+	if (rc == 0)
+		rc = tbi_tokenize(t, chat, strlen(chat), false, true, &got, &ng, &err);
+	for (size_t i = 0; rc == 0 && i < ng; i++)
+		controls += L.types[got[i]] == TBI_TOKEN_CONTROL;
+	want_controls = tmpl == TBI_CHAT_LLAMA3 ? 1 + 3 * 3 + 2 : tmpl == TBI_CHAT_CHATML ? 3 * 2 + 1 : 3;
+	check(rc == 0 && controls == want_controls, "%s: a %s conversation tokenizes with %zu control tokens (want %zu)",
+	      name, tbi_chat_template_name(tmpl), controls, want_controls);
+	if (rc == 0)
+		free(got);
+	free(chat);
+
 	/* ends of generation: EOS and the control tokens that end a turn */
 	bool eog_ok = L.v.eos < 0 || tbi_token_is_eog(t, L.v.eos);
 	for (uint32_t i = 0; i < L.v.n_tokens; i++) {

@@ -22,10 +22,12 @@ static const struct {
 	const char *name, *summary;
 } summaries[] = {
 	{ "bench", "measure the GPUs: dispatch latency, copy bandwidth" },
+	{ "chat", "chat with a llama-family model (GGUF or Hugging Face) on the GPUs" },
 	{ "diag", "stress-test every GPU; catch and name each failure, hang and crash" },
 	{ "emu", "run one kernel of a gfx1100 code object on the emulator" },
 	{ "fan", "the fan daemon's zones and duties; calibrate the fans" },
 	{ "fanbench", "fan control against the simulated box's thermal plant, in plant time" },
+	{ "generate", "generate text from a llama-family model on the GPUs, streamed, with its tokens/s" },
 	{ "info", "list the GPUs: PCI address, target, VRAM, BAR, PCIe link, KFD node" },
 	{ "load", "read a safetensors file with O_DIRECT io_uring into host or GPU memory" },
 	{ "raid", "the NVMe drives' health and the md RAID0 arrays" },

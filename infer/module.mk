@@ -17,3 +17,4 @@ $(LIBEXEC)/tb-generate: $(call objs,infer/generate_cmd.c) $(INFER_CMD) $(INFER_A
 	$(link) $(INFER_LINK)
 $(LIBEXEC)/tb-chat: $(call objs,infer/chat_cmd.c) $(INFER_CMD) $(INFER_ARCHIVES) | $(BUILD)/share/tb/infer.co
 	$(link) $(INFER_LINK)
+BENCHES += infer/bench.sh

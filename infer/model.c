@@ -100,6 +100,19 @@ const struct tbi_tensor *tbi_model_tensor(const struct tbi_model *m, const char 
 	return NULL;
 }
 
+const char *tbi_printable(char *out, size_t cap, const void *s, size_t len)
+{
+	const unsigned char *k = s;
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 5 < cap; i++)
+		o += (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\')
+			     ? (size_t)snprintf(out + o, cap - o, "%c", k[i])
+			     : (size_t)snprintf(out + o, cap - o, "\\x%02x", k[i]);
+	if (cap)
+		out[o < cap ? o : cap - 1] = 0;
+	return out;
+}
+
 static const char *model_file(const struct tbi_model *m)
 {
 	return m->n_files ? m->files[0] : m->name;

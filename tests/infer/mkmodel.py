@@ -20,7 +20,7 @@ CORRUPT = {
     "gguf": ["truncated-header", "truncated-data", "bad-magic", "bad-version", "huge-tensor-count",
              "huge-kv-count", "huge-string", "huge-array", "bad-offset", "misaligned-offset",
              "unknown-type", "shape", "missing-tensor", "nested-array", "bad-token-id", "arch",
-             "tokenizer-model", "duplicate-key", "vocab-size"],
+             "tokenizer-model", "duplicate-key", "vocab-size", "arch-bytes"],
     "hf": ["shape", "rope-yarn", "dtype", "arch", "vocab-size", "bad-json", "index-lies", "huge-id"],
 }
 
@@ -276,7 +276,8 @@ def write_gguf(path, kvs, tinfos, corrupt=None, align=32, version=3):
 
 def gguf_kvs(a, v, corrupt):
     hd = a.dim // a.heads
-    kv = [("general.architecture", STRING, "gpt2" if corrupt == "arch" else "llama"),
+    arch = {"arch": "gpt2", "arch-bytes": b"\x1b[2Jllama\xff"}.get(corrupt, "llama")
+    kv = [("general.architecture", STRING, arch),
           ("general.name", STRING, "tiny-%s-%s" % (a.vocab, a.type)),
           ("general.alignment", U32, 32),
           ("llama.context_length", U32, a.ctx), ("llama.embedding_length", U32, a.dim),

@@ -115,6 +115,7 @@ bad_model gguf missing-tensor "tensor blk.0.ffn_down.weight is missing"
 bad_model gguf nested-array "key test.nested is an array of arrays"
 bad_model gguf bad-token-id "BOS token id 459 is outside the vocabulary of 459 tokens"
 bad_model gguf arch "architecture \"gpt2\" is not supported"
+bad_model gguf arch-bytes 'architecture "\x1b[2Jllama\xff" is not supported'
 bad_model gguf tokenizer-model "tokenizer model \"bert\" is not supported"
 bad_model gguf duplicate-key "key llama.block_count appears twice"
 bad_model gguf vocab-size "tensor token_embd.weight has shape [48, 460] where the hyperparameters imply [48, 459]"

@@ -652,12 +652,7 @@ static int cmp_offset(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp((*(struct tbi_tensor *const *)a)->name, (*(struct tbi_tensor *const *)b)->name);
-}
-
-/* No two tensors share a name or a byte. */
+/* No two tensors of a file share a byte. */
 static int check_overlaps(struct tbi_model *m, struct tbi_err *err)
 {
 	if (m->n_tensors < 2)
@@ -673,10 +668,6 @@ static int check_overlaps(struct tbi_model *m, struct tbi_err *err)
 		if (s[i]->file == s[i - 1]->file && s[i - 1]->offset + s[i - 1]->bytes > s[i]->offset)
 			rc = tbi_fail(err, -EINVAL, "%s: tensors %s and %s overlap", m->files[s[i]->file],
 				      s[i - 1]->name, s[i]->name);
-	qsort(s, m->n_tensors, sizeof *s, cmp_name);
-	for (uint32_t i = 1; !rc && i < m->n_tensors; i++)
-		if (!strcmp(s[i]->name, s[i - 1]->name))
-			rc = tbi_fail(err, -EINVAL, "%s: tensor %s appears twice", m->files[s[i]->file], s[i]->name);
 	free(s);
 	return rc;
 }

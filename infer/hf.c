@@ -30,6 +30,7 @@ struct hf {
 	struct tbi_model *m;
 	struct tbi_err *err;
 	json_t *config, *tok, *tokcfg;
+	json_t *index;		/* model.safetensors.index.json, or NULL */
 	struct tbs_st *st;	/* one per file */
 	uint32_t n_st;
 };
@@ -334,8 +335,6 @@ static int add_file(struct hf *h, uint32_t file, struct tbi_tensor *tab, uint32_
 		t->bytes = s->end - s->begin;
 		if (!(t->name = tbi_model_strdup(h->m, name, strlen(name))))
 			return tbi_fail(h->err, -ENOMEM, "out of memory");
-		if (tbi_model_tensor(h->m, t->name))
-			return tbi_fail(h->err, -EINVAL, "%s: tensor %s appears in two shards", path, PR(s->name));
 		(*n)++;
 		h->m->n_tensors = *n;
 	}
@@ -346,8 +345,7 @@ static int read_tensors(struct hf *h)
 {
 	const char **files = NULL;
 	uint32_t n;
-	json_t *index;
-	int rc = list_files(h, &files, &n, &index);
+	int rc = list_files(h, &files, &n, &h->index);
 	if (rc)
 		return rc;
 	h->m->files = files;
@@ -390,9 +388,6 @@ static int read_tensors(struct hf *h)
 	uint32_t count = 0;
 	for (uint32_t i = 0; !rc && i < n; i++)
 		rc = add_file(h, i, tab, &count);
-	if (!rc && index)
-		rc = check_weight_map(h, index);
-	json_decref(index);
 	return rc;
 }
 
@@ -646,6 +641,9 @@ int tbi_hf_open(const char *dir, struct tbi_model **out, struct tbi_err *err)
 		rc = read_tokenizer(&h);
 	if (!rc)
 		rc = tbi_model_check(h.m, err);
+	if (!rc && h.index)	/* after the check, which indexes the names */
+		rc = check_weight_map(&h, h.index);
+	json_decref(h.index);
 	for (uint32_t i = 0; i < h.n_st; i++)
 		tbs_st_free(&h.st[i]);
 	free(h.st);

@@ -119,6 +119,8 @@ bad_model gguf arch-bytes 'architecture "\x1b[2Jllama\xff" is not supported'
 bad_model gguf tokenizer-model "tokenizer model \"bert\" is not supported"
 bad_model gguf duplicate-key "key llama.block_count appears twice"
 bad_model gguf vocab-size "tensor token_embd.weight has shape [48, 460] where the hyperparameters imply [48, 459]"
+bad_model gguf duplicate-tensor "tensor blk.0.attn_norm.weight appears twice"
+bad_model hf duplicate-tensor "tensor blk.0.attn_norm.weight appears twice"
 bad_model hf shape "tensor blk.0.ffn_gate.weight has shape [48, 80] where the hyperparameters imply [48, 82]"
 bad_model hf rope-yarn "RoPE scaling \"yarn\" is not supported"
 bad_model hf dtype "tensor model.layers.0.self_attn.q_proj.weight is I32"

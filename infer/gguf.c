@@ -154,17 +154,6 @@ static bool key_is(const uint8_t *k, uint64_t len, const char *name)
 	return strlen(name) == len && !memcmp(k, name, len);
 }
 
-/* Printable form of a key read from the file (never its raw bytes). */
-static void key_print(char *out, size_t cap, const uint8_t *k, uint64_t len)
-{
-	size_t o = 0;
-	for (uint64_t i = 0; i < len && o + 5 < cap; i++)
-		o += (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\')
-			     ? (size_t)snprintf(out + o, cap - o, "%c", k[i])
-			     : (size_t)snprintf(out + o, cap - o, "\\x%02x", k[i]);
-	out[o] = 0;
-}
-
 static int scan_kv(struct hdr *h, uint64_t i)
 {
 	const uint8_t *k;
@@ -174,7 +163,7 @@ static int scan_kv(struct hdr *h, uint64_t i)
 	int rc = rd_str(h, &k, &klen, what);
 	if (rc)
 		return rc;
-	key_print(kp, sizeof kp, k, klen);
+	tbi_printable(kp, sizeof kp, k, klen);
 	if ((rc = rd(h, 4, &type, kp)))
 		return rc;
 	if (type >= GGUF_NTYPES)
@@ -224,7 +213,7 @@ static int tensor_type(struct hdr *h, const struct tinfo *t, enum tbi_type *out)
 	case GGML_Q8_0: *out = TBI_Q8_0; return 0;
 	}
 	char n[80];
-	key_print(n, sizeof n, t->name, t->name_len);
+	tbi_printable(n, sizeof n, t->name, t->name_len);
 	return tbi_fail(h->err, -ENOTSUP, "%s: tensor %s has ggml type %u (supported: f32 0, f16 1, q8_0 8, bf16 30)",
 			h->file, n, t->type);
 }
@@ -243,7 +232,7 @@ static int scan_tensor(struct hdr *h, uint64_t i)
 				(unsigned long long)len, TBI_MAX_NAME);
 	t->name_len = (uint32_t)len;
 	char n[80];
-	key_print(n, sizeof n, t->name, len);
+	tbi_printable(n, sizeof n, t->name, len);
 	if ((rc = rd(h, 4, &v, n)))
 		return rc;
 	if (v == 0 || v > GGUF_MAX_DIMS)
@@ -472,7 +461,7 @@ static int read_vocab(struct tbi_model *m, struct hdr *h)
 	if (!s)
 		return tbi_fail(h->err, -EINVAL, "%s: key tokenizer.ggml.model is missing", h->file);
 	char kp[80];
-	key_print(kp, sizeof kp, s, len);
+	tbi_printable(kp, sizeof kp, s, len);
 	if (str_is(s, len, "llama"))
 		v->kind = TBI_VOCAB_SPM;
 	else if (str_is(s, len, "gpt2"))
@@ -482,7 +471,7 @@ static int read_vocab(struct tbi_model *m, struct hdr *h)
 				h->file, kp);
 	if ((rc = get_str(h, K_TOK_PRE, &s, &len)))
 		return rc;
-	key_print(kp, sizeof kp, s, len);
+	tbi_printable(kp, sizeof kp, s, len);
 	if (!s || str_is(s, len, "default") || str_is(s, len, "gpt2"))
 		v->pretok = TBI_PRETOK_GPT2;
 	else if (str_is(s, len, "llama-bpe") || str_is(s, len, "llama3"))
@@ -556,14 +545,14 @@ static int read_hparams(struct tbi_model *m, struct hdr *h)
 		return rc;
 	if (!s)
 		return tbi_fail(h->err, -EINVAL, "%s: key general.architecture is missing", h->file);
-	key_print(m->arch, sizeof m->arch, s, len);
+	tbi_printable(m->arch, sizeof m->arch, s, len);
 	if (strcmp(m->arch, "llama"))
 		return tbi_fail(h->err, -ENOTSUP, "%s: architecture \"%s\" is not supported (llama family only)",
 				h->file, m->arch);
 	if ((rc = get_str(h, K_NAME, &s, &len)))
 		return rc;
 	if (s)
-		key_print(m->name, sizeof m->name, s, len < 100 ? len : 100);
+		tbi_printable(m->name, sizeof m->name, s, len < 100 ? len : 100);
 	if ((rc = get_u32(h, K_CTX, true, TBI_MAX_CTX, &p->ctx_len)) ||
 	    (rc = get_u32(h, K_DIM, true, TBI_MAX_DIM, &p->dim)) ||
 	    (rc = get_u32(h, K_LAYERS, true, TBI_MAX_LAYERS, &p->n_layers)) ||
@@ -594,7 +583,7 @@ static int read_hparams(struct tbi_model *m, struct hdr *h)
 		return rc;
 	if (s && !str_is(s, len, "none")) {
 		char kp[80];
-		key_print(kp, sizeof kp, s, len);
+		tbi_printable(kp, sizeof kp, s, len);
 		return tbi_fail(h->err, -ENOTSUP, "%s: RoPE scaling \"%s\" is not supported", h->file, kp);
 	}
 	p->rope_layout = TBI_ROPE_ADJACENT;
@@ -619,7 +608,7 @@ static int add_tensors(struct tbi_model *m, struct hdr *h, uint32_t file, struct
 		const struct tinfo *ti = &h->t[i];
 		struct tbi_tensor *t = &tab[*n];
 		char nm[80];
-		key_print(nm, sizeof nm, ti->name, ti->name_len);
+		tbi_printable(nm, sizeof nm, ti->name, ti->name_len);
 		int rc = tensor_type(h, ti, &t->type);
 		if (rc)
 			return rc;
@@ -663,12 +652,7 @@ static int cmp_offset(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp((*(struct tbi_tensor *const *)a)->name, (*(struct tbi_tensor *const *)b)->name);
-}
-
-/* No two tensors share a name or a byte. */
+/* No two tensors of a file share a byte. */
 static int check_overlaps(struct tbi_model *m, struct tbi_err *err)
 {
 	if (m->n_tensors < 2)
@@ -684,10 +668,6 @@ static int check_overlaps(struct tbi_model *m, struct tbi_err *err)
 		if (s[i]->file == s[i - 1]->file && s[i - 1]->offset + s[i - 1]->bytes > s[i]->offset)
 			rc = tbi_fail(err, -EINVAL, "%s: tensors %s and %s overlap", m->files[s[i]->file],
 				      s[i - 1]->name, s[i]->name);
-	qsort(s, m->n_tensors, sizeof *s, cmp_name);
-	for (uint32_t i = 1; !rc && i < m->n_tensors; i++)
-		if (!strcmp(s[i]->name, s[i - 1]->name))
-			rc = tbi_fail(err, -EINVAL, "%s: tensor %s appears twice", m->files[s[i]->file], s[i]->name);
 	free(s);
 	return rc;
 }

@@ -13,6 +13,9 @@
 #include "infer/model_impl.h"
 #include "storage/tbstore.h"
 
+/* A string of a file, printable, for a message (a block-scoped buffer). */
+#define PR(str) tbi_printable((char[100]){0}, 100, (str), strlen(str))
+
 /* JSON files read whole: Llama 3's tokenizer.json is about 9 MB. */
 #define HF_MAX_JSON (64u << 20)
 
@@ -27,6 +30,7 @@ struct hf {
 	struct tbi_model *m;
 	struct tbi_err *err;
 	json_t *config, *tok, *tokcfg;
+	json_t *index;		/* model.safetensors.index.json, or NULL */
 	struct tbs_st *st;	/* one per file */
 	uint32_t n_st;
 };
@@ -108,8 +112,8 @@ static int rope_scaling(struct hf *h)
 	if (!strcmp(type, "default"))
 		return 0;
 	if (strcmp(type, "llama3"))
-		return tbi_fail(h->err, -ENOTSUP, "%s/config.json: RoPE scaling \"%.40s\" is not supported (llama3)",
-				h->dir, type);
+		return tbi_fail(h->err, -ENOTSUP, "%s/config.json: RoPE scaling \"%s\" is not supported (llama3)",
+				h->dir, PR(type));
 	p->rope_llama3 = true;
 	float orig = 0;
 	int rc = num(h, rs, "config.json", "factor", true, &p->rope_factor);
@@ -136,17 +140,17 @@ static int read_config(struct hf *h)
 	json_t *archs = json_object_get(h->config, "architectures");
 	const char *arch = json_string_value(json_array_get(archs, 0));
 	if (!mt || (strcmp(mt, "llama") && strcmp(mt, "mistral")))
-		return tbi_fail(h->err, -ENOTSUP, "%s/config.json: model_type \"%.40s\" is not supported (llama, mistral)",
-				h->dir, mt ? mt : "(missing)");
+		return tbi_fail(h->err, -ENOTSUP, "%s/config.json: model_type \"%s\" is not supported (llama, mistral)",
+				h->dir, PR(mt ? mt : "(missing)"));
 	if (arch && strcmp(arch, "LlamaForCausalLM") && strcmp(arch, "MistralForCausalLM"))
 		return tbi_fail(h->err, -ENOTSUP,
-				"%s/config.json: architecture \"%.40s\" is not supported (LlamaForCausalLM, "
+				"%s/config.json: architecture \"%s\" is not supported (LlamaForCausalLM, "
 				"MistralForCausalLM)",
-				h->dir, arch);
+				h->dir, PR(arch));
 	const char *act = json_string_value(json_object_get(h->config, "hidden_act"));
 	if (act && strcmp(act, "silu"))
-		return tbi_fail(h->err, -ENOTSUP, "%s/config.json: hidden_act \"%.40s\" is not supported (silu)",
-				h->dir, act);
+		return tbi_fail(h->err, -ENOTSUP, "%s/config.json: hidden_act \"%s\" is not supported (silu)",
+				h->dir, PR(act));
 	snprintf(h->m->arch, sizeof h->m->arch, "llama");
 	if ((rc = cfg_u32(h, "hidden_size", true, TBI_MAX_DIM, &p->dim)) ||
 	    (rc = cfg_u32(h, "intermediate_size", true, TBI_MAX_FFN, &p->ffn_dim)) ||
@@ -239,8 +243,8 @@ static int list_files(struct hf *h, const char ***files, uint32_t *n, json_t **i
 			break;
 		if (!f || !*f || strchr(f, '/') || !strcmp(f, "..") || strlen(f) > 255) {
 			rc = tbi_fail(h->err, -EINVAL,
-				      "%s/model.safetensors.index.json: tensor %.100s names no plain file of the directory",
-				      h->dir, key);
+				      "%s/model.safetensors.index.json: tensor %s names no plain file of the directory",
+				      h->dir, PR(key));
 			break;
 		}
 		char *p = path_in(h->dir, f);
@@ -284,8 +288,8 @@ static int check_weight_map(struct hf *h, json_t *index)
 		const struct tbi_tensor *t = tbi_model_tensor(h->m, name);
 		const char *f = h->m->files[t ? t->file : 0], *base = strrchr(f, '/');
 		if (!t || strcmp(base ? base + 1 : f, json_string_value(v)))
-			return tbi_fail(h->err, -EINVAL, "%s/model.safetensors.index.json: tensor %.100s is not in %.100s",
-					h->dir, key, json_string_value(v));
+			return tbi_fail(h->err, -EINVAL, "%s/model.safetensors.index.json: tensor %s is not in %s",
+					h->dir, PR(key), PR(json_string_value(v)));
 	}
 	return 0;
 }
@@ -318,10 +322,10 @@ static int add_file(struct hf *h, uint32_t file, struct tbi_tensor *tab, uint32_
 			if (!mapped)
 				continue;	/* an extra tensor of a type not read here */
 			return tbi_fail(h->err, -ENOTSUP, "%s: tensor %s is %s (f32, f16 and bf16 are read)", path,
-					s->name, tbs_dtype_name(s->dtype));
+					PR(s->name), tbs_dtype_name(s->dtype));
 		}
 		if (s->ndim > 4 || s->ndim == 0)
-			return tbi_fail(h->err, -EINVAL, "%s: tensor %s has %u dimensions (1 to 4)", path, s->name,
+			return tbi_fail(h->err, -EINVAL, "%s: tensor %s has %u dimensions (1 to 4)", path, PR(s->name),
 					s->ndim);
 		t->ndim = s->ndim;
 		for (unsigned d = 0; d < 4; d++)
@@ -331,8 +335,6 @@ static int add_file(struct hf *h, uint32_t file, struct tbi_tensor *tab, uint32_
 		t->bytes = s->end - s->begin;
 		if (!(t->name = tbi_model_strdup(h->m, name, strlen(name))))
 			return tbi_fail(h->err, -ENOMEM, "out of memory");
-		if (tbi_model_tensor(h->m, t->name))
-			return tbi_fail(h->err, -EINVAL, "%s: tensor %s appears in two shards", path, s->name);
 		(*n)++;
 		h->m->n_tensors = *n;
 	}
@@ -343,8 +345,7 @@ static int read_tensors(struct hf *h)
 {
 	const char **files = NULL;
 	uint32_t n;
-	json_t *index;
-	int rc = list_files(h, &files, &n, &index);
+	int rc = list_files(h, &files, &n, &h->index);
 	if (rc)
 		return rc;
 	h->m->files = files;
@@ -387,9 +388,6 @@ static int read_tensors(struct hf *h)
 	uint32_t count = 0;
 	for (uint32_t i = 0; !rc && i < n; i++)
 		rc = add_file(h, i, tab, &count);
-	if (!rc && index)
-		rc = check_weight_map(h, index);
-	json_decref(index);
 	return rc;
 }
 
@@ -439,8 +437,8 @@ static int pretokenizer(struct hf *h, const char *f)
 		}
 		return 0;
 	}
-	return tbi_fail(h->err, -ENOTSUP, "%s: pre-tokenizer \"%.40s\" is not supported (ByteLevel, Sequence)", f,
-			type ? type : "(none)");
+	return tbi_fail(h->err, -ENOTSUP, "%s: pre-tokenizer \"%s\" is not supported (ByteLevel, Sequence)", f,
+			PR(type ? type : "(none)"));
 }
 
 /* One token into the table at id. */
@@ -516,8 +514,8 @@ static int read_tokenizer(struct hf *h)
 	       *added = json_object_get(h->tok, "added_tokens");
 	const char *type = json_string_value(json_object_get(model, "type"));
 	if (!rc && (!type || strcmp(type, "BPE")))
-		rc = tbi_fail(h->err, -ENOTSUP, "%s: tokenizer model \"%.40s\" is not supported (BPE)", f,
-			      type ? type : "(missing)");
+		rc = tbi_fail(h->err, -ENOTSUP, "%s: tokenizer model \"%s\" is not supported (BPE)", f,
+			      PR(type ? type : "(missing)"));
 	if (!rc && !json_is_object(vocab))
 		rc = tbi_fail(h->err, -EINVAL, "%s: model.vocab is not an object", f);
 	bool spm = json_is_true(json_object_get(model, "byte_fallback"));
@@ -532,7 +530,7 @@ static int read_tokenizer(struct hf *h)
 	if (!rc) {
 		json_object_foreach(vocab, key, x) {
 			if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= TBI_MAX_VOCAB) {
-				rc = tbi_fail(h->err, -EINVAL, "%s: vocabulary entry %.60s has no id from 0 to %u", f, key,
+				rc = tbi_fail(h->err, -EINVAL, "%s: vocabulary entry %s has no id from 0 to %u", f, PR(key),
 					      TBI_MAX_VOCAB - 1);
 				break;
 			}
@@ -607,11 +605,11 @@ static int read_tokenizer(struct hf *h)
 		v->pad = pad ? token_id(v, pad) : -1;
 		v->eot = token_id(v, "<|eot_id|>");
 		if (bos && v->bos < 0)
-			rc = tbi_fail(h->err, -EINVAL, "%s/tokenizer_config.json: bos_token %.40s is not in the vocabulary",
-				      h->dir, bos);
+			rc = tbi_fail(h->err, -EINVAL, "%s/tokenizer_config.json: bos_token %s is not in the vocabulary",
+				      h->dir, PR(bos));
 		else if (eos && v->eos < 0)
-			rc = tbi_fail(h->err, -EINVAL, "%s/tokenizer_config.json: eos_token %.40s is not in the vocabulary",
-				      h->dir, eos);
+			rc = tbi_fail(h->err, -EINVAL, "%s/tokenizer_config.json: eos_token %s is not in the vocabulary",
+				      h->dir, PR(eos));
 		json_t *ab = json_object_get(h->tokcfg, "add_bos_token"), *ae = json_object_get(h->tokcfg, "add_eos_token");
 		v->add_bos = ab ? json_is_true(ab) : v->bos >= 0;
 		v->add_eos = ae && json_is_true(ae);
@@ -643,6 +641,9 @@ int tbi_hf_open(const char *dir, struct tbi_model **out, struct tbi_err *err)
 		rc = read_tokenizer(&h);
 	if (!rc)
 		rc = tbi_model_check(h.m, err);
+	if (!rc && h.index)	/* after the check, which indexes the names */
+		rc = check_weight_map(&h, h.index);
+	json_decref(h.index);
 	for (uint32_t i = 0; i < h.n_st; i++)
 		tbs_st_free(&h.st[i]);
 	free(h.st);

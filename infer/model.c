@@ -45,15 +45,24 @@ uint64_t tbi_type_bytes(enum tbi_type t, uint64_t n)
 	return 0;
 }
 
-/* The model's memory: a list of blocks, freed together. */
+/* The model's memory: a list of blocks, freed together; and the tensors
+ * sorted by name once the table is complete. */
 struct block {
 	struct block *next;
 	max_align_t data[];
+};
+struct model_priv {
+	struct block *blocks;
+	const struct tbi_tensor **by_name;	/* NULL until tbi_model_check */
 };
 
 struct tbi_model *tbi_model_new(enum tbi_format format)
 {
 	struct tbi_model *m = calloc(1, sizeof *m);
+	if (m && !(m->priv = calloc(1, sizeof(struct model_priv)))) {
+		free(m);
+		return NULL;
+	}
 	if (m)
 		m->format = format;
 	return m;
@@ -61,13 +70,14 @@ struct tbi_model *tbi_model_new(enum tbi_format format)
 
 void *tbi_model_alloc(struct tbi_model *m, size_t n)
 {
+	struct model_priv *p = m->priv;
 	if (n > SIZE_MAX - sizeof(struct block))
 		return NULL;
 	struct block *b = calloc(1, sizeof *b + n);
 	if (!b)
 		return NULL;
-	b->next = m->priv;
-	m->priv = b;
+	b->next = p->blocks;
+	p->blocks = b;
 	return b->data;
 }
 
@@ -85,19 +95,69 @@ void tbi_model_free(struct tbi_model *m)
 {
 	if (!m)
 		return;
-	for (struct block *b = m->priv, *next; b; b = next) {
+	struct model_priv *p = m->priv;
+	for (struct block *b = p->blocks, *next; b; b = next) {
 		next = b->next;
 		free(b);
 	}
+	free(p->by_name);
+	free(p);
 	free(m);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp((*(struct tbi_tensor *const *)a)->name, (*(struct tbi_tensor *const *)b)->name);
 }
 
 const struct tbi_tensor *tbi_model_tensor(const struct tbi_model *m, const char *name)
 {
+	const struct model_priv *p = m->priv;
+	if (!p->by_name) {
+		for (uint32_t i = 0; i < m->n_tensors; i++)
+			if (!strcmp(m->tensors[i].name, name))
+				return &m->tensors[i];
+		return NULL;
+	}
+	struct tbi_tensor key = {.name = name};
+	const struct tbi_tensor *k = &key, **hit = bsearch(&k, p->by_name, m->n_tensors, sizeof *hit, cmp_name);
+	return hit ? *hit : NULL;
+}
+
+/* The name index; two tensors of one name are refused. */
+static int index_names(const struct tbi_model *m, struct tbi_err *err)
+{
+	struct model_priv *p = m->priv;
+	const struct tbi_tensor **s = malloc((m->n_tensors ? m->n_tensors : 1) * sizeof *s);
+	if (!s)
+		return tbi_fail(err, -ENOMEM, "out of memory for %u tensors", m->n_tensors);
 	for (uint32_t i = 0; i < m->n_tensors; i++)
-		if (!strcmp(m->tensors[i].name, name))
-			return &m->tensors[i];
-	return NULL;
+		s[i] = &m->tensors[i];
+	qsort(s, m->n_tensors, sizeof *s, cmp_name);
+	for (uint32_t i = 1; i < m->n_tensors; i++)
+		if (!strcmp(s[i]->name, s[i - 1]->name)) {
+			char n[100];
+			int rc = tbi_fail(err, -EINVAL, "%s: tensor %s appears twice", m->files[s[i]->file],
+					  tbi_printable(n, sizeof n, s[i]->name, strlen(s[i]->name)));
+			free(s);
+			return rc;
+		}
+	free(p->by_name);
+	p->by_name = s;
+	return 0;
+}
+
+const char *tbi_printable(char *out, size_t cap, const void *s, size_t len)
+{
+	const unsigned char *k = s;
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 5 < cap; i++)
+		o += (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\')
+			     ? (size_t)snprintf(out + o, cap - o, "%c", k[i])
+			     : (size_t)snprintf(out + o, cap - o, "\\x%02x", k[i]);
+	if (cap)
+		out[o < cap ? o : cap - 1] = 0;
+	return out;
 }
 
 static const char *model_file(const struct tbi_model *m)
@@ -203,7 +263,9 @@ static int check_vocab(const struct tbi_model *m, struct tbi_err *err)
 int tbi_model_check(const struct tbi_model *m, struct tbi_err *err)
 {
 	const struct tbi_hparams *h = &m->hp;
-	int rc = check_hparams(m, err);
+	int rc = index_names(m, err);
+	if (!rc)
+		rc = check_hparams(m, err);
 	if (rc)
 		return rc;
 	uint64_t q = (uint64_t)h->n_heads * h->head_dim, kv = (uint64_t)h->n_kv_heads * h->head_dim;

@@ -25,6 +25,10 @@ void *tbi_model_alloc(struct tbi_model *m, size_t n);
 /* A NUL-terminated copy of len bytes owned by the model, or NULL. */
 char *tbi_model_strdup(struct tbi_model *m, const void *s, size_t len);
 
+/* A printable form of len bytes read from a file for messages (never the
+ * raw bytes): ASCII as it is, anything else as \xNN; out, truncated to cap. */
+const char *tbi_printable(char *out, size_t cap, const void *s, size_t len);
+
 /* The checks every format's model must pass once its tables are filled:
  * architecture, hyperparameters, each needed tensor's presence, type and
  * shape, vocabulary against n_vocab, special token ids. */

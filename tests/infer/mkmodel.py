@@ -20,8 +20,8 @@ CORRUPT = {
     "gguf": ["truncated-header", "truncated-data", "bad-magic", "bad-version", "huge-tensor-count",
              "huge-kv-count", "huge-string", "huge-array", "bad-offset", "misaligned-offset",
              "unknown-type", "shape", "missing-tensor", "nested-array", "bad-token-id", "arch",
-             "tokenizer-model", "duplicate-key", "vocab-size"],
-    "hf": ["shape", "rope-yarn", "dtype", "arch", "vocab-size", "bad-json", "index-lies", "huge-id"],
+             "tokenizer-model", "duplicate-key", "vocab-size", "arch-bytes", "duplicate-tensor"],
+    "hf": ["duplicate-tensor", "shape", "rope-yarn", "dtype", "arch", "vocab-size", "bad-json", "index-lies", "huge-id"],
 }
 
 # ---- vocabularies -----------------------------------------------------------
@@ -276,7 +276,8 @@ def write_gguf(path, kvs, tinfos, corrupt=None, align=32, version=3):
 
 def gguf_kvs(a, v, corrupt):
     hd = a.dim // a.heads
-    kv = [("general.architecture", STRING, "gpt2" if corrupt == "arch" else "llama"),
+    arch = {"arch": "gpt2", "arch-bytes": b"\x1b[2Jllama\xff"}.get(corrupt, "llama")
+    kv = [("general.architecture", STRING, arch),
           ("general.name", STRING, "tiny-%s-%s" % (a.vocab, a.type)),
           ("general.alignment", U32, 32),
           ("llama.context_length", U32, a.ctx), ("llama.embedding_length", U32, a.dim),
@@ -324,6 +325,8 @@ def gguf_model(a, v, ts):
             ne = [ne[0], ne[1] - 2]
             vals = vals[:ne[0] * ne[1]]
         tinfos.append((name, ne, GGML[t], encode(vals, t)))
+    if a.corrupt == "duplicate-tensor":
+        tinfos.append(tinfos[1])
     if a.llama3_rope:
         ff = llama3_freq_factors(hd, a.theta, 8.0, 1.0, 4.0, 32)
         tinfos.append(("rope_freqs.weight", [hd // 2], 0, encode(ff, "f32")))
@@ -398,6 +401,9 @@ def hf_model(a, v, ts, vocab_n):
         if a.corrupt == "dtype" and name == "blk.0.attn_q.weight":
             dt = {"F32": "I32", "F16": "I16", "BF16": "I16"}[dt]
         items.append((hfname, list(reversed(ne)), dt, encode(vals, a.type)))
+    if a.corrupt == "duplicate-tensor":
+        a.split = 2  # the same tensor in both shards
+        items.append(items[1])
     if a.split <= 1:
         write_safetensors(os.path.join(a.out, "model.safetensors"), items)
     else:

@@ -26,6 +26,7 @@
  * point numbers are constants and a recorded step replays unchanged but
  * for the position and the sampler's arguments. */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
@@ -1087,6 +1088,35 @@ static void rope_inv_freq(const struct tbi_hparams *hp, float *out)
 	}
 }
 
+/* GGUF Llama 3.1 files carry the RoPE scaling as frequency factors
+ * (llama.cpp's rope_freqs.weight, f32, head_dim / 2): each frequency is
+ * divided by its factor. */
+static int rope_freq_factors(const struct tbi_engine *e, float *inv_freq, struct tbi_err *err)
+{
+	const struct tbi_tensor *t = tbi_model_tensor(e->model, "rope_freqs.weight");
+	if (!t)
+		return 0;
+	uint32_t half = e->hp.head_dim / 2;
+	float *f = calloc(half, sizeof *f);
+	if (!f)
+		return tbi_fail(err, -ENOMEM, "out of memory");
+	const char *path = e->model->files[t->file];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	ssize_t n = fd < 0 ? -1 : pread(fd, f, (size_t)half * 4, (off_t)t->offset);
+	int rc = n == (ssize_t)half * 4 ? 0 : tbi_fail(err, -EIO, "%s: reading rope_freqs.weight at %llu", path,
+							  (unsigned long long)t->offset);
+	if (fd >= 0)
+		close(fd);
+	for (uint32_t i = 0; i < half && rc == 0; i++) {
+		if (!(f[i] > 0) || !isfinite(f[i]))
+			rc = tbi_fail(err, -EINVAL, "%s: rope_freqs.weight[%u] is not a positive number", path, i);
+		else
+			inv_freq[i] /= f[i];
+	}
+	free(f);
+	return rc;
+}
+
 static int open_gpus(struct tbi_engine *e, const struct tbi_engine_opts *o, struct tbi_err *err)
 {
 	int count = tbh_device_count();
@@ -1177,6 +1207,9 @@ int tbi_engine_open(const char *model, const struct tbi_engine_opts *opts, tbi_e
 		e->hp = e->model->hp;
 		rc = tbi_tokenizer_new(&e->model->vocab, &e->tok, err);
 	}
+	if (rc == 0 && e->hp.head_dim > 256)	/* the attention kernel's work-group holds a head */
+		rc = tbi_fail(err, -EOPNOTSUPP, "%s: heads of %u dimensions; the engine takes at most 256", model,
+			      e->hp.head_dim);
 	if (rc == 0)
 		rc = tbi_chat_template_pick(&e->model->vocab, NULL, &e->chat, err);
 	if (rc == 0) {
@@ -1198,6 +1231,7 @@ int tbi_engine_open(const char *model, const struct tbi_engine_opts *opts, tbi_e
 		if (rc == 0) {
 			float *f = (float *)((uint8_t *)tbh_buffer_cpu(e->g[i].act) + e->g[i].a.inv_freq);
 			rope_inv_freq(&e->hp, f);
+			rc = rope_freq_factors(e, f, err);
 		}
 	}
 	rc = rc ? rc : share(e, err);

@@ -414,6 +414,21 @@ int ref_open(const struct tbi_model *m, uint32_t ctx, struct ref_model **out, ch
 		return rc;
 	}
 	ref_rope_inv_freq(hp, r->inv_freq);
+	/* GGUF Llama 3.1: the scaling comes as frequency factors (llama.cpp's
+	 * rope_freqs.weight), each frequency divided by its factor */
+	for (uint32_t i = 0; i < m->n_tensors; i++) {
+		if (!m->tensors[i].name || strcmp(m->tensors[i].name, "rope_freqs.weight"))
+			continue;
+		float *factors = NULL;
+		rc = load(r, m, "rope_freqs.weight", hp->head_dim / 2, 1, &factors, why, why_len);
+		if (rc) {
+			ref_free(r);
+			return rc;
+		}
+		for (uint32_t k = 0; k < hp->head_dim / 2; k++)
+			r->inv_freq[k] /= factors[k];
+		break;
+	}
 	*out = r;
 	return 0;
 }

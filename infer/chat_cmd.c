@@ -152,16 +152,10 @@ int main(int argc, char **argv)
 {
 	const char *cmd = "tb chat";
 	struct infer_opts o;
-	bool help;
-	if (!infer_parse(cmd, argc, argv, true, &o, &help))
-		return 2;
-	if (help) {
-		fputs(usage, stdout);
-		return 0;
-	}
 	tbi_engine *e;
-	if (!infer_open(cmd, &o, &e))
-		return 1;
+	int status;
+	if (!infer_start(cmd, argc, argv, true, usage, &o, &e, &status))
+		return status;
 	struct sigaction sa = { .sa_handler = on_sigint };	/* no SA_RESTART: a read returns EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -179,7 +173,7 @@ int main(int argc, char **argv)
 		       info.ngpus == 1 ? "" : "s", o.chat_template ? o.chat_template : info.chat_template);
 	}
 	static char line[MAX_LINE];
-	int status = 0;
+	status = 0;
 	while (read_line(line, sizeof line, tty)) {
 		size_t len = strlen(line);
 		if (len == sizeof line - 1 && line[len - 1] != '\n') {

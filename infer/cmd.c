@@ -219,3 +219,19 @@ void infer_print_stats(FILE *f, const struct tbi_stats *s)
 		   "tokens/s\n",
 		s->prompt_tokens, s->cached_tokens, s->generated_tokens, s->first_token_s, s->prefill_tps, s->decode_tps);
 }
+
+bool infer_start(const char *cmd, int argc, char **argv, bool chat, const char *usage, struct infer_opts *o,
+		 tbi_engine **e, int *status)
+{
+	bool help;
+	*status = 2;
+	if (!infer_parse(cmd, argc, argv, chat, o, &help))
+		return false;
+	if (help) {
+		fputs(usage, stdout);
+		*status = 0;
+		return false;
+	}
+	*status = 1;
+	return infer_open(cmd, o, e);
+}

@@ -33,6 +33,12 @@ bool infer_parse(const char *cmd, int argc, char **argv, bool chat, struct infer
  * a message. */
 bool infer_open(const char *cmd, const struct infer_opts *o, tbi_engine **e);
 
+/* Both commands' start: the options (--help prints usage), then the
+ * engine.  false: exit with *status (0 after --help, 2 bad options, 1 the
+ * engine did not open, said on stderr). */
+bool infer_start(const char *cmd, int argc, char **argv, bool chat, const char *usage, struct infer_opts *o,
+		 tbi_engine **e, int *status);
+
 /* time to first token, prefill and decode tokens/s, on f */
 void infer_print_stats(FILE *f, const struct tbi_stats *s);
 const char *infer_stop_name(enum tbi_stop s);

@@ -61,16 +61,10 @@ int main(int argc, char **argv)
 {
 	const char *cmd = "tb generate";
 	struct infer_opts o;
-	bool help;
-	if (!infer_parse(cmd, argc, argv, false, &o, &help))
-		return 2;
-	if (help) {
-		fputs(usage, stdout);
-		return 0;
-	}
 	tbi_engine *e;
-	if (!infer_open(cmd, &o, &e))
-		return 1;
+	int status;
+	if (!infer_start(cmd, argc, argv, false, usage, &o, &e, &status))
+		return status;
 	struct tbi_err err = { 0 };
 	int32_t *prompt = NULL;
 	size_t n = 0;
@@ -81,7 +75,7 @@ int main(int argc, char **argv)
 		rc = tbi_generate(e, prompt, n, o.max_tokens, &o.sampling, on_token, &out, &st, &err);
 	struct tbi_engine_info info;
 	tbi_engine_get_info(e, &info);
-	int status = 0;
+	status = 0;
 	if (rc) {
 		if (!o.json)
 			fputc('\n', stdout);

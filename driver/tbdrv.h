@@ -201,7 +201,7 @@ int tb_signal_create(struct tb_gpu *g, uint64_t initial, struct tb_signal **out)
 void tb_signal_destroy(struct tb_signal *s);
 uint64_t tb_signal_value(const struct tb_signal *s);
 void tb_signal_set(struct tb_signal *s, uint64_t value);
-/* Let the compute queues of another GPU of the process wait on the signal
+/* Let the queues of another GPU of the process wait on the signal
  * (its memory mapped there too): how one GPU waits for another's work. */
 int tb_signal_map(struct tb_signal *s, struct tb_gpu *peer);
 /* Wait until value >= target: 0; -ETIMEDOUT after timeout_ms, which says

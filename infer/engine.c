@@ -494,7 +494,6 @@ static int load_file(struct loader *ld, const struct tbi_engine_opts *o, struct 
 	for (int k = 0; k < 2; k++)
 		if (queued[k])
 			tbs_reader_wait(rd, &req[k]);
-	e->load_bytes += ld->done;
 	if (buf)
 		tbs_free(buf, 2 * (size_t)CHUNK_BYTES);
 	tbs_manifest_free(&man);

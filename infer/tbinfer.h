@@ -99,7 +99,9 @@ struct tbi_stats {
 };
 
 /* Called with each generated token and the text it completes (UTF-8, never
- * a broken sequence; may be empty); a nonzero return stops the generation. */
+ * a broken sequence; may be empty); a nonzero return stops the generation.
+ * At the end, text still held back (an incomplete sequence, as U+FFFD)
+ * comes with token -1. */
 typedef int (*tbi_token_fn)(void *ctx, int32_t token, const char *text, size_t len);
 
 /* Generates after the prompt until an end-of-generation token, max_tokens,

@@ -120,6 +120,7 @@ struct tbi_engine {
 	bool broken;			/* a GPU failed: every later call is refused */
 	double load_seconds;
 	uint64_t load_bytes, weight_bytes_per_token;
+	char manifest_hash[24];
 	uint32_t launches_per_token;
 	enum tbi_chat_template chat;
 };
@@ -367,6 +368,7 @@ struct loader {
 	struct tbi_engine *e;
 	uint32_t file;
 	uint64_t done, total;
+	uint64_t manifest_hash;		/* folded over each file's manifest */
 };
 
 /* The file bytes [off, off + len) that overlap slice s's rows go to its GPU. */
@@ -440,6 +442,14 @@ static int queue_chunk(struct tbs_reader *rd, struct tbs_req *q, uint8_t *buf, u
 	return rc ? tbi_fail(err, rc, "%s", se.msg) : 0;
 }
 
+/* The model's hash chains each file's: the previous hash, the file's size and
+ * the hash of its chunk checksums. */
+static void fold_manifest(struct loader *ld, const struct tbs_manifest *m)
+{
+	uint64_t link[3] = { ld->manifest_hash, m->file_size, tbs_chunk_sum(m->sums, m->count * sizeof *m->sums) };
+	ld->manifest_hash = tbs_chunk_sum(link, sizeof link);
+}
+
 /* Reads one file in chunks, two in flight: the next is read while the
  * current one is checked and scattered. */
 static int load_file(struct loader *ld, const struct tbi_engine_opts *o, struct tbi_err *err)
@@ -464,6 +474,8 @@ static int load_file(struct loader *ld, const struct tbi_engine_opts *o, struct 
 			      path, (unsigned long long)man.file_size, (unsigned long long)man.chunk);
 	if (rc == 0 && !(buf = tbs_alloc(2 * (size_t)CHUNK_BYTES)))
 		rc = tbi_fail(err, -ENOMEM, "out of memory for the load's staging");
+	if (rc == 0 && o->verify)
+		fold_manifest(ld, &man);
 	uint64_t nchunks = (size + CHUNK_BYTES - 1) / CHUNK_BYTES;
 	struct tbs_req req[2];
 	bool queued[2] = { false, false };
@@ -1181,6 +1193,8 @@ static int load_weights(struct tbi_engine *e, const struct tbi_engine_opts *o, s
 			return rc;
 	}
 	e->load_bytes = ld.done;
+	if (o->verify)
+		snprintf(e->manifest_hash, sizeof e->manifest_hash, "%016llx", (unsigned long long)ld.manifest_hash);
 	e->load_seconds = now_s() - t0;
 	return 0;
 }
@@ -1293,6 +1307,7 @@ void tbi_engine_get_info(const tbi_engine *e, struct tbi_engine_info *info)
 	info->load_seconds = e->load_seconds;
 	info->load_bytes = e->load_bytes;
 	snprintf(info->chat_template, sizeof info->chat_template, "%s", tbi_chat_template_name(e->chat));
+	snprintf(info->manifest_hash, sizeof info->manifest_hash, "%s", e->manifest_hash);
 }
 
 int tbi_engine_failed_gpu(const tbi_engine *e)

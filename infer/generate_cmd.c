@@ -82,7 +82,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", cmd, err.msg);
 		status = 1;
 	} else if (o.json) {
-		json_t *j = json_pack("{s:s, s:s, s:o, s:s%, s:o}", "model", info.name, "format", info.format, "tokens",
+		json_t *j = json_pack("{s:s, s:s, s:s*, s:o, s:s%, s:o}", "model", info.name, "format", info.format,
+				      "manifest_hash", info.manifest_hash[0] ? info.manifest_hash : NULL, "tokens",
 				      out.tokens, "text", out.text ? out.text : "", out.len, "stats", stats_json(&st, &info));
 		out.tokens = NULL;
 		if (!j || json_dumpf(j, stdout, JSON_COMPACT) < 0) {

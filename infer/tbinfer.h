@@ -61,6 +61,9 @@ struct tbi_engine_info {
 	double load_seconds;
 	uint64_t load_bytes;		/* read from storage */
 	char chat_template[16];		/* the template tb chat would use */
+	/* With verify: xxh3-64 (16 hex digits) over the files' manifests, in
+	 * file order, so a client can pin the exact weights; else "". */
+	char manifest_hash[24];
 };
 void tbi_engine_get_info(const tbi_engine *e, struct tbi_engine_info *info);
 

@@ -18,6 +18,23 @@ d = json.load(sys.stdin); s = d["stats"]
 print(len(d["tokens"]), s["generated_tokens"], s["gpus"], s["stop"] in ("length", "eos"), s["decode_tokens_per_s"] > 0,
       s["launches_per_token"] > 0, isinstance(d["text"], str))' 2>&1)
 equals "tb generate --json: the tokens, the text and the figures" "12 12 2 True True True True" "$fields"
+# --verify: the weights checked against their manifests, whose hash pins them
+gg=$p; model hf bf16 spm 48 80 6 3 --tied; hf=$p; p=$gg
+hash_of() { printf '%s\n' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("manifest_hash"))' 2>&1; }
+for f in "$hf"/*.safetensors; do "$TB_BUILD/bin/tb" store manifest "$f" >/dev/null || not_ok "manifest $f"; done
+h1=$(hash_of "$($gen "$hf" --prompt x --max-tokens 1 --gpus 1 --verify --json 2>&1)")
+h0=$(hash_of "$($gen "$hf" --prompt x --max-tokens 1 --gpus 1 --json 2>&1)")
+printf '%s' "$h1" | grep -Eqx '[0-9a-f]{16}' && [ "$h0" = None ] &&
+  ok "--verify: the manifests' hash in the JSON (none without)" || not_ok "manifest hash" "'$h1' '$h0'"
+f=$(ls "$hf"/*.safetensors | head -1); cp "$f" "$d/orig"
+python3 -c 'import os, sys; f = open(sys.argv[1], "r+b"); f.seek(os.path.getsize(sys.argv[1]) - 3); b = f.read(1); f.seek(-1, 1); f.write(bytes([b[0] ^ 1]))' "$f"
+out=$($gen "$hf" --prompt x --max-tokens 1 --gpus 1 --verify 2>&1); rc=$?
+[ $rc -eq 1 ] && contains "--verify: a flipped weight bit is refused" "do not match the manifest" "$out" ||
+  not_ok "--verify refuses a changed file" "status $rc: $out"
+"$TB_BUILD/bin/tb" store manifest "$f" >/dev/null
+h2=$(hash_of "$($gen "$hf" --prompt x --max-tokens 1 --gpus 1 --verify --json 2>&1)")
+[ -n "$h2" ] && [ "$h2" != "$h1" ] && ok "another file, another manifest hash" || not_ok "hash changes" "'$h1' '$h2'"
+mv "$d/orig" "$f"
 out=$($gen "$p" --prompt "the cat" --max-tokens 12 --gpus 2 2>&1 >/dev/null); rc=$?
 [ $rc -eq 0 ] && contains "tb generate ends with the first-token time and the tokens/s" "tokens/s" "$out" ||
   not_ok "tb generate's figures" "status $rc: $out"

@@ -77,6 +77,8 @@ int tbi_chat_template_pick(const struct tbi_vocab *v, const char *name, enum tbi
 struct text {
 	char *s;
 	size_t n, cap;
+	struct tbi_span *marks;		/* the template's own special-token texts */
+	size_t n_marks, cap_marks;
 	bool nomem;
 };
 
@@ -101,6 +103,25 @@ static void put(struct text *b, const char *s, size_t n)
 static void puts_(struct text *b, const char *s)
 {
 	put(b, s, strlen(s));
+}
+
+/* A marker of the template: the only text that may become a control token
+ * (the same text inside a message's content stays text). */
+static void put_special(struct text *b, const char *s)
+{
+	if (b->nomem)
+		return;
+	if (b->n_marks == b->cap_marks) {
+		size_t cap = b->cap_marks ? 2 * b->cap_marks : 16;
+		struct tbi_span *nm = realloc(b->marks, cap * sizeof *nm);
+		if (!nm) {
+			b->nomem = true;
+			return;
+		}
+		b->marks = nm, b->cap_marks = cap;
+	}
+	b->marks[b->n_marks++] = (struct tbi_span){ b->n, strlen(s) };
+	puts_(b, s);
 }
 
 static bool is_space(char c)
@@ -143,10 +164,12 @@ static int render_llama2(struct text *b, const struct tbi_chat_msg *m, size_t n,
 		if (turn % 2) {
 			puts_(b, " ");
 			put_trimmed(b, m[i].content);
-			puts_(b, " </s>");
+			puts_(b, " ");
+			put_special(b, "</s>");
 			continue;
 		}
-		puts_(b, "<s>[INST] ");
+		put_special(b, "<s>");
+		puts_(b, "[INST] ");
 		if (sys) {
 			puts_(b, "<<SYS>>\n");
 			put_trimmed(b, sys);
@@ -161,35 +184,43 @@ static int render_llama2(struct text *b, const struct tbi_chat_msg *m, size_t n,
 
 static void render_llama3(struct text *b, const struct tbi_chat_msg *m, size_t n, bool gen)
 {
-	puts_(b, "<|begin_of_text|>");
+	put_special(b, "<|begin_of_text|>");
 	for (size_t i = 0; i < n; i++) {
-		puts_(b, "<|start_header_id|>");
+		put_special(b, "<|start_header_id|>");
 		puts_(b, m[i].role);
-		puts_(b, "<|end_header_id|>\n\n");
+		put_special(b, "<|end_header_id|>");
+		puts_(b, "\n\n");
 		put_trimmed(b, m[i].content);
-		puts_(b, "<|eot_id|>");
+		put_special(b, "<|eot_id|>");
 	}
-	if (gen)
-		puts_(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+	if (gen) {
+		put_special(b, "<|start_header_id|>");
+		puts_(b, "assistant");
+		put_special(b, "<|end_header_id|>");
+		puts_(b, "\n\n");
+	}
 }
 
 static void render_chatml(struct text *b, const struct tbi_chat_msg *m, size_t n, bool gen)
 {
 	for (size_t i = 0; i < n; i++) {
-		puts_(b, "<|im_start|>");
+		put_special(b, "<|im_start|>");
 		puts_(b, m[i].role);
 		puts_(b, "\n");
 		puts_(b, m[i].content);
-		puts_(b, "<|im_end|>\n");
+		put_special(b, "<|im_end|>");
+		puts_(b, "\n");
 	}
-	if (gen)
-		puts_(b, "<|im_start|>assistant\n");
+	if (gen) {
+		put_special(b, "<|im_start|>");
+		puts_(b, "assistant\n");
+	}
 }
 
 int tbi_chat_render(enum tbi_chat_template t, const struct tbi_chat_msg *msgs, size_t n, bool add_generation_prompt,
-		    char **out, struct tbi_err *err)
+		    struct tbi_chat_text *out, struct tbi_err *err)
 {
-	*out = NULL;
+	*out = (struct tbi_chat_text){ 0 };
 	if ((size_t)t >= N_TEMPLATES)
 		return tbi_fail(err, -EINVAL, "chat: unknown template %d", (int)t);
 	/* roles are put into the text as they are: only the three known ones */
@@ -216,8 +247,16 @@ int tbi_chat_render(enum tbi_chat_template t, const struct tbi_chat_msg *msgs, s
 		rc = tbi_fail(err, -ENOMEM, "chat: no memory");
 	if (rc) {
 		free(b.s);
+		free(b.marks);
 		return rc;
 	}
-	*out = b.s;
+	*out = (struct tbi_chat_text){ b.s, b.n, b.marks, b.n_marks };
 	return 0;
+}
+
+void tbi_chat_text_free(struct tbi_chat_text *c)
+{
+	free(c->s);
+	free(c->marks);
+	*c = (struct tbi_chat_text){ 0 };
 }

@@ -1349,12 +1349,12 @@ int tbi_encode_chat(tbi_engine *e, const char *template_name, const struct tbi_m
 		return tbi_fail(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		m[i] = (struct tbi_chat_msg){ msgs[i].role, msgs[i].content };
-	char *text = NULL;
+	struct tbi_chat_text text;
 	int rc = tbi_chat_render(t, m, n, true, &text, err);
 	free(m);
 	if (rc)
 		return rc;
-	rc = tbi_tokenize(e->tok, text, strlen(text), false, true, tokens, ntokens, err);
-	free(text);
+	rc = tbi_tokenize_marked(e->tok, text.s, text.len, text.marks, text.n_marks, tokens, ntokens, err);
+	tbi_chat_text_free(&text);
 	return rc;
 }

@@ -142,6 +142,16 @@ void tbi_tokenizer_free(struct tbi_tokenizer *t);
  * ("<|eot_id|>") become those tokens. */
 int tbi_tokenize(const struct tbi_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
 		 int32_t **tokens, size_t *n, struct tbi_err *err);
+/* A span of a text: bytes [off, off + len). */
+struct tbi_span {
+	size_t off, len;
+};
+/* Encodes a text in which only the marked spans may become control tokens
+ * (each one that is a control or user-defined token's text does; a mark
+ * that is no token's text stays text); the rest is encoded as with
+ * parse_special false.  Marks in order, not overlapping, inside the text. */
+int tbi_tokenize_marked(const struct tbi_tokenizer *t, const char *text, size_t len, const struct tbi_span *marks,
+			size_t n_marks, int32_t **tokens, size_t *n, struct tbi_err *err);
 /* True for tokens that end a generation (EOS, EOT, <|eot_id|>, ...). */
 bool tbi_token_is_eog(const struct tbi_tokenizer *t, int32_t token);
 
@@ -167,11 +177,19 @@ struct tbi_chat_msg {
 	const char *role;		/* "system", "user", "assistant" */
 	const char *content;
 };
-/* The conversation as text for tbi_tokenize(parse_special = true), with the
- * opening of the assistant's reply when add_generation_prompt; malloc'd.
- * Includes the BOS text where the template has it (then tokenize without
- * add_bos). */
+/* The conversation as text, with the opening of the assistant's reply when
+ * add_generation_prompt, and the spans of the text that are the template's
+ * own markers ("<|eot_id|>"): only those become control tokens
+ * (tbi_tokenize_marked), never the same text inside a message.  Includes
+ * the BOS text where the template has it (then tokenize without add_bos). */
+struct tbi_chat_text {
+	char *s;			/* NUL-terminated */
+	size_t len;
+	struct tbi_span *marks;
+	size_t n_marks;
+};
 int tbi_chat_render(enum tbi_chat_template t, const struct tbi_chat_msg *msgs, size_t n, bool add_generation_prompt,
-		    char **out, struct tbi_err *err);
+		    struct tbi_chat_text *out, struct tbi_err *err);
+void tbi_chat_text_free(struct tbi_chat_text *c);
 
 #endif

@@ -73,7 +73,10 @@ int tbi_encode(tbi_engine *e, const char *text, size_t len, bool add_bos, bool s
 	       struct tbi_err *err);
 
 /* A conversation rendered with the model's (or the named) chat template and
- * tokenized, ready for tbi_generate; *tokens malloc'd. */
+ * tokenized, ready for tbi_generate; *tokens malloc'd.  Only the
+ * template's own markers become control tokens: a message that contains
+ * "<|eot_id|>" or "<|im_start|>" gets that text as text, so no message can
+ * end its turn or forge another role's. */
 struct tbi_message {
 	const char *role;		/* "system", "user", "assistant" */
 	const char *content;

@@ -792,23 +792,25 @@ static int split_at(const struct tbi_tokenizer *t, const char *text, int32_t id,
 	return 0;
 }
 
-int tbi_tokenize(const struct tbi_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
-		 int32_t **tokens, size_t *n, struct tbi_err *err)
+/* The special token whose text is exactly s, or -1. */
+static int32_t special_by_text(const struct tbi_tokenizer *t, const char *s, size_t len)
 {
-	*tokens = NULL, *n = 0;
-	if (len > MAX_INPUT)
-		return tbi_fail(err, -E2BIG, "tokenize: %zu bytes of text (at most %u)", len, MAX_INPUT);
+	for (size_t i = 0; i < t->n_special; i++) {
+		int32_t id = t->special[i];
+		if (t->v->token_len[id] == len && memcmp(t->v->tokens[id], s, len) == 0)
+			return id;
+	}
+	return -1;
+}
+
+/* Splits the text fragments at the special tokens' texts (only the
+ * user-defined ones unless parse_special), then encodes them in order. */
+static int encode_frags(const struct tbi_tokenizer *t, const char *text, struct frag *fr, size_t nfr, bool add_bos,
+			bool parse_special, int32_t **tokens, size_t *n, struct tbi_err *err)
+{
 	struct ids o = {0};
 	struct work w = {0};
-	size_t nfr = 0;
-	struct frag *fr = malloc(sizeof *fr);
 	int rc = 0;
-	if (!fr) {
-		rc = nomem(err);
-		goto out;
-	}
-	if (len)
-		fr[nfr++] = (struct frag){0, len, -1};
 	for (size_t i = 0; i < t->n_special && nfr; i++) {
 		int32_t id = t->special[i];
 		if (!parse_special && t->v->types[id] == TBI_TOKEN_CONTROL)
@@ -847,6 +849,64 @@ out:
 	}
 	*tokens = o.v, *n = o.n;
 	return 0;
+}
+
+int tbi_tokenize(const struct tbi_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
+		 int32_t **tokens, size_t *n, struct tbi_err *err)
+{
+	*tokens = NULL, *n = 0;
+	if (len > MAX_INPUT)
+		return tbi_fail(err, -E2BIG, "tokenize: %zu bytes of text (at most %u)", len, MAX_INPUT);
+	struct frag *fr = malloc(sizeof *fr);
+	if (!fr)
+		return nomem(err);
+	size_t nfr = 0;
+	if (len)
+		fr[nfr++] = (struct frag){0, len, -1};
+	return encode_frags(t, text, fr, nfr, add_bos, parse_special, tokens, n, err);
+}
+
+/* Text between marks, and a mark that is no token's text, are one text
+ * fragment together: encoded as they would be without the mark. */
+static void add_text(struct frag *fr, size_t *nfr, size_t off, size_t len)
+{
+	if (!len)
+		return;
+	if (*nfr && fr[*nfr - 1].token < 0 && fr[*nfr - 1].off + fr[*nfr - 1].len == off)
+		fr[*nfr - 1].len += len;
+	else
+		fr[(*nfr)++] = (struct frag){off, len, -1};
+}
+
+int tbi_tokenize_marked(const struct tbi_tokenizer *t, const char *text, size_t len, const struct tbi_span *marks,
+			size_t n_marks, int32_t **tokens, size_t *n, struct tbi_err *err)
+{
+	*tokens = NULL, *n = 0;
+	if (len > MAX_INPUT)
+		return tbi_fail(err, -E2BIG, "tokenize: %zu bytes of text (at most %u)", len, MAX_INPUT);
+	if (n_marks > len)
+		return tbi_fail(err, -EINVAL, "tokenize: %zu marks in %zu bytes", n_marks, len);
+	struct frag *fr = malloc((2 * n_marks + 1) * sizeof *fr);
+	if (!fr)
+		return nomem(err);
+	size_t nfr = 0, pos = 0;
+	for (size_t i = 0; i < n_marks; i++) {
+		const struct tbi_span *m = &marks[i];
+		if (m->off < pos || m->off > len || m->len > len - m->off || !m->len) {
+			free(fr);
+			return tbi_fail(err, -EINVAL, "tokenize: mark %zu (%zu bytes at %zu) is out of order or outside "
+					"the %zu bytes", i, m->len, m->off, len);
+		}
+		add_text(fr, &nfr, pos, m->off - pos);
+		int32_t id = special_by_text(t, text + m->off, m->len);
+		if (id >= 0)
+			fr[nfr++] = (struct frag){m->off, m->len, id};
+		else
+			add_text(fr, &nfr, m->off, m->len);
+		pos = m->off + m->len;
+	}
+	add_text(fr, &nfr, pos, len - pos);
+	return encode_frags(t, text, fr, nfr, false, false, tokens, n, err);
 }
 
 /* ---- streamed decoding ------------------------------------------------------------ */

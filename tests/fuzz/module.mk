@@ -29,3 +29,18 @@ tests: $(TBIN)/gguf_fuzz
 fuzz: fuzz-gguf
 fuzz-gguf: $(TBIN)/gguf_fuzz
 	@TB_BUILD=$(abspath $(BUILD)) TB_SRC=$(CURDIR) TB_FUZZ_SECONDS=$${TB_FUZZ_SECONDS:-600} sh tests/fuzz/gguf.sh
+
+# libtbinfer's chat templates and the tokenizing of a rendered conversation
+CHAT_FUZZ_SRCS := tests/fuzz/chat_fuzz.c infer/chat.c infer/tokenizer.c infer/utf8.c infer/model.c infer/gguf.c \
+                  infer/hf.c storage/safetensors.c storage/source.c storage/open.c
+$(TBIN)/chat_fuzz: $(CHAT_FUZZ_SRCS) infer/internal.h infer/model_impl.h storage/tbstore.h
+	@mkdir -p $(@D)
+	@echo "  FUZZ  $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(CHAT_FUZZ_SRCS) $(call pc,jansson) -lunistring -lm
+
+TESTS += tests/fuzz/chat.sh
+tests: $(TBIN)/chat_fuzz
+.PHONY: fuzz-chat
+fuzz: fuzz-chat
+fuzz-chat: $(TBIN)/chat_fuzz
+	@TB_BUILD=$(abspath $(BUILD)) TB_SRC=$(CURDIR) TB_FUZZ_SECONDS=$${TB_FUZZ_SECONDS:-600} sh tests/fuzz/chat.sh

@@ -31,6 +31,22 @@ print("%d GPU(s): prompt %d tokens, prefill %.1f tokens/s, decode %.1f tokens/s,
          s["weight_bytes_per_token"] / size, size / 1e6, s["load_bytes"] / s["load_seconds"] / 1e9))
 PY
 done
-load=$("$tb" sim run -- "$tb" load "$state/m/model.safetensors" --json 2>/dev/null |
-       python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["gb_per_s"])') || load="?"
-echo "tb load of the same safetensors file: $load GB/s (page cache warm for both)"
+# loading, on a model large enough that per-load costs do not dominate:
+# the engine (O_DIRECT reads into pinned staging, SDMA to each GPU's slices)
+# against tb load of the same file to nothing and to one GPU (SDMA) in the
+# same run
+$mk --format hf --type f16 --vocab bpe --dim 512 --ffn 1376 --heads 8 --kv-heads 4 --layers 8 --ctx 256 --seed 5 \
+    --out "$state/big" >/dev/null || exit 1
+file="$state/big/model.safetensors"
+echo "load of $(( $(stat -c %s "$file") / 1000000 )) MB (f16, 8 layers, dim 512):"
+for g in 1 6; do
+  "$tb" sim run -- "$tb" generate "$state/big" --prompt x --max-tokens 1 --gpus $g --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["stats"]
+print("  engine on %d GPU(s): %.3f GB/s" % (s["gpus"], s["load_bytes"] / s["load_seconds"] / 1e9))' || exit 1
+done
+for to in null gpu0; do
+  "$tb" sim run -- "$tb" load "$file" --to $to --json | python3 -c '
+import json, sys
+print("  tb load --to %s: %.3f GB/s" % (sys.argv[1], json.load(sys.stdin)["gb_per_s"]))' $to || exit 1
+done

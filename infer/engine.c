@@ -364,16 +364,72 @@ static int share(struct tbi_engine *e, struct tbi_err *err)
 
 /* ---- loading: every file once, each chunk scattered into the slices -------------- */
 
+/* Loading: the reader fills two staging slots in host memory (of GPU 0,
+ * mapped on every GPU) in turn; each GPU's copy engine (SDMA) takes the
+ * bytes of its slices from a slot into its VRAM while the next slot is read.
+ * A slot is read into again once every GPU's copies out of it are done. */
+#define LOAD_SLOTS 2
+#define COPIES_PER_BATCH 1024		/* SDMA packets per submission: well inside a batch */
+
+struct copy_run {			/* adjacent copies become one */
+	uint64_t dst, src, len;
+	int slot;
+};
+
 struct loader {
 	struct tbi_engine *e;
 	uint32_t file;
 	uint64_t done, total;
 	uint64_t manifest_hash;		/* folded over each file's manifest */
+	tbh_buffer *staging[LOAD_SLOTS];
+	tbh_queue *copyq[TBI_MAX_GPUS];
+	tbh_signal *copied[TBI_MAX_GPUS];	/* counts each GPU's finished slot uses */
+	uint64_t issued[TBI_MAX_GPUS];
+	uint64_t slot_use[LOAD_SLOTS][TBI_MAX_GPUS];	/* the value that frees the slot */
+	uint32_t batch[TBI_MAX_GPUS];	/* copies queued since the last submit */
+	struct copy_run run[TBI_MAX_GPUS];
+	int rc;				/* the first failure of a copy */
+	char why[256];
 };
 
+static void copy_fail(struct loader *ld, int gi, int rc, const char *what)
+{
+	if (ld->rc)
+		return;
+	ld->rc = rc;
+	snprintf(ld->why, sizeof ld->why, "GPU %d: %s: %s", ld->e->g[gi].index, what, tbh_last_error());
+}
+
+static void flush_run(struct loader *ld, int gi)
+{
+	struct copy_run *r = &ld->run[gi];
+	if (!r->len || ld->rc)
+		return;
+	struct gpu *g = &ld->e->g[gi];
+	int rc = tbh_queue_copy(ld->copyq[gi], g->weights, r->dst, ld->staging[r->slot], r->src, r->len);
+	if (rc == 0 && ++ld->batch[gi] >= COPIES_PER_BATCH) {
+		rc = tbh_queue_submit(ld->copyq[gi]);
+		ld->batch[gi] = 0;
+	}
+	if (rc)
+		copy_fail(ld, gi, rc, "copying weights into VRAM");
+	r->len = 0;
+}
+
+/* Bytes [src, src + len) of the slot go to dst of the GPU's weights. */
+static void copy_out(struct loader *ld, int gi, int slot, uint64_t dst, uint64_t src, uint64_t len)
+{
+	struct copy_run *r = &ld->run[gi];
+	if (r->len && r->slot == slot && r->dst + r->len == dst && r->src + r->len == src) {
+		r->len += len;
+		return;
+	}
+	flush_run(ld, gi);
+	*r = (struct copy_run){ dst, src, len, slot };
+}
+
 /* The file bytes [off, off + len) that overlap slice s's rows go to its GPU. */
-static void scatter_slice(const struct loader *ld, const struct gpu *g, const struct slice *s, uint64_t off,
-			  const uint8_t *data, uint64_t len)
+static void scatter_slice(struct loader *ld, int gi, const struct slice *s, int slot, uint64_t off, uint64_t len)
 {
 	const struct tbi_tensor *t = s->t;
 	if (!t || t->file != ld->file || s->r1 <= s->r0)
@@ -384,7 +440,6 @@ static void scatter_slice(const struct loader *ld, const struct gpu *g, const st
 	uint64_t last_end = t->offset + (s->r1 - 1) * full_row + col_off + s->row_bytes;
 	if (last_end <= off || first >= off + len)
 		return;
-	uint8_t *vram = (uint8_t *)tbh_buffer_cpu(g->weights) + s->dst;
 	/* rows whose stored part overlaps the chunk */
 	uint64_t r = s->r0;
 	if (off > first)
@@ -396,27 +451,93 @@ static void scatter_slice(const struct loader *ld, const struct gpu *g, const st
 		uint64_t lo = src > off ? src : off;
 		uint64_t hi = src + s->row_bytes < off + len ? src + s->row_bytes : off + len;
 		if (hi > lo)
-			memcpy(vram + (r - s->r0) * s->row_bytes + (lo - src), data + (lo - off), hi - lo);
+			copy_out(ld, gi, slot, s->dst + (r - s->r0) * s->row_bytes + (lo - src), lo - off, hi - lo);
 	}
 }
 
-static void scatter(struct loader *ld, uint64_t off, const uint8_t *data, uint64_t len)
+/* Queues the copies of a slot's bytes to every GPU and a signal after them. */
+static int scatter(struct loader *ld, int slot, uint64_t off, uint64_t len, struct tbi_err *err)
 {
 	struct tbi_engine *e = ld->e;
-	for (int i = 0; i < e->n; i++) {
+	for (int i = 0; i < e->n && !ld->rc; i++) {
 		const struct gpu *g = &e->g[i];
-		scatter_slice(ld, g, &g->embd, off, data, len);
-		scatter_slice(ld, g, &g->out_norm, off, data, len);
+		scatter_slice(ld, i, &g->embd, slot, off, len);
+		scatter_slice(ld, i, &g->out_norm, slot, off, len);
 		if (!e->hp.tied_output)
-			scatter_slice(ld, g, &g->output, off, data, len);
+			scatter_slice(ld, i, &g->output, slot, off, len);
 		for (uint32_t l = 0; l < e->hp.n_layers; l++) {
 			const struct layer *L = &g->layers[l];
 			const struct slice *all[] = { &L->attn_norm, &L->q, &L->k, &L->v, &L->o,
 						      &L->ffn_norm, &L->gate, &L->up, &L->down };
 			for (size_t k = 0; k < sizeof all / sizeof *all; k++)
-				scatter_slice(ld, g, all[k], off, data, len);
+				scatter_slice(ld, i, all[k], slot, off, len);
+		}
+		flush_run(ld, i);
+		int rc = ld->rc;
+		if (!rc && (rc = tbh_queue_signal(ld->copyq[i], ld->copied[i], ld->issued[i] + 1)) == 0)
+			rc = tbh_queue_submit(ld->copyq[i]);
+		if (rc) {
+			copy_fail(ld, i, rc, "submitting the weights' copies");
+			break;
+		}
+		ld->batch[i] = 0;
+		ld->slot_use[slot][i] = ++ld->issued[i];
+	}
+	return ld->rc ? tbi_fail(err, ld->rc, "%s", ld->why) : 0;
+}
+
+/* Waits until every GPU's copies reach the values in want[] (a slot's
+ * uses, or everything issued). */
+static int wait_copies(struct loader *ld, const uint64_t *want, struct tbi_err *err)
+{
+	struct tbi_engine *e = ld->e;
+	for (int i = 0; i < e->n; i++) {
+		if (!ld->copied[i])
+			continue;
+		int rc;
+		while ((rc = tbh_signal_wait(ld->copied[i], want[i], WAIT_SLICE_MS)) == -ETIMEDOUT)
+			;
+		if (rc) {
+			e->failed_gpu = e->g[i].index;
+			return tbi_fail(err, -EIO, "GPU %d failed while loading the weights (%s)", e->g[i].index,
+					tbh_last_error());
 		}
 	}
+	return 0;
+}
+
+static int loader_open(struct loader *ld, struct tbi_err *err)
+{
+	struct tbi_engine *e = ld->e;
+	for (int s = 0; s < LOAD_SLOTS; s++) {
+		int rc = tbh_buffer_alloc(e->g[0].dev, CHUNK_BYTES, TBH_MEMORY_HOST, &ld->staging[s]);
+		for (int i = 1; rc == 0 && i < e->n; i++)
+			rc = tbh_buffer_map_to(ld->staging[s], e->g[i].dev);
+		if (rc)
+			return hal_fail(err, rc, &e->g[0], "staging memory for the load");
+	}
+	for (int i = 0; i < e->n; i++) {
+		int rc = tbh_queue_create(e->g[i].dev, TBH_QUEUE_COPY, &ld->copyq[i]);
+		if (rc == 0)
+			rc = tbh_signal_create(e->g[i].dev, 0, &ld->copied[i]);
+		if (rc)
+			return hal_fail(err, rc, &e->g[i], "a copy queue for the load");
+	}
+	return 0;
+}
+
+/* After a failure too: nothing may still copy out of the staging memory
+ * when it is freed (a GPU that failed copies nothing more). */
+static void loader_close(struct loader *ld)
+{
+	struct tbi_err ignored;
+	wait_copies(ld, ld->issued, &ignored);
+	for (int i = 0; i < ld->e->n; i++) {
+		tbh_queue_destroy(ld->copyq[i]);
+		tbh_signal_destroy(ld->copied[i]);
+	}
+	for (int s = 0; s < LOAD_SLOTS; s++)
+		tbh_buffer_free(ld->staging[s]);
 }
 
 static int verify_chunk(const struct tbs_manifest *m, const char *path, uint64_t off, const uint8_t *data,
@@ -451,16 +572,14 @@ static void fold_manifest(struct loader *ld, const struct tbs_manifest *m)
 }
 
 /* Reads one file in chunks, two in flight: the next is read while the
- * current one is checked and scattered. */
+ * current one is checked and copied to the GPUs. */
 static int load_file(struct loader *ld, const struct tbi_engine_opts *o, struct tbi_err *err)
 {
-	struct tbi_engine *e = ld->e;
-	const char *path = e->model->files[ld->file];
+	const char *path = ld->e->model->files[ld->file];
 	struct tbs_error se = { 0 };
 	struct tbs_source *src = NULL;
 	struct tbs_reader *rd = NULL;
 	struct tbs_manifest man = { 0 };
-	uint8_t *buf = NULL;
 	int rc = tbs_source_open_file(&src, path, &se);
 	if (rc == 0 && o->verify)
 		rc = tbs_manifest_read(path, &man, &se);
@@ -472,19 +591,21 @@ static int load_file(struct loader *ld, const struct tbi_engine_opts *o, struct 
 	if (rc == 0 && o->verify && (man.file_size != size || man.chunk == 0 || CHUNK_BYTES % man.chunk))
 		rc = tbi_fail(err, -EBADMSG, "%s: its manifest describes another file (%llu bytes in chunks of %llu)",
 			      path, (unsigned long long)man.file_size, (unsigned long long)man.chunk);
-	if (rc == 0 && !(buf = tbs_alloc(2 * (size_t)CHUNK_BYTES)))
-		rc = tbi_fail(err, -ENOMEM, "out of memory for the load's staging");
 	if (rc == 0 && o->verify)
 		fold_manifest(ld, &man);
+	uint8_t *slot[LOAD_SLOTS] = { tbh_buffer_cpu(ld->staging[0]), tbh_buffer_cpu(ld->staging[1]) };
 	uint64_t nchunks = (size + CHUNK_BYTES - 1) / CHUNK_BYTES;
-	struct tbs_req req[2];
-	bool queued[2] = { false, false };
-	if (rc == 0 && nchunks)
-		queued[0] = (rc = queue_chunk(rd, &req[0], buf, 0, size, err)) == 0;
+	struct tbs_req req[LOAD_SLOTS];
+	bool queued[LOAD_SLOTS] = { false, false };
+	if (rc == 0 && nchunks && (rc = wait_copies(ld, ld->slot_use[0], err)) == 0)
+		queued[0] = (rc = queue_chunk(rd, &req[0], slot[0], 0, size, err)) == 0;
 	for (uint64_t c = 0; rc == 0 && c < nchunks; c++) {
 		int s = (int)(c & 1);
 		if (c + 1 < nchunks) {
-			rc = queue_chunk(rd, &req[s ^ 1], buf + (size_t)(s ^ 1) * CHUNK_BYTES, (c + 1) * CHUNK_BYTES, size, err);
+			/* the other slot is free once the GPUs copied its last chunk out */
+			if ((rc = wait_copies(ld, ld->slot_use[s ^ 1], err)))
+				break;
+			rc = queue_chunk(rd, &req[s ^ 1], slot[s ^ 1], (c + 1) * CHUNK_BYTES, size, err);
 			if (rc)
 				break;
 			queued[s ^ 1] = true;
@@ -497,17 +618,16 @@ static int load_file(struct loader *ld, const struct tbi_engine_opts *o, struct 
 		}
 		if (o->verify && (rc = verify_chunk(&man, path, req[s].off, req[s].buf, req[s].len, err)))
 			break;
-		scatter(ld, req[s].off, req[s].buf, req[s].len);
+		if ((rc = scatter(ld, s, req[s].off, req[s].len, err)))
+			break;
 		ld->done += req[s].len;
 		if (o->progress)
 			o->progress(o->progress_ctx, ld->done, ld->total);
 	}
-	/* nothing may still be reading into buf when it is freed */
-	for (int k = 0; k < 2; k++)
+	/* nothing may still be reading into the slots when they are reused */
+	for (int k = 0; k < LOAD_SLOTS; k++)
 		if (queued[k])
 			tbs_reader_wait(rd, &req[k]);
-	if (buf)
-		tbs_free(buf, 2 * (size_t)CHUNK_BYTES);
 	tbs_manifest_free(&man);
 	tbs_reader_close(rd);
 	tbs_source_close(src);
@@ -1186,12 +1306,17 @@ static int load_weights(struct tbi_engine *e, const struct tbi_engine_opts *o, s
 	for (uint32_t f = 0; f < e->model->n_files; f++)
 		ld.total += e->model->file_sizes[f];
 	double t0 = now_s();
-	for (uint32_t f = 0; f < e->model->n_files; f++) {
+	int rc = loader_open(&ld, err);
+	for (uint32_t f = 0; rc == 0 && f < e->model->n_files; f++) {
 		ld.file = f;
-		int rc = load_file(&ld, o, err);
-		if (rc)
-			return rc;
+		rc = load_file(&ld, o, err);
 	}
+	/* the weights are in place once every copy is done */
+	if (rc == 0)
+		rc = wait_copies(&ld, ld.issued, err);
+	loader_close(&ld);
+	if (rc)
+		return rc;
 	e->load_bytes = ld.done;
 	if (o->verify)
 		snprintf(e->manifest_hash, sizeof e->manifest_hash, "%016llx", (unsigned long long)ld.manifest_hash);

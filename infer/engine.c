@@ -45,6 +45,7 @@ enum {
 	TMAX = 32,			/* prompt tokens per prefill batch */
 	MAX_ARGS = 24,
 	WAIT_SLICE_MS = 100,		/* host waits are sliced to notice a failure on any GPU */
+	WMMA_MIN_TOKENS = 16,		/* a batch that fills a 16-token WMMA tile */
 	DEFAULT_CONTEXT = 4096,
 	CHUNK_BYTES = 16u << 20,	/* file bytes per read while loading */
 	SAMPLE_TOP_K_MAX = 256,
@@ -53,9 +54,13 @@ enum {
 
 /* ---- kernels -------------------------------------------------------------------- */
 
-enum kern_id { K_EMBED, K_RMSNORM, K_MATMUL, K_ROPE, K_KV_STORE, K_ATTENTION, K_SILU_MUL, K_ALLREDUCE, K_SAMPLE, K_COUNT };
+enum kern_id {
+	K_EMBED, K_RMSNORM, K_MATMUL, K_MATMUL_WMMA, K_ROPE, K_KV_STORE, K_ATTENTION, K_SILU_MUL, K_ALLREDUCE, K_SAMPLE,
+	K_COUNT
+};
 static const char *const kern_names[K_COUNT] = {
-	"embed", "rmsnorm", "matmul", "rope", "kv_store", "attention", "silu_mul", "allreduce_add", "sample",
+	"embed", "rmsnorm", "matmul", "matmul_wmma", "rope", "kv_store", "attention", "silu_mul", "allreduce_add",
+	"sample",
 };
 
 struct kern {
@@ -701,6 +706,13 @@ static void matmul(struct emit *em, const struct slice *s, uint64_t x, uint32_t 
 	if (!rows)
 		return;
 	uint64_t v[] = { weight(em->g, s), s->t->type, s->row_bytes, cols, rows, x, x_stride, T, y, y_stride, accumulate };
+	/* f16 weights over a prompt's batch: tiles of 16 rows by 16 tokens on
+	 * the matrix cores, one wave each (each weight is read once per 16
+	 * tokens, not per 8) */
+	if (s->t->type == TBI_F16 && T >= WMMA_MIN_TOKENS) {
+		launch(em, K_MATMUL_WMMA, v, 11, (rows + 15) / 16 * 32, (T + 15) / 16, 32);
+		return;
+	}
 	/* a work-group of eight waves for eight rows, a tile of eight tokens */
 	launch(em, K_MATMUL, v, 11, (rows + 7) / 8 * 256, (T + 7) / 8, 256);
 }

@@ -235,8 +235,12 @@ static inline half16 row16_f16(__global const uchar *row, uint k0, uint k, bool 
 	return r;
 }
 
-/* 16 activations from x[k0] on as halves, zeros past k. */
-static inline half16 acts16_f16(__global const float *x, uint k0, uint k, bool aligned)
+/* 16 activations from x[k0] on (zeros past k) as two halves each, hi the
+ * value rounded to f16 and lo what that rounding left: hi + lo carries
+ * about 22 of fp32's 24 significant bits, so two products on the matrix
+ * cores come within fp32 rounding of the exact sum (activations beyond
+ * f16's range, 65504, do not occur after RMSNorm in llama models). */
+static inline void acts16_split(__global const float *x, uint k0, uint k, bool aligned, half16 *hi, half16 *lo)
 {
 	float16 f;
 	if (aligned && k0 + 16 <= k) {
@@ -248,17 +252,19 @@ static inline half16 acts16_f16(__global const float *x, uint k0, uint k, bool a
 			if (k0 + e < k)
 				f[e] = x[k0 + e];
 	}
-	return __builtin_convertvector(f, half16);
+	*hi = __builtin_convertvector(f, half16);
+	*lo = __builtin_convertvector(f - __builtin_convertvector(*hi, float16), half16);
 }
 
 /* matmul_wmma: matmul for F16 weights (wtype must be 1; the same
  * arguments) on the matrix cores, for prefill (T >= 16): each wave computes
  * a 16 x 16 tile of y (16 rows, 16 tokens) with v_wmma_f32_16x16x16_f16,
- * the activations rounded to f16, the products added in fp32.  The RDNA3
- * wave32 layout: lane l holds row l % 16 of the weight tile and token
- * l % 16's 16 activations (lanes 16-31 repeat 0-15); result v of lane l is
- * row 2v + l / 16, token l % 16.  Vector loads when the rows (w,
- * row_bytes) and x (x, x_stride) are 16-byte aligned.
+ * twice per step (the activations' f16 high and low parts, acts16_split),
+ * the products added in fp32.  The RDNA3 wave32 layout: lane l holds row
+ * l % 16 of the weight tile and token l % 16's 16 activations (lanes 16-31
+ * repeat 0-15); result v of lane l is row 2v + l / 16, token l % 16.
+ * Vector loads when the rows (w, row_bytes) and x (x, x_stride) are
+ * 16-byte aligned.
  * Grid: x = ceil(n / 16) * 32, y = ceil(T / 16) (block y 1); block x 32. */
 __kernel __attribute__((reqd_work_group_size(WAVE, 1, 1))) void
 matmul_wmma(__global const uchar *w, uint wtype, uint row_bytes, uint k, uint n, __global const float *x,
@@ -275,8 +281,11 @@ matmul_wmma(__global const uchar *w, uint wtype, uint row_bytes, uint k, uint n,
 	float8 acc = 0.0f;
 	for (uint k0 = 0; k0 < k; k0 += 16) {
 		half16 a = has_row ? row16_f16(row, k0, k, wvec) : (half16)0;
-		half16 b = has_tok ? acts16_f16(xt, k0, k, xvec) : (half16)0;
-		acc = __builtin_amdgcn_wmma_f32_16x16x16_f16_w32(a, b, acc);
+		half16 hi = (half16)0, lo = (half16)0;
+		if (has_tok)
+			acts16_split(xt, k0, k, xvec, &hi, &lo);
+		acc = __builtin_amdgcn_wmma_f32_16x16x16_f16_w32(a, hi, acc);
+		acc = __builtin_amdgcn_wmma_f32_16x16x16_f16_w32(a, lo, acc);
 	}
 	for (uint v = 0; v < 8; v++) {
 		uint j = j0 + 2 * v + lane / 16;

@@ -24,10 +24,10 @@ import json, os, sys
 d = json.load(open(sys.argv[1])); s = d["stats"]
 size = os.path.getsize(sys.argv[2])
 print("%d GPU(s): prompt %d tokens, prefill %.1f tokens/s, decode %.1f tokens/s, first token %.3f s, "
-      "host CPU %.0f us/token, %d launches and %d replays per token, weights read %.2f MB/token = %.2f of the "
+      "host CPU %.0f us/token (+ %.0f us spinning in waits), %d launches and %d replays per token, weights read %.2f MB/token = %.2f of the "
       "model's %.2f MB, load %.2f GB/s"
       % (s["gpus"], s["prompt_tokens"], s["prefill_tokens_per_s"], s["decode_tokens_per_s"], s["first_token_s"],
-         s["host_us_per_token"], s["launches_per_token"], s["replays_per_token"], s["weight_bytes_per_token"] / 1e6,
+         s["host_us_per_token"], s["wait_us_per_token"], s["launches_per_token"], s["replays_per_token"], s["weight_bytes_per_token"] / 1e6,
          s["weight_bytes_per_token"] / size, size / 1e6, s["load_bytes"] / s["load_seconds"] / 1e9))
 PY
 done

@@ -127,6 +127,7 @@ struct tbi_engine {
 	uint64_t load_bytes, weight_bytes_per_token;
 	char manifest_hash[24];
 	uint32_t launches_per_token;
+	double wait_cpu_s;		/* the calling thread's CPU time in waits for the GPUs */
 	enum tbi_chat_template chat;
 };
 
@@ -918,8 +919,18 @@ static int culprit(const struct tbi_engine *e)
 	return worst;
 }
 
-/* Waits for every GPU to reach the end of the step. */
+/* Waits for every GPU to reach the end of the step (the thread's CPU time
+ * in it counted apart: it is spinning, not work). */
+static int wait_step_inner(struct tbi_engine *e, struct tbi_err *err);
 static int wait_step(struct tbi_engine *e, struct tbi_err *err)
+{
+	double c0 = thread_cpu_s();
+	int rc = wait_step_inner(e, err);
+	e->wait_cpu_s += thread_cpu_s() - c0;
+	return rc;
+}
+
+static int wait_step_inner(struct tbi_engine *e, struct tbi_err *err)
 {
 	for (;;) {
 		bool all = true;
@@ -1119,7 +1130,7 @@ int tbi_generate(tbi_engine *e, const int32_t *prompt, size_t n, uint32_t max_to
 	rc = tbi_detok_new(e->tok, &dt);
 	if (rc)
 		return tbi_fail(err, rc, "out of memory");
-	double cpu0 = thread_cpu_s(), t_first = 0;
+	double cpu0 = thread_cpu_s(), wait0 = e->wait_cpu_s, caller_cpu_s = 0, t_first = 0;
 	uint32_t decoded = 0;
 	stats.stop = TBI_STOP_LENGTH;
 	for (uint32_t i = 0; i < max_tokens; i++) {
@@ -1139,7 +1150,10 @@ int tbi_generate(tbi_engine *e, const int32_t *prompt, size_t n, uint32_t max_to
 			const char *rest = tbi_detok_flush(dt, &fl);
 			text = rest, len = fl;
 		}
-		if (on_token && on_token(ctx, tok, text, len)) {
+		double cb0 = thread_cpu_s();
+		bool stop = on_token && on_token(ctx, tok, text, len);
+		caller_cpu_s += thread_cpu_s() - cb0;
+		if (stop) {
 			stats.stop = TBI_STOP_CALLER;
 			break;
 		}
@@ -1171,7 +1185,9 @@ int tbi_generate(tbi_engine *e, const int32_t *prompt, size_t n, uint32_t max_to
 	double t_end = now_s();
 	stats.first_token_s = t_first > 0 ? t_first - t0 : 0;
 	stats.decode_tps = decoded ? (double)decoded / (t_end - (t_first > 0 ? t_first : t_prefill)) : 0;
-	stats.host_us_per_token = decoded ? (thread_cpu_s() - cpu0) * 1e6 / decoded : 0;
+	double cpu = thread_cpu_s() - cpu0, waits = e->wait_cpu_s - wait0;
+	stats.host_us_per_token = decoded ? (cpu - waits - caller_cpu_s) * 1e6 / decoded : 0;
+	stats.wait_us_per_token = decoded ? waits * 1e6 / decoded : 0;
 	stats.launches_per_token = e->launches_per_token;
 	stats.replays_per_token = (uint32_t)e->n;
 	stats.weight_bytes_per_token = e->weight_bytes_per_token;

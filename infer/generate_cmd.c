@@ -47,11 +47,12 @@ static int on_token(void *ctx, int32_t token, const char *text, size_t len)
 
 static json_t *stats_json(const struct tbi_stats *s, const struct tbi_engine_info *info)
 {
-	return json_pack("{s:i, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:I, s:i, s:f, s:I}", "prompt_tokens",
+	return json_pack("{s:i, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:I, s:i, s:f, s:I}", "prompt_tokens",
 			 (int)s->prompt_tokens, "cached_tokens", (int)s->cached_tokens, "generated_tokens",
 			 (int)s->generated_tokens, "stop", infer_stop_name(s->stop), "first_token_s", s->first_token_s,
 			 "prefill_tokens_per_s", s->prefill_tps, "decode_tokens_per_s", s->decode_tps,
-			 "host_us_per_token", s->host_us_per_token, "launches_per_token", (int)s->launches_per_token,
+			 "host_us_per_token", s->host_us_per_token, "wait_us_per_token", s->wait_us_per_token,
+			 "launches_per_token", (int)s->launches_per_token,
 			 "replays_per_token", (int)s->replays_per_token, "weight_bytes_per_token",
 			 (json_int_t)s->weight_bytes_per_token, "gpus", info->ngpus, "load_seconds", info->load_seconds,
 			 "load_bytes", (json_int_t)info->load_bytes);

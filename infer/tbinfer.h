@@ -97,7 +97,11 @@ struct tbi_stats {
 	uint32_t prompt_tokens, cached_tokens, generated_tokens;
 	double first_token_s;		/* from the call to the first generated token */
 	double prefill_tps, decode_tps;
-	double host_us_per_token;	/* CPU time of the calling thread per decoded token */
+	/* The calling thread's CPU time per decoded token: the engine's own
+	 * work (patching and submitting the step, decoding the text), then
+	 * what its waits for the GPUs spun; the callback's time is in neither. */
+	double host_us_per_token;
+	double wait_us_per_token;
 	uint32_t launches_per_token;	/* kernel launches in one decode step, all GPUs */
 	uint32_t replays_per_token;	/* graph replays per decode step, all GPUs */
 	uint64_t weight_bytes_per_token; /* bytes of weights one decode step reads */

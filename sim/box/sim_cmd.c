@@ -257,8 +257,10 @@ static int cmd_stop(const char *state)
 		fprintf(stderr, "tb sim stop: the daemon did not answer\n");
 		return 1;
 	}
+	/* stopped when the daemon is gone: its pid file removed and its lock
+	 * released (the drives' loop devices are detached before either) */
 	for (int i = 0; i < 200; i++) {
-		if (access(pidfile, F_OK) != 0) {
+		if (access(pidfile, F_OK) != 0 && sim_state_holder(state) == 0) {
 			printf("simulated box stopped\n");
 			return 0;
 		}

@@ -336,6 +336,7 @@ static void fault_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tb sim fault GPU KIND [ARGS]\n"
+		"       tb sim fault nvmeN thermal|gone|clear\n"
 		"       tb sim fault clear [GPU]\n"
 		"\n"
 		"  GPU is the GPU's index (0-5).  KIND is one of:\n"
@@ -358,7 +359,12 @@ static void fault_usage(FILE *f)
 		"    fan-stall          the GPU's fan stops (chassisN fan-stall: a chassis fan)\n"
 		"    sensor-freeze      the GPU's temperature readings stop changing\n"
 		"    sensor-loss        the GPU's junction sensor disappears\n"
-		"    fall-off-bus       the GPU drops off the PCIe bus\n");
+		"    fall-off-bus       the GPU drops off the PCIe bus\n"
+		"\n"
+		"  tb sim fault nvmeN KIND: a drive's fault (nvme0-nvme3 data, nvme4 boot):\n"
+		"    thermal            it overheats: SMART critical warning, temperature above critical\n"
+		"    gone               its controller drops off the bus\n"
+		"    clear              both end\n");
 }
 
 static int cmd_fault(const char *state, int argc, char **argv)

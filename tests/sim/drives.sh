@@ -96,6 +96,12 @@ out=$(box nvme smart-log /dev/nvme1 -o json 2>&1)
 equals "thermal: critical warning (temperature)" 2 "$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["critical_warning"])')"
 t=$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["temperature"] - 273)')
 [ "${t:-0}" -ge 85 ] && ok "thermal: the temperature is above critical ($t C)" || not_ok "thermal: the temperature is above critical" "$out"
+out=$(box tb raid status --json 2>&1)
+equals "tb raid status reads the overheating drive's SMART log through libnvme" "5 2 87" "$(printf '%s' "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["drives"]
+n1 = [x for x in d if x["name"] == "nvme1"][0]
+print(len(d), n1["critical_warning"], n1["temperature_c"])')"
 check "fault nvme2 gone" "$tb" sim fault nvme2 gone
 equals "gone: the controller is dead" dead "$(box cat /sys/class/nvme/nvme2/state)"
 check_fails "gone: its admin commands fail" box nvme smart-log /dev/nvme2

@@ -22,9 +22,11 @@
 #define PCI_SUBSYS_DEVICE 0x0e3b
 #define DRM_MAJOR 226
 #define KFD_MAJOR 236			/* assigned dynamically by the kernel; this is ours */
+#define NVME_CHAR_MAJOR 241		/* the nvme controllers' character devices: dynamic too */
 
 struct kfd_process;
 struct sim_queue;
+struct sim_drive;
 
 /* One free range of VRAM (sorted, coalesced list). */
 struct vram_extent {
@@ -81,6 +83,8 @@ struct sim_box {
 	struct kfd_process *procs;
 	uint64_t start_ns;
 	int plant_speed;		/* the thermal plant's time runs this many times faster */
+	struct sim_drive *drive;	/* drives.c: the NVMe drives */
+	int ndrives;
 };
 
 extern struct sim_box *g_box;

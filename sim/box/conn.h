@@ -11,7 +11,7 @@
 #include "sim/box/box.h"
 #include "sim/box/proto.h"
 
-enum conn_dev { DEV_KFD = 1, DEV_DRM_RENDER, DEV_DRM_CARD };
+enum conn_dev { DEV_KFD = 1, DEV_DRM_RENDER, DEV_DRM_CARD, DEV_NVME, DEV_NVME_NS };
 
 struct conn {
 	int sock;
@@ -19,6 +19,8 @@ struct conn {
 	uid_t uid;
 	enum conn_dev dev;
 	struct sim_gpu *gpu;		/* DRM nodes */
+	struct sim_drive *drive;	/* NVMe controllers and namespaces */
+	uint32_t nsid;			/* a namespace's id (0: the controller) */
 	uint64_t id;			/* unique, names the file in ACQUIRE_VM */
 	int open_flags;
 	void *priv;			/* the device's per-file state */

@@ -6,6 +6,7 @@
 #include "sim/box/box.h"
 #include "sim/kmd/kmd.h"
 #include "sim/box/sensors.h"
+#include "sim/box/drives.h"
 
 static void *refresh_main(void *arg)
 {
@@ -20,6 +21,7 @@ static void *refresh_main(void *arg)
 			for (int i = 0; i < b->ngpus; i++)
 				sysfs_update_gpu(b, &b->gpu[i]);
 			kfd_reap();	/* processes that exited */
+			drives_tick(b);
 		}
 	}
 	return NULL;

@@ -9,6 +9,7 @@
 
 #include "sim/box/box.h"
 #include "sim/box/sensors.h"
+#include "sim/box/drives.h"
 #include "sim/kmd/kmd.h"
 
 int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len);
@@ -229,6 +230,8 @@ int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len)
 		for (int k = 0; k < b->ngpus; k++)
 			if (!kind || (uint64_t)k == i)
 				clear_gpu(b, &b->gpu[k]);
+		for (int k = 0; !kind && k < b->ndrives; k++)
+			drives_fault(b, b->drive[k].name, "clear", msg, len);
 		snprintf(msg, len, "faults cleared");
 		return 0;
 	}
@@ -240,6 +243,8 @@ int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len)
 		snprintf(msg, len, "%s: fan stalled", target);
 		return 0;
 	}
+	if (!strncmp(target, "nvme", 4))
+		return drives_fault(b, target, kind, msg, len);
 	uint64_t i;
 	if (parse_u64(target, &i) < 0 || i >= (uint64_t)b->ngpus)
 		return bad(msg, len, "no GPU '%s' (GPUs are numbered from 0; chassis fans are chassisN)", target);

@@ -23,6 +23,7 @@
 #include "sim/kmd/kmd.h"
 #include "sim/box/pci.h"
 #include "sim/box/sensors.h"
+#include "sim/box/drives.h"
 #include "sim/plant/plant.h"
 
 enum { CURVE_POINTS = 5, MAX_CHASSIS = 16, MAX_ATTRS = 512 };
@@ -508,8 +509,16 @@ static void publish(struct sim_box *b)
 	for (int i = 0; i < NVME_DRIVES && i < plant_nvme_count(S.plant); i++) {
 		char comp[8];
 		snprintf(comp, sizeof comp, "nvme%d", i);
-		sysfs_write(b, S.nvme_hwmon[i], "temp1_input", "%d\n", millideg(comp, "composite"));
+		int mc = millideg(comp, "composite");
+		if (i < b->ndrives) {
+			atomic_store(&b->drive[i].temp_mc, mc);
+			mc = drive_temperature_mc(&b->drive[i]);
+		}
+		sysfs_write(b, S.nvme_hwmon[i], "temp1_input", "%d\n", mc);
 	}
+	/* the boot drive sits beside the data drives: their air, their temperature */
+	for (int i = NVME_DRIVES; i < b->ndrives; i++)
+		atomic_store(&b->drive[i].temp_mc, millideg("nvme0", "composite"));
 	for (int i = 0; i < S.nchassis; i++) {
 		char name[32];
 		snprintf(name, sizeof name, "fan%d_input", i + 1);

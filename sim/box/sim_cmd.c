@@ -1,7 +1,7 @@
 /* tb sim: start, stop and inspect the simulated box, run programs against
  * it, inject faults.
  *
- *   tb sim start [--gpus N] [--state DIR] [--plant CONFIG] [--speed X]
+ *   tb sim start [--gpus N] [--state DIR] [--plant CONFIG] [--speed X] [--drive-size BYTES]
  *   tb sim stop [--state DIR]
  *   tb sim status [--state DIR] [--json]
  *   tb sim run [--state DIR] -- CMD [ARGS...]
@@ -30,7 +30,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tb sim start [--gpus N] [--state DIR] [--plant CONFIG] [--speed X]\n"
+		"usage: tb sim start [--gpus N] [--state DIR] [--plant CONFIG] [--speed X] [--drive-size BYTES]\n"
 		"       tb sim stop [--state DIR]\n"
 		"       tb sim status [--state DIR] [--json]\n"
 		"       tb sim run [--state DIR] -- CMD [ARGS...]\n"
@@ -52,6 +52,8 @@ static void usage(FILE *f)
 		"  --plant CONFIG  the thermal plant's parameters (default: the appliance,\n"
 		"                sim/plant/appliance.conf)\n"
 		"  --speed X     the plant runs X times faster than real time (1 to 100)\n"
+		"  --drive-size BYTES  each NVMe drive's size (suffix K, M, G or T; default\n"
+		"                256M; sparse files in the state directory)\n"
 		"  --state DIR   the box's state directory (default: $TB_SIM_STATE, else\n"
 		"                /run/tb-sim as root, else $XDG_RUNTIME_DIR/tb-sim)\n");
 }
@@ -151,6 +153,7 @@ struct start_opts {
 	int gpus;
 	const char *plant;
 	int speed;
+	const char *drive_size;
 };
 
 static int cmd_start(const char *state, const struct start_opts *so)
@@ -203,6 +206,10 @@ static int cmd_start(const char *state, const struct start_opts *so)
 			args[n++] = "--plant";
 			args[n++] = so->plant;
 		}
+		if (so->drive_size) {
+			args[n++] = "--drive-size";
+			args[n++] = so->drive_size;
+		}
 		args[n] = NULL;
 		execv(daemon, (char *const *)args);
 		_exit(127);
@@ -226,7 +233,8 @@ static int cmd_start(const char *state, const struct start_opts *so)
 			fclose(f);
 		return 1;
 	}
-	printf("simulated box started: %d x Radeon RX 7900 XTX, state in %s (daemon pid %d)\n", gpus, state, pid);
+	printf("simulated box started: %d x Radeon RX 7900 XTX, %d NVMe drives, state in %s (daemon pid %d)\n", gpus,
+	       SIM_BOX_DRIVES, state, pid);
 	return 0;
 }
 
@@ -249,8 +257,10 @@ static int cmd_stop(const char *state)
 		fprintf(stderr, "tb sim stop: the daemon did not answer\n");
 		return 1;
 	}
+	/* stopped when the daemon is gone: its pid file removed and its lock
+	 * released (the drives' loop devices are detached before either) */
 	for (int i = 0; i < 200; i++) {
-		if (access(pidfile, F_OK) != 0) {
+		if (access(pidfile, F_OK) != 0 && sim_state_holder(state) == 0) {
 			printf("simulated box stopped\n");
 			return 0;
 		}
@@ -326,6 +336,7 @@ static void fault_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tb sim fault GPU KIND [ARGS]\n"
+		"       tb sim fault nvmeN thermal|gone|clear\n"
 		"       tb sim fault clear [GPU]\n"
 		"\n"
 		"  GPU is the GPU's index (0-5).  KIND is one of:\n"
@@ -348,7 +359,12 @@ static void fault_usage(FILE *f)
 		"    fan-stall          the GPU's fan stops (chassisN fan-stall: a chassis fan)\n"
 		"    sensor-freeze      the GPU's temperature readings stop changing\n"
 		"    sensor-loss        the GPU's junction sensor disappears\n"
-		"    fall-off-bus       the GPU drops off the PCIe bus\n");
+		"    fall-off-bus       the GPU drops off the PCIe bus\n"
+		"\n"
+		"  tb sim fault nvmeN KIND: a drive's fault (nvme0-nvme3 data, nvme4 boot):\n"
+		"    thermal            it overheats: SMART critical warning, temperature above critical\n"
+		"    gone               its controller drops off the bus\n"
+		"    clear              both end\n");
 }
 
 static int cmd_fault(const char *state, int argc, char **argv)
@@ -451,6 +467,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			so.plant = plant;
+		} else if (start && !strcmp(o, "--drive-size")) {
+			uint64_t bytes;
+			if (!(v = opt_value(cmd, argc, argv, &i)))
+				return 2;
+			if (sim_parse_drive_size(v, &bytes) < 0) {
+				fprintf(stderr, "tb sim start: --drive-size '%s': expected bytes (suffix K, M, G or T), a whole "
+						"number of MiB from 16M to 16T\n", v);
+				return 2;
+			}
+			so.drive_size = v;
 		} else if (start && !strcmp(o, "--speed")) {
 			if (!(v = opt_value(cmd, argc, argv, &i)) || parse_int(cmd, o, v, 1, 100, &so.speed) < 0)
 				return 2;

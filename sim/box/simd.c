@@ -25,6 +25,7 @@
 
 #include "sim/box/box.h"
 #include "sim/box/conn.h"
+#include "sim/box/drives.h"
 #include "sim/kmd/kmd.h"
 #include "sim/box/proto.h"
 #include "sim/box/sensors.h"
@@ -92,7 +93,9 @@ static size_t status_json(char *out, size_t len)
 	char plant[128];
 	sensors_status_json(&box, plant, sizeof plant);
 	if (n < len)
-		n += (size_t)snprintf(out + n, len - n, "],\"plant\":%s", plant);
+		n += (size_t)snprintf(out + n, len - n, "],\"plant\":%s,\"drives\":", plant);
+	if (n < len)
+		n += drives_status_json(&box, out + n, len - n);
 	int clients = 0;
 	pthread_mutex_lock(&conns_lock);
 	for (struct conn *c = conns; c; c = c->next_all)
@@ -128,6 +131,8 @@ static size_t status_text(char *out, size_t len)
 				      (double)atomic_load(&g->vram_used) / (1 << 20),
 				      atomic_load(&g->fallen_off_bus) ? "  FELL OFF THE BUS" : "");
 	}
+	if (n < len)
+		n += drives_status_text(&box, out + n, len - n);
 	if (n < len)
 		n += (size_t)snprintf(out + n, len - n, "kernel log:\n");
 	char log[16384];
@@ -175,7 +180,7 @@ static void conn_put(struct conn *c)
 		return;
 	if (c->dev == DEV_KFD)
 		kfd_release(c);
-	else if (c->dev)
+	else if (c->dev == DEV_DRM_RENDER || c->dev == DEV_DRM_CARD)
 		drm_release(c);
 	pthread_mutex_lock(&conns_lock);
 	for (struct conn **pp = &conns; *pp; pp = &(*pp)->next_all)
@@ -306,7 +311,9 @@ static void device_loop(struct conn *c)
 				uint32_t copy_out = 0;
 				long rv = c->dev == DEV_KFD ? kfd_ioctl_passing(c, m->request, m->arg, buf + sizeof *m, m->size,
 										&copy_out, fd, m->fd_offset)
-							    : drm_ioctl(c, m->request, m->arg, buf + sizeof *m, m->size, &copy_out);
+					  : c->dev == DEV_NVME || c->dev == DEV_NVME_NS
+						  ? nvme_ioctl(c, m->request, m->arg, buf + sizeof *m, m->size, &copy_out)
+						  : drm_ioctl(c, m->request, m->arg, buf + sizeof *m, m->size, &copy_out);
 				if (copy_out > m->size)
 					copy_out = m->size;
 				send_reply(c, m->tag, rv, buf + sizeof *m, copy_out);
@@ -316,7 +323,8 @@ static void device_loop(struct conn *c)
 			int mfd = -1;
 			uint64_t off = 0;
 			int rc = c->dev == DEV_KFD ? kfd_mmap(c, m->offset, m->length, &mfd, &off)
-						   : drm_mmap(c, m->offset, m->length, &mfd, &off);
+				 : c->dev == DEV_NVME || c->dev == DEV_NVME_NS ? -ENODEV
+									       : drm_mmap(c, m->offset, m->length, &mfd, &off);
 			struct sim_mmap_reply r = { .h = { SIM_REPLY, sizeof r - sizeof r.h }, .tag = m->tag, .err = rc,
 						    .file_offset = off };
 			pthread_mutex_lock(&c->send_lock);
@@ -361,6 +369,8 @@ static int open_device(struct conn *c, const char *path)
 		c->dev = DEV_KFD;
 		return kfd_open(c);
 	}
+	if (!strncmp(path, "/dev/nvme", 9))
+		return nvme_open(c, path);
 	bool render = sscanf(path, "/dev/dri/renderD%d", &minor) == 1;
 	if (render || sscanf(path, "/dev/dri/card%d", &minor) == 1) {
 		for (int i = 0; i < box.ngpus; i++) {
@@ -514,7 +524,7 @@ void box_start_engines(struct sim_box *b);
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tb-simd --state DIR [--gpus N] [--plant CONFIG] [--speed X] [--ready-fd FD]\n"
+	fprintf(f, "usage: tb-simd --state DIR [--gpus N] [--plant CONFIG] [--speed X] [--drive-size BYTES] [--ready-fd FD]\n"
 		   "The simulated box's daemon; start it with `tb sim start`.\n");
 }
 
@@ -532,11 +542,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' }, { "gpus", required_argument, NULL, 'g' },
 		{ "ready-fd", required_argument, NULL, 'r' }, { "plant", required_argument, NULL, 'p' },
-		{ "speed", required_argument, NULL, 'x' },
+		{ "speed", required_argument, NULL, 'x' }, { "drive-size", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *state = NULL, *plant_config = NULL;
 	int gpus = SIM_DEFAULT_GPUS, ready_fd = -1, c, rc = 0;
+	uint64_t drive_bytes = SIM_DRIVE_DEFAULT_BYTES;
 	box.plant_speed = 1;
 	while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -545,6 +556,13 @@ int main(int argc, char **argv)
 		case 'r': rc = parse_int("--ready-fd", optarg, 0, INT_MAX, &ready_fd); break;
 		case 'p': plant_config = optarg; break;
 		case 'x': rc = parse_int("--speed", optarg, 1, 100, &box.plant_speed); break;
+		case 'd':
+			if (sim_parse_drive_size(optarg, &drive_bytes) < 0) {
+				fprintf(stderr, "tb-simd: --drive-size '%s': expected bytes, a multiple of 1 MiB from %llu to %llu\n",
+					optarg, SIM_DRIVE_MIN_BYTES, SIM_DRIVE_MAX_BYTES);
+				rc = -1;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -596,6 +614,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tb-simd: cannot build the box in %s: %s\n", state, strerror(-rc));
 		return 1;
 	}
+	if ((rc = drives_build(&box, drive_bytes, err, sizeof err)) < 0) {
+		fprintf(stderr, "tb-simd: drives: %s\n", err);
+		drives_release(&box);
+		return 1;
+	}
 	listen_fd = listen_socket(state);
 	if (listen_fd < 0) {
 		fprintf(stderr, "tb-simd: cannot listen in %s: %s\n", state, strerror(-listen_fd));
@@ -620,6 +643,7 @@ int main(int argc, char **argv)
 	char sock[PATH_MAX];
 	snprintf(sock, sizeof sock, "%s/%s", state, SIM_SOCKET_NAME);
 	unlink(sock);
+	drives_release(&box);
 	unlink(pidfile);
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "sim/box/state.h"
@@ -74,5 +75,24 @@ int sim_parse_int(const char *s, long lo, long hi, int *out)
 	if (errno || *end || v < lo || v > hi)
 		return -EINVAL;
 	*out = (int)v;
+	return 0;
+}
+
+int sim_parse_drive_size(const char *s, uint64_t *out)
+{
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	static const char units[] = "KMGT";
+	const char *u = *end ? strchr(units, *end) : NULL;
+	int shift = u ? 10 * (int)(u - units + 1) : 0;
+	if (errno || (*end && (!u || end[1])) || v > (SIM_DRIVE_MAX_BYTES >> shift))
+		return -EINVAL;
+	uint64_t bytes = (uint64_t)v << shift;
+	if (bytes < SIM_DRIVE_MIN_BYTES || bytes % (1u << 20))
+		return -EINVAL;
+	*out = bytes;
 	return 0;
 }

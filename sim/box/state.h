@@ -3,6 +3,7 @@
 #define TB_SIM_BOX_STATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The default state directory: $TB_SIM_STATE, else /run/tb-sim as root,
  * else $XDG_RUNTIME_DIR/tb-sim, else /tmp/tb-sim-UID. 0 or -ENAMETOOLONG. */
@@ -23,5 +24,14 @@ int sim_state_holder(const char *dir);
 /* A command line's number (tb sim, tb-simd): decimal digits only, from lo to
  * hi; 0 or -EINVAL ("x", "3abc", "1e99", " 3", "+3" and out of range). */
 int sim_parse_int(const char *s, long lo, long hi, int *out);
+
+/* Each drive's size (tb sim start --drive-size): bytes, or with a K, M, G or
+ * T suffix (powers of 1024); a whole number of MiB from the minimum to the
+ * maximum.  0 or -EINVAL. */
+#define SIM_BOX_DRIVES 5		/* four data drives and the boot drive */
+#define SIM_DRIVE_DEFAULT_BYTES (256ull << 20)
+#define SIM_DRIVE_MIN_BYTES (16ull << 20)
+#define SIM_DRIVE_MAX_BYTES (16ull << 40)
+int sim_parse_drive_size(const char *s, uint64_t *out);
 
 #endif

@@ -192,6 +192,7 @@ static bool box_only(const char *rel)
 	/* the box's PCI hierarchy, GPUs and sensors replace the host's: a
 	 * host device showing through would not be on the appliance */
 	static const char *const only[] = { "bus/pci", "class/drm", "class/hwmon", "class/kfd", "class/pci_bus",
+					    "class/nvme", "class/nvme-subsystem", "class/block", "devices/virtual/nvme-subsystem",
 					    "devices/virtual/kfd", "devices/virtual/hwmon", "module/amdgpu" };
 	for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
 		if (!strcmp(rel, only[i]))
@@ -324,6 +325,20 @@ static int place_box_devices(const char *from_dir, const char *to_dir, int depth
 		if (S_ISDIR(st.st_mode)) {
 			if (depth > 0 && ensure_dir(to) == 0)
 				rc = place_box_devices(from, to, depth - 1, err, len);
+		} else if (S_ISBLK(st.st_mode)) {
+			/* a block device the box made (a drive's loop device):
+			 * its node, made afresh where the state directory's
+			 * filesystem may forbid opening device nodes */
+			if (mknod(to, st.st_mode, st.st_rdev) < 0)
+				rc = fail(err, len, "cannot create %s: %s", to, strerror(errno));
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t n = readlink(from, target, sizeof target - 1);
+			if (n >= 0) {
+				target[n] = '\0';
+				if (symlink(target, to) < 0)
+					rc = fail(err, len, "cannot link %s: %s", to, strerror(errno));
+			}
 		} else if (ensure_file(to) < 0) {
 			rc = fail(err, len, "cannot create %s: %s", to, strerror(errno));
 		} else {

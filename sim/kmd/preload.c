@@ -236,7 +236,7 @@ static void init(void)
 
 /* ---- device files --------------------------------------------------------------- */
 
-enum { KIND_NONE, KIND_KFD, KIND_RENDER, KIND_CARD, KIND_ATTR };
+enum { KIND_NONE, KIND_KFD, KIND_RENDER, KIND_CARD, KIND_ATTR, KIND_NVME, KIND_NVME_NS };
 
 /* One connection to the daemon, shared by every duplicate of its descriptor.
  * Requests carry tags: a thread blocked in WAIT_EVENTS must not block
@@ -319,6 +319,10 @@ static int device_kind(const char *path, int *minor)
 		return KIND_RENDER;
 	if (sscanf(path, "/dev/dri/card%d%c", minor, &extra) == 1)
 		return KIND_CARD;
+	/* an NVMe controller's character device (its namespaces' block
+	 * devices are real nodes: see nvme_ns_ioctl) */
+	if (sscanf(path, "/dev/nvme%d%c", minor, &extra) == 1)
+		return KIND_NVME;
 	return KIND_NONE;
 }
 
@@ -767,6 +771,8 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 
 static dev_t device_rdev(int kind, int minor)
 {
+	if (kind == KIND_NVME)
+		return makedev(NVME_CHAR_MAJOR, (unsigned)minor);
 	return kind == KIND_KFD ? makedev(KFD_MAJOR, 0) : makedev(DRM_MAJOR, (unsigned)minor);
 }
 
@@ -1070,6 +1076,40 @@ static long device_ioctl(struct chan *c, unsigned long req, void *arg)
 	return ret;
 }
 
+/* The NVMe ioctls on a box drive's namespace (its block device is a real
+ * loop device, which knows none of them): the daemon answers them for that
+ * namespace, over a connection of their own.  Returns -ENOTTY for any
+ * other descriptor, which then goes to the kernel. */
+static long nvme_ns_ioctl(int fd, unsigned long req, void *arg)
+{
+	if (_IOC_TYPE(req) != 'N')
+		return -ENOTTY;
+	char link[64], path[256];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (n < 0)
+		return -ENOTTY;
+	path[n] = '\0';
+	int ctrl, nsid;
+	char extra;
+	struct stat st;
+	if (sscanf(path, "/dev/nvme%dn%d%c", &ctrl, &nsid, &extra) != 2 || real_fstat(fd, &st) < 0 ||
+	    !S_ISBLK(st.st_mode))
+		return -ENOTTY;
+	uint64_t id;
+	int s = hello(SIM_CONN_DEVICE, path, O_RDWR, &id);
+	if (s < 0)
+		return -ENOTTY;
+	struct chan c = { .sock = s, .kind = KIND_NVME_NS, .id = id, .refs = 1 };
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.cond, NULL);
+	long rc = device_ioctl(&c, req, arg);
+	real_close(s);
+	pthread_cond_destroy(&c.cond);
+	pthread_mutex_destroy(&c.lock);
+	return rc;
+}
+
 EXPORT int ioctl(int fd, unsigned long req, ...)
 {
 	INIT();
@@ -1078,9 +1118,18 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
 	struct chan *c = chan_of(fd);
-	if (!c)
-		return real_ioctl(fd, req, arg);
-	long rc = device_ioctl(c, req, arg);
+	long rc;
+	if (!c) {
+		rc = nvme_ns_ioctl(fd, req, arg);
+		if (rc == -ENOTTY)
+			return real_ioctl(fd, req, arg);
+		if (rc < 0) {
+			errno = (int)-rc;
+			return -1;
+		}
+		return (int)rc;
+	}
+	rc = device_ioctl(c, req, arg);
 	if (rc < 0) {
 		errno = (int)-rc;
 		return -1;

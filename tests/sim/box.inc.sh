@@ -3,7 +3,13 @@
 tb="$TB_BUILD/bin/tb"
 box_state=$(mktemp -d /tmp/tb-test-box.XXXXXX)
 export TB_SIM_STATE="$box_state"
-trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$box_state"' EXIT
+# the box's drives are loop devices: any the box left attached go too
+detach_drives() {
+  for f in "$box_state"/drives/*.img; do
+    [ -e "$f" ] && losetup -n -O NAME -j "$f" | while read -r d; do losetup -d "$d"; done
+  done 2>/dev/null
+}
+trap '"$tb" sim stop >/dev/null 2>&1; detach_drives; rm -rf "$box_state"' EXIT
 # sanitizer builds run under the box's preloaded library, which comes first
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 start_box() {

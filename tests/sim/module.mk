@@ -6,5 +6,6 @@ $(TBIN)/events_test: $(call objs,tests/sim/events_test.c) $(LIB)/libtbdrv.a
 	$(link) $(LIBS_TBDRV)
 
 TESTS += tests/sim/box.sh tests/sim/sensors.sh tests/sim/kernels.sh tests/sim/events.sh tests/sim/cli.sh tests/sim/run.sh \
+         tests/sim/drives.sh \
          tests/sim/clients.sh
 tests: $(TBIN)/box_test $(TBIN)/events_test $(GPU)/tests/sim/box_kernels.co

@@ -108,6 +108,8 @@ struct gpu {
 	tbh_graph *step;
 	uint32_t h_sample, last_point, launches;
 	float *inv_freq_host;
+	uint64_t seen;			/* the signal's value when it last moved, */
+	double moved_s;			/* and when (now_s) */
 };
 
 struct tbi_engine {
@@ -904,24 +906,47 @@ static void emit_step(struct emit *em, uint32_t T, uint32_t pos0, bool head, con
 
 static void reset_signals(struct tbi_engine *e)
 {
-	for (int i = 0; i < e->n; i++)
+	double now = now_s();
+	for (int i = 0; i < e->n; i++) {
 		tbh_signal_set(e->g[i].sig, 0);
+		e->g[i].seen = 0;
+		e->g[i].moved_s = now;
+	}
 }
 
 /* After a failure: the GPU that made the least progress failed first (the
- * others stopped at a sync point, waiting for it). */
+ * others stopped at a sync point, waiting for it).  Two at the same point
+ * are both running their part (neither waits for the other): the one whose
+ * signal has stood still longer is the one that hung, the other is slow. */
 static int culprit(const struct tbi_engine *e)
 {
 	int worst = 0;
-	for (int i = 1; i < e->n; i++)
-		if (tbh_signal_value(e->g[i].sig) < tbh_signal_value(e->g[worst].sig))
+	for (int i = 1; i < e->n; i++) {
+		uint64_t v = tbh_signal_value(e->g[i].sig), w = tbh_signal_value(e->g[worst].sig);
+		if (v < w || (v == w && e->g[i].moved_s < e->g[worst].moved_s))
 			worst = i;
+	}
 	return worst;
+}
+
+/* Notes when each GPU's signal last moved (while the host waits). */
+static void watch_progress(struct tbi_engine *e)
+{
+	double now = now_s();
+	for (int i = 0; i < e->n; i++) {
+		struct gpu *g = &e->g[i];
+		uint64_t v = tbh_signal_value(g->sig);
+		if (v != g->seen || g->moved_s == 0) {
+			g->seen = v;
+			g->moved_s = now;
+		}
+	}
 }
 
 /* Waits for every GPU to reach the end of the step (the thread's CPU time
  * in it counted apart: it is spinning, not work). */
 static int wait_step_inner(struct tbi_engine *e, struct tbi_err *err);
+
 static int wait_step(struct tbi_engine *e, struct tbi_err *err)
 {
 	double c0 = thread_cpu_s();
@@ -937,6 +962,7 @@ static int wait_step_inner(struct tbi_engine *e, struct tbi_err *err)
 		for (int i = 0; i < e->n; i++) {
 			struct gpu *g = &e->g[i];
 			int rc = tbh_signal_wait(g->sig, g->last_point, WAIT_SLICE_MS);
+			watch_progress(e);
 			if (rc == -ETIMEDOUT) {
 				all = false;
 				continue;

@@ -194,7 +194,7 @@ static void bad_arguments(void)
 
 static void hang(int hung, int ngpus, const char *tb)
 {
-	tbi_engine *e = open_engine(NULL, ngpus, 1000);
+	tbi_engine *e = open_engine(NULL, ngpus, 2000);
 	if (!e)
 		return;
 	char cmd[600];

@@ -1405,9 +1405,16 @@ int tbi_engine_open(const char *model, const struct tbi_engine_opts *opts, tbi_e
 	if (rc == 0)
 		rc = tbi_chat_template_pick(&e->model->vocab, NULL, &e->chat, err);
 	if (rc == 0) {
-		uint32_t ctx = o.context ? o.context : (e->hp.ctx_len < DEFAULT_CONTEXT ? e->hp.ctx_len : DEFAULT_CONTEXT);
-		if (ctx < 2 || ctx > e->hp.ctx_len)
-			rc = tbi_fail(err, -EINVAL, "a context of %u tokens: the model takes 2 to %u", ctx, e->hp.ctx_len);
+		/* attention covers the whole context, which is exactly a sliding
+		 * window's as long as the context is no longer than the window */
+		uint32_t most = e->hp.ctx_len;
+		if (e->hp.sliding_window && e->hp.sliding_window < most)
+			most = e->hp.sliding_window;
+		uint32_t ctx = o.context ? o.context : (most < DEFAULT_CONTEXT ? most : DEFAULT_CONTEXT);
+		if (ctx < 2 || ctx > most)
+			rc = tbi_fail(err, -EINVAL, "a context of %u tokens: the model takes 2 to %u%s", ctx, most,
+				      most < e->hp.ctx_len ? " (its sliding attention window; the engine attends to the "
+							     "whole context)" : "");
 		e->ctx = ctx;
 		e->cached = calloc(ctx, sizeof *e->cached);
 		if (rc == 0 && !e->cached)

@@ -40,7 +40,7 @@ enum key {
 	K_ARCH, K_NAME, K_ALIGN, K_CTX, K_DIM, K_LAYERS, K_FFN, K_HEADS, K_KV_HEADS, K_EPS, K_THETA, K_ROPE_DIM,
 	K_KEY_LEN, K_VOCAB_SIZE, K_SCALING_TYPE, K_SCALING_FACTOR, K_SCALING_ORIG, K_TOK_MODEL, K_TOK_PRE,
 	K_TOKENS, K_SCORES, K_TYPES, K_MERGES, K_BOS, K_EOS, K_EOT, K_UNK, K_PAD, K_ADD_BOS, K_ADD_EOS, K_TEMPLATE,
-	K_SPLIT_NO, K_SPLIT_COUNT, K_SPLIT_TENSORS, K_N
+	K_SPLIT_NO, K_SPLIT_COUNT, K_SPLIT_TENSORS, K_SLIDING_WINDOW, K_N
 };
 static const char *const key_name[K_N] = {
 	"general.architecture", "general.name", "general.alignment", "llama.context_length",
@@ -52,7 +52,7 @@ static const char *const key_name[K_N] = {
 	"tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
 	"tokenizer.ggml.eot_token_id", "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id",
 	"tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token", "tokenizer.chat_template", "split.no",
-	"split.count", "split.tensors.count",
+	"split.count", "split.tensors.count", "llama.attention.sliding_window",
 };
 
 struct value {
@@ -560,6 +560,8 @@ static int read_hparams(struct tbi_model *m, struct hdr *h)
 	    (rc = get_u32(h, K_HEADS, true, TBI_MAX_HEADS, &p->n_heads)))
 		return rc;
 	p->n_kv_heads = p->n_heads;
+	if ((rc = get_u32(h, K_SLIDING_WINDOW, false, TBI_MAX_CTX, &p->sliding_window)))
+		return rc;
 	if ((rc = get_u32(h, K_KV_HEADS, false, TBI_MAX_HEADS, &p->n_kv_heads)))
 		return rc;
 	if (!h->kv[K_EPS].set)

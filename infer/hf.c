@@ -162,6 +162,7 @@ static int read_config(struct hf *h)
 	p->n_kv_heads = p->n_heads;
 	p->head_dim = p->dim % p->n_heads ? 0 : p->dim / p->n_heads;
 	if ((rc = cfg_u32(h, "num_key_value_heads", false, TBI_MAX_HEADS, &p->n_kv_heads)) ||
+	    (rc = cfg_u32(h, "sliding_window", false, TBI_MAX_CTX, &p->sliding_window)) ||
 	    (rc = cfg_u32(h, "head_dim", false, TBI_MAX_DIM, &p->head_dim)))
 		return rc;
 	if (!p->head_dim)

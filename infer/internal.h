@@ -60,6 +60,7 @@ enum tbi_rope_layout { TBI_ROPE_ADJACENT, TBI_ROPE_HALVES };
 struct tbi_hparams {
 	uint32_t n_vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim;
 	uint32_t ctx_len;		/* the model's trained context */
+	uint32_t sliding_window;	/* Mistral: tokens each attends to; 0 for all */
 	float rms_eps, rope_theta;
 	enum tbi_rope_layout rope_layout;
 	/* Llama 3.1's RoPE scaling (rope_type "llama3") when rope_llama3 */

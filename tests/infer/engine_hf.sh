@@ -35,6 +35,17 @@ out=$($gen "$hf" --prompt x --max-tokens 1 --gpus 1 --verify 2>&1); rc=$?
 h2=$(hash_of "$($gen "$hf" --prompt x --max-tokens 1 --gpus 1 --verify --json 2>&1)")
 [ -n "$h2" ] && [ "$h2" != "$h1" ] && ok "another file, another manifest hash" || not_ok "hash changes" "'$h1' '$h2'"
 mv "$d/orig" "$f"
+# a sliding attention window (Mistral): the context stays inside it
+for f in gguf hf; do
+  sw="$d/sw-$f"; [ $f = gguf ] && sw="$sw.gguf"
+  $mk --format $f --type f32 --vocab spm --dim 32 --ffn 48 --heads 4 --layers 1 --ctx 512 --sliding-window 48 \
+      --out "$sw" >/dev/null 2>&1 || not_ok "mkmodel sliding window $f"
+  out=$($gen "$sw" --prompt x --max-tokens 2 --gpus 1 --context 49 2>&1); rc=$?
+  [ $rc -eq 1 ] && contains "$f: a context past the sliding window is refused" "takes 2 to 48 (its sliding" "$out" ||
+    not_ok "$f: sliding window" "status $rc: $out"
+  out=$($gen "$sw" --prompt x --max-tokens 2 --gpus 1 --context 48 2>&1 >/dev/null); rc=$?
+  [ $rc -eq 0 ] && ok "$f: a context of the window's size generates" || not_ok "$f: context 48" "status $rc: $out"
+done
 out=$($gen "$p" --prompt "the cat" --max-tokens 12 --gpus 2 2>&1 >/dev/null); rc=$?
 [ $rc -eq 0 ] && contains "tb generate ends with the first-token time and the tokens/s" "tokens/s" "$out" ||
   not_ok "tb generate's figures" "status $rc: $out"

@@ -4,7 +4,7 @@
   mkmodel.py --format gguf|hf --out PATH [--type f32|f16|bf16|q8_0]
              [--vocab spm|bpe] [--dim N] [--layers N] [--heads N]
              [--kv-heads N] [--ffn N] [--ctx N] [--tied] [--split N]
-             [--seed S] [--llama3-rope] [--gguf-version 2|3]
+             [--seed S] [--llama3-rope] [--sliding-window N] [--gguf-version 2|3]
              [--corrupt KIND]
 
 gguf: PATH is the file (with --split N: PATH without .gguf becomes the
@@ -284,7 +284,8 @@ def gguf_kvs(a, v, corrupt):
           ("llama.block_count", U32, a.layers), ("llama.feed_forward_length", U32, a.ffn),
           ("llama.attention.head_count", U32, a.heads), ("llama.attention.head_count_kv", U32, a.kv_heads),
           ("llama.attention.layer_norm_rms_epsilon", F32, 1e-5),
-          ("llama.rope.freq_base", F32, a.theta), ("llama.rope.dimension_count", U32, hd),
+          ("llama.rope.freq_base", F32, a.theta), ("llama.rope.dimension_count", U32, hd)] + \
+         ([("llama.attention.sliding_window", U32, a.sliding_window)] if a.sliding_window else []) + [
           ("tokenizer.ggml.model", STRING, "bert" if corrupt == "tokenizer-model" else
            ("llama" if v.kind == "spm" else "gpt2"))]
     if v.kind == "bpe":
@@ -388,6 +389,8 @@ def hf_model(a, v, ts, vocab_n):
            "head_dim": hd, "rms_norm_eps": 1e-5, "rope_theta": a.theta, "max_position_embeddings": a.ctx,
            "vocab_size": vocab_n, "tie_word_embeddings": a.tied, "hidden_act": "silu",
            "torch_dtype": {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[a.type]}
+    if a.sliding_window:
+        cfg["sliding_window"] = a.sliding_window
     if a.llama3_rope:
         cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
@@ -444,6 +447,7 @@ def main():
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--llama3-rope", action="store_true")
+    p.add_argument("--sliding-window", type=int, default=0)
     p.add_argument("--corrupt", default=None)
     p.add_argument("--gguf-version", type=int, choices=[2, 3], default=3)
     a = p.parse_args()

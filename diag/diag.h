@@ -87,6 +87,8 @@ struct diag_options {
 	const char *json_file;
 	bool json_stream;
 	bool allow_reset;
+	const json_t *reference;	/* --reference, read and checked */
+	const char *calibrate;		/* --calibrate FILE: write a reference */
 	const char *state_dir;
 	const char *share_dir;		/* where the GPU kernels are */
 	bool quiet;
@@ -125,6 +127,7 @@ struct diag_worker_ctx {
 	uint64_t seed;
 	int level;
 	int iterations;
+	uint32_t peers;			/* the run's GPUs: the peer copies' other ends */
 	const char *share_dir;
 	struct diag_link link;
 };
@@ -152,6 +155,21 @@ int diag_report_write(const json_t *report, const char *path, char *err, size_t 
 json_t *diag_report_read(const char *path, char *err, size_t errlen);
 void diag_report_table(const json_t *report, FILE *out);
 int diag_report_exit_code(const json_t *report);
+
+/* ---- performance verdicts (perf.c) ------------------------------------------------------- */
+
+#define DIAG_REFERENCE_SCHEMA "tb.diag.reference/1"
+double diag_median(double *v, int n);	/* sorts v */
+/* a measurement that is the median of its samples, which it keeps */
+void diag_measure_samples(json_t *result, const char *name, double *samples, int n, const char *unit);
+/* A reference file, checked; NULL with err. */
+json_t *diag_reference_read(const char *path, char *err, size_t errlen);
+/* The reference a passing run's report makes: each throughput's median over its GPUs. */
+json_t *diag_reference_make(const json_t *report);
+/* The "perf" results of the GPUs in gpus: each GPU's throughputs (PASS
+ * results' GB/s measurements) against the other GPUs' and ref's (NULL:
+ * none); notes the reference and the others' median in the measurements. */
+json_t *diag_perf_judge(json_t *results, uint32_t gpus, const json_t *ref);
 
 /* ---- the kernel log and the monitor ---------------------------------------------------- */
 

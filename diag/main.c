@@ -13,11 +13,15 @@
 
 static const char *const level_names[] = { "inventory", "quick", "medium", "long", "soak" };
 
+/* --reference's file, held for the whole run (a global: still reachable at any exit) */
+static json_t *reference;
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tb diag [-l LEVEL] [-g GPUS] [-t TESTS] [--seed N] [--iterations N]\n"
 		"               [--json FILE] [--json-stream] [--state DIR] [--quiet]\n"
+		"               [--reference FILE | --calibrate FILE]\n"
 		"       tb diag list\n"
 		"       tb diag report [RUN] [--json] [--ack] [--state DIR]\n"
 		"       tb diag monitor [-g GPUS] [--duration SECONDS] [--json]\n"
@@ -36,6 +40,9 @@ static void usage(FILE *f)
 		"  --json FILE        the report as JSON (schema tb.diag/1) to FILE too\n"
 		"  --json-stream      events as JSON lines on standard output as they happen\n"
 		"  --state DIR        the journal and the reports (default " DEFAULT_STATE ")\n"
+		"  --reference FILE   judge the throughputs against FILE too (below 85%% of it fails)\n"
+		"  --calibrate FILE   on a known-good box: write the run's throughputs (each the\n"
+		"                     median over the GPUs) to FILE as a reference, if all passed\n"
 		"  --quiet            no table, no progress\n"
 		"\n"
 		"report: the last run's report (or RUN's), and a step a crashed run never\n"
@@ -209,7 +216,8 @@ int main(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = !strcmp(a, "-l") || !strcmp(a, "--level") || !strcmp(a, "-g") || !strcmp(a, "--gpus") ||
 			     !strcmp(a, "-t") || !strcmp(a, "--tests") || !strcmp(a, "--seed") || !strcmp(a, "--json") ||
-			     !strcmp(a, "--state") || !strcmp(a, "--iterations");
+			     !strcmp(a, "--state") || !strcmp(a, "--iterations") || !strcmp(a, "--reference") ||
+			     !strcmp(a, "--calibrate");
 		if (takes && !v)
 			return bad_usage("%s needs a value", a);
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -252,6 +260,14 @@ int main(int argc, char **argv)
 			o.iterations = (int)n;
 		} else if (!strcmp(a, "--json")) {
 			o.json_file = v;
+		} else if (!strcmp(a, "--reference")) {
+			char err[512];
+			json_decref(reference);
+			if (!(reference = diag_reference_read(v, err, sizeof err)))
+				return bad_usage("--reference: %s", err);
+			o.reference = reference;
+		} else if (!strcmp(a, "--calibrate")) {
+			o.calibrate = v;
 		} else if (!strcmp(a, "--state")) {
 			o.state_dir = v;
 		} else if (!strcmp(a, "--json-stream")) {
@@ -264,5 +280,7 @@ int main(int argc, char **argv)
 		if (takes)
 			i++;
 	}
-	return diag_run(&o);
+	int code = diag_run(&o);
+	json_decref(reference);
+	return code;
 }

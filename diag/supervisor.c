@@ -36,6 +36,8 @@ struct worker {
 	char *buf;
 	size_t len;
 	bool done, killed;
+	bool waiting;			/* for an exclusive step, its ack not yet sent */
+	uint32_t waiting_deadline_ms;
 	char test[32], step[96];
 	uint64_t deadline_ms;		/* when it must have spoken again */
 	uint64_t test_deadline_ms;	/* the test's wall-clock budget */
@@ -59,7 +61,12 @@ struct run {
 	struct tb_gpu_info gpus[DIAG_MAX_GPUS];
 	int ngpus;
 	json_t *counters_start[DIAG_MAX_GPUS];
+	uint32_t gpus_in_run;
 	bool tty;
+	/* the one worker in an exclusive step (-1: none), and those waiting for it */
+	int exclusive;
+	struct worker *workers;
+	int nworkers;
 };
 
 static const struct diag_options *g_opts;
@@ -209,8 +216,34 @@ static void mark_reported(struct worker *w, const char *test)
 		w->reported[w->nreported++] = diag_test_find(test) ? diag_test_find(test)->name : "?";
 }
 
+/* let the worker start its step: the ack, and its deadline from now */
+static void grant(struct worker *w, uint32_t deadline_ms)
+{
+	w->deadline_ms = diag_now_ms() + deadline_ms + GRACE_MS;
+	if (write(w->ack_fd, "k", 1) != 1)
+		w->done = true;
+}
+
+/* The worker's exclusive step is over: the next one waiting (by GPU) gets it. */
+static void release_exclusive(struct run *r, struct worker *w)
+{
+	if (r->exclusive != w->gpu)
+		return;
+	r->exclusive = -1;
+	for (int i = 0; i < r->nworkers; i++) {
+		struct worker *n = &r->workers[i];
+		if (n->waiting && !n->done) {
+			n->waiting = false;
+			r->exclusive = n->gpu;
+			grant(n, n->waiting_deadline_ms);
+			return;
+		}
+	}
+}
+
 static void end_step(struct run *r, struct worker *w, const char *status)
 {
+	release_exclusive(r, w);
 	if (w->step[0])
 		diag_journal_end(r->journal, w->gpu, w->test, status);
 	w->step[0] = '\0';
@@ -232,6 +265,7 @@ static void call_hang(struct run *r, struct worker *w, bool budget)
 	json_object_set_new(res, "seconds", json_real((double)(now - w->test_start_ms) / 1000.0));
 	add_evidence(r, w, res);
 	end_step(r, w, "HANG");
+	w->waiting = false;
 	kill(w->pid, SIGKILL);
 	w->killed = w->done = true;
 	mark_reported(w, w->test);
@@ -263,9 +297,17 @@ static void on_message(struct run *r, struct worker *w, const char *line)
 		snprintf(w->step, sizeof w->step, "%s", json_string_value(json_object_get(m, "step")) ?: "?");
 		/* journalled before the worker may start it */
 		diag_journal_begin(r->journal, w->gpu, w->test, w->step, r->seed);
-		w->deadline_ms = now + (uint64_t)json_integer_value(json_object_get(m, "deadline_ms")) + GRACE_MS;
-		if (write(w->ack_fd, "k", 1) != 1)
-			w->done = true;
+		uint32_t deadline = (uint32_t)json_integer_value(json_object_get(m, "deadline_ms"));
+		if (!json_is_true(json_object_get(m, "exclusive")) || r->exclusive < 0) {
+			if (json_is_true(json_object_get(m, "exclusive")))
+				r->exclusive = w->gpu;
+			grant(w, deadline);
+		} else {
+			/* its turn comes when the others' exclusive steps end; the test's budget bounds the wait */
+			w->waiting = true;
+			w->waiting_deadline_ms = deadline;
+			w->deadline_ms = w->test_deadline_ms + 1;
+		}
 		stream(r, json_pack("{s:s, s:i, s:s, s:s}", "ev", "step", "gpu", w->gpu, "test", w->test, "step", w->step));
 	} else if (!strcmp(ev, "progress")) {
 		w->deadline_ms = now + (uint64_t)json_integer_value(json_object_get(m, "deadline_ms")) + GRACE_MS;
@@ -349,7 +391,8 @@ static int start_worker(struct run *r, struct worker *w, int gpu)
 		dup2(ack[0], STDIN_FILENO);
 		FILE *out = fdopen(msg[1], "w");
 		struct diag_worker_ctx ctx = { .gpu = gpu, .info = &r->gpus[gpu], .seed = r->seed, .level = r->o->level,
-					       .iterations = r->o->iterations, .share_dir = r->o->share_dir,
+					       .iterations = r->o->iterations, .peers = r->gpus_in_run,
+					       .share_dir = r->o->share_dir,
 					       .link = { out } };
 		diag_worker_main(&ctx, r->gpu_tests, r->ngpu_tests);
 		fflush(out);
@@ -382,6 +425,7 @@ static void worker_died(struct run *r, struct worker *w)
 				  got > 0 && WIFSIGNALED(status) ? WTERMSIG(status) : got > 0 ? WEXITSTATUS(status) : -1);
 	add_evidence(r, w, res);
 	end_step(r, w, "FAIL");
+	w->waiting = false;
 	mark_reported(w, w->test);
 	w->quarantine_test = diag_test_find(w->test) ? diag_test_find(w->test)->name : NULL;
 	add_result(r, res);
@@ -590,7 +634,7 @@ static json_t *run_header(struct run *r, uint32_t gpus)
 
 int diag_run(const struct diag_options *o)
 {
-	struct run r = { .o = o, .tty = isatty(STDERR_FILENO) };
+	struct run r = { .o = o, .tty = isatty(STDERR_FILENO), .exclusive = -1 };
 	g_opts = o;
 	/* a worker that died before reading its ack, or a reader of the stream
 	 * that left, must not take the supervisor with it: EPIPE, not SIGPIPE */
@@ -659,6 +703,8 @@ int diag_run(const struct diag_options *o)
 			r.gpu_tests[r.ngpu_tests++] = diag_tests[t].name;
 	struct worker ws[DIAG_MAX_GPUS];
 	int nw = 0;
+	r.gpus_in_run = gpus;
+	r.workers = ws;
 	for (int i = 0; i < r.ngpus && r.ngpu_tests; i++) {
 		if (!(gpus & (1u << i)))
 			continue;
@@ -667,7 +713,7 @@ int diag_run(const struct diag_options *o)
 						   DIAG_ACT_RETRY, "cannot start the GPU's worker: %s", strerror(-rc)));
 			continue;
 		}
-		nw++;
+		r.nworkers = ++nw;
 	}
 	supervise(&r, ws, nw);
 	if (r.tty && !o->json_stream && !o->quiet)
@@ -676,6 +722,14 @@ int diag_run(const struct diag_options *o)
 		not_run(&r, &ws[i]);
 	reap(ws, nw);
 	counters_after(&r, gpus);
+	if (selected("perf")) {
+		json_t *perf = diag_perf_judge(r.results, gpus, o->reference);
+		size_t k;
+		json_t *res;
+		json_array_foreach(perf, k, res)
+			add_result(&r, json_incref(res));
+		json_decref(perf);
+	}
 
 	json_t *report = json_pack("{s:s, s:o, s:o}", "schema", DIAG_SCHEMA, "run", run_header(&r, gpus), "results",
 				   json_incref(r.results));
@@ -704,6 +758,15 @@ int diag_run(const struct diag_options *o)
 	}
 	if (wrc == 0 && o->json_file)
 		wrc = diag_report_write(report, o->json_file, err, sizeof err);
+	if (wrc == 0 && o->calibrate && code == DIAG_EXIT_OK) {
+		json_t *ref = diag_reference_make(report);
+		wrc = diag_report_write(ref, o->calibrate, err, sizeof err);
+		json_decref(ref);
+		if (wrc == 0 && !o->quiet && !o->json_stream)
+			printf("reference written to %s\n", o->calibrate);
+	} else if (o->calibrate && wrc == 0) {
+		fprintf(stderr, "tb diag: --calibrate: no reference written to %s: the run did not pass\n", o->calibrate);
+	}
 	prometheus(&r, report, code);
 	if (!o->json_stream && !o->quiet)
 		diag_report_table(report, stdout);

@@ -22,6 +22,19 @@ static inline uint diag_key32(ulong addr, ulong seed)
 	return (uint)x;
 }
 
+/* One wrong word into the error block: the count (errors[0]), the OR of
+ * the bad bits (errors[1]), the lowest bad index (errors[2], starting at
+ * 0xffffffff), a count per bit position (errors[3 + bit]). */
+static inline void count_error(__global uint *errors, uint i, uint bad)
+{
+	__atomic_fetch_add(&errors[0], 1u, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&errors[1], bad, __ATOMIC_RELAXED);
+	__atomic_fetch_min(&errors[2], i, __ATOMIC_RELAXED);
+	for (uint b = 0; b < 32; b++)
+		if (bad & (1u << b))
+			__atomic_fetch_add(&errors[3 + b], 1u, __ATOMIC_RELAXED);
+}
+
 /* C (n x n) = A x B, row-major, one output a work-item, the products added
  * in k order.  The inputs are small integers, so every sum is exact in
  * fp32 and the host's reference has the same bits. */
@@ -46,10 +59,8 @@ __kernel void pattern_fill(__global uint *words, uint count, ulong base, ulong s
 		words[i] = diag_key32(base + 4ul * i, seed) ^ mask;
 }
 
-/* Count the words that differ from their key XOR mask (errors[0]), OR the
- * bits that were wrong (errors[1]), keep the lowest bad index (errors[2],
- * starting at 0xffffffff) and count the wrong bits by position
- * (errors[3 + bit]).  Work-item i reads word
+/* The words that differ from their key XOR mask, into the error block
+ * (count_error).  Work-item i reads word
  * (i + rotate) % count: the order of the reads is not the order of the
  * writes. */
 __kernel void pattern_check(__global const uint *words, uint count, ulong base, ulong seed, uint mask, uint rotate,
@@ -60,12 +71,34 @@ __kernel void pattern_check(__global const uint *words, uint count, ulong base, 
 		return;
 	uint i = (uint)(((ulong)g + rotate) % count);
 	uint bad = words[i] ^ diag_key32(base + 4ul * i, seed) ^ mask;
-	if (bad) {
-		__atomic_fetch_add(&errors[0], 1u, __ATOMIC_RELAXED);
-		__atomic_fetch_or(&errors[1], bad, __ATOMIC_RELAXED);
-		__atomic_fetch_min(&errors[2], i, __ATOMIC_RELAXED);
-		for (uint b = 0; b < 32; b++)
-			if (bad & (1u << b))
-				__atomic_fetch_add(&errors[3 + b], 1u, __ATOMIC_RELAXED);
+	if (bad)
+		count_error(errors, i, bad);
+}
+
+/* march_element's flags */
+#define MARCH_READ 1u		/* check the word first */
+#define MARCH_WRITE 2u		/* then write it */
+#define MARCH_DOWN 4u		/* from the top address down */
+#define MARCH_KEYED 8u		/* the background is the word's key, else all zeros */
+
+/* One element of a march test (March C-, moving inversions): each
+ * work-item takes one word, checks it against its background XOR expect
+ * and then writes its background XOR write.  Going down, work-item g takes
+ * word count - 1 - g, so the waves sweep the buffer from its top.  Errors
+ * as pattern_check counts them. */
+__kernel void march_element(__global uint *words, uint count, ulong base, ulong seed, uint flags, uint expect,
+			    uint write, __global uint *errors)
+{
+	uint g = diag_global_id();
+	if (g >= count)
+		return;
+	uint i = (flags & MARCH_DOWN) ? count - 1u - g : g;
+	uint background = (flags & MARCH_KEYED) ? diag_key32(base + 4ul * i, seed) : 0u;
+	if (flags & MARCH_READ) {
+		uint bad = words[i] ^ background ^ expect;
+		if (bad)
+			count_error(errors, i, bad);
 	}
+	if (flags & MARCH_WRITE)
+		words[i] = background ^ write;
 }

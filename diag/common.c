@@ -24,6 +24,7 @@ const struct diag_test diag_tests[] = {
 	{ "vram", 2, true, 300, "VRAM patterns: keyed by address and seed, then inverted, checked in a rotated order" },
 	{ "peer", 2, true, 300, "SDMA copies of keyed patterns into every other GPU's VRAM, each pair alone, then all at once; verified" },
 	{ "queue_cycles", 2, true, 600, "compute and SDMA queues created, used and destroyed in a loop (the MES trigger)" },
+	{ "thermal", 1, false, 10, "hwmon over the run: no runaway to the limit, no stalled fan, no lost or frozen sensor" },
 	{ "perf", 1, false, 10, "each throughput against the other GPUs' (below 85% of their median fails) and --reference's" },
 };
 const int diag_ntests = (int)(sizeof diag_tests / sizeof diag_tests[0]);

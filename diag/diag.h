@@ -110,6 +110,10 @@ int diag_vram_lost(const struct tb_gpu_info *gpu, uint32_t *out);
 /* Level-0 tests of one GPU (pcie, bar, counters, sensors): results appended to out. */
 void diag_inventory_gpu(const struct tb_gpu_info *gpu, const json_t *counters_at_start, json_t *out,
 			bool (*selected)(const char *test));
+/* The GPU's hwmon directory: 0 or -errno */
+int diag_hwmon_dir(const struct tb_gpu_info *gpu, char *out, size_t len);
+/* A number in a sysfs file (base 0), or -1 when it cannot be read. */
+long long diag_sysfs_number(const char *dir, const char *file);
 /* After the run: counters that moved since the start (RAS, AER, resets). */
 json_t *diag_counter_deltas(const json_t *before, const json_t *after);
 
@@ -155,6 +159,19 @@ int diag_report_write(const json_t *report, const char *path, char *err, size_t 
 json_t *diag_report_read(const char *path, char *err, size_t errlen);
 void diag_report_table(const json_t *report, FILE *out);
 int diag_report_exit_code(const json_t *report);
+
+/* ---- the sensors over the run (watch.c) --------------------------------------------------- */
+
+/* The supervisor reads each GPU's hwmon over the whole run, every
+ * DIAG_WATCH_PERIOD_MS, and for at least DIAG_WATCH_MIN_MS. */
+#define DIAG_WATCH_PERIOD_MS 250
+#define DIAG_WATCH_MIN_MS 5000
+struct diag_watch;
+struct diag_watch *diag_watch_start(const struct tb_gpu_info *gpus, int ngpus, uint32_t mask);
+/* one sample of every GPU; during[g]: the test GPU g runs now (NULL: none) */
+void diag_watch_sample(struct diag_watch *w, const char *const *during);
+/* the "thermal" results, one a GPU; frees w */
+json_t *diag_watch_end(struct diag_watch *w);
 
 /* ---- performance verdicts (perf.c) ------------------------------------------------------- */
 

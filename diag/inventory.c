@@ -57,7 +57,7 @@ static long long file_keyed(const char *dir, const char *file, const char *key)
 	return read_small(path, buf, sizeof buf) == 0 ? keyed_value(buf, key) : -1;
 }
 
-static long long file_number(const char *dir, const char *file)
+long long diag_sysfs_number(const char *dir, const char *file)
 {
 	char path[PATH_MAX], buf[64];
 	snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -238,7 +238,7 @@ static json_t *test_pcie(const struct tb_gpu_info *gpu)
 	json_t *hops = json_array();
 	for (int i = n - 1; i >= 0; i--) {
 		int mts = link_mts(dirs[i], "current_link_speed");
-		long long width = file_number(dirs[i], "current_link_width");
+		long long width = diag_sysfs_number(dirs[i], "current_link_width");
 		if (mts < 0 || width < 0)
 			continue;	/* no link (the host bridge) */
 		const char *bdf = strrchr(dirs[i], '/') + 1;
@@ -302,7 +302,7 @@ static json_t *test_counters_at_start(const struct tb_gpu_info *gpu, const json_
 	return r;
 }
 
-static int hwmon_dir(const struct tb_gpu_info *gpu, char *out, size_t len)
+int diag_hwmon_dir(const struct tb_gpu_info *gpu, char *out, size_t len)
 {
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "/sys/bus/pci/devices/%s/hwmon", gpu->pci);
@@ -328,12 +328,12 @@ static json_t *test_sensors(const struct tb_gpu_info *gpu)
 		      { "junction", "temp2_input", "temp2_crit" },
 		      { "mem", "temp3_input", "temp3_crit" } };
 	char h[PATH_MAX];
-	if (hwmon_dir(gpu, h, sizeof h) < 0)
+	if (diag_hwmon_dir(gpu, h, sizeof h) < 0)
 		return diag_result("sensors", gpu->index, DIAG_FAIL, "SENSORS_MISSING", DIAG_ACT_UPDATE_FW_DRIVER,
 				   "the GPU has no hwmon sensors");
 	json_t *r = diag_result("sensors", gpu->index, DIAG_PASS, "OK", DIAG_ACT_NONE, "edge, junction and memory readable");
 	for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) {
-		long long t = file_number(h, temps[i].input), crit = file_number(h, temps[i].crit);
+		long long t = diag_sysfs_number(h, temps[i].input), crit = diag_sysfs_number(h, temps[i].crit);
 		if (t < 0) {
 			json_decref(r);
 			return diag_result("sensors", gpu->index, DIAG_FAIL, "SENSOR_MISSING", DIAG_ACT_UPDATE_FW_DRIVER,

@@ -67,6 +67,8 @@ struct run {
 	int exclusive;
 	struct worker *workers;
 	int nworkers;
+	struct diag_watch *watch;	/* the sensors over the run (NULL: not watched) */
+	uint64_t next_sample_ms;
 };
 
 static const struct diag_options *g_opts;
@@ -431,12 +433,28 @@ static void worker_died(struct run *r, struct worker *w)
 	add_result(r, res);
 }
 
+/* the sensor watch's sample when it is due; the next due time */
+static uint64_t watch_tick(struct run *r, uint64_t now)
+{
+	if (!r->watch)
+		return now + 1000;
+	if (now >= r->next_sample_ms) {
+		const char *during[DIAG_MAX_GPUS] = { 0 };
+		for (int i = 0; i < r->nworkers; i++)
+			if (!r->workers[i].done && r->workers[i].test[0])
+				during[r->workers[i].gpu] = r->workers[i].test;
+		diag_watch_sample(r->watch, during);
+		r->next_sample_ms = now + DIAG_WATCH_PERIOD_MS;
+	}
+	return r->next_sample_ms;
+}
+
 static void supervise(struct run *r, struct worker *ws, int n)
 {
 	for (;;) {
 		struct pollfd p[DIAG_MAX_GPUS];
 		int idx[DIAG_MAX_GPUS], np = 0;
-		uint64_t now = diag_now_ms(), wake = now + 1000;
+		uint64_t now = diag_now_ms(), wake = watch_tick(r, now);
 		for (int i = 0; i < n; i++) {
 			struct worker *w = &ws[i];
 			if (w->done)
@@ -697,6 +715,11 @@ int diag_run(const struct diag_options *o)
 			show_result(&r, res);
 	}
 
+	/* the sensors, watched from here over the whole run */
+	uint64_t watch_until = diag_now_ms() + DIAG_WATCH_MIN_MS;
+	if (selected("thermal"))
+		r.watch = diag_watch_start(r.gpus, r.ngpus, gpus);
+
 	/* the GPU tests, a worker per GPU */
 	for (int t = 0; t < diag_ntests; t++)
 		if (diag_tests[t].gpu_work && selected(diag_tests[t].name))
@@ -716,12 +739,26 @@ int diag_run(const struct diag_options *o)
 		r.nworkers = ++nw;
 	}
 	supervise(&r, ws, nw);
+	r.nworkers = 0;	/* the watch's samples from here on are between tests */
+	for (uint64_t now; r.watch && (now = diag_now_ms()) < watch_until;) {
+		uint64_t next = watch_tick(&r, now);
+		struct timespec pause = { 0, (long)((next > now ? next - now : 1) * 1000000) };
+		nanosleep(&pause, NULL);
+	}
 	if (r.tty && !o->json_stream && !o->quiet)
 		fprintf(stderr, "\r\033[K");
 	for (int i = 0; i < nw; i++)
 		not_run(&r, &ws[i]);
 	reap(ws, nw);
 	counters_after(&r, gpus);
+	if (r.watch) {
+		json_t *watched = diag_watch_end(r.watch);
+		size_t k;
+		json_t *res;
+		json_array_foreach(watched, k, res)
+			add_result(&r, json_incref(res));
+		json_decref(watched);
+	}
 	if (selected("perf")) {
 		json_t *perf = diag_perf_judge(r.results, gpus, o->reference);
 		size_t k;

@@ -24,6 +24,11 @@ const struct diag_test diag_tests[] = {
 	{ "vram", 2, true, 300, "VRAM patterns: keyed by address and seed, then inverted, checked in a rotated order" },
 	{ "peer", 2, true, 300, "SDMA copies of keyed patterns into every other GPU's VRAM, each pair alone, then all at once; verified" },
 	{ "queue_cycles", 2, true, 600, "compute and SDMA queues created, used and destroyed in a loop (the MES trigger)" },
+	{ "gemm_long", 3, true, 120, "fp32 and fp16 (WMMA) GEMMs sustained, every output compared bit-exactly" },
+	{ "sdma_long", 3, true, 120, "host to VRAM to host copies sustained, each round keyed with its own seed" },
+	{ "demo_loop", 3, true, 120, "the demo app in a loop: small dispatches back to back, every batch checked" },
+	{ "queue_storm", 3, true, 1200, "2,000 queue cycles of either kind, on every GPU at once" },
+	{ "soak", 4, false, 10, "the sustained tests in rounds in a seeded random order: failures per GPU-hour" },
 	{ "thermal", 1, false, 10, "hwmon over the run: no runaway to the limit, no stalled fan, no lost or frozen sensor" },
 	{ "perf", 1, false, 10, "each throughput against the other GPUs' (below 85% of their median fails) and --reference's" },
 };

@@ -84,6 +84,8 @@ struct diag_options {
 	uint64_t seed;
 	bool seed_given;
 	int iterations;
+	uint64_t duration_s;		/* --duration: the sustained tests' time (0: the level's budget) */
+	bool until_fail;		/* soak: until a failure */
 	const char *json_file;
 	bool json_stream;
 	bool allow_reset;
@@ -132,6 +134,7 @@ struct diag_worker_ctx {
 	int level;
 	int iterations;
 	uint32_t peers;			/* the run's GPUs: the peer copies' other ends */
+	uint64_t sustain_ms;		/* each sustained (level-3) test's share of the time */
 	const char *share_dir;
 	struct diag_link link;
 };

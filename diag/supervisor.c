@@ -62,6 +62,7 @@ struct run {
 	int ngpus;
 	json_t *counters_start[DIAG_MAX_GPUS];
 	uint32_t gpus_in_run;
+	uint64_t sustain_ms;		/* each sustained test's time */
 	bool tty;
 	/* the one worker in an exclusive step (-1: none), and those waiting for it */
 	int exclusive;
@@ -288,7 +289,8 @@ static void on_message(struct run *r, struct worker *w, const char *line)
 		const struct diag_test *t = diag_test_find(json_string_value(json_object_get(m, "test")) ?: "");
 		snprintf(w->test, sizeof w->test, "%s", t ? t->name : "?");
 		w->test_start_ms = now;
-		w->test_deadline_ms = now + (uint64_t)(t ? t->budget_s : 60) * 1000u;
+		/* a sustained test's budget: its share of the time, and its own bound beyond */
+		w->test_deadline_ms = now + (uint64_t)(t ? t->budget_s : 60) * 1000u + (t && t->level == 3 ? r->sustain_ms : 0);
 		w->kmsg_seq = diag_kmsg_scan(-1, NULL, NULL);
 		json_decref(w->counters_at_test);
 		w->counters_at_test = diag_counters(&r->gpus[w->gpu]);
@@ -394,6 +396,7 @@ static int start_worker(struct run *r, struct worker *w, int gpu)
 		FILE *out = fdopen(msg[1], "w");
 		struct diag_worker_ctx ctx = { .gpu = gpu, .info = &r->gpus[gpu], .seed = r->seed, .level = r->o->level,
 					       .iterations = r->o->iterations, .peers = r->gpus_in_run,
+					       .sustain_ms = r->sustain_ms,
 					       .share_dir = r->o->share_dir,
 					       .link = { out } };
 		diag_worker_main(&ctx, r->gpu_tests, r->ngpu_tests);
@@ -632,6 +635,120 @@ static void prometheus(struct run *r, const json_t *report, int code)
 		unlink(tmp);
 }
 
+/* ---- rounds of GPU tests ------------------------------------------------------------------------ */
+
+/* the sustained tests' share of the time: --duration (a soak's spread
+ * over several rounds), else the long level's budget */
+#define LONG_LEVEL_MS (25ull * 60 * 1000)
+#define SOAK_ROUNDS_MIN 4
+#define SOAK_SHARE_MAX_MS 60000ull
+static uint64_t sustain_share(const struct diag_options *o, int n3)
+{
+	if (n3 == 0)
+		return 0;
+	uint64_t total = o->duration_s ? o->duration_s * 1000 : LONG_LEVEL_MS;
+	uint64_t share = total / (uint64_t)n3;
+	if (o->level >= 4) {
+		share /= SOAK_ROUNDS_MIN;
+		share = share > SOAK_SHARE_MAX_MS ? SOAK_SHARE_MAX_MS : share;
+	}
+	return share ? share : 1;
+}
+
+/* The round's tests: the selected ones in order in round 0; after it (a
+ * soak) the sustained ones in an order drawn from the seed and the round. */
+static void round_tests(struct run *r, int round)
+{
+	r->ngpu_tests = 0;
+	for (int t = 0; t < diag_ntests; t++)
+		if (diag_tests[t].gpu_work && selected(diag_tests[t].name) && (round == 0 || diag_tests[t].level == 3))
+			r->gpu_tests[r->ngpu_tests++] = diag_tests[t].name;
+	uint64_t x = r->seed ^ (uint64_t)(round + 1) * 0x9e3779b97f4a7c15ull;
+	for (int i = r->ngpu_tests - 1; round > 0 && i > 0; i--) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int j = (int)(x % (uint64_t)(i + 1));
+		const char *t = r->gpu_tests[i];
+		r->gpu_tests[i] = r->gpu_tests[j];
+		r->gpu_tests[j] = t;
+	}
+}
+
+/* One round: a worker per GPU in gpus, supervised to its end; the GPUs
+ * that failed or hung (quarantined in a soak) returned; each GPU's time
+ * added to gpu_ms. */
+static uint32_t run_round(struct run *r, uint32_t gpus, int round, uint64_t *gpu_ms)
+{
+	round_tests(r, round);
+	size_t first = json_array_size(r->results);
+	struct worker ws[DIAG_MAX_GPUS];
+	int nw = 0, rc;
+	r->workers = ws;
+	uint64_t start = diag_now_ms();
+	for (int i = 0; i < r->ngpus && r->ngpu_tests; i++) {
+		if (!(gpus & (1u << i)))
+			continue;
+		if ((rc = start_worker(r, &ws[nw], i)) < 0) {
+			add_result(r, diag_result(r->gpu_tests[0], i, DIAG_ENV_NOT_READY, "WORKER_START_FAILED",
+						  DIAG_ACT_RETRY, "cannot start the GPU's worker: %s", strerror(-rc)));
+			continue;
+		}
+		r->nworkers = ++nw;
+	}
+	supervise(r, ws, nw);
+	r->nworkers = 0;	/* the watch's samples from here on are between tests */
+	for (int i = 0; i < nw; i++) {
+		not_run(r, &ws[i]);
+		gpu_ms[ws[i].gpu] += diag_now_ms() - start;
+	}
+	reap(ws, nw);
+	uint32_t failed = 0;
+	for (size_t i = first; i < json_array_size(r->results); i++) {
+		json_t *res = json_array_get(r->results, i);
+		enum diag_status st = diag_result_status(res);
+		if (r->o->level >= 4)
+			json_object_set_new(res, "round", json_integer(round));
+		if (st == DIAG_FAIL || st == DIAG_HANG)
+			failed |= 1u << (json_integer_value(json_object_get(res, "gpu")) & (DIAG_MAX_GPUS - 1));
+	}
+	return failed;
+}
+
+/* A soak's verdict per GPU: failures per GPU-hour, and with none the 95%
+ * upper bound on the rate (the rule of three: 3/N for N failure-free GPU-hours). */
+static void soak_summary(struct run *r, uint32_t gpus, const uint64_t *gpu_ms)
+{
+	for (int g = 0; g < r->ngpus; g++) {
+		if (!(gpus & (1u << g)))
+			continue;
+		int failures = 0, rounds = 0;
+		size_t i;
+		json_t *res;
+		json_array_foreach(r->results, i, res) {
+			if (json_integer_value(json_object_get(res, "gpu")) != g || !json_object_get(res, "round"))
+				continue;
+			enum diag_status st = diag_result_status(res);
+			failures += st == DIAG_FAIL || st == DIAG_HANG;
+			int round = (int)json_integer_value(json_object_get(res, "round"));
+			rounds = round + 1 > rounds ? round + 1 : rounds;
+		}
+		double hours = gpu_ms[g] ? (double)gpu_ms[g] / 3.6e6 : 1 / 3.6e6;
+		json_t *s = failures ? diag_result("soak", g, DIAG_FAIL, "SOAK_FAILURES", DIAG_ACT_INVESTIGATE,
+						   "%d failures in %d rounds, %.4f GPU-hours: %.3g per GPU-hour", failures,
+						   rounds, hours, failures / hours)
+				     : diag_result("soak", g, DIAG_PASS, "OK", DIAG_ACT_NONE,
+						   "no failure in %d rounds, %.4f GPU-hours: at most %.3g per GPU-hour (95%%)",
+						   rounds, hours, 3 / hours);
+		diag_measure(s, "gpu_hours", hours, "h", NULL, 0);
+		diag_measure(s, "rounds", rounds, "count", NULL, 0);
+		diag_measure(s, "failures_per_gpu_hour", failures / hours, "1/h", NULL, 0);
+		if (!failures)
+			diag_measure(s, "failures_per_gpu_hour_95_upper", 3 / hours, "1/h", NULL, 0);
+		add_result(r, s);
+	}
+}
+
 /* ---- the run ------------------------------------------------------------------------------ */
 
 static json_t *run_header(struct run *r, uint32_t gpus)
@@ -720,26 +837,23 @@ int diag_run(const struct diag_options *o)
 	if (selected("thermal"))
 		r.watch = diag_watch_start(r.gpus, r.ngpus, gpus);
 
-	/* the GPU tests, a worker per GPU */
+	/* the GPU tests, a worker per GPU; a soak repeats the sustained ones in rounds */
+	int n3 = 0;
 	for (int t = 0; t < diag_ntests; t++)
-		if (diag_tests[t].gpu_work && selected(diag_tests[t].name))
-			r.gpu_tests[r.ngpu_tests++] = diag_tests[t].name;
-	struct worker ws[DIAG_MAX_GPUS];
-	int nw = 0;
+		n3 += diag_tests[t].gpu_work && diag_tests[t].level == 3 && selected(diag_tests[t].name);
+	r.sustain_ms = sustain_share(o, n3);
 	r.gpus_in_run = gpus;
-	r.workers = ws;
-	for (int i = 0; i < r.ngpus && r.ngpu_tests; i++) {
-		if (!(gpus & (1u << i)))
-			continue;
-		if ((rc = start_worker(&r, &ws[nw], i)) < 0) {
-			add_result(&r, diag_result(r.gpu_tests[0], i, DIAG_ENV_NOT_READY, "WORKER_START_FAILED",
-						   DIAG_ACT_RETRY, "cannot start the GPU's worker: %s", strerror(-rc)));
-			continue;
-		}
-		r.nworkers = ++nw;
+	uint32_t live = gpus;
+	uint64_t soak_end = t0 + o->duration_s * 1000, gpu_ms[DIAG_MAX_GPUS] = { 0 };
+	for (int round = 0;; round++) {
+		uint32_t failed = run_round(&r, live, round, gpu_ms);
+		live &= ~failed;
+		if (o->level < 4 || !live || (o->until_fail && failed) || (o->duration_s && diag_now_ms() >= soak_end) ||
+		    !r.ngpu_tests)
+			break;
 	}
-	supervise(&r, ws, nw);
-	r.nworkers = 0;	/* the watch's samples from here on are between tests */
+	if (o->level >= 4 && selected("soak"))
+		soak_summary(&r, gpus, gpu_ms);
 	for (uint64_t now; r.watch && (now = diag_now_ms()) < watch_until;) {
 		uint64_t next = watch_tick(&r, now);
 		struct timespec pause = { 0, (long)((next > now ? next - now : 1) * 1000000) };
@@ -747,9 +861,6 @@ int diag_run(const struct diag_options *o)
 	}
 	if (r.tty && !o->json_stream && !o->quiet)
 		fprintf(stderr, "\r\033[K");
-	for (int i = 0; i < nw; i++)
-		not_run(&r, &ws[i]);
-	reap(ws, nw);
 	counters_after(&r, gpus);
 	if (r.watch) {
 		json_t *watched = diag_watch_end(r.watch);

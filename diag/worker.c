@@ -6,6 +6,7 @@
  * reports.  A hang or a reset ends the worker: the GPU is quarantined. */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,7 +28,7 @@ struct gpu_run {
 	struct diag_worker_ctx *ctx;
 	tbh_device *dev;
 	tbh_program *prog;
-	const tbh_kernel *gemm, *fill, *check, *march;
+	const tbh_kernel *gemm, *fill, *check, *march, *wmma;
 	tbh_queue *compute, *copy;
 	tbh_signal *sig;
 	uint64_t next;			/* the signal's next value */
@@ -842,6 +843,309 @@ static json_t *test_peer(struct gpu_run *r)
 	return res;
 }
 
+/* ---- level 3: sustained work -------------------------------------------------------------------- */
+
+/* the small integers of the GEMM inputs (-8..8) as IEEE half-precision bits */
+static uint16_t small_int_half(int v)
+{
+	if (v == 0)
+		return 0;
+	unsigned a = (unsigned)(v < 0 ? -v : v), e = 31 - (unsigned)__builtin_clz(a);
+	return (uint16_t)((v < 0 ? 0x8000u : 0) | (e + 15) << 10 | ((a << (10 - e)) & 0x3ffu));
+}
+
+/* the largest GEMM the host checks quickly enough, n a multiple of 16 */
+#define LONG_GEMM_MAX_N 512
+
+struct gemm_set {
+	uint32_t n;
+	tbh_buffer *a, *b, *ah, *bh, *c;	/* fp32 inputs, fp16 inputs, the output */
+	float *ref;
+};
+
+static void gemm_set_free(struct gemm_set *g)
+{
+	tbh_buffer_free(g->a);
+	tbh_buffer_free(g->b);
+	tbh_buffer_free(g->ah);
+	tbh_buffer_free(g->bh);
+	tbh_buffer_free(g->c);
+	free(g->ref);
+}
+
+/* new inputs and the host's reference (the same in fp32 and fp16: small integers) */
+static void gemm_inputs(struct gpu_run *r, struct gemm_set *g)
+{
+	uint32_t n = g->n;
+	float *a = tbh_buffer_cpu(g->a), *b = tbh_buffer_cpu(g->b);
+	uint16_t *ah = tbh_buffer_cpu(g->ah), *bh = tbh_buffer_cpu(g->bh);
+	for (uint32_t i = 0; i < n * n; i++) {
+		int x = (int)(xorshift(&r->rng) % 17) - 8, y = (int)(xorshift(&r->rng) % 17) - 8;
+		a[i] = (float)x;
+		b[i] = (float)y;
+		ah[i] = small_int_half(x);
+		bh[i] = small_int_half(y);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < n; j++) {
+			float acc = 0;
+			for (uint32_t p = 0; p < n; p++)
+				acc += a[i * n + p] * b[p * n + j];
+			g->ref[i * n + j] = acc;
+		}
+}
+
+/* one GEMM (wmma: fp16 on the matrix cores) into C, compared bit-exactly */
+static json_t *gemm_once(struct gpu_run *r, struct gemm_set *g, bool wmma, uint32_t deadline, double *ms, int round)
+{
+	volatile float *c = tbh_buffer_cpu(g->c);
+	uint32_t n = g->n;
+	for (uint32_t i = 0; i < n * n; i++)
+		c[i] = NAN;
+	const uint64_t v[] = { tbh_buffer_address(wmma ? g->ah : g->a), tbh_buffer_address(wmma ? g->bh : g->b),
+			       tbh_buffer_address(g->c), n };
+	uint8_t args[64];
+	const tbh_kernel *k = wmma ? r->wmma : r->gemm;
+	size_t size = pack_args(k, args, sizeof args, v, 4);
+	int rc;
+	if (wmma) {
+		/* a wave32 work-group per 16x16 tile */
+		uint32_t grid[3] = { 32 * (n / 16) * (n / 16), 1, 1 }, block[3] = { 32, 1, 1 };
+		uint64_t sv = ++r->next;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = tbh_queue_exec(r->compute, k, args, size, grid, block);
+		if (rc == 0)
+			rc = tbh_queue_signal(r->compute, r->sig, sv);
+		if (rc == 0)
+			rc = tbh_queue_submit(r->compute);
+		if (rc == 0)
+			rc = tbh_signal_wait(r->sig, sv, deadline);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		*ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	} else {
+		rc = run_kernel(r, k, args, size, n * n, deadline, ms);
+	}
+	if (rc < 0)
+		return gpu_failed(r, rc, wmma ? "an fp16 WMMA GEMM" : "an fp32 GEMM");
+	uint32_t bad = 0, first = 0;
+	for (uint32_t i = 0; i < n * n; i++) {
+		float got = c[i];
+		if (memcmp(&got, &g->ref[i], sizeof got) != 0 && !bad++)
+			first = i;
+	}
+	if (!bad)
+		return NULL;
+	float got = c[first];
+	return diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "GEMM_MISMATCH", DIAG_ACT_REPLACE_HW,
+			   "round %d, %s %ux%u: %u of %u outputs differ from the host's; first C[%u][%u] = %g, not %g", round,
+			   wmma ? "fp16 WMMA" : "fp32", n, n, bad, n * n, first / n, first % n, (double)got,
+			   (double)g->ref[first]);
+}
+
+/* fp32 and fp16 (WMMA) GEMMs back to back for the test's share of the
+ * level's time, every output compared bit-exactly with the host's; new
+ * inputs every few rounds.  n: the largest (to LONG_GEMM_MAX_N) whose
+ * GEMM the probe says takes at most a quarter of a second. */
+static json_t *test_gemm_long(struct gpu_run *r)
+{
+	struct gemm_set g = { .n = 64 };
+	json_t *res = NULL;
+	double ms[2];
+	for (int pass = 0; pass < 2 && !res; pass++) {
+		gemm_set_free(&g);
+		memset(&g.a, 0, sizeof g - offsetof(struct gemm_set, a));
+		uint64_t bytes = (uint64_t)g.n * g.n * 4;
+		int rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g.a);
+		if (rc == 0)
+			rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g.b);
+		if (rc == 0)
+			rc = tbh_buffer_alloc(r->dev, bytes / 2, TBH_MEMORY_HOST, &g.ah);
+		if (rc == 0)
+			rc = tbh_buffer_alloc(r->dev, bytes / 2, TBH_MEMORY_HOST, &g.bh);
+		if (rc == 0)
+			rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g.c);
+		if (rc < 0 || !(g.ref = malloc(bytes))) {
+			res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+					  "cannot allocate the %ux%u matrices: %s", g.n, g.n, tbh_last_error());
+			break;
+		}
+		gemm_inputs(r, &g);
+		if (pass == 1)
+			break;
+		step(r, "calibrate", CALIBRATION_DEADLINE_MS);
+		if ((res = gemm_once(r, &g, false, CALIBRATION_DEADLINE_MS, &ms[0], 0)) ||
+		    (res = gemm_once(r, &g, true, CALIBRATION_DEADLINE_MS, &ms[1], 0)))
+			break;
+		double slow = ms[0] > ms[1] ? ms[0] : ms[1];
+		while (g.n < LONG_GEMM_MAX_N && slow * 8 <= 250) {
+			g.n *= 2;
+			slow *= 8;
+		}
+		ms[0] *= (double)g.n * g.n * g.n / (64.0 * 64 * 64);
+		ms[1] *= (double)g.n * g.n * g.n / (64.0 * 64 * 64);
+	}
+	uint64_t end = diag_now_ms() + r->ctx->sustain_ms;
+	int rounds = 0;
+	uint32_t deadline = deadline_for(ms[0] > ms[1] ? ms[0] : ms[1]);
+	step(r, "GEMMs", deadline);
+	while (!res && (rounds == 0 || diag_now_ms() < end)) {
+		if (rounds && rounds % 8 == 0)
+			gemm_inputs(r, &g);
+		rounds++;
+		if (!(res = gemm_once(r, &g, false, deadline, &ms[0], rounds)))
+			res = gemm_once(r, &g, true, deadline, &ms[1], rounds);
+		progress(r, (uint64_t)rounds, 0, deadline);
+	}
+	if (!res) {
+		res = diag_result(r->test, r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+				  "%d rounds of %ux%u fp32 and fp16 (WMMA) GEMMs, every output exact", rounds, g.n, g.n);
+		diag_measure(res, "fp32", 2.0 * g.n * g.n * g.n / (ms[0] > 0.001 ? ms[0] : 0.001) / 1e6, "GFLOP/s", NULL, 0);
+		diag_measure(res, "fp16_wmma", 2.0 * g.n * g.n * g.n / (ms[1] > 0.001 ? ms[1] : 0.001) / 1e6, "GFLOP/s", NULL, 0);
+		diag_measure(res, "rounds", rounds, "count", NULL, 0);
+	}
+	gemm_set_free(&g);
+	return res;
+}
+
+/* host to VRAM to host copies back to back for the test's share of the
+ * level's time, each round keyed with a seed of its own (the first kept
+ * in the evidence) and every word checked */
+static json_t *test_sdma_long(struct gpu_run *r)
+{
+	const uint64_t probe = 1ull << 20;
+	tbh_buffer *src = NULL, *vram = NULL, *back = NULL;
+	json_t *res = NULL;
+	int rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_HOST, &src);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_DEVICE, &vram);
+	double ms = 0;
+	step(r, "calibrate", CALIBRATION_DEADLINE_MS);
+	if (rc == 0 && (rc = timed_copy(r, vram, src, probe, CALIBRATION_DEADLINE_MS, &ms)) < 0) {
+		res = gpu_failed(r, rc, "the calibration copy");
+		goto out;
+	}
+	/* a copy of about a tenth of a second */
+	uint64_t size = (uint64_t)((double)probe / (ms > 0.01 ? ms : 0.01) * 100) & ~(probe - 1);
+	size = size < probe ? probe : size > (256ull << 20) ? 256ull << 20 : size;
+	tbh_buffer_free(src);
+	tbh_buffer_free(vram);
+	src = vram = NULL;
+	rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &src);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_DEVICE, &vram);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &back);
+	if (rc < 0) {
+		res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+				  "cannot allocate %llu MiB buffers: %s", (unsigned long long)(size >> 20), tbh_last_error());
+		goto out;
+	}
+	uint32_t deadline = deadline_for(ms * (double)(size / probe));
+	uint64_t end = diag_now_ms() + r->ctx->sustain_ms, seed = 0, moved = 0;
+	double busy_ms = 0;
+	int rounds = 0;
+	step(r, "copies", deadline);
+	while (rounds == 0 || diag_now_ms() < end) {
+		seed = xorshift(&r->rng);
+		fill_keyed(tbh_buffer_cpu(src), size / 4, seed);
+		double up, down;
+		if ((rc = timed_copy(r, vram, src, size, deadline, &up)) < 0 ||
+		    (rc = timed_copy(r, back, vram, size, deadline, &down)) < 0) {
+			res = gpu_failed(r, rc, "a sustained copy");
+			goto out;
+		}
+		rounds++;
+		busy_ms += up + down;
+		moved += 2 * size;
+		uint64_t first = 0;
+		uint32_t bits = 0;
+		uint64_t bad = verify_keyed(tbh_buffer_cpu(back), size / 4, seed, &first, &bits);
+		if (bad) {
+			res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "COPY_DATA_MISMATCH", DIAG_ACT_REPLACE_HW,
+					  "round %d (seed %llu): %llu words wrong after the round trip, first at byte 0x%llx, bits 0x%08x",
+					  rounds, (unsigned long long)seed, (unsigned long long)bad, (unsigned long long)first * 4, bits);
+			goto out;
+		}
+		progress(r, (uint64_t)rounds, 0, deadline);
+	}
+	res = diag_result(r->test, r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+			  "%d rounds of %llu MiB each way, each keyed with its own seed, every word as keyed", rounds,
+			  (unsigned long long)(size >> 20));
+	diag_measure(res, "sustained", (double)moved / (busy_ms > 0.001 ? busy_ms : 0.001) / 1e6, "GB/s", NULL, 0);
+	char hex[24];
+	snprintf(hex, sizeof hex, "0x%016llx", (unsigned long long)seed);
+	json_object_set_new(json_object_get(res, "evidence"), "last_round_seed", json_string(hex));
+out:
+	tbh_buffer_free(src);
+	tbh_buffer_free(vram);
+	tbh_buffer_free(back);
+	return res;
+}
+
+/* the "demo app in a loop": many small dispatches back to back (each a
+ * fill of 4 KiB with a key of its own), a batch to a submission, every
+ * batch's results checked on the host, for the test's share of the time */
+#define DEMO_BATCH 64
+#define DEMO_WORDS 1024u
+
+static json_t *test_demo_loop(struct gpu_run *r)
+{
+	tbh_buffer *out = NULL;
+	if (tbh_buffer_alloc(r->dev, (uint64_t)DEMO_BATCH * DEMO_WORDS * 4, TBH_MEMORY_HOST, &out) < 0)
+		return diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+				   "cannot allocate the dispatches' buffer: %s", tbh_last_error());
+	uint32_t *w = tbh_buffer_cpu(out);
+	uint64_t end = diag_now_ms() + r->ctx->sustain_ms, batches = 0;
+	uint32_t deadline = CALIBRATION_DEADLINE_MS;
+	json_t *res = NULL;
+	step(r, "dispatches", deadline);
+	while (!res && (batches == 0 || diag_now_ms() < end)) {
+		uint64_t key = xorshift(&r->rng), v = ++r->next;
+		memset(w, 0, (size_t)DEMO_BATCH * DEMO_WORDS * 4);
+		uint8_t args[128];
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int rc = 0;
+		for (uint32_t i = 0; i < DEMO_BATCH && rc == 0; i++) {
+			const uint64_t fv[] = { tbh_buffer_address(out) + (uint64_t)i * DEMO_WORDS * 4, DEMO_WORDS,
+						(uint64_t)i * DEMO_WORDS * 4, key, 0 };
+			uint32_t grid[3] = { DEMO_WORDS, 1, 1 }, block[3] = { 64, 1, 1 };
+			rc = tbh_queue_exec(r->compute, r->fill, args, pack_args(r->fill, args, sizeof args, fv, 5), grid, block);
+		}
+		if (rc == 0)
+			rc = tbh_queue_signal(r->compute, r->sig, v);
+		if (rc == 0)
+			rc = tbh_queue_submit(r->compute);
+		if (rc == 0)
+			rc = tbh_signal_wait(r->sig, v, deadline);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (rc < 0) {
+			tbh_buffer_free(out);
+			return gpu_failed(r, rc, "a batch of small dispatches");
+		}
+		batches++;
+		if (batches == 1)
+			deadline = deadline_for((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		uint64_t first = 0;
+		uint32_t bits = 0;
+		uint64_t bad = verify_keyed(w, (uint64_t)DEMO_BATCH * DEMO_WORDS, key, &first, &bits);
+		if (bad)
+			res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "DISPATCH_RESULT_WRONG", DIAG_ACT_INVESTIGATE,
+					  "batch %llu: %llu words wrong, first in dispatch %llu, bits 0x%08x", (unsigned long long)batches,
+					  (unsigned long long)bad, (unsigned long long)(first / DEMO_WORDS), bits);
+		progress(r, batches, 0, deadline);
+	}
+	if (!res) {
+		res = diag_result(r->test, r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+				  "%llu dispatches in %llu batches, every batch's results checked", (unsigned long long)(batches * DEMO_BATCH),
+				  (unsigned long long)batches);
+		diag_measure(res, "dispatches", (double)(batches * DEMO_BATCH), "count", NULL, 0);
+	}
+	tbh_buffer_free(out);
+	return res;
+}
+
 /* Queues created, used and destroyed in a loop: what makes the MES
  * firmware stop answering REMOVE_QUEUE.  The driver resets the GPU when it
  * does; amdgpu's VRAM-lost counter, read after every removal, names the
@@ -857,15 +1161,19 @@ static json_t *cycle_failed(struct gpu_run *r, int rc, int cycle, int n, int kin
 	return res;
 }
 
-static json_t *test_queue_cycles(struct gpu_run *r)
+/* n cycles: each a compute and an SDMA queue, or (mixed) one of either
+ * kind, as the run's random numbers pick */
+static json_t *queue_cycles(struct gpu_run *r, int n, bool mixed)
 {
-	int n = r->ctx->iterations ? r->ctx->iterations : 200, removals = 0;
+	int removals = 0, made[2] = { 0, 0 };
 	uint32_t lost0 = 0, lost = 0;
 	bool counted = diag_vram_lost(r->ctx->info, &lost0) == 0;
 	step(r, "cycles", DEADLINE_MIN_MS);
 	uint32_t deadline = DEADLINE_MIN_MS;
 	for (int i = 0; i < n; i++) {
-		for (int kind = 0; kind < 2; kind++) {
+		for (int k = 0; k < (mixed ? 1 : 2); k++) {
+			int kind = mixed ? (int)(xorshift(&r->rng) >> 11 & 1) : k;
+			made[kind]++;
 			tbh_queue *q;
 			int rc = tbh_queue_create(r->dev, kind ? TBH_QUEUE_COPY : TBH_QUEUE_COMPUTE, &q);
 			double ms = 0;
@@ -878,13 +1186,24 @@ static json_t *test_queue_cycles(struct gpu_run *r)
 				return cycle_failed(r, rc, i + 1, n, kind, removals, "the queue failed");
 			if (counted && diag_vram_lost(r->ctx->info, &lost) == 0 && lost != lost0)
 				return cycle_failed(r, -EIO, i + 1, n, kind, removals, "the GPU reset after its removal");
-			if (i == 0 && kind == 0)
+			if (i == 0 && k == 0)
 				deadline = deadline_for(ms);
 		}
 		progress(r, (uint64_t)i + 1, (uint64_t)n, deadline);
 	}
-	return diag_result("queue_cycles", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
-			   "%d compute and %d SDMA queues created, used and destroyed", n, n);
+	return diag_result(r->test, r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+			   "%d compute and %d SDMA queues created, used and destroyed", made[0], made[1]);
+}
+
+static json_t *test_queue_cycles(struct gpu_run *r)
+{
+	return queue_cycles(r, r->ctx->iterations ? r->ctx->iterations : 200, false);
+}
+
+/* level 3: 2,000 cycles of either kind, every GPU's worker at once */
+static json_t *test_queue_storm(struct gpu_run *r)
+{
+	return queue_cycles(r, r->ctx->iterations ? r->ctx->iterations : 2000, true);
 }
 
 static const struct {
@@ -898,6 +1217,10 @@ static const struct {
 	{ "vram", test_vram },
 	{ "peer", test_peer },
 	{ "queue_cycles", test_queue_cycles },
+	{ "gemm_long", test_gemm_long },
+	{ "sdma_long", test_sdma_long },
+	{ "demo_loop", test_demo_loop },
+	{ "queue_storm", test_queue_storm },
 };
 
 /* ---- the worker ---------------------------------------------------------------------------- */
@@ -917,6 +1240,8 @@ static int setup(struct gpu_run *r)
 		rc = tbh_program_kernel(r->prog, "pattern_check", &r->check);
 	if (rc == 0)
 		rc = tbh_program_kernel(r->prog, "march_element", &r->march);
+	if (rc == 0)
+		rc = tbh_program_kernel(r->prog, "gemm_wmma_f16", &r->wmma);
 	return rc;
 }
 

@@ -4,6 +4,8 @@
  * (the HSA kernel dispatch packet: workgroup_size_x is the u16 at byte 4).
  * Every kernel is one-dimensional. */
 
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+
 static inline uint diag_global_id(void)
 {
 	const __constant ushort *packet = (const __constant ushort *)__builtin_amdgcn_dispatch_ptr();
@@ -101,4 +103,30 @@ __kernel void march_element(__global uint *words, uint count, ulong base, ulong 
 	}
 	if (flags & MARCH_WRITE)
 		words[i] = background ^ write;
+}
+
+/* C (n x n, fp32) = A x B (fp16), row-major, n a multiple of 16, on the
+ * matrix cores: one wave32 work-group per 16x16 tile of C (tile t of the
+ * n/16 x n/16, row-major), v_wmma_f32_16x16x16_f16 once per 16 of k.  The
+ * RDNA3 wave32 layout: lane l holds row l%16 of the A tile and column l%16
+ * of the B tile (16 halves each; lanes 16-31 repeat 0-15); element v of
+ * its 8 results is C[2v + l/16][l%16].  The inputs are small integers, so
+ * every product and sum is exact in the fp32 accumulator. */
+__kernel __attribute__((reqd_work_group_size(32, 1, 1))) void gemm_wmma_f16(__global const half *a, __global const half *b,
+									   __global float *c, uint n)
+{
+	uint lane = __builtin_amdgcn_workitem_id_x(), r = lane % 16, tiles = n / 16;
+	uint t = __builtin_amdgcn_workgroup_id_x();
+	uint row0 = t / tiles * 16, col0 = t % tiles * 16;
+	float8 acc = 0.0f;
+	for (uint p0 = 0; p0 < n; p0 += 16) {
+		half16 av, bv;
+		for (uint e = 0; e < 16; e++) {
+			av[e] = a[(row0 + r) * n + p0 + e];
+			bv[e] = b[(p0 + e) * n + col0 + r];
+		}
+		acc = __builtin_amdgcn_wmma_f32_16x16x16_f16_w32(av, bv, acc);
+	}
+	for (uint v = 0; v < 8; v++)
+		c[(row0 + 2 * v + lane / 16) * n + col0 + r] = acc[v];
 }

@@ -13,6 +13,7 @@
 /* In the order they run.  Level 0 reads what the kernel publishes; the
  * others are a GPU's worker's. */
 const struct diag_test diag_tests[] = {
+	{ "exclusive", 0, false, 10, "no other process holds the GPU (else ENV_NOT_READY, its tests not run)" },
 	{ "pcie", 0, false, 10, "the GPU and every hop above it at PCIe 4.0 x16" },
 	{ "bar", 0, false, 10, "large BAR: BAR0 covers all of VRAM" },
 	{ "counters", 0, false, 10, "no RAS, AER or reset counts, and none added during the run" },

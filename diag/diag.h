@@ -112,6 +112,10 @@ int diag_vram_lost(const struct tb_gpu_info *gpu, uint32_t *out);
 /* Level-0 tests of one GPU (pcie, bar, counters, sensors): results appended to out. */
 void diag_inventory_gpu(const struct tb_gpu_info *gpu, const json_t *counters_at_start, json_t *out,
 			bool (*selected)(const char *test));
+/* Other processes that hold the GPU (KFD's proc/<pid>/vram_<gpu_id>): [{pid, comm}] */
+json_t *diag_gpu_holders(const struct tb_gpu_info *gpu);
+/* amdgpu's module parameters that matter, by name ({} when not loaded) */
+json_t *diag_module_params(void);
 /* The GPU's hwmon directory: 0 or -errno */
 int diag_hwmon_dir(const struct tb_gpu_info *gpu, char *out, size_t len);
 /* A number in a sysfs file (base 0), or -1 when it cannot be read. */

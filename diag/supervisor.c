@@ -635,6 +635,27 @@ static void prometheus(struct run *r, const json_t *report, int code)
 		unlink(tmp);
 }
 
+/* The GPUs the exclusive test found held by another process: their GPU
+ * tests NOT_RUN (the other process would disturb them, and they it). */
+static uint32_t gpus_in_use(struct run *r, uint32_t gpus)
+{
+	uint32_t held = 0;
+	size_t i;
+	json_t *res;
+	json_array_foreach(r->results, i, res) {
+		int g = (int)json_integer_value(json_object_get(res, "gpu"));
+		if (!strcmp(json_string_value(json_object_get(res, "test")) ?: "", "exclusive") && g >= 0 &&
+		    g < DIAG_MAX_GPUS && (gpus & (1u << g)) && diag_result_status(res) == DIAG_ENV_NOT_READY)
+			held |= 1u << g;
+	}
+	for (int t = 0; t < diag_ntests; t++)
+		for (int g = 0; held && g < r->ngpus; g++)
+			if ((held & (1u << g)) && diag_tests[t].gpu_work && selected(diag_tests[t].name))
+				add_result(r, diag_result(diag_tests[t].name, g, DIAG_NOT_RUN, "GPU_IN_USE", DIAG_ACT_RETRY,
+							  "not run: another process holds the GPU"));
+	return held;
+}
+
 /* ---- rounds of GPU tests ------------------------------------------------------------------------ */
 
 /* the sustained tests' share of the time: --duration (a soak's spread
@@ -763,8 +784,9 @@ static json_t *run_header(struct run *r, uint32_t gpus)
 							      r->gpus[i].target, "vram_bytes", (json_int_t)r->gpus[i].vram_bytes,
 							      "compute_units", (int)r->gpus[i].cu_count, "firmware",
 							      diag_firmware(&r->gpus[i])));
-	return json_pack("{s:s, s:I, s:i, s:s, s:s, s:o}", "id", r->id, "seed", (json_int_t)r->seed, "level",
-			 r->o->level, "tool_version", TOOL_VERSION, "kernel", u.release, "gpus", list);
+	return json_pack("{s:s, s:I, s:i, s:s, s:s, s:o, s:o}", "id", r->id, "seed", (json_int_t)r->seed, "level",
+			 r->o->level, "tool_version", TOOL_VERSION, "kernel", u.release, "gpus", list, "amdgpu_parameters",
+			 diag_module_params());
 }
 
 int diag_run(const struct diag_options *o)
@@ -843,7 +865,7 @@ int diag_run(const struct diag_options *o)
 		n3 += diag_tests[t].gpu_work && diag_tests[t].level == 3 && selected(diag_tests[t].name);
 	r.sustain_ms = sustain_share(o, n3);
 	r.gpus_in_run = gpus;
-	uint32_t live = gpus;
+	uint32_t live = gpus & ~gpus_in_use(&r, gpus);
 	uint64_t soak_end = t0 + o->duration_s * 1000, gpu_ms[DIAG_MAX_GPUS] = { 0 };
 	for (int round = 0;; round++) {
 		uint32_t failed = run_round(&r, live, round, gpu_ms);

@@ -54,7 +54,7 @@ ok_perf = perf <= {"PASS OK", "SKIPPED PERF_TOO_NOISY"}
 print(len(rep["run"]["gpus"]), len(rep["results"]), " ".join("%s=%d" % kv for kv in sorted(st.items())), ok_perf, rep["run"]["seed"])
 PY
 )
-equals "six GPUs, ten tests each, every one PASS (perf: PASS or too noisy to judge), the seed recorded" "6 60 PASS=54 True 42" "$summary"
+equals "six GPUs, eleven tests each, every one PASS (perf: PASS or too noisy to judge), the seed recorded" "6 66 PASS=60 True 42" "$summary"
 ref=$(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -105,7 +105,7 @@ mine = [r for r in rep["results"] if r["gpu"] in (0, 5) and r["test"] != "perf"]
 print(sorted(set(r["status"] for r in mine)), len(mine))
 PY
 )
-equals "GPUs 0 and 5 complete every test and pass" "['PASS'] 18" "$others"
+equals "GPUs 0 and 5 complete every test and pass" "['PASS'] 20" "$others"
 "$tb" sim fault clear >/dev/null
 
 # ---- a silent hang, a GPU off the bus --------------------------------------------------------

@@ -55,4 +55,16 @@ diag -g 3 -t queues --quiet --calibrate "$diag_state/bad-ref.json" >/dev/null 2>
 equals "--calibrate on a run that did not pass: no reference written, the run's exit code" "no file 2" \
   "$([ -e "$diag_state/bad-ref.json" ] && echo file || echo no file) $rc"
 "$tb" sim fault clear >/dev/null
+# ---- another process holding a GPU: ENV_NOT_READY, not FAIL ----------------------------------------
+setsid "$tb" sim run -- "$tb" diag --state "$diag_state/holder" -g 1 -t fence --iterations 1000000 --json-stream \
+  >"$diag_state/holder.out" 2>&1 &
+holder=$!
+for _ in $(seq 300); do grep -q '"step":"round trips"' "$diag_state/holder.out" && break; sleep 0.1; done
+diag -g 0,1 -t exclusive,queues --quiet --json "$diag_state/held.json"; rc=$?
+kill -KILL -- -"$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+equals "a GPU another process holds (KFD's proc/PID/vram_ID): exclusive ENV_NOT_READY GPU_IN_USE, its tests NOT_RUN, GPU 0 PASS, exit 3" \
+  "ENV_NOT_READY GPU_IN_USE|NOT_RUN GPU_IN_USE|PASS OK 3" \
+  "$(py "$diag_state/held.json" '"|".join([r["status"] + " " + r["reason"] for r in R if r["gpu"] == 1 and r["test"] == t][0] for t in ("exclusive", "queues")) + "|" + [r["status"] + " " + r["reason"] for r in R if r["gpu"] == 0 and r["test"] == "queues"][0]') $rc"
+equals "the amdgpu module parameters that matter are in the report" "True" \
+  "$(py "$diag_state/held.json" '"lockup_timeout" in rep["run"]["amdgpu_parameters"]')"
 check "the box stops" "$tb" sim stop

@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 #define DIAG_MAX_GPUS 16
-#define DIAG_MAX_TESTS 16
+#define DIAG_MAX_TESTS 32
 #define DIAG_SCHEMA "tb.diag/1"
 
 enum diag_status {
@@ -179,6 +179,14 @@ struct diag_watch *diag_watch_start(const struct tb_gpu_info *gpus, int ngpus, u
 void diag_watch_sample(struct diag_watch *w, const char *const *during);
 /* the "thermal" results, one a GPU; frees w */
 json_t *diag_watch_end(struct diag_watch *w);
+
+/* ---- the live table on a terminal (live.c) ------------------------------------------------- */
+
+struct diag_live;
+struct diag_live *diag_live_start(FILE *out, uint32_t gpus, const char *const *tests, int ntests);
+/* GPU's cell of test: text (a step, progress, a status); final: redraw now */
+void diag_live_set(struct diag_live *l, int gpu, const char *test, const char *text, bool final);
+void diag_live_end(struct diag_live *l);	/* the last drawing; frees l */
 
 /* ---- performance verdicts (perf.c) ------------------------------------------------------- */
 

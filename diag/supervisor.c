@@ -69,6 +69,7 @@ struct run {
 	struct worker *workers;
 	int nworkers;
 	struct diag_watch *watch;	/* the sensors over the run (NULL: not watched) */
+	struct diag_live *live;		/* the table on a terminal (NULL: lines on standard error) */
 	uint64_t next_sample_ms;
 };
 
@@ -106,6 +107,12 @@ static void stream(struct run *r, json_t *ev)
 static void show_result(struct run *r, const json_t *res)
 {
 	stream(r, json_pack("{s:s, s:O}", "ev", "result", "result", res));
+	if (r->live) {
+		diag_live_set(r->live, (int)json_integer_value(json_object_get(res, "gpu")),
+			      json_string_value(json_object_get(res, "test")) ?: "",
+			      json_string_value(json_object_get(res, "status")) ?: "", true);
+		return;
+	}
 	if (r->o->json_stream || r->o->quiet)
 		return;
 	if (r->tty)
@@ -117,6 +124,15 @@ static void show_result(struct run *r, const json_t *res)
 
 static void show_progress(struct run *r, const struct worker *w, long long done, long long total)
 {
+	if (r->live) {
+		char text[32];
+		if (total > 0)
+			snprintf(text, sizeof text, "%lld/%lld", done, total);
+		else
+			snprintf(text, sizeof text, "%lld done", done);
+		diag_live_set(r->live, w->gpu, w->test, text, false);
+		return;
+	}
 	if (!r->tty || r->o->json_stream || r->o->quiet)
 		return;
 	fprintf(stderr, "\r\033[KGPU %d %s: %s %lld/%lld", w->gpu, w->test, w->step, done, total);
@@ -313,6 +329,7 @@ static void on_message(struct run *r, struct worker *w, const char *line)
 			w->deadline_ms = w->test_deadline_ms + 1;
 		}
 		stream(r, json_pack("{s:s, s:i, s:s, s:s}", "ev", "step", "gpu", w->gpu, "test", w->test, "step", w->step));
+		diag_live_set(r->live, w->gpu, w->test, w->step, false);
 	} else if (!strcmp(ev, "progress")) {
 		w->deadline_ms = now + (uint64_t)json_integer_value(json_object_get(m, "deadline_ms")) + GRACE_MS;
 		show_progress(r, w, (long long)json_integer_value(json_object_get(m, "done")),
@@ -847,6 +864,15 @@ int diag_run(const struct diag_options *o)
 			r.counters_start[i] = diag_counters(&r.gpus[i]);
 			diag_inventory_gpu(&r.gpus[i], r.counters_start[i], r.results, selected);
 		}
+	/* on a terminal, the live table (on standard output, the final table's place) */
+	if (isatty(STDOUT_FILENO) && !o->json_stream && !o->quiet) {
+		const char *names[DIAG_MAX_TESTS];
+		int nnames = 0;
+		for (int t = 0; t < diag_ntests && nnames < DIAG_MAX_TESTS; t++)
+			if (selected(diag_tests[t].name))
+				names[nnames++] = diag_tests[t].name;
+		r.live = diag_live_start(stdout, gpus, names, nnames);
+	}
 	if (!o->json_stream && !o->quiet) {
 		size_t k;
 		json_t *res;
@@ -881,7 +907,7 @@ int diag_run(const struct diag_options *o)
 		struct timespec pause = { 0, (long)((next > now ? next - now : 1) * 1000000) };
 		nanosleep(&pause, NULL);
 	}
-	if (r.tty && !o->json_stream && !o->quiet)
+	if (r.tty && !o->json_stream && !o->quiet && !r.live)
 		fprintf(stderr, "\r\033[K");
 	counters_after(&r, gpus);
 	if (r.watch) {
@@ -901,6 +927,8 @@ int diag_run(const struct diag_options *o)
 		json_decref(perf);
 	}
 
+	diag_live_end(r.live);
+	r.live = NULL;
 	json_t *report = json_pack("{s:s, s:o, s:o}", "schema", DIAG_SCHEMA, "run", run_header(&r, gpus), "results",
 				   json_incref(r.results));
 	if (crash)

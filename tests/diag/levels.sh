@@ -67,4 +67,9 @@ equals "a GPU another process holds (KFD's proc/PID/vram_ID): exclusive ENV_NOT_
   "$(py "$diag_state/held.json" '"|".join([r["status"] + " " + r["reason"] for r in R if r["gpu"] == 1 and r["test"] == t][0] for t in ("exclusive", "queues")) + "|" + [r["status"] + " " + r["reason"] for r in R if r["gpu"] == 0 and r["test"] == "queues"][0]') $rc"
 equals "the amdgpu module parameters that matter are in the report" "True" \
   "$(py "$diag_state/held.json" '"lockup_timeout" in rep["run"]["amdgpu_parameters"]')"
+# ---- the live table: on a terminal only -----------------------------------------------------------
+script -qec "\"$tb\" sim run -- \"$tb\" diag --state \"$diag_state\" -g 0,1 -t queues,fence" /dev/null >"$diag_state/live.out" 2>&1
+contains "on a terminal, a live GPU x test table redrawn in place" "$(printf '\033[3A\033[K')GPU  queues         fence" "$(cat "$diag_state/live.out")"
+diag -g 0,1 -t queues,fence >"$diag_state/notty.out" 2>/dev/null
+equals "standard output not a terminal: no table redrawing there" 0 "$(grep -c "$(printf '\033')" "$diag_state/notty.out")"
 check "the box stops" "$tb" sim stop

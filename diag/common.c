@@ -29,6 +29,7 @@ const struct diag_test diag_tests[] = {
 	{ "sdma_long", 3, true, 120, "host to VRAM to host copies sustained, each round keyed with its own seed" },
 	{ "demo_loop", 3, true, 120, "the demo app in a loop: small dispatches back to back, every batch checked" },
 	{ "queue_storm", 3, true, 1200, "2,000 queue cycles of either kind, on every GPU at once" },
+	{ "recovery", DIAG_LEVEL_ON_HANG, true, 60, "with --allow-reset, after a hang: a new worker's queues answer (the GPU came back)" },
 	{ "soak", 4, false, 10, "the sustained tests in rounds in a seeded random order: failures per GPU-hour" },
 	{ "thermal", 1, false, 10, "hwmon over the run: no runaway to the limit, no stalled fan, no lost or frozen sensor" },
 	{ "perf", 1, false, 10, "each throughput against the other GPUs' (below 85% of their median fails) and --reference's" },

@@ -51,6 +51,9 @@ const char *diag_status_name(enum diag_status s);
 int diag_status_parse(const char *name, enum diag_status *out);
 const char *diag_action_name(enum diag_action a);
 
+/* the "level" of a test run only after a hang, with --allow-reset */
+#define DIAG_LEVEL_ON_HANG 5
+
 /* One test: where it runs (the supervisor without GPU work, or the GPU's
  * worker) and from which level. */
 struct diag_test {

@@ -20,7 +20,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tb diag [-l LEVEL] [-g GPUS] [-t TESTS] [--seed N] [--iterations N]\n"
-		"               [--duration T] [--until-fail]\n"
+		"               [--duration T] [--until-fail] [--allow-reset]\n"
 		"               [--json FILE] [--json-stream] [--state DIR] [--quiet]\n"
 		"               [--reference FILE | --calibrate FILE]\n"
 		"       tb diag list\n"
@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"  --duration T       the sustained (level-3) tests' time, all of them together;\n"
 		"                     a soak's length (T: 90, 90s, 30m, 12h)\n"
 		"  --until-fail       soak: until a test fails or hangs\n"
+		"  --allow-reset      after a GPU hangs, try it again from a new worker (once its\n"
+		"                     stuck one is gone) and record whether it came back\n"
 		"  --json FILE        the report as JSON (schema tb.diag/1) to FILE too\n"
 		"  --json-stream      events as JSON lines on standard output as they happen\n"
 		"  --state DIR        the journal and the reports (default " DEFAULT_STATE ")\n"
@@ -133,8 +135,11 @@ static int cmd_list(void)
 {
 	printf("%-14s %-6s %s\n", "TEST", "LEVEL", "WHAT");
 	for (int i = 0; i < diag_ntests; i++)
-		printf("%-14s %d %-4s %s\n", diag_tests[i].name, diag_tests[i].level, level_names[diag_tests[i].level],
-		       diag_tests[i].what);
+		if (diag_tests[i].level == DIAG_LEVEL_ON_HANG)
+			printf("%-14s %-6s %s\n", diag_tests[i].name, "-", diag_tests[i].what);
+		else
+			printf("%-14s %d %-4s %s\n", diag_tests[i].name, diag_tests[i].level,
+			       level_names[diag_tests[i].level], diag_tests[i].what);
 	return 0;
 }
 
@@ -296,6 +301,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--duration")) {
 			if (parse_duration(v, &o.duration_s) < 0)
 				return bad_usage("--duration: '%s' is not a time like 90, 90s, 30m or 12h", v);
+		} else if (!strcmp(a, "--allow-reset")) {
+			o.allow_reset = true;
 		} else if (!strcmp(a, "--until-fail")) {
 			o.until_fail = true;
 		} else if (!strcmp(a, "--json-stream")) {

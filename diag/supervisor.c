@@ -713,6 +713,35 @@ static void round_tests(struct run *r, int round)
 	}
 }
 
+/* --allow-reset: each GPU whose worker hung (and was killed, taking its
+ * queues with it) tried again from a new worker: the "recovery" result
+ * says whether it came back.  Its remaining tests stay NOT_RUN. */
+static void recover(struct run *r, const struct worker *hung, int n, uint64_t *gpu_ms)
+{
+	static const char *const tests[] = { "recovery" };
+	const char *saved[DIAG_MAX_TESTS];
+	int nsaved = r->ngpu_tests;
+	memcpy(saved, r->gpu_tests, sizeof saved);
+	r->gpu_tests[0] = tests[0];
+	r->ngpu_tests = 1;
+	struct worker ws[DIAG_MAX_GPUS];
+	int nw = 0;
+	r->workers = ws;
+	for (int i = 0; i < n; i++)
+		if (hung[i].quarantine_test && start_worker(r, &ws[nw], hung[i].gpu) == 0)
+			r->nworkers = ++nw;
+	uint64_t start = diag_now_ms();
+	supervise(r, ws, nw);
+	r->nworkers = 0;
+	for (int i = 0; i < nw; i++) {
+		not_run(r, &ws[i]);
+		gpu_ms[ws[i].gpu] += diag_now_ms() - start;
+	}
+	reap(ws, nw);
+	memcpy(r->gpu_tests, saved, sizeof saved);
+	r->ngpu_tests = nsaved;
+}
+
 /* One round: a worker per GPU in gpus, supervised to its end; the GPUs
  * that failed or hung (quarantined in a soak) returned; each GPU's time
  * added to gpu_ms. */
@@ -741,6 +770,8 @@ static uint32_t run_round(struct run *r, uint32_t gpus, int round, uint64_t *gpu
 		gpu_ms[ws[i].gpu] += diag_now_ms() - start;
 	}
 	reap(ws, nw);
+	if (r->o->allow_reset)
+		recover(r, ws, nw, gpu_ms);
 	uint32_t failed = 0;
 	for (size_t i = first; i < json_array_size(r->results); i++) {
 		json_t *res = json_array_get(r->results, i);

@@ -154,6 +154,15 @@ static json_t *test_queues(struct gpu_run *r)
 	return res;
 }
 
+/* after a hang, from a new worker: the GPU came back if its queues answer */
+static json_t *test_recovery(struct gpu_run *r)
+{
+	json_t *res = test_queues(r);
+	if (diag_result_status(res) == DIAG_PASS)
+		json_object_set_new(res, "detail", json_string("the GPU came back: a new worker's compute and SDMA queues answer"));
+	return res;
+}
+
 static json_t *test_fence(struct gpu_run *r)
 {
 	int n = r->ctx->iterations ? r->ctx->iterations : 100, rc = 0;
@@ -1211,6 +1220,7 @@ static const struct {
 	json_t *(*run)(struct gpu_run *r);
 } gpu_tests[] = {
 	{ "queues", test_queues },
+	{ "recovery", test_recovery },
 	{ "fence", test_fence },
 	{ "gemm", test_gemm },
 	{ "copy", test_copy },

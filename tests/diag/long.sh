@@ -38,6 +38,13 @@ diag -l soak -g 2 -t queues,gemm_long,soak --until-fail --duration 600 --quiet -
 equals "--until-fail: the first round's hang ends the soak (the GPU quarantined), soak FAIL, exit 2" "FAIL SOAK_FAILURES 1 2" \
   "$(py "$diag_state/fail.json" '" ".join(str(x) for x in ([r["status"] + " " + r["reason"] for r in R if r["test"] == "soak"][0], 1 + max(r.get("round", 0) for r in R)))') $rc"
 "$tb" sim fault clear >/dev/null
+"$tb" sim fault 4 hang >/dev/null
+diag -g 4 -t queues,fence --allow-reset --quiet --json "$diag_state/reset.json"; rc=$?
+equals "--allow-reset: GPU 4 hangs, a new worker finds it answering again (recovery PASS), its other tests still NOT_RUN, exit 2" \
+  "HANG|NOT_RUN|PASS 2" "$(py "$diag_state/reset.json" '"|".join([r["status"] for r in R if r["test"] == t][0] for t in ("queues", "fence", "recovery"))') $rc"
+"$tb" sim fault clear >/dev/null
+diag -g 4 -t queues --quiet --json "$diag_state/noreset.json"
+equals "without it, no recovery is tried" "0" "$(py "$diag_state/noreset.json" 'sum(1 for r in R if r["test"] == "recovery")')"
 out=$(diag -l soak 2>&1); rc=$?
 equals "a soak with neither --duration nor --until-fail: exit 4 with a message" "4 True" "$rc $([ -n "$out" ] && echo True)"
 out=$(diag -l long --duration 5x 2>&1); rc=$?

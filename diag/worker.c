@@ -81,6 +81,31 @@ static uint32_t deadline_for(double calibrated_ms)
 	return d < DEADLINE_MIN_MS ? DEADLINE_MIN_MS : d > DEADLINE_MAX_MS ? DEADLINE_MAX_MS : (uint32_t)d;
 }
 
+static double ms_since(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* After the commands queued on q (rc: how queuing them went): a signal,
+ * the submission, the wait within deadline; the time since t0 into *ms
+ * (NULL: not wanted). */
+static int submit_and_wait(struct gpu_run *r, tbh_queue *q, int rc, uint32_t deadline_ms, const struct timespec *t0,
+			   double *ms)
+{
+	uint64_t v = ++r->next;
+	if (rc == 0)
+		rc = tbh_queue_signal(q, r->sig, v);
+	if (rc == 0)
+		rc = tbh_queue_submit(q);
+	if (rc == 0)
+		rc = tbh_signal_wait(r->sig, v, deadline_ms);
+	if (ms)
+		*ms = ms_since(t0);
+	return rc;
+}
+
 static uint64_t xorshift(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -105,16 +130,11 @@ static json_t *gpu_failed(struct gpu_run *r, int rc, const char *what)
 /* one fence on q: signal, submit, wait; its wall time in ms, or -errno */
 static double fence(struct gpu_run *r, tbh_queue *q, uint32_t deadline_ms, int *rc)
 {
-	uint64_t v = ++r->next;
-	struct timespec a, b;
+	struct timespec a;
+	double ms;
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	*rc = tbh_queue_signal(q, r->sig, v);
-	if (*rc == 0)
-		*rc = tbh_queue_submit(q);
-	if (*rc == 0)
-		*rc = tbh_signal_wait(r->sig, v, deadline_ms);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	*rc = submit_and_wait(r, q, 0, deadline_ms, &a, &ms);
+	return ms;
 }
 
 
@@ -228,20 +248,10 @@ static int run_kernel(struct gpu_run *r, const tbh_kernel *k, const void *args, 
 		      uint32_t deadline_ms, double *ms)
 {
 	uint32_t grid[3] = { n, 1, 1 }, block[3] = { 64, 1, 1 };
-	uint64_t v = ++r->next;
-	struct timespec a, b;
+	struct timespec a;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	int rc = tbh_queue_exec(r->compute, k, args, size, grid, block);
-	if (rc == 0)
-		rc = tbh_queue_signal(r->compute, r->sig, v);
-	if (rc == 0)
-		rc = tbh_queue_submit(r->compute);
-	if (rc == 0)
-		rc = tbh_signal_wait(r->sig, v, deadline_ms);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	if (ms)
-		*ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
-	return rc;
+	return submit_and_wait(r, r->compute, rc, deadline_ms, &a, ms);
 }
 
 static json_t *test_gemm(struct gpu_run *r)
@@ -339,18 +349,24 @@ static uint64_t verify_keyed(const uint32_t *w, uint64_t words, uint64_t seed, u
 static int timed_copy(struct gpu_run *r, tbh_buffer *dst, tbh_buffer *src, uint64_t size, uint32_t deadline_ms,
 		      double *ms)
 {
-	uint64_t v = ++r->next;
-	struct timespec a, b;
+	struct timespec a;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	int rc = tbh_queue_copy(r->copy, dst, 0, src, 0, size);
+	return submit_and_wait(r, r->copy, rc, deadline_ms, &a, ms);
+}
+
+/* a round trip's buffers of size bytes: the host's source, VRAM, the
+ * host's destination (the calibration's freed first) */
+static int round_trip_buffers(struct gpu_run *r, uint64_t size, tbh_buffer **src, tbh_buffer **vram, tbh_buffer **back)
+{
+	tbh_buffer_free(*src);
+	tbh_buffer_free(*vram);
+	*src = *vram = NULL;
+	int rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, src);
 	if (rc == 0)
-		rc = tbh_queue_signal(r->copy, r->sig, v);
+		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_DEVICE, vram);
 	if (rc == 0)
-		rc = tbh_queue_submit(r->copy);
-	if (rc == 0)
-		rc = tbh_signal_wait(r->sig, v, deadline_ms);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	*ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, back);
 	return rc;
 }
 
@@ -378,14 +394,7 @@ static json_t *test_copy(struct gpu_run *r)
 	double gbps = (double)probe / (ms > 0.001 ? ms : 0.001) / 1e6;
 	uint64_t size = (uint64_t)(gbps * 1e9 * 0.25) & ~((1ull << 20) - 1);
 	size = size < probe ? probe : size > max_size ? max_size : size;
-	tbh_buffer_free(src);
-	tbh_buffer_free(vram);
-	src = vram = NULL;
-	rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &src);
-	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_DEVICE, &vram);
-	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &back);
+	rc = round_trip_buffers(r, size, &src, &vram, &back);
 	if (rc == 0)
 		rc = tbh_buffer_alloc(r->dev, ERROR_WORDS * 4, TBH_MEMORY_HOST, &errs);
 	if (rc < 0) {
@@ -735,21 +744,12 @@ static json_t *peer_check(struct gpu_run *r, struct peer_set *p, int k, uint64_t
 /* copies on this GPU's SDMA queue to peers [from, to), one submission */
 static int peer_copies(struct gpu_run *r, struct peer_set *p, int from, int to, uint32_t deadline, double *ms)
 {
-	uint64_t v = ++r->next;
-	struct timespec a, b;
+	struct timespec a;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	int rc = 0;
 	for (int k = from; k < to && rc == 0; k++)
 		rc = tbh_queue_copy(r->copy, p->dst[k], 0, p->src, 0, p->size);
-	if (rc == 0)
-		rc = tbh_queue_signal(r->copy, r->sig, v);
-	if (rc == 0)
-		rc = tbh_queue_submit(r->copy);
-	if (rc == 0)
-		rc = tbh_signal_wait(r->sig, v, deadline);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	*ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
-	return rc;
+	return submit_and_wait(r, r->copy, rc, deadline, &a, ms);
 }
 
 /* This GPU's SDMA engine copies a keyed pattern from its VRAM into every
@@ -920,18 +920,10 @@ static json_t *gemm_once(struct gpu_run *r, struct gemm_set *g, bool wmma, uint3
 	if (wmma) {
 		/* a wave32 work-group per 16x16 tile */
 		uint32_t grid[3] = { 32 * (n / 16) * (n / 16), 1, 1 }, block[3] = { 32, 1, 1 };
-		uint64_t sv = ++r->next;
-		struct timespec t0, t1;
+		struct timespec t0;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rc = tbh_queue_exec(r->compute, k, args, size, grid, block);
-		if (rc == 0)
-			rc = tbh_queue_signal(r->compute, r->sig, sv);
-		if (rc == 0)
-			rc = tbh_queue_submit(r->compute);
-		if (rc == 0)
-			rc = tbh_signal_wait(r->sig, sv, deadline);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		*ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		rc = submit_and_wait(r, r->compute, rc, deadline, &t0, ms);
 	} else {
 		rc = run_kernel(r, k, args, size, n * n, deadline, ms);
 	}
@@ -1037,14 +1029,7 @@ static json_t *test_sdma_long(struct gpu_run *r)
 	/* a copy of about a tenth of a second */
 	uint64_t size = (uint64_t)((double)probe / (ms > 0.01 ? ms : 0.01) * 100) & ~(probe - 1);
 	size = size < probe ? probe : size > (256ull << 20) ? 256ull << 20 : size;
-	tbh_buffer_free(src);
-	tbh_buffer_free(vram);
-	src = vram = NULL;
-	rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &src);
-	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_DEVICE, &vram);
-	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &back);
+	rc = round_trip_buffers(r, size, &src, &vram, &back);
 	if (rc < 0) {
 		res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
 				  "cannot allocate %llu MiB buffers: %s", (unsigned long long)(size >> 20), tbh_last_error());
@@ -1110,10 +1095,11 @@ static json_t *test_demo_loop(struct gpu_run *r)
 	json_t *res = NULL;
 	step(r, "dispatches", deadline);
 	while (!res && (batches == 0 || diag_now_ms() < end)) {
-		uint64_t key = xorshift(&r->rng), v = ++r->next;
+		uint64_t key = xorshift(&r->rng);
 		memset(w, 0, (size_t)DEMO_BATCH * DEMO_WORDS * 4);
 		uint8_t args[128];
-		struct timespec t0, t1;
+		struct timespec t0;
+		double ms;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		int rc = 0;
 		for (uint32_t i = 0; i < DEMO_BATCH && rc == 0; i++) {
@@ -1122,20 +1108,14 @@ static json_t *test_demo_loop(struct gpu_run *r)
 			uint32_t grid[3] = { DEMO_WORDS, 1, 1 }, block[3] = { 64, 1, 1 };
 			rc = tbh_queue_exec(r->compute, r->fill, args, pack_args(r->fill, args, sizeof args, fv, 5), grid, block);
 		}
-		if (rc == 0)
-			rc = tbh_queue_signal(r->compute, r->sig, v);
-		if (rc == 0)
-			rc = tbh_queue_submit(r->compute);
-		if (rc == 0)
-			rc = tbh_signal_wait(r->sig, v, deadline);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
+		rc = submit_and_wait(r, r->compute, rc, deadline, &t0, &ms);
 		if (rc < 0) {
 			tbh_buffer_free(out);
 			return gpu_failed(r, rc, "a batch of small dispatches");
 		}
 		batches++;
 		if (batches == 1)
-			deadline = deadline_for((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+			deadline = deadline_for(ms);
 		uint64_t first = 0;
 		uint32_t bits = 0;
 		uint64_t bad = verify_keyed(w, (uint64_t)DEMO_BATCH * DEMO_WORDS, key, &first, &bits);

@@ -6,6 +6,7 @@
 # exit 4.
 . "$TB_SRC/tests/tap.sh"
 . "$TB_SRC/tests/sim/box.inc.sh"
+. "$TB_SRC/tests/diag/flip.inc.sh"
 diag_state=$(mktemp -d /tmp/tb-test-diag.XXXXXX)
 trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$box_state" "$diag_state"' EXIT
 start_box
@@ -133,14 +134,7 @@ equals "caught at the removal MES did not answer (cycle 4's SDMA queue, the eigh
 "$tb" sim fault clear >/dev/null
 
 # ---- VRAM cells that lose their bits during the retention pause ------------------------------
-# bit 0 of one byte in every MiB from 1 MiB to 1 GiB: wherever the test's
-# buffers lie, some flips land in them
-"$tb" sim run -- "$tb" diag --state "$diag_state" -g 1 -t vram --json-stream --json "$diag_state/vram.json" \
-  >"$diag_state/vram.stream" 2>&1 &
-pid=$!
-for _ in $(seq 600); do grep -q '"step":"retention"' "$diag_state/vram.stream" && break; sleep 0.1; done
-"$tb" sim fault 1 vram-bitflip 0x100000 1023 0x100004 >/dev/null
-wait "$pid"; rc=$?
+vram_flip_during retention vram
 equals "bits flipped in VRAM during the retention pause: vram FAIL, single-bit errors, replace the hardware, exit 1" \
   "FAIL VRAM_PATTERN_ERRORS single-bit REPLACE_HW 1" \
   "$(verdict "$diag_state/vram.json" 1 vram) $(field "$diag_state/vram.json" 1 vram 'r["evidence"]["class"] + " " + r["action"]') $rc"

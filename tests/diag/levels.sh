@@ -6,6 +6,7 @@
 # that did not pass.
 . "$TB_SRC/tests/tap.sh"
 . "$TB_SRC/tests/sim/box.inc.sh"
+. "$TB_SRC/tests/diag/flip.inc.sh"
 diag_state=$(mktemp -d /tmp/tb-test-diag.XXXXXX)
 trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$box_state" "$diag_state"' EXIT
 start_box
@@ -26,12 +27,7 @@ equals "one GPU alone has no peer: SKIPPED NO_PEERS, exit 0" "SKIPPED NO_PEERS 0
   "$(py "$diag_state/peer1.json" 'R[0]["status"] + " " + R[0]["reason"]') $rc"
 
 # ---- March C-: bits flipped while its elements run --------------------------------------------------
-"$tb" sim run -- "$tb" diag --state "$diag_state" -g 1 -t vram --json-stream --json "$diag_state/march.json" \
-  >"$diag_state/march.stream" 2>&1 &
-pid=$!
-for _ in $(seq 900); do grep -q '"step":"March C- up r0 w1"' "$diag_state/march.stream" && break; sleep 0.1; done
-"$tb" sim fault 1 vram-bitflip 0x100000 1023 0x100004 >/dev/null
-wait "$pid"; rc=$?
+vram_flip_during "March C- up r0 w1" march
 equals "bits flipped during March C-: vram FAIL VRAM_PATTERN_ERRORS in a march element, single-bit, exit 1" \
   "FAIL VRAM_PATTERN_ERRORS True single-bit 1" \
   "$(py "$diag_state/march.json" '" ".join(str(x) for x in (R[0]["status"], R[0]["reason"], R[0]["evidence"]["pass"].startswith(("March C-", "moving inversions")), R[0]["evidence"]["class"]))') $rc"

@@ -51,9 +51,10 @@ equals "a fan at 0 rpm while its duty demands it turn: thermal FAIL FAN_STALLED 
 
 # ---- a sensor frozen at its last reading, under load -----------------------------------------
 "$tb" sim fault 2 sensor-freeze >/dev/null
-diag -g 2,3 -t copy,thermal --quiet --json "$diag_state/frozen.json"; rc=$?
-equals "temperatures that never move while the power does: thermal FAIL SENSOR_FROZEN on GPU 2 during the copy test, exit 2" \
-  "FAIL SENSOR_FROZEN UPDATE_FW_DRIVER copy 2" "$(thermal "$diag_state/frozen.json" 2) $rc"
+# the load: GEMMs back to back for 8 s, the GPUs busy all along
+diag -l long -g 2,3 -t gemm_long,thermal --duration 8 --quiet --json "$diag_state/frozen.json"; rc=$?
+equals "temperatures that never move while the power does: thermal FAIL SENSOR_FROZEN on GPU 2 during the GEMMs, exit 2" \
+  "FAIL SENSOR_FROZEN UPDATE_FW_DRIVER gemm_long 2" "$(thermal "$diag_state/frozen.json" 2) $rc"
 equals "GPU 3's sensors, under the same load, move and pass" "PASS OK NONE -" "$(thermal "$diag_state/frozen.json" 3)"
 "$tb" sim fault clear >/dev/null
 

@@ -4,6 +4,7 @@
 #  - its host-to-VRAM bandwidth (the copy test) against tb bench copy
 #  - hang detection: from the submission's 2 s deadline to the HANG report
 #  - the memory test's fill and check throughput against tb bench copy
+#  - the peer copies' bandwidth, alone and all at once, against tb bench copy
 #  - the supervisor's CPU time per GPU per second of a quick run
 build=${TB_BUILD:-build}
 tb="$build/bin/tb"
@@ -29,6 +30,12 @@ done
 bench=$("$tb" sim run -- "$tb" bench copy --json --mib 64 | python3 -c 'import json,sys; print(json.load(sys.stdin)["sdma_gb_per_s"])') || exit 1
 diag -g 0 -l medium -t vram --json "$state/vram.json"
 field "$state/vram.json" '"vram test over %.0f MiB: fill %.2f GB/s, check %.2f GB/s = %.2f and %.2f of tb bench copy (%s GB/s)" % tuple([next(m["value"] for r in d["results"] if r["test"]=="vram" for m in r["measurements"] if m["name"]==k) for k in ("tested","fill","check")] + [next(m["value"] for r in d["results"] if r["test"]=="vram" for m in r["measurements"] if m["name"]==k) / '"$bench"' for k in ("fill","check")] + ["'"$bench"'"])'
+
+# peer copies: each pair alone (the median of a GPU's five) and to all at
+# once, against the copy engine's host-to-VRAM figure in the same round
+bench=$("$tb" sim run -- "$tb" bench copy --json --mib 16 | python3 -c 'import json,sys; print(json.load(sys.stdin)["sdma_gb_per_s"])') || exit 1
+diag -l medium -t peer --json "$state/peer.json"
+field "$state/peer.json" '"peer copies (%.0f MiB): each pair alone, median over GPUs %.2f GB/s; to every peer at once %.2f GB/s a GPU; tb bench copy %s GB/s" % (next(m["value"] for r in d["results"] for m in r["measurements"] if m["name"]=="size"), sorted(m["value"] for r in d["results"] for m in r["measurements"] if m["name"]=="alone_median")[len(d["results"])//2], sorted(m["value"] for r in d["results"] for m in r["measurements"] if m["name"]=="all_at_once")[len(d["results"])//2], "'"$bench"'")'
 
 # hang detection: a hang armed on GPU 1, caught at its first fence (deadline 2 s)
 for round in 1 2 3; do

@@ -13,6 +13,7 @@
 /* In the order they run.  Level 0 reads what the kernel publishes; the
  * others are a GPU's worker's. */
 const struct diag_test diag_tests[] = {
+	{ "exclusive", 0, false, 10, "no other process holds the GPU (else ENV_NOT_READY, its tests not run)" },
 	{ "pcie", 0, false, 10, "the GPU and every hop above it at PCIe 4.0 x16" },
 	{ "bar", 0, false, 10, "large BAR: BAR0 covers all of VRAM" },
 	{ "counters", 0, false, 10, "no RAS, AER or reset counts, and none added during the run" },
@@ -22,7 +23,16 @@ const struct diag_test diag_tests[] = {
 	{ "gemm", 1, true, 120, "an fp32 GEMM compared bit-exactly with the host's" },
 	{ "copy", 1, true, 300, "host to VRAM to host copies of a keyed pattern, verified; bandwidth" },
 	{ "vram", 2, true, 300, "VRAM patterns: keyed by address and seed, then inverted, checked in a rotated order" },
+	{ "peer", 2, true, 300, "SDMA copies of keyed patterns into every other GPU's VRAM, each pair alone, then all at once; verified" },
 	{ "queue_cycles", 2, true, 600, "compute and SDMA queues created, used and destroyed in a loop (the MES trigger)" },
+	{ "gemm_long", 3, true, 120, "fp32 and fp16 (WMMA) GEMMs sustained, every output compared bit-exactly" },
+	{ "sdma_long", 3, true, 120, "host to VRAM to host copies sustained, each round keyed with its own seed" },
+	{ "demo_loop", 3, true, 120, "the demo app in a loop: small dispatches back to back, every batch checked" },
+	{ "queue_storm", 3, true, 1200, "2,000 queue cycles of either kind, on every GPU at once" },
+	{ "recovery", DIAG_LEVEL_ON_HANG, true, 60, "with --allow-reset, after a hang: a new worker's queues answer (the GPU came back)" },
+	{ "soak", 4, false, 10, "the sustained tests in rounds in a seeded random order: failures per GPU-hour" },
+	{ "thermal", 1, false, 10, "hwmon over the run: no runaway to the limit, no stalled fan, no lost or frozen sensor" },
+	{ "perf", 1, false, 10, "each throughput against the other GPUs' (below 85% of their median fails) and --reference's" },
 };
 const int diag_ntests = (int)(sizeof diag_tests / sizeof diag_tests[0]);
 

@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 #define DIAG_MAX_GPUS 16
-#define DIAG_MAX_TESTS 16
+#define DIAG_MAX_TESTS 32
 #define DIAG_SCHEMA "tb.diag/1"
 
 enum diag_status {
@@ -51,6 +51,9 @@ const char *diag_status_name(enum diag_status s);
 int diag_status_parse(const char *name, enum diag_status *out);
 const char *diag_action_name(enum diag_action a);
 
+/* the "level" of a test run only after a hang, with --allow-reset */
+#define DIAG_LEVEL_ON_HANG 5
+
 /* One test: where it runs (the supervisor without GPU work, or the GPU's
  * worker) and from which level. */
 struct diag_test {
@@ -84,9 +87,13 @@ struct diag_options {
 	uint64_t seed;
 	bool seed_given;
 	int iterations;
+	uint64_t duration_s;		/* --duration: the sustained tests' time (0: the level's budget) */
+	bool until_fail;		/* soak: until a failure */
 	const char *json_file;
 	bool json_stream;
 	bool allow_reset;
+	const json_t *reference;	/* --reference, read and checked */
+	const char *calibrate;		/* --calibrate FILE: write a reference */
 	const char *state_dir;
 	const char *share_dir;		/* where the GPU kernels are */
 	bool quiet;
@@ -108,6 +115,14 @@ int diag_vram_lost(const struct tb_gpu_info *gpu, uint32_t *out);
 /* Level-0 tests of one GPU (pcie, bar, counters, sensors): results appended to out. */
 void diag_inventory_gpu(const struct tb_gpu_info *gpu, const json_t *counters_at_start, json_t *out,
 			bool (*selected)(const char *test));
+/* Other processes that hold the GPU (KFD's proc/<pid>/vram_<gpu_id>): [{pid, comm}] */
+json_t *diag_gpu_holders(const struct tb_gpu_info *gpu);
+/* amdgpu's module parameters that matter, by name ({} when not loaded) */
+json_t *diag_module_params(void);
+/* The GPU's hwmon directory: 0 or -errno */
+int diag_hwmon_dir(const struct tb_gpu_info *gpu, char *out, size_t len);
+/* A number in a sysfs file (base 0), or -1 when it cannot be read. */
+long long diag_sysfs_number(const char *dir, const char *file);
 /* After the run: counters that moved since the start (RAS, AER, resets). */
 json_t *diag_counter_deltas(const json_t *before, const json_t *after);
 
@@ -125,6 +140,8 @@ struct diag_worker_ctx {
 	uint64_t seed;
 	int level;
 	int iterations;
+	uint32_t peers;			/* the run's GPUs: the peer copies' other ends */
+	uint64_t sustain_ms;		/* each sustained (level-3) test's share of the time */
 	const char *share_dir;
 	struct diag_link link;
 };
@@ -152,6 +169,42 @@ int diag_report_write(const json_t *report, const char *path, char *err, size_t 
 json_t *diag_report_read(const char *path, char *err, size_t errlen);
 void diag_report_table(const json_t *report, FILE *out);
 int diag_report_exit_code(const json_t *report);
+
+/* ---- the sensors over the run (watch.c) --------------------------------------------------- */
+
+/* The supervisor reads each GPU's hwmon over the whole run, every
+ * DIAG_WATCH_PERIOD_MS, and for at least DIAG_WATCH_MIN_MS. */
+#define DIAG_WATCH_PERIOD_MS 250
+#define DIAG_WATCH_MIN_MS 5000
+struct diag_watch;
+struct diag_watch *diag_watch_start(const struct tb_gpu_info *gpus, int ngpus, uint32_t mask);
+/* one sample of every GPU; during[g]: the test GPU g runs now (NULL: none) */
+void diag_watch_sample(struct diag_watch *w, const char *const *during);
+/* the "thermal" results, one a GPU; frees w */
+json_t *diag_watch_end(struct diag_watch *w);
+
+/* ---- the live table on a terminal (live.c) ------------------------------------------------- */
+
+struct diag_live;
+struct diag_live *diag_live_start(FILE *out, uint32_t gpus, const char *const *tests, int ntests);
+/* GPU's cell of test: text (a step, progress, a status); final: redraw now */
+void diag_live_set(struct diag_live *l, int gpu, const char *test, const char *text, bool final);
+void diag_live_end(struct diag_live *l);	/* the last drawing; frees l */
+
+/* ---- performance verdicts (perf.c) ------------------------------------------------------- */
+
+#define DIAG_REFERENCE_SCHEMA "tb.diag.reference/1"
+double diag_median(double *v, int n);	/* sorts v */
+/* a measurement that is the median of its samples, which it keeps */
+void diag_measure_samples(json_t *result, const char *name, double *samples, int n, const char *unit);
+/* A reference file, checked; NULL with err. */
+json_t *diag_reference_read(const char *path, char *err, size_t errlen);
+/* The reference a passing run's report makes: each throughput's median over its GPUs. */
+json_t *diag_reference_make(const json_t *report);
+/* The "perf" results of the GPUs in gpus: each GPU's throughputs (PASS
+ * results' GB/s measurements) against the other GPUs' and ref's (NULL:
+ * none); notes the reference and the others' median in the measurements. */
+json_t *diag_perf_judge(json_t *results, uint32_t gpus, const json_t *ref);
 
 /* ---- the kernel log and the monitor ---------------------------------------------------- */
 

@@ -57,7 +57,7 @@ static long long file_keyed(const char *dir, const char *file, const char *key)
 	return read_small(path, buf, sizeof buf) == 0 ? keyed_value(buf, key) : -1;
 }
 
-static long long file_number(const char *dir, const char *file)
+long long diag_sysfs_number(const char *dir, const char *file)
 {
 	char path[PATH_MAX], buf[64];
 	snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -238,7 +238,7 @@ static json_t *test_pcie(const struct tb_gpu_info *gpu)
 	json_t *hops = json_array();
 	for (int i = n - 1; i >= 0; i--) {
 		int mts = link_mts(dirs[i], "current_link_speed");
-		long long width = file_number(dirs[i], "current_link_width");
+		long long width = diag_sysfs_number(dirs[i], "current_link_width");
 		if (mts < 0 || width < 0)
 			continue;	/* no link (the host bridge) */
 		const char *bdf = strrchr(dirs[i], '/') + 1;
@@ -302,7 +302,7 @@ static json_t *test_counters_at_start(const struct tb_gpu_info *gpu, const json_
 	return r;
 }
 
-static int hwmon_dir(const struct tb_gpu_info *gpu, char *out, size_t len)
+int diag_hwmon_dir(const struct tb_gpu_info *gpu, char *out, size_t len)
 {
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "/sys/bus/pci/devices/%s/hwmon", gpu->pci);
@@ -328,12 +328,12 @@ static json_t *test_sensors(const struct tb_gpu_info *gpu)
 		      { "junction", "temp2_input", "temp2_crit" },
 		      { "mem", "temp3_input", "temp3_crit" } };
 	char h[PATH_MAX];
-	if (hwmon_dir(gpu, h, sizeof h) < 0)
+	if (diag_hwmon_dir(gpu, h, sizeof h) < 0)
 		return diag_result("sensors", gpu->index, DIAG_FAIL, "SENSORS_MISSING", DIAG_ACT_UPDATE_FW_DRIVER,
 				   "the GPU has no hwmon sensors");
 	json_t *r = diag_result("sensors", gpu->index, DIAG_PASS, "OK", DIAG_ACT_NONE, "edge, junction and memory readable");
 	for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) {
-		long long t = file_number(h, temps[i].input), crit = file_number(h, temps[i].crit);
+		long long t = diag_sysfs_number(h, temps[i].input), crit = diag_sysfs_number(h, temps[i].crit);
 		if (t < 0) {
 			json_decref(r);
 			return diag_result("sensors", gpu->index, DIAG_FAIL, "SENSOR_MISSING", DIAG_ACT_UPDATE_FW_DRIVER,
@@ -350,9 +350,77 @@ static json_t *test_sensors(const struct tb_gpu_info *gpu)
 	return r;
 }
 
+/* KFD publishes a directory per process that opened /dev/kfd
+ * (kfd_process.c: /sys/class/kfd/kfd/proc/<pid>/), with vram_<gpu_id>
+ * for each GPU it has a VM on: the processes other than this one that
+ * hold the GPU, as [{pid, comm}]. */
+#define KFD_PROC_DIR "/sys/class/kfd/kfd/proc"
+
+json_t *diag_gpu_holders(const struct tb_gpu_info *gpu)
+{
+	json_t *out = json_array();
+	DIR *d = opendir(KFD_PROC_DIR);
+	if (!d)
+		return out;
+	for (struct dirent *e; (e = readdir(d));) {
+		uint64_t pid;
+		if (diag_parse_u64(e->d_name, 1, INT32_MAX, &pid) < 0 || (pid_t)pid == getpid())
+			continue;
+		char path[PATH_MAX], comm[64] = "?";
+		snprintf(path, sizeof path, KFD_PROC_DIR "/%s/vram_%u", e->d_name, gpu->gpu_id);
+		if (access(path, F_OK) < 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
+		if (read_small(path, comm, sizeof comm) == 0)
+			comm[strcspn(comm, "\n")] = '\0';
+		json_array_append_new(out, json_pack("{s:I, s:s}", "pid", (json_int_t)pid, "comm", comm));
+	}
+	closedir(d);
+	return out;
+}
+
+static json_t *test_exclusive(const struct tb_gpu_info *gpu)
+{
+	json_t *holders = diag_gpu_holders(gpu);
+	json_t *r;
+	if (json_array_size(holders)) {
+		json_t *h = json_array_get(holders, 0);
+		r = diag_result("exclusive", gpu->index, DIAG_ENV_NOT_READY, "GPU_IN_USE", DIAG_ACT_RETRY,
+				"%zu other process%s hold%s the GPU (pid %lld, %s): its tests would disturb them and be disturbed",
+				json_array_size(holders), json_array_size(holders) == 1 ? "" : "es",
+				json_array_size(holders) == 1 ? "s" : "", (long long)json_integer_value(json_object_get(h, "pid")),
+				json_string_value(json_object_get(h, "comm")));
+	} else {
+		r = diag_result("exclusive", gpu->index, DIAG_PASS, "OK", DIAG_ACT_NONE, "no other process holds the GPU");
+	}
+	json_object_set_new(json_object_get(r, "evidence"), "processes", holders);
+	return r;
+}
+
+/* amdgpu's module parameters that change what a test sees: the job
+ * timeout, whether faults retry, the power features, GPU recovery */
+static const char *const amdgpu_params[] = { "lockup_timeout", "noretry", "ppfeaturemask", "gpu_recovery",
+					     "vm_fragment_size", "mes", "runpm" };
+
+json_t *diag_module_params(void)
+{
+	json_t *out = json_object();
+	for (size_t i = 0; i < sizeof amdgpu_params / sizeof *amdgpu_params; i++) {
+		char path[PATH_MAX], v[256];
+		snprintf(path, sizeof path, "/sys/module/amdgpu/parameters/%s", amdgpu_params[i]);
+		if (read_small(path, v, sizeof v) == 0) {
+			v[strcspn(v, "\n")] = '\0';
+			json_object_set_new(out, amdgpu_params[i], json_string(v));
+		}
+	}
+	return out;
+}
+
 void diag_inventory_gpu(const struct tb_gpu_info *gpu, const json_t *counters_at_start, json_t *out,
 			bool (*selected)(const char *test))
 {
+	if (selected("exclusive"))
+		json_array_append_new(out, test_exclusive(gpu));
 	if (selected("pcie"))
 		json_array_append_new(out, test_pcie(gpu));
 	if (selected("bar"))

@@ -13,11 +13,16 @@
 
 static const char *const level_names[] = { "inventory", "quick", "medium", "long", "soak" };
 
+/* --reference's file, held for the whole run (a global: still reachable at any exit) */
+static json_t *reference;
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tb diag [-l LEVEL] [-g GPUS] [-t TESTS] [--seed N] [--iterations N]\n"
+		"               [--duration T] [--until-fail] [--allow-reset]\n"
 		"               [--json FILE] [--json-stream] [--state DIR] [--quiet]\n"
+		"               [--reference FILE | --calibrate FILE]\n"
 		"       tb diag list\n"
 		"       tb diag report [RUN] [--json] [--ack] [--state DIR]\n"
 		"       tb diag monitor [-g GPUS] [--duration SECONDS] [--json]\n"
@@ -27,15 +32,24 @@ static void usage(FILE *f)
 		"watched by a supervisor that does no GPU work, so a GPU that hangs is reported\n"
 		"(HANG, within 2 s of its deadline) and quarantined while the others go on.\n"
 		"\n"
-		"  -l, --level LEVEL  0 inventory (no GPU work), 1 quick (default), 2 medium;\n"
-		"                     by number or name; each level runs the ones below too\n"
+		"  -l, --level LEVEL  0 inventory (no GPU work), 1 quick (default), 2 medium,\n"
+		"                     3 long, 4 soak; by number or name; each level runs the\n"
+		"                     ones below too\n"
 		"  -g, --gpus LIST    only these GPUs, e.g. 0,3,5\n"
 		"  -t, --tests LIST   only these tests (tb diag list names them)\n"
 		"  --seed N           the seed of the patterns and inputs (default: from the clock)\n"
-		"  --iterations N     iterations of the looping tests (fence, queue_cycles)\n"
+		"  --iterations N     iterations of the looping tests (fence, queue_cycles, queue_storm)\n"
+		"  --duration T       the sustained (level-3) tests' time, all of them together;\n"
+		"                     a soak's length (T: 90, 90s, 30m, 12h)\n"
+		"  --until-fail       soak: until a test fails or hangs\n"
+		"  --allow-reset      after a GPU hangs, try it again from a new worker (once its\n"
+		"                     stuck one is gone) and record whether it came back\n"
 		"  --json FILE        the report as JSON (schema tb.diag/1) to FILE too\n"
 		"  --json-stream      events as JSON lines on standard output as they happen\n"
 		"  --state DIR        the journal and the reports (default " DEFAULT_STATE ")\n"
+		"  --reference FILE   judge the throughputs against FILE too (below 85%% of it fails)\n"
+		"  --calibrate FILE   on a known-good box: write the run's throughputs (each the\n"
+		"                     median over the GPUs) to FILE as a reference, if all passed\n"
 		"  --quiet            no table, no progress\n"
 		"\n"
 		"report: the last run's report (or RUN's), and a step a crashed run never\n"
@@ -76,6 +90,26 @@ static int parse_level(const char *s, int *out)
 	return 0;
 }
 
+/* N, Ns, Nm or Nh: seconds, at most a year */
+static int parse_duration(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t n = strlen(s);
+	if (n == 0 || n >= sizeof num)
+		return -EINVAL;
+	uint64_t unit = 1;
+	memcpy(num, s, n + 1);
+	if (strchr("smh", num[n - 1])) {
+		unit = num[n - 1] == 'h' ? 3600 : num[n - 1] == 'm' ? 60 : 1;
+		num[n - 1] = '\0';
+	}
+	uint64_t v;
+	if (diag_parse_u64(num, 1, 366ull * 24 * 3600 / unit, &v) < 0)
+		return -EINVAL;
+	*out = v * unit;
+	return 0;
+}
+
 static int parse_gpus(char *s, uint32_t *mask)
 {
 	*mask = 0;
@@ -101,8 +135,11 @@ static int cmd_list(void)
 {
 	printf("%-14s %-6s %s\n", "TEST", "LEVEL", "WHAT");
 	for (int i = 0; i < diag_ntests; i++)
-		printf("%-14s %d %-4s %s\n", diag_tests[i].name, diag_tests[i].level, level_names[diag_tests[i].level],
-		       diag_tests[i].what);
+		if (diag_tests[i].level == DIAG_LEVEL_ON_HANG)
+			printf("%-14s %-6s %s\n", diag_tests[i].name, "-", diag_tests[i].what);
+		else
+			printf("%-14s %d %-4s %s\n", diag_tests[i].name, diag_tests[i].level,
+			       level_names[diag_tests[i].level], diag_tests[i].what);
 	return 0;
 }
 
@@ -209,7 +246,8 @@ int main(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = !strcmp(a, "-l") || !strcmp(a, "--level") || !strcmp(a, "-g") || !strcmp(a, "--gpus") ||
 			     !strcmp(a, "-t") || !strcmp(a, "--tests") || !strcmp(a, "--seed") || !strcmp(a, "--json") ||
-			     !strcmp(a, "--state") || !strcmp(a, "--iterations");
+			     !strcmp(a, "--state") || !strcmp(a, "--iterations") || !strcmp(a, "--reference") ||
+			     !strcmp(a, "--calibrate") || !strcmp(a, "--duration");
 		if (takes && !v)
 			return bad_usage("%s needs a value", a);
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -217,9 +255,7 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "-l") || !strcmp(a, "--level")) {
 			if (parse_level(v, &o.level) < 0)
-				return bad_usage("--level: '%s' is not a level (0-2, inventory, quick, medium)", v);
-			if (o.level > 2)
-				return bad_usage("--level %s: levels 3 (long) and 4 (soak) are not written yet", v);
+				return bad_usage("--level: '%s' is not a level (0-4, inventory, quick, medium, long, soak)", v);
 		} else if (!strcmp(a, "-g") || !strcmp(a, "--gpus")) {
 			snprintf(gpus_arg, sizeof gpus_arg, "%s", v);
 			if (strlen(v) >= sizeof gpus_arg || parse_gpus(gpus_arg, &o.gpu_mask) < 0)
@@ -252,8 +288,23 @@ int main(int argc, char **argv)
 			o.iterations = (int)n;
 		} else if (!strcmp(a, "--json")) {
 			o.json_file = v;
+		} else if (!strcmp(a, "--reference")) {
+			char err[512];
+			json_decref(reference);
+			if (!(reference = diag_reference_read(v, err, sizeof err)))
+				return bad_usage("--reference: %s", err);
+			o.reference = reference;
+		} else if (!strcmp(a, "--calibrate")) {
+			o.calibrate = v;
 		} else if (!strcmp(a, "--state")) {
 			o.state_dir = v;
+		} else if (!strcmp(a, "--duration")) {
+			if (parse_duration(v, &o.duration_s) < 0)
+				return bad_usage("--duration: '%s' is not a time like 90, 90s, 30m or 12h", v);
+		} else if (!strcmp(a, "--allow-reset")) {
+			o.allow_reset = true;
+		} else if (!strcmp(a, "--until-fail")) {
+			o.until_fail = true;
 		} else if (!strcmp(a, "--json-stream")) {
 			o.json_stream = true;
 		} else if (!strcmp(a, "--quiet")) {
@@ -264,5 +315,9 @@ int main(int argc, char **argv)
 		if (takes)
 			i++;
 	}
-	return diag_run(&o);
+	if (o.level == 4 && !o.duration_s && !o.until_fail)
+		return bad_usage("%s", "--level soak runs until --duration T or --until-fail: give one");
+	int code = diag_run(&o);
+	json_decref(reference);
+	return code;
 }

@@ -36,6 +36,8 @@ struct worker {
 	char *buf;
 	size_t len;
 	bool done, killed;
+	bool waiting;			/* for an exclusive step, its ack not yet sent */
+	uint32_t waiting_deadline_ms;
 	char test[32], step[96];
 	uint64_t deadline_ms;		/* when it must have spoken again */
 	uint64_t test_deadline_ms;	/* the test's wall-clock budget */
@@ -59,7 +61,16 @@ struct run {
 	struct tb_gpu_info gpus[DIAG_MAX_GPUS];
 	int ngpus;
 	json_t *counters_start[DIAG_MAX_GPUS];
+	uint32_t gpus_in_run;
+	uint64_t sustain_ms;		/* each sustained test's time */
 	bool tty;
+	/* the one worker in an exclusive step (-1: none), and those waiting for it */
+	int exclusive;
+	struct worker *workers;
+	int nworkers;
+	struct diag_watch *watch;	/* the sensors over the run (NULL: not watched) */
+	struct diag_live *live;		/* the table on a terminal (NULL: lines on standard error) */
+	uint64_t next_sample_ms;
 };
 
 static const struct diag_options *g_opts;
@@ -96,6 +107,12 @@ static void stream(struct run *r, json_t *ev)
 static void show_result(struct run *r, const json_t *res)
 {
 	stream(r, json_pack("{s:s, s:O}", "ev", "result", "result", res));
+	if (r->live) {
+		diag_live_set(r->live, (int)json_integer_value(json_object_get(res, "gpu")),
+			      json_string_value(json_object_get(res, "test")) ?: "",
+			      json_string_value(json_object_get(res, "status")) ?: "", true);
+		return;
+	}
 	if (r->o->json_stream || r->o->quiet)
 		return;
 	if (r->tty)
@@ -107,6 +124,15 @@ static void show_result(struct run *r, const json_t *res)
 
 static void show_progress(struct run *r, const struct worker *w, long long done, long long total)
 {
+	if (r->live) {
+		char text[32];
+		if (total > 0)
+			snprintf(text, sizeof text, "%lld/%lld", done, total);
+		else
+			snprintf(text, sizeof text, "%lld done", done);
+		diag_live_set(r->live, w->gpu, w->test, text, false);
+		return;
+	}
 	if (!r->tty || r->o->json_stream || r->o->quiet)
 		return;
 	fprintf(stderr, "\r\033[KGPU %d %s: %s %lld/%lld", w->gpu, w->test, w->step, done, total);
@@ -209,8 +235,34 @@ static void mark_reported(struct worker *w, const char *test)
 		w->reported[w->nreported++] = diag_test_find(test) ? diag_test_find(test)->name : "?";
 }
 
+/* let the worker start its step: the ack, and its deadline from now */
+static void grant(struct worker *w, uint32_t deadline_ms)
+{
+	w->deadline_ms = diag_now_ms() + deadline_ms + GRACE_MS;
+	if (write(w->ack_fd, "k", 1) != 1)
+		w->done = true;
+}
+
+/* The worker's exclusive step is over: the next one waiting (by GPU) gets it. */
+static void release_exclusive(struct run *r, struct worker *w)
+{
+	if (r->exclusive != w->gpu)
+		return;
+	r->exclusive = -1;
+	for (int i = 0; i < r->nworkers; i++) {
+		struct worker *n = &r->workers[i];
+		if (n->waiting && !n->done) {
+			n->waiting = false;
+			r->exclusive = n->gpu;
+			grant(n, n->waiting_deadline_ms);
+			return;
+		}
+	}
+}
+
 static void end_step(struct run *r, struct worker *w, const char *status)
 {
+	release_exclusive(r, w);
 	if (w->step[0])
 		diag_journal_end(r->journal, w->gpu, w->test, status);
 	w->step[0] = '\0';
@@ -232,6 +284,7 @@ static void call_hang(struct run *r, struct worker *w, bool budget)
 	json_object_set_new(res, "seconds", json_real((double)(now - w->test_start_ms) / 1000.0));
 	add_evidence(r, w, res);
 	end_step(r, w, "HANG");
+	w->waiting = false;
 	kill(w->pid, SIGKILL);
 	w->killed = w->done = true;
 	mark_reported(w, w->test);
@@ -252,7 +305,8 @@ static void on_message(struct run *r, struct worker *w, const char *line)
 		const struct diag_test *t = diag_test_find(json_string_value(json_object_get(m, "test")) ?: "");
 		snprintf(w->test, sizeof w->test, "%s", t ? t->name : "?");
 		w->test_start_ms = now;
-		w->test_deadline_ms = now + (uint64_t)(t ? t->budget_s : 60) * 1000u;
+		/* a sustained test's budget: its share of the time, and its own bound beyond */
+		w->test_deadline_ms = now + (uint64_t)(t ? t->budget_s : 60) * 1000u + (t && t->level == 3 ? r->sustain_ms : 0);
 		w->kmsg_seq = diag_kmsg_scan(-1, NULL, NULL);
 		json_decref(w->counters_at_test);
 		w->counters_at_test = diag_counters(&r->gpus[w->gpu]);
@@ -263,10 +317,19 @@ static void on_message(struct run *r, struct worker *w, const char *line)
 		snprintf(w->step, sizeof w->step, "%s", json_string_value(json_object_get(m, "step")) ?: "?");
 		/* journalled before the worker may start it */
 		diag_journal_begin(r->journal, w->gpu, w->test, w->step, r->seed);
-		w->deadline_ms = now + (uint64_t)json_integer_value(json_object_get(m, "deadline_ms")) + GRACE_MS;
-		if (write(w->ack_fd, "k", 1) != 1)
-			w->done = true;
+		uint32_t deadline = (uint32_t)json_integer_value(json_object_get(m, "deadline_ms"));
+		if (!json_is_true(json_object_get(m, "exclusive")) || r->exclusive < 0) {
+			if (json_is_true(json_object_get(m, "exclusive")))
+				r->exclusive = w->gpu;
+			grant(w, deadline);
+		} else {
+			/* its turn comes when the others' exclusive steps end; the test's budget bounds the wait */
+			w->waiting = true;
+			w->waiting_deadline_ms = deadline;
+			w->deadline_ms = w->test_deadline_ms + 1;
+		}
 		stream(r, json_pack("{s:s, s:i, s:s, s:s}", "ev", "step", "gpu", w->gpu, "test", w->test, "step", w->step));
+		diag_live_set(r->live, w->gpu, w->test, w->step, false);
 	} else if (!strcmp(ev, "progress")) {
 		w->deadline_ms = now + (uint64_t)json_integer_value(json_object_get(m, "deadline_ms")) + GRACE_MS;
 		show_progress(r, w, (long long)json_integer_value(json_object_get(m, "done")),
@@ -349,7 +412,9 @@ static int start_worker(struct run *r, struct worker *w, int gpu)
 		dup2(ack[0], STDIN_FILENO);
 		FILE *out = fdopen(msg[1], "w");
 		struct diag_worker_ctx ctx = { .gpu = gpu, .info = &r->gpus[gpu], .seed = r->seed, .level = r->o->level,
-					       .iterations = r->o->iterations, .share_dir = r->o->share_dir,
+					       .iterations = r->o->iterations, .peers = r->gpus_in_run,
+					       .sustain_ms = r->sustain_ms,
+					       .share_dir = r->o->share_dir,
 					       .link = { out } };
 		diag_worker_main(&ctx, r->gpu_tests, r->ngpu_tests);
 		fflush(out);
@@ -382,9 +447,26 @@ static void worker_died(struct run *r, struct worker *w)
 				  got > 0 && WIFSIGNALED(status) ? WTERMSIG(status) : got > 0 ? WEXITSTATUS(status) : -1);
 	add_evidence(r, w, res);
 	end_step(r, w, "FAIL");
+	w->waiting = false;
 	mark_reported(w, w->test);
 	w->quarantine_test = diag_test_find(w->test) ? diag_test_find(w->test)->name : NULL;
 	add_result(r, res);
+}
+
+/* the sensor watch's sample when it is due; the next due time */
+static uint64_t watch_tick(struct run *r, uint64_t now)
+{
+	if (!r->watch)
+		return now + 1000;
+	if (now >= r->next_sample_ms) {
+		const char *during[DIAG_MAX_GPUS] = { 0 };
+		for (int i = 0; i < r->nworkers; i++)
+			if (!r->workers[i].done && r->workers[i].test[0])
+				during[r->workers[i].gpu] = r->workers[i].test;
+		diag_watch_sample(r->watch, during);
+		r->next_sample_ms = now + DIAG_WATCH_PERIOD_MS;
+	}
+	return r->next_sample_ms;
 }
 
 static void supervise(struct run *r, struct worker *ws, int n)
@@ -392,7 +474,7 @@ static void supervise(struct run *r, struct worker *ws, int n)
 	for (;;) {
 		struct pollfd p[DIAG_MAX_GPUS];
 		int idx[DIAG_MAX_GPUS], np = 0;
-		uint64_t now = diag_now_ms(), wake = now + 1000;
+		uint64_t now = diag_now_ms(), wake = watch_tick(r, now);
 		for (int i = 0; i < n; i++) {
 			struct worker *w = &ws[i];
 			if (w->done)
@@ -570,6 +652,172 @@ static void prometheus(struct run *r, const json_t *report, int code)
 		unlink(tmp);
 }
 
+/* The GPUs the exclusive test found held by another process: their GPU
+ * tests NOT_RUN (the other process would disturb them, and they it). */
+static uint32_t gpus_in_use(struct run *r, uint32_t gpus)
+{
+	uint32_t held = 0;
+	size_t i;
+	json_t *res;
+	json_array_foreach(r->results, i, res) {
+		int g = (int)json_integer_value(json_object_get(res, "gpu"));
+		if (!strcmp(json_string_value(json_object_get(res, "test")) ?: "", "exclusive") && g >= 0 &&
+		    g < DIAG_MAX_GPUS && (gpus & (1u << g)) && diag_result_status(res) == DIAG_ENV_NOT_READY)
+			held |= 1u << g;
+	}
+	for (int t = 0; t < diag_ntests; t++)
+		for (int g = 0; held && g < r->ngpus; g++)
+			if ((held & (1u << g)) && diag_tests[t].gpu_work && selected(diag_tests[t].name))
+				add_result(r, diag_result(diag_tests[t].name, g, DIAG_NOT_RUN, "GPU_IN_USE", DIAG_ACT_RETRY,
+							  "not run: another process holds the GPU"));
+	return held;
+}
+
+/* ---- rounds of GPU tests ------------------------------------------------------------------------ */
+
+/* the sustained tests' share of the time: --duration (a soak's spread
+ * over several rounds), else the long level's budget */
+#define LONG_LEVEL_MS (25ull * 60 * 1000)
+#define SOAK_ROUNDS_MIN 4
+#define SOAK_SHARE_MAX_MS 60000ull
+static uint64_t sustain_share(const struct diag_options *o, int n3)
+{
+	if (n3 == 0)
+		return 0;
+	uint64_t total = o->duration_s ? o->duration_s * 1000 : LONG_LEVEL_MS;
+	uint64_t share = total / (uint64_t)n3;
+	if (o->level >= 4) {
+		share /= SOAK_ROUNDS_MIN;
+		share = share > SOAK_SHARE_MAX_MS ? SOAK_SHARE_MAX_MS : share;
+	}
+	return share ? share : 1;
+}
+
+/* The round's tests: the selected ones in order in round 0; after it (a
+ * soak) the sustained ones in an order drawn from the seed and the round. */
+static void round_tests(struct run *r, int round)
+{
+	r->ngpu_tests = 0;
+	for (int t = 0; t < diag_ntests; t++)
+		if (diag_tests[t].gpu_work && selected(diag_tests[t].name) && (round == 0 || diag_tests[t].level == 3))
+			r->gpu_tests[r->ngpu_tests++] = diag_tests[t].name;
+	uint64_t x = r->seed ^ (uint64_t)(round + 1) * 0x9e3779b97f4a7c15ull;
+	for (int i = r->ngpu_tests - 1; round > 0 && i > 0; i--) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int j = (int)(x % (uint64_t)(i + 1));
+		const char *t = r->gpu_tests[i];
+		r->gpu_tests[i] = r->gpu_tests[j];
+		r->gpu_tests[j] = t;
+	}
+}
+
+/* --allow-reset: each GPU whose worker hung (and was killed, taking its
+ * queues with it) tried again from a new worker: the "recovery" result
+ * says whether it came back.  Its remaining tests stay NOT_RUN. */
+static void recover(struct run *r, const struct worker *hung, int n, uint64_t *gpu_ms)
+{
+	static const char *const tests[] = { "recovery" };
+	const char *saved[DIAG_MAX_TESTS];
+	int nsaved = r->ngpu_tests;
+	memcpy(saved, r->gpu_tests, sizeof saved);
+	r->gpu_tests[0] = tests[0];
+	r->ngpu_tests = 1;
+	struct worker ws[DIAG_MAX_GPUS];
+	int nw = 0;
+	r->workers = ws;
+	for (int i = 0; i < n; i++)
+		if (hung[i].quarantine_test && start_worker(r, &ws[nw], hung[i].gpu) == 0)
+			r->nworkers = ++nw;
+	uint64_t start = diag_now_ms();
+	supervise(r, ws, nw);
+	r->nworkers = 0;
+	for (int i = 0; i < nw; i++) {
+		not_run(r, &ws[i]);
+		gpu_ms[ws[i].gpu] += diag_now_ms() - start;
+	}
+	reap(ws, nw);
+	memcpy(r->gpu_tests, saved, sizeof saved);
+	r->ngpu_tests = nsaved;
+}
+
+/* One round: a worker per GPU in gpus, supervised to its end; the GPUs
+ * that failed or hung (quarantined in a soak) returned; each GPU's time
+ * added to gpu_ms. */
+static uint32_t run_round(struct run *r, uint32_t gpus, int round, uint64_t *gpu_ms)
+{
+	round_tests(r, round);
+	size_t first = json_array_size(r->results);
+	struct worker ws[DIAG_MAX_GPUS];
+	int nw = 0, rc;
+	r->workers = ws;
+	uint64_t start = diag_now_ms();
+	for (int i = 0; i < r->ngpus && r->ngpu_tests; i++) {
+		if (!(gpus & (1u << i)))
+			continue;
+		if ((rc = start_worker(r, &ws[nw], i)) < 0) {
+			add_result(r, diag_result(r->gpu_tests[0], i, DIAG_ENV_NOT_READY, "WORKER_START_FAILED",
+						  DIAG_ACT_RETRY, "cannot start the GPU's worker: %s", strerror(-rc)));
+			continue;
+		}
+		r->nworkers = ++nw;
+	}
+	supervise(r, ws, nw);
+	r->nworkers = 0;	/* the watch's samples from here on are between tests */
+	for (int i = 0; i < nw; i++) {
+		not_run(r, &ws[i]);
+		gpu_ms[ws[i].gpu] += diag_now_ms() - start;
+	}
+	reap(ws, nw);
+	if (r->o->allow_reset)
+		recover(r, ws, nw, gpu_ms);
+	uint32_t failed = 0;
+	for (size_t i = first; i < json_array_size(r->results); i++) {
+		json_t *res = json_array_get(r->results, i);
+		enum diag_status st = diag_result_status(res);
+		if (r->o->level >= 4)
+			json_object_set_new(res, "round", json_integer(round));
+		if (st == DIAG_FAIL || st == DIAG_HANG)
+			failed |= 1u << (json_integer_value(json_object_get(res, "gpu")) & (DIAG_MAX_GPUS - 1));
+	}
+	return failed;
+}
+
+/* A soak's verdict per GPU: failures per GPU-hour, and with none the 95%
+ * upper bound on the rate (the rule of three: 3/N for N failure-free GPU-hours). */
+static void soak_summary(struct run *r, uint32_t gpus, const uint64_t *gpu_ms)
+{
+	for (int g = 0; g < r->ngpus; g++) {
+		if (!(gpus & (1u << g)))
+			continue;
+		int failures = 0, rounds = 0;
+		size_t i;
+		json_t *res;
+		json_array_foreach(r->results, i, res) {
+			if (json_integer_value(json_object_get(res, "gpu")) != g || !json_object_get(res, "round"))
+				continue;
+			enum diag_status st = diag_result_status(res);
+			failures += st == DIAG_FAIL || st == DIAG_HANG;
+			int round = (int)json_integer_value(json_object_get(res, "round"));
+			rounds = round + 1 > rounds ? round + 1 : rounds;
+		}
+		double hours = gpu_ms[g] ? (double)gpu_ms[g] / 3.6e6 : 1 / 3.6e6;
+		json_t *s = failures ? diag_result("soak", g, DIAG_FAIL, "SOAK_FAILURES", DIAG_ACT_INVESTIGATE,
+						   "%d failures in %d rounds, %.4f GPU-hours: %.3g per GPU-hour", failures,
+						   rounds, hours, failures / hours)
+				     : diag_result("soak", g, DIAG_PASS, "OK", DIAG_ACT_NONE,
+						   "no failure in %d rounds, %.4f GPU-hours: at most %.3g per GPU-hour (95%%)",
+						   rounds, hours, 3 / hours);
+		diag_measure(s, "gpu_hours", hours, "h", NULL, 0);
+		diag_measure(s, "rounds", rounds, "count", NULL, 0);
+		diag_measure(s, "failures_per_gpu_hour", failures / hours, "1/h", NULL, 0);
+		if (!failures)
+			diag_measure(s, "failures_per_gpu_hour_95_upper", 3 / hours, "1/h", NULL, 0);
+		add_result(r, s);
+	}
+}
+
 /* ---- the run ------------------------------------------------------------------------------ */
 
 static json_t *run_header(struct run *r, uint32_t gpus)
@@ -584,13 +832,14 @@ static json_t *run_header(struct run *r, uint32_t gpus)
 							      r->gpus[i].target, "vram_bytes", (json_int_t)r->gpus[i].vram_bytes,
 							      "compute_units", (int)r->gpus[i].cu_count, "firmware",
 							      diag_firmware(&r->gpus[i])));
-	return json_pack("{s:s, s:I, s:i, s:s, s:s, s:o}", "id", r->id, "seed", (json_int_t)r->seed, "level",
-			 r->o->level, "tool_version", TOOL_VERSION, "kernel", u.release, "gpus", list);
+	return json_pack("{s:s, s:I, s:i, s:s, s:s, s:o, s:o}", "id", r->id, "seed", (json_int_t)r->seed, "level",
+			 r->o->level, "tool_version", TOOL_VERSION, "kernel", u.release, "gpus", list, "amdgpu_parameters",
+			 diag_module_params());
 }
 
 int diag_run(const struct diag_options *o)
 {
-	struct run r = { .o = o, .tty = isatty(STDERR_FILENO) };
+	struct run r = { .o = o, .tty = isatty(STDERR_FILENO), .exclusive = -1 };
 	g_opts = o;
 	/* a worker that died before reading its ack, or a reader of the stream
 	 * that left, must not take the supervisor with it: EPIPE, not SIGPIPE */
@@ -646,6 +895,15 @@ int diag_run(const struct diag_options *o)
 			r.counters_start[i] = diag_counters(&r.gpus[i]);
 			diag_inventory_gpu(&r.gpus[i], r.counters_start[i], r.results, selected);
 		}
+	/* on a terminal, the live table (on standard output, the final table's place) */
+	if (isatty(STDOUT_FILENO) && !o->json_stream && !o->quiet) {
+		const char *names[DIAG_MAX_TESTS];
+		int nnames = 0;
+		for (int t = 0; t < diag_ntests && nnames < DIAG_MAX_TESTS; t++)
+			if (selected(diag_tests[t].name))
+				names[nnames++] = diag_tests[t].name;
+		r.live = diag_live_start(stdout, gpus, names, nnames);
+	}
 	if (!o->json_stream && !o->quiet) {
 		size_t k;
 		json_t *res;
@@ -653,30 +911,55 @@ int diag_run(const struct diag_options *o)
 			show_result(&r, res);
 	}
 
-	/* the GPU tests, a worker per GPU */
-	for (int t = 0; t < diag_ntests; t++)
-		if (diag_tests[t].gpu_work && selected(diag_tests[t].name))
-			r.gpu_tests[r.ngpu_tests++] = diag_tests[t].name;
-	struct worker ws[DIAG_MAX_GPUS];
-	int nw = 0;
-	for (int i = 0; i < r.ngpus && r.ngpu_tests; i++) {
-		if (!(gpus & (1u << i)))
-			continue;
-		if ((rc = start_worker(&r, &ws[nw], i)) < 0) {
-			add_result(&r, diag_result(r.gpu_tests[0], i, DIAG_ENV_NOT_READY, "WORKER_START_FAILED",
-						   DIAG_ACT_RETRY, "cannot start the GPU's worker: %s", strerror(-rc)));
-			continue;
-		}
-		nw++;
-	}
-	supervise(&r, ws, nw);
-	if (r.tty && !o->json_stream && !o->quiet)
-		fprintf(stderr, "\r\033[K");
-	for (int i = 0; i < nw; i++)
-		not_run(&r, &ws[i]);
-	reap(ws, nw);
-	counters_after(&r, gpus);
+	/* the sensors, watched from here over the whole run */
+	uint64_t watch_until = diag_now_ms() + DIAG_WATCH_MIN_MS;
+	if (selected("thermal"))
+		r.watch = diag_watch_start(r.gpus, r.ngpus, gpus);
 
+	/* the GPU tests, a worker per GPU; a soak repeats the sustained ones in rounds */
+	int n3 = 0;
+	for (int t = 0; t < diag_ntests; t++)
+		n3 += diag_tests[t].gpu_work && diag_tests[t].level == 3 && selected(diag_tests[t].name);
+	r.sustain_ms = sustain_share(o, n3);
+	r.gpus_in_run = gpus;
+	uint32_t live = gpus & ~gpus_in_use(&r, gpus);
+	uint64_t soak_end = t0 + o->duration_s * 1000, gpu_ms[DIAG_MAX_GPUS] = { 0 };
+	for (int round = 0;; round++) {
+		uint32_t failed = run_round(&r, live, round, gpu_ms);
+		live &= ~failed;
+		if (o->level < 4 || !live || (o->until_fail && failed) || (o->duration_s && diag_now_ms() >= soak_end) ||
+		    !r.ngpu_tests)
+			break;
+	}
+	if (o->level >= 4 && selected("soak"))
+		soak_summary(&r, gpus, gpu_ms);
+	for (uint64_t now; r.watch && (now = diag_now_ms()) < watch_until;) {
+		uint64_t next = watch_tick(&r, now);
+		struct timespec pause = { 0, (long)((next > now ? next - now : 1) * 1000000) };
+		nanosleep(&pause, NULL);
+	}
+	if (r.tty && !o->json_stream && !o->quiet && !r.live)
+		fprintf(stderr, "\r\033[K");
+	counters_after(&r, gpus);
+	if (r.watch) {
+		json_t *watched = diag_watch_end(r.watch);
+		size_t k;
+		json_t *res;
+		json_array_foreach(watched, k, res)
+			add_result(&r, json_incref(res));
+		json_decref(watched);
+	}
+	if (selected("perf")) {
+		json_t *perf = diag_perf_judge(r.results, gpus, o->reference);
+		size_t k;
+		json_t *res;
+		json_array_foreach(perf, k, res)
+			add_result(&r, json_incref(res));
+		json_decref(perf);
+	}
+
+	diag_live_end(r.live);
+	r.live = NULL;
 	json_t *report = json_pack("{s:s, s:o, s:o}", "schema", DIAG_SCHEMA, "run", run_header(&r, gpus), "results",
 				   json_incref(r.results));
 	if (crash)
@@ -704,6 +987,15 @@ int diag_run(const struct diag_options *o)
 	}
 	if (wrc == 0 && o->json_file)
 		wrc = diag_report_write(report, o->json_file, err, sizeof err);
+	if (wrc == 0 && o->calibrate && code == DIAG_EXIT_OK) {
+		json_t *ref = diag_reference_make(report);
+		wrc = diag_report_write(ref, o->calibrate, err, sizeof err);
+		json_decref(ref);
+		if (wrc == 0 && !o->quiet && !o->json_stream)
+			printf("reference written to %s\n", o->calibrate);
+	} else if (o->calibrate && wrc == 0) {
+		fprintf(stderr, "tb diag: --calibrate: no reference written to %s: the run did not pass\n", o->calibrate);
+	}
 	prometheus(&r, report, code);
 	if (!o->json_stream && !o->quiet)
 		diag_report_table(report, stdout);

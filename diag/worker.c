@@ -6,6 +6,7 @@
  * reports.  A hang or a reset ends the worker: the GPU is quarantined. */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,7 +28,7 @@ struct gpu_run {
 	struct diag_worker_ctx *ctx;
 	tbh_device *dev;
 	tbh_program *prog;
-	const tbh_kernel *gemm, *fill, *check;
+	const tbh_kernel *gemm, *fill, *check, *march, *wmma;
 	tbh_queue *compute, *copy;
 	tbh_signal *sig;
 	uint64_t next;			/* the signal's next value */
@@ -48,14 +49,20 @@ void diag_send(struct diag_link *l, json_t *msg)
 }
 
 /* Announce a step and wait until the supervisor has journalled it (one
- * byte back on fd 0). */
-static void step(struct gpu_run *r, const char *name, uint32_t deadline_ms)
+ * byte back on fd 0).  An exclusive step waits, besides, until no other
+ * GPU's worker is in one: what a GPU does alone. */
+static void step_as(struct gpu_run *r, const char *name, uint32_t deadline_ms, bool exclusive)
 {
-	diag_send(&r->ctx->link, json_pack("{s:s, s:s, s:s, s:I}", "ev", "step", "test", r->test, "step", name,
-					   "deadline_ms", (json_int_t)deadline_ms));
+	diag_send(&r->ctx->link, json_pack("{s:s, s:s, s:s, s:I, s:b}", "ev", "step", "test", r->test, "step", name,
+					   "deadline_ms", (json_int_t)deadline_ms, "exclusive", exclusive));
 	char ack;
 	while (read(STDIN_FILENO, &ack, 1) < 0 && errno == EINTR)
 		;
+}
+
+static void step(struct gpu_run *r, const char *name, uint32_t deadline_ms)
+{
+	step_as(r, name, deadline_ms, false);
 }
 
 /* still working: the next message comes within deadline_ms */
@@ -72,6 +79,31 @@ static uint32_t deadline_for(double calibrated_ms)
 {
 	double d = calibrated_ms * 10;
 	return d < DEADLINE_MIN_MS ? DEADLINE_MIN_MS : d > DEADLINE_MAX_MS ? DEADLINE_MAX_MS : (uint32_t)d;
+}
+
+static double ms_since(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* After the commands queued on q (rc: how queuing them went): a signal,
+ * the submission, the wait within deadline; the time since t0 into *ms
+ * (NULL: not wanted). */
+static int submit_and_wait(struct gpu_run *r, tbh_queue *q, int rc, uint32_t deadline_ms, const struct timespec *t0,
+			   double *ms)
+{
+	uint64_t v = ++r->next;
+	if (rc == 0)
+		rc = tbh_queue_signal(q, r->sig, v);
+	if (rc == 0)
+		rc = tbh_queue_submit(q);
+	if (rc == 0)
+		rc = tbh_signal_wait(r->sig, v, deadline_ms);
+	if (ms)
+		*ms = ms_since(t0);
+	return rc;
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -98,29 +130,13 @@ static json_t *gpu_failed(struct gpu_run *r, int rc, const char *what)
 /* one fence on q: signal, submit, wait; its wall time in ms, or -errno */
 static double fence(struct gpu_run *r, tbh_queue *q, uint32_t deadline_ms, int *rc)
 {
-	uint64_t v = ++r->next;
-	struct timespec a, b;
+	struct timespec a;
+	double ms;
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	*rc = tbh_queue_signal(q, r->sig, v);
-	if (*rc == 0)
-		*rc = tbh_queue_submit(q);
-	if (*rc == 0)
-		*rc = tbh_signal_wait(r->sig, v, deadline_ms);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	*rc = submit_and_wait(r, q, 0, deadline_ms, &a, &ms);
+	return ms;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
-}
 
 /* ---- the tests -------------------------------------------------------------------------- */
 
@@ -158,6 +174,15 @@ static json_t *test_queues(struct gpu_run *r)
 	return res;
 }
 
+/* after a hang, from a new worker: the GPU came back if its queues answer */
+static json_t *test_recovery(struct gpu_run *r)
+{
+	json_t *res = test_queues(r);
+	if (diag_result_status(res) == DIAG_PASS)
+		json_object_set_new(res, "detail", json_string("the GPU came back: a new worker's compute and SDMA queues answer"));
+	return res;
+}
+
 static json_t *test_fence(struct gpu_run *r)
 {
 	int n = r->ctx->iterations ? r->ctx->iterations : 100, rc = 0;
@@ -181,7 +206,7 @@ static json_t *test_fence(struct gpu_run *r)
 	double worst = 0;
 	for (int i = 0; i < n; i++)
 		worst = t[i] > worst ? t[i] : worst;
-	double med = median(t, n);
+	double med = diag_median(t, n);
 	free(t);
 	json_t *res = diag_result("fence", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE, "%d round trips", n);
 	diag_measure(res, "round_trip_median", med * 1000, "us", NULL, 0);
@@ -223,20 +248,10 @@ static int run_kernel(struct gpu_run *r, const tbh_kernel *k, const void *args, 
 		      uint32_t deadline_ms, double *ms)
 {
 	uint32_t grid[3] = { n, 1, 1 }, block[3] = { 64, 1, 1 };
-	uint64_t v = ++r->next;
-	struct timespec a, b;
+	struct timespec a;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	int rc = tbh_queue_exec(r->compute, k, args, size, grid, block);
-	if (rc == 0)
-		rc = tbh_queue_signal(r->compute, r->sig, v);
-	if (rc == 0)
-		rc = tbh_queue_submit(r->compute);
-	if (rc == 0)
-		rc = tbh_signal_wait(r->sig, v, deadline_ms);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	if (ms)
-		*ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
-	return rc;
+	return submit_and_wait(r, r->compute, rc, deadline_ms, &a, ms);
 }
 
 static json_t *test_gemm(struct gpu_run *r)
@@ -334,18 +349,24 @@ static uint64_t verify_keyed(const uint32_t *w, uint64_t words, uint64_t seed, u
 static int timed_copy(struct gpu_run *r, tbh_buffer *dst, tbh_buffer *src, uint64_t size, uint32_t deadline_ms,
 		      double *ms)
 {
-	uint64_t v = ++r->next;
-	struct timespec a, b;
+	struct timespec a;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	int rc = tbh_queue_copy(r->copy, dst, 0, src, 0, size);
+	return submit_and_wait(r, r->copy, rc, deadline_ms, &a, ms);
+}
+
+/* a round trip's buffers of size bytes: the host's source, VRAM, the
+ * host's destination (the calibration's freed first) */
+static int round_trip_buffers(struct gpu_run *r, uint64_t size, tbh_buffer **src, tbh_buffer **vram, tbh_buffer **back)
+{
+	tbh_buffer_free(*src);
+	tbh_buffer_free(*vram);
+	*src = *vram = NULL;
+	int rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, src);
 	if (rc == 0)
-		rc = tbh_queue_signal(r->copy, r->sig, v);
+		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_DEVICE, vram);
 	if (rc == 0)
-		rc = tbh_queue_submit(r->copy);
-	if (rc == 0)
-		rc = tbh_signal_wait(r->sig, v, deadline_ms);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	*ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, back);
 	return rc;
 }
 
@@ -373,14 +394,7 @@ static json_t *test_copy(struct gpu_run *r)
 	double gbps = (double)probe / (ms > 0.001 ? ms : 0.001) / 1e6;
 	uint64_t size = (uint64_t)(gbps * 1e9 * 0.25) & ~((1ull << 20) - 1);
 	size = size < probe ? probe : size > max_size ? max_size : size;
-	tbh_buffer_free(src);
-	tbh_buffer_free(vram);
-	src = vram = NULL;
-	rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &src);
-	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_DEVICE, &vram);
-	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_HOST, &back);
+	rc = round_trip_buffers(r, size, &src, &vram, &back);
 	if (rc == 0)
 		rc = tbh_buffer_alloc(r->dev, ERROR_WORDS * 4, TBH_MEMORY_HOST, &errs);
 	if (rc < 0) {
@@ -421,7 +435,10 @@ static json_t *test_copy(struct gpu_run *r)
 	uint64_t first = 0;
 	uint32_t bits = 0;
 	uint64_t bad = verify_keyed(tbh_buffer_cpu(back), words, seed, &first, &bits);
-	double up_gbps = (double)size / median(up, n) / 1e6, down_gbps = (double)size / median(down, n) / 1e6;
+	for (int i = 0; i < n; i++) {
+		up[i] = (double)size / up[i] / 1e6;
+		down[i] = (double)size / down[i] / 1e6;
+	}
 	if (e[0] || bad) {
 		res = diag_result("copy", r->ctx->gpu, DIAG_FAIL, "COPY_DATA_MISMATCH", DIAG_ACT_REPLACE_HW,
 				  "%u words wrong in VRAM (first at word %u, bits 0x%08x), %llu wrong after the copy back "
@@ -431,8 +448,8 @@ static json_t *test_copy(struct gpu_run *r)
 		res = diag_result("copy", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
 				  "%llu MiB each way x%d, every word as keyed", (unsigned long long)(size >> 20), n);
 	}
-	diag_measure(res, "host_to_vram", up_gbps, "GB/s", NULL, 0);
-	diag_measure(res, "vram_to_host", down_gbps, "GB/s", NULL, 0);
+	diag_measure_samples(res, "host_to_vram", up, n, "GB/s");
+	diag_measure_samples(res, "vram_to_host", down, n, "GB/s");
 	diag_measure(res, "size", (double)(size >> 20), "MiB", NULL, 0);
 out:
 	tbh_buffer_free(src);
@@ -461,13 +478,13 @@ static const char *error_class(uint32_t count, uint32_t bits)
 	return bits == UINT32_MAX && count ? "inversion" : "multi-bit";
 }
 
-static json_t *vram_errors(struct gpu_run *r, const uint32_t *e, int chunk, uint64_t chunk_bytes, int pass)
+static json_t *vram_errors(struct gpu_run *r, const uint32_t *e, int chunk, uint64_t chunk_bytes, const char *pass)
 {
 	uint64_t at = (uint64_t)chunk * chunk_bytes + (uint64_t)e[2] * 4;
 	json_t *res = diag_result("vram", r->ctx->gpu, DIAG_FAIL, "VRAM_PATTERN_ERRORS", DIAG_ACT_REPLACE_HW,
 				  "%u words wrong in the %s pass, from byte 0x%llx of the tested VRAM (buffer %d), bits "
 				  "0x%08x: %s",
-				  e[0], pass ? "inverted" : "keyed", (unsigned long long)at, chunk, e[1], error_class(e[0], e[1]));
+				  e[0], pass, (unsigned long long)at, chunk, e[1], error_class(e[0], e[1]));
 	json_t *hist = json_array();
 	for (int b = 0; b < 32; b++)
 		json_array_append_new(hist, json_integer(e[3 + b]));
@@ -475,13 +492,70 @@ static json_t *vram_errors(struct gpu_run *r, const uint32_t *e, int chunk, uint
 	json_object_set_new(ev, "bit_histogram", hist);
 	json_object_set_new(ev, "first_bad_byte", json_integer((json_int_t)at));
 	json_object_set_new(ev, "class", json_string(error_class(e[0], e[1])));
+	json_object_set_new(ev, "pass", json_string(pass));
 	return res;
+}
+
+/* march_element's flags (diag.cl) */
+enum { MARCH_READ = 1, MARCH_WRITE = 2, MARCH_DOWN = 4, MARCH_KEYED = 8 };
+
+/* One march element: what every word must hold (background XOR expect)
+ * and what it gets (background XOR write), up or down. */
+struct march_element {
+	const char *name;
+	uint32_t flags, expect, write;
+};
+
+/* March C- over keyed words ("0" the word's key, "1" its inversion):
+ * up w0; up r0 w1; up r1 w0; down r0 w1; down r1 w0; up r0.  It finds
+ * stuck-at, transition and coupling faults between any two cells. */
+#define K MARCH_KEYED
+static const struct march_element march_c_minus[] = {
+	{ "March C- up w0", K | MARCH_WRITE, 0, 0 },
+	{ "March C- up r0 w1", K | MARCH_READ | MARCH_WRITE, 0, UINT32_MAX },
+	{ "March C- up r1 w0", K | MARCH_READ | MARCH_WRITE, UINT32_MAX, 0 },
+	{ "March C- down r0 w1", K | MARCH_DOWN | MARCH_READ | MARCH_WRITE, 0, UINT32_MAX },
+	{ "March C- down r1 w0", K | MARCH_DOWN | MARCH_READ | MARCH_WRITE, UINT32_MAX, 0 },
+	{ "March C- up r0", K | MARCH_READ, 0, 0 },
+};
+#undef K
+/* moving inversions (memtest86's): a data pattern written up, then read and
+ * inverted up, read and restored down, read once more; with two patterns,
+ * alternate bits and one bit a byte (its position from the seed) */
+#define MOVING_INVERSION(name, p)                                                                         \
+	{ name " w", MARCH_WRITE, 0, p }, { name " up r w~", MARCH_READ | MARCH_WRITE, p, ~(uint32_t)(p) }, \
+		{ name " down r~ w", MARCH_DOWN | MARCH_READ | MARCH_WRITE, ~(uint32_t)(p), p },          \
+		{ name " r", MARCH_READ, p, 0 }
+/* word-passes over the tested VRAM: keyed fill and check and their
+ * inversions (4), March C- (10), two moving inversions (2 x 6) */
+#define VRAM_PASSES 26
+
+/* One march element over every buffer; a FAIL or HANG result, or NULL. */
+static json_t *march(struct gpu_run *r, const struct march_element *m, tbh_buffer *const *bufs, int nbufs,
+		     uint64_t chunk, uint64_t seed, uint32_t deadline, tbh_buffer *errs, double *total_ms)
+{
+	uint32_t *e = tbh_buffer_cpu(errs), words = (uint32_t)(chunk / 4);
+	uint8_t args[128];
+	for (int c = 0; c < nbufs; c++) {
+		reset_errors(e);
+		const uint64_t v[] = { tbh_buffer_address(bufs[c]), words, (uint64_t)c * chunk, seed, m->flags, m->expect,
+				       m->write, tbh_buffer_address(errs) };
+		step(r, m->name, deadline);
+		double ms;
+		int rc = run_kernel(r, r->march, args, pack_args(r->march, args, sizeof args, v, 8), words, deadline, &ms);
+		if (rc < 0)
+			return gpu_failed(r, rc, m->name);
+		*total_ms += ms;
+		if (e[0])
+			return vram_errors(r, e, c, chunk, m->name);
+	}
+	return NULL;
 }
 
 /* VRAM holds what was written to it: a keyed pattern (each word the hash of
  * its address and the seed, so a word that landed or was read at the wrong
  * place reads wrong), held for a retention pause, then its inversion, each
- * checked in a rotated order.
+ * checked in a rotated order; then March C- and moving inversions.
  * 90% of VRAM on the appliance; where kernels run slower (the simulated
  * box), what fits in about 20 s of fills and checks. */
 static json_t *test_vram(struct gpu_run *r)
@@ -513,9 +587,9 @@ static json_t *test_vram(struct gpu_run *r)
 	}
 	tbh_buffer_free(bufs[0]);
 	nbufs = 0;
-	/* four passes over it: fill, check, fill inverted, check */
+	/* VRAM_PASSES passes over it */
 	double bytes_per_ms = (double)probe / (ms > 0.01 ? ms : 0.01);
-	uint64_t want = (uint64_t)((double)props.vram_bytes * 0.9), fits = (uint64_t)(bytes_per_ms * 20000 / 4);
+	uint64_t want = (uint64_t)((double)props.vram_bytes * 0.9), fits = (uint64_t)(bytes_per_ms * 20000 / VRAM_PASSES);
 	uint64_t size = (want < fits ? want : fits) & ~((1ull << 20) - 1);
 	size = size < probe ? probe : size;
 	uint64_t chunk = ((size + VRAM_MAX_CHUNKS - 1) / VRAM_MAX_CHUNKS + (1ull << 20) - 1) & ~((1ull << 20) - 1);
@@ -533,7 +607,7 @@ static json_t *test_vram(struct gpu_run *r)
 	}
 	uint32_t words = (uint32_t)(chunk / 4), deadline = deadline_for(ms * (double)(chunk / probe) * 2);
 	uint32_t *e = tbh_buffer_cpu(errs);
-	double fill_ms = 0, check_ms = 0;
+	double fill_ms = 0, check_ms = 0, march_ms = 0;
 	for (int pass = 0; pass < 2 && !res; pass++) {
 		uint64_t mask = pass ? UINT32_MAX : 0;
 		for (int c = 0; c < nbufs; c++) {
@@ -563,20 +637,501 @@ static json_t *test_vram(struct gpu_run *r)
 			}
 			check_ms += ms;
 			if (e[0])
-				res = vram_errors(r, e, c, chunk, pass);
+				res = vram_errors(r, e, c, chunk, pass ? "inverted" : "keyed");
 		}
 	}
+	uint32_t walking = 0x01010101u << (seed % 8);
+	const struct march_element moving[] = { MOVING_INVERSION("moving inversions 0x55555555", 0x55555555u),
+						MOVING_INVERSION("moving inversions 1 bit a byte", walking) };
+	for (size_t k = 0; k < sizeof march_c_minus / sizeof *march_c_minus && !res; k++)
+		res = march(r, &march_c_minus[k], bufs, nbufs, chunk, seed, deadline, errs, &march_ms);
+	for (size_t k = 0; k < sizeof moving / sizeof *moving && !res; k++)
+		res = march(r, &moving[k], bufs, nbufs, chunk, seed, deadline, errs, &march_ms);
+	if (res && diag_result_status(res) == DIAG_HANG)
+		goto out;
 	if (!res)
 		res = diag_result("vram", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
-				  "%llu MiB (%.1f%% of VRAM): keyed and inverted patterns, every word as written",
+				  "%llu MiB (%.1f%% of VRAM): keyed and inverted patterns, March C-, moving inversions; "
+				  "every word as written",
 				  (unsigned long long)(covered >> 20), 100.0 * (double)covered / (double)props.vram_bytes);
 	diag_measure(res, "tested", (double)(covered >> 20), "MiB", NULL, 0);
 	diag_measure(res, "fill", (double)covered * 2 / (fill_ms > 0 ? fill_ms : 1) / 1e6, "GB/s", NULL, 0);
 	diag_measure(res, "check", (double)covered * 2 / (check_ms > 0 ? check_ms : 1) / 1e6, "GB/s", NULL, 0);
+	diag_measure(res, "march", (double)covered * (VRAM_PASSES - 4) / (march_ms > 0 ? march_ms : 1) / 1e6, "GB/s",
+		     NULL, 0);
 out:
 	for (int c = 0; c < nbufs; c++)
 		tbh_buffer_free(bufs[c]);
 	tbh_buffer_free(errs);
+	return res;
+}
+
+/* ---- peer copies ------------------------------------------------------------------------------ */
+
+/* a peer copy's largest size, and the probe that calibrates it */
+#define PEER_MAX_BYTES (256ull << 20)
+#define PEER_PROBE_BYTES (1ull << 20)
+
+struct peer_set {
+	int n, gpu[DIAG_MAX_GPUS];
+	tbh_device *dev[DIAG_MAX_GPUS];
+	tbh_buffer *dst[DIAG_MAX_GPUS];	/* in the peer's VRAM, mapped to this GPU */
+	tbh_buffer *src, *errs;		/* this GPU's VRAM; the check's error block */
+	uint64_t size;
+};
+
+static void peer_free_buffers(struct peer_set *p)
+{
+	for (int k = 0; k < p->n; k++) {
+		tbh_buffer_free(p->dst[k]);
+		p->dst[k] = NULL;
+	}
+	tbh_buffer_free(p->src);
+	p->src = NULL;
+}
+
+static int peer_alloc(struct gpu_run *r, struct peer_set *p, uint64_t size)
+{
+	peer_free_buffers(p);
+	p->size = size;
+	int rc = tbh_buffer_alloc(r->dev, size, TBH_MEMORY_DEVICE, &p->src);
+	for (int k = 0; k < p->n && rc == 0; k++) {
+		rc = tbh_buffer_alloc(p->dev[k], size, TBH_MEMORY_DEVICE, &p->dst[k]);
+		if (rc == 0)
+			rc = tbh_buffer_map_to(p->dst[k], r->dev);
+	}
+	return rc;
+}
+
+/* the pair's key: each pair and phase its own, so data from another pair or
+ * an earlier copy left in place reads wrong */
+static uint64_t pair_key(const struct gpu_run *r, int to, int phase)
+{
+	return r->ctx->seed ^ 0x706565725f636f70ull ^ (uint64_t)(r->ctx->gpu * 64 + to) << 40 ^ (uint64_t)phase << 56;
+}
+
+/* fill this GPU's source with a key: 0 or a HANG result */
+static json_t *peer_fill(struct gpu_run *r, struct peer_set *p, uint64_t key, uint32_t deadline, double *ms)
+{
+	uint8_t args[128];
+	const uint64_t v[] = { tbh_buffer_address(p->src), p->size / 4, 0, key, 0 };
+	int rc = run_kernel(r, r->fill, args, pack_args(r->fill, args, sizeof args, v, 5), (uint32_t)(p->size / 4), deadline, ms);
+	return rc < 0 ? gpu_failed(r, rc, "the peer copy's source fill") : NULL;
+}
+
+/* check what landed on peer k, where it lies, with this GPU's kernel:
+ * a HANG or FAIL result, or NULL */
+static json_t *peer_check(struct gpu_run *r, struct peer_set *p, int k, uint64_t key, uint32_t deadline,
+			  const char *phase)
+{
+	uint32_t *e = tbh_buffer_cpu(p->errs), words = (uint32_t)(p->size / 4);
+	reset_errors(e);
+	uint8_t args[128];
+	const uint64_t v[] = { tbh_buffer_address(p->dst[k]), words, 0, key, 0, (key >> 9) % words,
+			       tbh_buffer_address(p->errs) };
+	int rc = run_kernel(r, r->check, args, pack_args(r->check, args, sizeof args, v, 7), words, deadline, NULL);
+	if (rc < 0)
+		return gpu_failed(r, rc, "the peer copy's check");
+	if (!e[0])
+		return NULL;
+	json_t *res = diag_result("peer", r->ctx->gpu, DIAG_FAIL, "PEER_DATA_MISMATCH", DIAG_ACT_RESEAT_OR_BIOS,
+				  "GPU %d to GPU %d (%s): %u words wrong, from byte 0x%llx, bits 0x%08x: %s", r->ctx->gpu,
+				  p->gpu[k], phase, e[0], (unsigned long long)e[2] * 4, e[1], error_class(e[0], e[1]));
+	json_object_set_new(json_object_get(res, "evidence"), "peer", json_integer(p->gpu[k]));
+	return res;
+}
+
+/* copies on this GPU's SDMA queue to peers [from, to), one submission */
+static int peer_copies(struct gpu_run *r, struct peer_set *p, int from, int to, uint32_t deadline, double *ms)
+{
+	struct timespec a;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	int rc = 0;
+	for (int k = from; k < to && rc == 0; k++)
+		rc = tbh_queue_copy(r->copy, p->dst[k], 0, p->src, 0, p->size);
+	return submit_and_wait(r, r->copy, rc, deadline, &a, ms);
+}
+
+/* This GPU's SDMA engine copies a keyed pattern from its VRAM into every
+ * other GPU's: each pair alone (no other GPU's worker in an exclusive
+ * step), each checked where it landed, then to every peer at once (and the
+ * other GPUs' workers doing the same: every pair at once). */
+static json_t *peer_run(struct gpu_run *r, struct peer_set *p)
+{
+	char name[64];
+	double ms, fill_ms;
+	step(r, "calibrate", CALIBRATION_DEADLINE_MS);
+	if (peer_alloc(r, p, PEER_PROBE_BYTES) < 0)
+		return diag_result("peer", r->ctx->gpu, DIAG_FAIL, "PEER_ACCESS_FAILED", DIAG_ACT_RESEAT_OR_BIOS,
+				   "cannot map VRAM between this GPU and its peers: %s", tbh_last_error());
+	json_t *res = peer_fill(r, p, pair_key(r, p->gpu[0], 0), CALIBRATION_DEADLINE_MS, &fill_ms);
+	if (res)
+		return res;
+	int rc = peer_copies(r, p, 0, 1, CALIBRATION_DEADLINE_MS, &ms);
+	if (rc < 0)
+		return gpu_failed(r, rc, "the calibration peer copy");
+	/* a copy of about a tenth of a second, and a fill and check of about as long */
+	double copy_rate = (double)PEER_PROBE_BYTES / (ms > 0.01 ? ms : 0.01), kernel_rate = (double)PEER_PROBE_BYTES / (fill_ms > 0.01 ? fill_ms : 0.01);
+	double fit = copy_rate < kernel_rate ? copy_rate * 100 : kernel_rate * 100;
+	uint64_t size = (uint64_t)fit & ~((1ull << 20) - 1);
+	size = size < PEER_PROBE_BYTES ? PEER_PROBE_BYTES : size > PEER_MAX_BYTES ? PEER_MAX_BYTES : size;
+	double scale = (double)size / PEER_PROBE_BYTES;
+	uint32_t copy_deadline = deadline_for(ms * scale), kernel_deadline = deadline_for(fill_ms * scale * 2);
+	if (peer_alloc(r, p, size) < 0)
+		return diag_result("peer", r->ctx->gpu, DIAG_FAIL, "PEER_ACCESS_FAILED", DIAG_ACT_RESEAT_OR_BIOS,
+				   "cannot allocate and map %llu MiB on every peer: %s", (unsigned long long)(size >> 20),
+				   tbh_last_error());
+	double alone[DIAG_MAX_GPUS];
+	for (int k = 0; k < p->n; k++) {
+		uint64_t key = pair_key(r, p->gpu[k], 1);
+		snprintf(name, sizeof name, "fill for GPU %d", p->gpu[k]);
+		step(r, name, kernel_deadline);
+		if ((res = peer_fill(r, p, key, kernel_deadline, &fill_ms)))
+			return res;
+		snprintf(name, sizeof name, "to GPU %d alone", p->gpu[k]);
+		step_as(r, name, copy_deadline, true);
+		if ((rc = peer_copies(r, p, k, k + 1, copy_deadline, &ms)) < 0)
+			return gpu_failed(r, rc, name);
+		alone[k] = (double)size / (ms > 0.001 ? ms : 0.001) / 1e6;
+		snprintf(name, sizeof name, "check GPU %d", p->gpu[k]);
+		step(r, name, kernel_deadline);
+		if ((res = peer_check(r, p, k, key, kernel_deadline, "alone")))
+			return res;
+	}
+	uint64_t key = pair_key(r, DIAG_MAX_GPUS, 2);
+	step(r, "fill for all at once", kernel_deadline);
+	if ((res = peer_fill(r, p, key, kernel_deadline, &fill_ms)))
+		return res;
+	uint32_t all_deadline = deadline_for(ms * scale * p->n * 6);
+	step(r, "to every peer at once", all_deadline);
+	if ((rc = peer_copies(r, p, 0, p->n, all_deadline, &ms)) < 0)
+		return gpu_failed(r, rc, "the copies to every peer at once");
+	double all = (double)size * p->n / (ms > 0.001 ? ms : 0.001) / 1e6;
+	for (int k = 0; k < p->n; k++) {
+		snprintf(name, sizeof name, "check GPU %d (all at once)", p->gpu[k]);
+		step(r, name, kernel_deadline);
+		if ((res = peer_check(r, p, k, key, kernel_deadline, "all at once")))
+			return res;
+	}
+	res = diag_result("peer", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+			  "%llu MiB to each of %d peers alone, then to all at once, every word as keyed",
+			  (unsigned long long)(size >> 20), p->n);
+	for (int k = 0; k < p->n; k++) {
+		snprintf(name, sizeof name, "to_gpu%d", p->gpu[k]);
+		diag_measure(res, name, alone[k], "GB/s", NULL, 0);
+	}
+	diag_measure(res, "alone_median", diag_median(alone, p->n), "GB/s", NULL, 0);
+	diag_measure(res, "all_at_once", all, "GB/s", NULL, 0);
+	diag_measure(res, "size", (double)(size >> 20), "MiB", NULL, 0);
+	return res;
+}
+
+static json_t *test_peer(struct gpu_run *r)
+{
+	struct peer_set p = { 0 };
+	for (int j = 0; j < DIAG_MAX_GPUS; j++)
+		if ((r->ctx->peers & (1u << j)) && j != r->ctx->gpu)
+			p.gpu[p.n++] = j;
+	if (p.n == 0)
+		return diag_result("peer", r->ctx->gpu, DIAG_SKIPPED, "NO_PEERS", DIAG_ACT_NONE, "no other GPU in the run");
+	json_t *res = NULL;
+	int rc = tbh_buffer_alloc(r->dev, ERROR_WORDS * 4, TBH_MEMORY_HOST, &p.errs);
+	for (int k = 0; k < p.n && rc == 0; k++)
+		rc = tbh_device_open(p.gpu[k], &p.dev[k]);
+	if (rc < 0)
+		res = diag_result("peer", r->ctx->gpu, DIAG_FAIL, "PEER_OPEN_FAILED", DIAG_ACT_INVESTIGATE,
+				  "cannot open the peers: %s", tbh_last_error());
+	else
+		res = peer_run(r, &p);
+	if (!r->gone) {
+		peer_free_buffers(&p);
+		for (int k = 0; k < p.n; k++)
+			tbh_device_close(p.dev[k]);
+	}
+	tbh_buffer_free(p.errs);
+	return res;
+}
+
+/* ---- level 3: sustained work -------------------------------------------------------------------- */
+
+/* the small integers of the GEMM inputs (-8..8) as IEEE half-precision bits */
+static uint16_t small_int_half(int v)
+{
+	if (v == 0)
+		return 0;
+	unsigned a = (unsigned)(v < 0 ? -v : v), e = 31 - (unsigned)__builtin_clz(a);
+	return (uint16_t)((v < 0 ? 0x8000u : 0) | (e + 15) << 10 | ((a << (10 - e)) & 0x3ffu));
+}
+
+/* the largest GEMM the host checks quickly enough, n a multiple of 16 */
+#define LONG_GEMM_MAX_N 512
+
+struct gemm_set {
+	uint32_t n;
+	tbh_buffer *a, *b, *ah, *bh, *c;	/* fp32 inputs, fp16 inputs, the output */
+	float *ref;
+};
+
+static void gemm_set_free(struct gemm_set *g)
+{
+	tbh_buffer_free(g->a);
+	tbh_buffer_free(g->b);
+	tbh_buffer_free(g->ah);
+	tbh_buffer_free(g->bh);
+	tbh_buffer_free(g->c);
+	free(g->ref);
+}
+
+/* new inputs and the host's reference (the same in fp32 and fp16: small integers) */
+static void gemm_inputs(struct gpu_run *r, struct gemm_set *g)
+{
+	uint32_t n = g->n;
+	float *a = tbh_buffer_cpu(g->a), *b = tbh_buffer_cpu(g->b);
+	uint16_t *ah = tbh_buffer_cpu(g->ah), *bh = tbh_buffer_cpu(g->bh);
+	for (uint32_t i = 0; i < n * n; i++) {
+		int x = (int)(xorshift(&r->rng) % 17) - 8, y = (int)(xorshift(&r->rng) % 17) - 8;
+		a[i] = (float)x;
+		b[i] = (float)y;
+		ah[i] = small_int_half(x);
+		bh[i] = small_int_half(y);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < n; j++) {
+			float acc = 0;
+			for (uint32_t p = 0; p < n; p++)
+				acc += a[i * n + p] * b[p * n + j];
+			g->ref[i * n + j] = acc;
+		}
+}
+
+/* one GEMM (wmma: fp16 on the matrix cores) into C, compared bit-exactly */
+static json_t *gemm_once(struct gpu_run *r, struct gemm_set *g, bool wmma, uint32_t deadline, double *ms, int round)
+{
+	volatile float *c = tbh_buffer_cpu(g->c);
+	uint32_t n = g->n;
+	for (uint32_t i = 0; i < n * n; i++)
+		c[i] = NAN;
+	const uint64_t v[] = { tbh_buffer_address(wmma ? g->ah : g->a), tbh_buffer_address(wmma ? g->bh : g->b),
+			       tbh_buffer_address(g->c), n };
+	uint8_t args[64];
+	const tbh_kernel *k = wmma ? r->wmma : r->gemm;
+	size_t size = pack_args(k, args, sizeof args, v, 4);
+	int rc;
+	if (wmma) {
+		/* a wave32 work-group per 16x16 tile */
+		uint32_t grid[3] = { 32 * (n / 16) * (n / 16), 1, 1 }, block[3] = { 32, 1, 1 };
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = tbh_queue_exec(r->compute, k, args, size, grid, block);
+		rc = submit_and_wait(r, r->compute, rc, deadline, &t0, ms);
+	} else {
+		rc = run_kernel(r, k, args, size, n * n, deadline, ms);
+	}
+	if (rc < 0)
+		return gpu_failed(r, rc, wmma ? "an fp16 WMMA GEMM" : "an fp32 GEMM");
+	uint32_t bad = 0, first = 0;
+	for (uint32_t i = 0; i < n * n; i++) {
+		float got = c[i];
+		if (memcmp(&got, &g->ref[i], sizeof got) != 0 && !bad++)
+			first = i;
+	}
+	if (!bad)
+		return NULL;
+	float got = c[first];
+	return diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "GEMM_MISMATCH", DIAG_ACT_REPLACE_HW,
+			   "round %d, %s %ux%u: %u of %u outputs differ from the host's; first C[%u][%u] = %g, not %g", round,
+			   wmma ? "fp16 WMMA" : "fp32", n, n, bad, n * n, first / n, first % n, (double)got,
+			   (double)g->ref[first]);
+}
+
+/* fp32 and fp16 (WMMA) GEMMs back to back for the test's share of the
+ * level's time, every output compared bit-exactly with the host's; new
+ * inputs every few rounds.  n: the largest (to LONG_GEMM_MAX_N) whose
+ * GEMM the probe says takes at most a quarter of a second. */
+static json_t *test_gemm_long(struct gpu_run *r)
+{
+	struct gemm_set g = { .n = 64 };
+	json_t *res = NULL;
+	double ms[2];
+	for (int pass = 0; pass < 2 && !res; pass++) {
+		gemm_set_free(&g);
+		memset(&g.a, 0, sizeof g - offsetof(struct gemm_set, a));
+		uint64_t bytes = (uint64_t)g.n * g.n * 4;
+		int rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g.a);
+		if (rc == 0)
+			rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g.b);
+		if (rc == 0)
+			rc = tbh_buffer_alloc(r->dev, bytes / 2, TBH_MEMORY_HOST, &g.ah);
+		if (rc == 0)
+			rc = tbh_buffer_alloc(r->dev, bytes / 2, TBH_MEMORY_HOST, &g.bh);
+		if (rc == 0)
+			rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g.c);
+		if (rc < 0 || !(g.ref = malloc(bytes))) {
+			res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+					  "cannot allocate the %ux%u matrices: %s", g.n, g.n, tbh_last_error());
+			break;
+		}
+		gemm_inputs(r, &g);
+		if (pass == 1)
+			break;
+		step(r, "calibrate", CALIBRATION_DEADLINE_MS);
+		if ((res = gemm_once(r, &g, false, CALIBRATION_DEADLINE_MS, &ms[0], 0)) ||
+		    (res = gemm_once(r, &g, true, CALIBRATION_DEADLINE_MS, &ms[1], 0)))
+			break;
+		double slow = ms[0] > ms[1] ? ms[0] : ms[1];
+		while (g.n < LONG_GEMM_MAX_N && slow * 8 <= 250) {
+			g.n *= 2;
+			slow *= 8;
+		}
+		ms[0] *= (double)g.n * g.n * g.n / (64.0 * 64 * 64);
+		ms[1] *= (double)g.n * g.n * g.n / (64.0 * 64 * 64);
+	}
+	uint64_t end = diag_now_ms() + r->ctx->sustain_ms;
+	int rounds = 0;
+	uint32_t deadline = deadline_for(ms[0] > ms[1] ? ms[0] : ms[1]);
+	step(r, "GEMMs", deadline);
+	while (!res && (rounds == 0 || diag_now_ms() < end)) {
+		if (rounds && rounds % 8 == 0)
+			gemm_inputs(r, &g);
+		rounds++;
+		if (!(res = gemm_once(r, &g, false, deadline, &ms[0], rounds)))
+			res = gemm_once(r, &g, true, deadline, &ms[1], rounds);
+		progress(r, (uint64_t)rounds, 0, deadline);
+	}
+	if (!res) {
+		res = diag_result(r->test, r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+				  "%d rounds of %ux%u fp32 and fp16 (WMMA) GEMMs, every output exact", rounds, g.n, g.n);
+		diag_measure(res, "fp32", 2.0 * g.n * g.n * g.n / (ms[0] > 0.001 ? ms[0] : 0.001) / 1e6, "GFLOP/s", NULL, 0);
+		diag_measure(res, "fp16_wmma", 2.0 * g.n * g.n * g.n / (ms[1] > 0.001 ? ms[1] : 0.001) / 1e6, "GFLOP/s", NULL, 0);
+		diag_measure(res, "rounds", rounds, "count", NULL, 0);
+	}
+	gemm_set_free(&g);
+	return res;
+}
+
+/* host to VRAM to host copies back to back for the test's share of the
+ * level's time, each round keyed with a seed of its own (the first kept
+ * in the evidence) and every word checked */
+static json_t *test_sdma_long(struct gpu_run *r)
+{
+	const uint64_t probe = 1ull << 20;
+	tbh_buffer *src = NULL, *vram = NULL, *back = NULL;
+	json_t *res = NULL;
+	int rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_HOST, &src);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_DEVICE, &vram);
+	double ms = 0;
+	step(r, "calibrate", CALIBRATION_DEADLINE_MS);
+	if (rc == 0 && (rc = timed_copy(r, vram, src, probe, CALIBRATION_DEADLINE_MS, &ms)) < 0) {
+		res = gpu_failed(r, rc, "the calibration copy");
+		goto out;
+	}
+	/* a copy of about a tenth of a second */
+	uint64_t size = (uint64_t)((double)probe / (ms > 0.01 ? ms : 0.01) * 100) & ~(probe - 1);
+	size = size < probe ? probe : size > (256ull << 20) ? 256ull << 20 : size;
+	rc = round_trip_buffers(r, size, &src, &vram, &back);
+	if (rc < 0) {
+		res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+				  "cannot allocate %llu MiB buffers: %s", (unsigned long long)(size >> 20), tbh_last_error());
+		goto out;
+	}
+	uint32_t deadline = deadline_for(ms * (double)(size / probe));
+	uint64_t end = diag_now_ms() + r->ctx->sustain_ms, seed = 0, moved = 0;
+	double busy_ms = 0;
+	int rounds = 0;
+	step(r, "copies", deadline);
+	while (rounds == 0 || diag_now_ms() < end) {
+		seed = xorshift(&r->rng);
+		fill_keyed(tbh_buffer_cpu(src), size / 4, seed);
+		double up, down;
+		if ((rc = timed_copy(r, vram, src, size, deadline, &up)) < 0 ||
+		    (rc = timed_copy(r, back, vram, size, deadline, &down)) < 0) {
+			res = gpu_failed(r, rc, "a sustained copy");
+			goto out;
+		}
+		rounds++;
+		busy_ms += up + down;
+		moved += 2 * size;
+		uint64_t first = 0;
+		uint32_t bits = 0;
+		uint64_t bad = verify_keyed(tbh_buffer_cpu(back), size / 4, seed, &first, &bits);
+		if (bad) {
+			res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "COPY_DATA_MISMATCH", DIAG_ACT_REPLACE_HW,
+					  "round %d (seed %llu): %llu words wrong after the round trip, first at byte 0x%llx, bits 0x%08x",
+					  rounds, (unsigned long long)seed, (unsigned long long)bad, (unsigned long long)first * 4, bits);
+			goto out;
+		}
+		progress(r, (uint64_t)rounds, 0, deadline);
+	}
+	res = diag_result(r->test, r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+			  "%d rounds of %llu MiB each way, each keyed with its own seed, every word as keyed", rounds,
+			  (unsigned long long)(size >> 20));
+	diag_measure(res, "sustained", (double)moved / (busy_ms > 0.001 ? busy_ms : 0.001) / 1e6, "GB/s", NULL, 0);
+	char hex[24];
+	snprintf(hex, sizeof hex, "0x%016llx", (unsigned long long)seed);
+	json_object_set_new(json_object_get(res, "evidence"), "last_round_seed", json_string(hex));
+out:
+	tbh_buffer_free(src);
+	tbh_buffer_free(vram);
+	tbh_buffer_free(back);
+	return res;
+}
+
+/* the "demo app in a loop": many small dispatches back to back (each a
+ * fill of 4 KiB with a key of its own), a batch to a submission, every
+ * batch's results checked on the host, for the test's share of the time */
+#define DEMO_BATCH 64
+#define DEMO_WORDS 1024u
+
+static json_t *test_demo_loop(struct gpu_run *r)
+{
+	tbh_buffer *out = NULL;
+	if (tbh_buffer_alloc(r->dev, (uint64_t)DEMO_BATCH * DEMO_WORDS * 4, TBH_MEMORY_HOST, &out) < 0)
+		return diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+				   "cannot allocate the dispatches' buffer: %s", tbh_last_error());
+	uint32_t *w = tbh_buffer_cpu(out);
+	uint64_t end = diag_now_ms() + r->ctx->sustain_ms, batches = 0;
+	uint32_t deadline = CALIBRATION_DEADLINE_MS;
+	json_t *res = NULL;
+	step(r, "dispatches", deadline);
+	while (!res && (batches == 0 || diag_now_ms() < end)) {
+		uint64_t key = xorshift(&r->rng);
+		memset(w, 0, (size_t)DEMO_BATCH * DEMO_WORDS * 4);
+		uint8_t args[128];
+		struct timespec t0;
+		double ms;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int rc = 0;
+		for (uint32_t i = 0; i < DEMO_BATCH && rc == 0; i++) {
+			const uint64_t fv[] = { tbh_buffer_address(out) + (uint64_t)i * DEMO_WORDS * 4, DEMO_WORDS,
+						(uint64_t)i * DEMO_WORDS * 4, key, 0 };
+			uint32_t grid[3] = { DEMO_WORDS, 1, 1 }, block[3] = { 64, 1, 1 };
+			rc = tbh_queue_exec(r->compute, r->fill, args, pack_args(r->fill, args, sizeof args, fv, 5), grid, block);
+		}
+		rc = submit_and_wait(r, r->compute, rc, deadline, &t0, &ms);
+		if (rc < 0) {
+			tbh_buffer_free(out);
+			return gpu_failed(r, rc, "a batch of small dispatches");
+		}
+		batches++;
+		if (batches == 1)
+			deadline = deadline_for(ms);
+		uint64_t first = 0;
+		uint32_t bits = 0;
+		uint64_t bad = verify_keyed(w, (uint64_t)DEMO_BATCH * DEMO_WORDS, key, &first, &bits);
+		if (bad)
+			res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "DISPATCH_RESULT_WRONG", DIAG_ACT_INVESTIGATE,
+					  "batch %llu: %llu words wrong, first in dispatch %llu, bits 0x%08x", (unsigned long long)batches,
+					  (unsigned long long)bad, (unsigned long long)(first / DEMO_WORDS), bits);
+		progress(r, batches, 0, deadline);
+	}
+	if (!res) {
+		res = diag_result(r->test, r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+				  "%llu dispatches in %llu batches, every batch's results checked", (unsigned long long)(batches * DEMO_BATCH),
+				  (unsigned long long)batches);
+		diag_measure(res, "dispatches", (double)(batches * DEMO_BATCH), "count", NULL, 0);
+	}
+	tbh_buffer_free(out);
 	return res;
 }
 
@@ -595,15 +1150,19 @@ static json_t *cycle_failed(struct gpu_run *r, int rc, int cycle, int n, int kin
 	return res;
 }
 
-static json_t *test_queue_cycles(struct gpu_run *r)
+/* n cycles: each a compute and an SDMA queue, or (mixed) one of either
+ * kind, as the run's random numbers pick */
+static json_t *queue_cycles(struct gpu_run *r, int n, bool mixed)
 {
-	int n = r->ctx->iterations ? r->ctx->iterations : 200, removals = 0;
+	int removals = 0, made[2] = { 0, 0 };
 	uint32_t lost0 = 0, lost = 0;
 	bool counted = diag_vram_lost(r->ctx->info, &lost0) == 0;
 	step(r, "cycles", DEADLINE_MIN_MS);
 	uint32_t deadline = DEADLINE_MIN_MS;
 	for (int i = 0; i < n; i++) {
-		for (int kind = 0; kind < 2; kind++) {
+		for (int k = 0; k < (mixed ? 1 : 2); k++) {
+			int kind = mixed ? (int)(xorshift(&r->rng) >> 11 & 1) : k;
+			made[kind]++;
 			tbh_queue *q;
 			int rc = tbh_queue_create(r->dev, kind ? TBH_QUEUE_COPY : TBH_QUEUE_COMPUTE, &q);
 			double ms = 0;
@@ -616,13 +1175,24 @@ static json_t *test_queue_cycles(struct gpu_run *r)
 				return cycle_failed(r, rc, i + 1, n, kind, removals, "the queue failed");
 			if (counted && diag_vram_lost(r->ctx->info, &lost) == 0 && lost != lost0)
 				return cycle_failed(r, -EIO, i + 1, n, kind, removals, "the GPU reset after its removal");
-			if (i == 0 && kind == 0)
+			if (i == 0 && k == 0)
 				deadline = deadline_for(ms);
 		}
 		progress(r, (uint64_t)i + 1, (uint64_t)n, deadline);
 	}
-	return diag_result("queue_cycles", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
-			   "%d compute and %d SDMA queues created, used and destroyed", n, n);
+	return diag_result(r->test, r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+			   "%d compute and %d SDMA queues created, used and destroyed", made[0], made[1]);
+}
+
+static json_t *test_queue_cycles(struct gpu_run *r)
+{
+	return queue_cycles(r, r->ctx->iterations ? r->ctx->iterations : 200, false);
+}
+
+/* level 3: 2,000 cycles of either kind, every GPU's worker at once */
+static json_t *test_queue_storm(struct gpu_run *r)
+{
+	return queue_cycles(r, r->ctx->iterations ? r->ctx->iterations : 2000, true);
 }
 
 static const struct {
@@ -630,11 +1200,17 @@ static const struct {
 	json_t *(*run)(struct gpu_run *r);
 } gpu_tests[] = {
 	{ "queues", test_queues },
+	{ "recovery", test_recovery },
 	{ "fence", test_fence },
 	{ "gemm", test_gemm },
 	{ "copy", test_copy },
 	{ "vram", test_vram },
+	{ "peer", test_peer },
 	{ "queue_cycles", test_queue_cycles },
+	{ "gemm_long", test_gemm_long },
+	{ "sdma_long", test_sdma_long },
+	{ "demo_loop", test_demo_loop },
+	{ "queue_storm", test_queue_storm },
 };
 
 /* ---- the worker ---------------------------------------------------------------------------- */
@@ -652,6 +1228,10 @@ static int setup(struct gpu_run *r)
 		rc = tbh_program_kernel(r->prog, "pattern_fill", &r->fill);
 	if (rc == 0)
 		rc = tbh_program_kernel(r->prog, "pattern_check", &r->check);
+	if (rc == 0)
+		rc = tbh_program_kernel(r->prog, "march_element", &r->march);
+	if (rc == 0)
+		rc = tbh_program_kernel(r->prog, "gemm_wmma_f16", &r->wmma);
 	return rc;
 }
 

@@ -4,6 +4,8 @@
  * (the HSA kernel dispatch packet: workgroup_size_x is the u16 at byte 4).
  * Every kernel is one-dimensional. */
 
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+
 static inline uint diag_global_id(void)
 {
 	const __constant ushort *packet = (const __constant ushort *)__builtin_amdgcn_dispatch_ptr();
@@ -20,6 +22,19 @@ static inline uint diag_key32(ulong addr, ulong seed)
 	x *= 0xbf58476d1ce4e5b9ul;
 	x ^= x >> 29;
 	return (uint)x;
+}
+
+/* One wrong word into the error block: the count (errors[0]), the OR of
+ * the bad bits (errors[1]), the lowest bad index (errors[2], starting at
+ * 0xffffffff), a count per bit position (errors[3 + bit]). */
+static inline void count_error(__global uint *errors, uint i, uint bad)
+{
+	__atomic_fetch_add(&errors[0], 1u, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&errors[1], bad, __ATOMIC_RELAXED);
+	__atomic_fetch_min(&errors[2], i, __ATOMIC_RELAXED);
+	for (uint b = 0; b < 32; b++)
+		if (bad & (1u << b))
+			__atomic_fetch_add(&errors[3 + b], 1u, __ATOMIC_RELAXED);
 }
 
 /* C (n x n) = A x B, row-major, one output a work-item, the products added
@@ -46,10 +61,8 @@ __kernel void pattern_fill(__global uint *words, uint count, ulong base, ulong s
 		words[i] = diag_key32(base + 4ul * i, seed) ^ mask;
 }
 
-/* Count the words that differ from their key XOR mask (errors[0]), OR the
- * bits that were wrong (errors[1]), keep the lowest bad index (errors[2],
- * starting at 0xffffffff) and count the wrong bits by position
- * (errors[3 + bit]).  Work-item i reads word
+/* The words that differ from their key XOR mask, into the error block
+ * (count_error).  Work-item i reads word
  * (i + rotate) % count: the order of the reads is not the order of the
  * writes. */
 __kernel void pattern_check(__global const uint *words, uint count, ulong base, ulong seed, uint mask, uint rotate,
@@ -60,12 +73,60 @@ __kernel void pattern_check(__global const uint *words, uint count, ulong base, 
 		return;
 	uint i = (uint)(((ulong)g + rotate) % count);
 	uint bad = words[i] ^ diag_key32(base + 4ul * i, seed) ^ mask;
-	if (bad) {
-		__atomic_fetch_add(&errors[0], 1u, __ATOMIC_RELAXED);
-		__atomic_fetch_or(&errors[1], bad, __ATOMIC_RELAXED);
-		__atomic_fetch_min(&errors[2], i, __ATOMIC_RELAXED);
-		for (uint b = 0; b < 32; b++)
-			if (bad & (1u << b))
-				__atomic_fetch_add(&errors[3 + b], 1u, __ATOMIC_RELAXED);
+	if (bad)
+		count_error(errors, i, bad);
+}
+
+/* march_element's flags */
+#define MARCH_READ 1u		/* check the word first */
+#define MARCH_WRITE 2u		/* then write it */
+#define MARCH_DOWN 4u		/* from the top address down */
+#define MARCH_KEYED 8u		/* the background is the word's key, else all zeros */
+
+/* One element of a march test (March C-, moving inversions): each
+ * work-item takes one word, checks it against its background XOR expect
+ * and then writes its background XOR write.  Going down, work-item g takes
+ * word count - 1 - g, so the waves sweep the buffer from its top.  Errors
+ * as pattern_check counts them. */
+__kernel void march_element(__global uint *words, uint count, ulong base, ulong seed, uint flags, uint expect,
+			    uint write, __global uint *errors)
+{
+	uint g = diag_global_id();
+	if (g >= count)
+		return;
+	uint i = (flags & MARCH_DOWN) ? count - 1u - g : g;
+	uint background = (flags & MARCH_KEYED) ? diag_key32(base + 4ul * i, seed) : 0u;
+	if (flags & MARCH_READ) {
+		uint bad = words[i] ^ background ^ expect;
+		if (bad)
+			count_error(errors, i, bad);
 	}
+	if (flags & MARCH_WRITE)
+		words[i] = background ^ write;
+}
+
+/* C (n x n, fp32) = A x B (fp16), row-major, n a multiple of 16, on the
+ * matrix cores: one wave32 work-group per 16x16 tile of C (tile t of the
+ * n/16 x n/16, row-major), v_wmma_f32_16x16x16_f16 once per 16 of k.  The
+ * RDNA3 wave32 layout: lane l holds row l%16 of the A tile and column l%16
+ * of the B tile (16 halves each; lanes 16-31 repeat 0-15); element v of
+ * its 8 results is C[2v + l/16][l%16].  The inputs are small integers, so
+ * every product and sum is exact in the fp32 accumulator. */
+__kernel __attribute__((reqd_work_group_size(32, 1, 1))) void gemm_wmma_f16(__global const half *a, __global const half *b,
+									   __global float *c, uint n)
+{
+	uint lane = __builtin_amdgcn_workitem_id_x(), r = lane % 16, tiles = n / 16;
+	uint t = __builtin_amdgcn_workgroup_id_x();
+	uint row0 = t / tiles * 16, col0 = t % tiles * 16;
+	float8 acc = 0.0f;
+	for (uint p0 = 0; p0 < n; p0 += 16) {
+		half16 av, bv;
+		for (uint e = 0; e < 16; e++) {
+			av[e] = a[(row0 + r) * n + p0 + e];
+			bv[e] = b[(p0 + e) * n + col0 + r];
+		}
+		acc = __builtin_amdgcn_wmma_f32_16x16x16_f16_w32(av, bv, acc);
+	}
+	for (uint v = 0; v < 8; v++)
+		c[(row0 + 2 * v + lane / 16) * n + col0 + r] = acc[v];
 }

@@ -47,6 +47,7 @@ static struct kfd_process *process_create(pid_t pid)
 	}
 	p->next = procs;
 	procs = p;
+	kfd_procfs_add(pid);
 	return p;
 }
 
@@ -95,6 +96,7 @@ static void process_destroy(struct kfd_process *p)
 			*pp = p->next;
 			break;
 		}
+	kfd_procfs_remove(p->pid);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->events_cond);
 	free(p);
@@ -275,6 +277,7 @@ static long acquire_vm(struct conn *c, void *data)
 	else {
 		d->present = true;
 		d->drm_conn = drm->id;
+		kfd_procfs_add_gpu(p->pid, g);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;

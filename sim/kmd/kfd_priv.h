@@ -152,4 +152,9 @@ int queue_destroy(struct sim_queue *q);	/* 0, or -ETIMEDOUT when MES did not ans
 int queue_update(struct sim_queue *q, uint64_t ring, uint32_t size);
 bool queue_idle(const struct sim_queue *q);
 
+/* /sys/class/kfd/kfd/proc/<pid>/ (kfd_procfs.c) */
+void kfd_procfs_add(pid_t pid);
+void kfd_procfs_add_gpu(pid_t pid, const struct sim_gpu *g);
+void kfd_procfs_remove(pid_t pid);
+
 #endif

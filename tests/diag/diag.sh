@@ -6,6 +6,7 @@
 # exit 4.
 . "$TB_SRC/tests/tap.sh"
 . "$TB_SRC/tests/sim/box.inc.sh"
+. "$TB_SRC/tests/diag/flip.inc.sh"
 diag_state=$(mktemp -d /tmp/tb-test-diag.XXXXXX)
 trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$box_state" "$diag_state"' EXIT
 start_box
@@ -35,19 +36,32 @@ PY
 settle() { for _ in $(seq 100); do [ "$("$tb" sim run -- cat "$1" 2>/dev/null)" = "$2" ] && return 0; sleep 0.1; done; return 1; }
 
 # ---- a healthy box -------------------------------------------------------------------
-diag -l quick --seed 42 --json "$diag_state/healthy.json" >"$diag_state/healthy.out" 2>&1
+diag -l quick --seed 42 --json "$diag_state/healthy.json" --calibrate "$diag_state/reference.json" >"$diag_state/healthy.out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && ok "the quick level passes on a healthy box (exit 0)" || not_ok "the quick level passes on a healthy box" "exit $rc: $(tail -n 5 "$diag_state/healthy.out")"
 summary=$(python3 - "$diag_state/healthy.json" <<'PY'
 import json, sys
 rep = json.load(open(sys.argv[1]))
 st = {}
+# perf judges the throughputs against each other: on a box whose GPUs are
+# emulated on shared CPUs they vary too much to judge (SKIPPED), never FAIL
+perf = set()
 for r in rep["results"]:
+    if r["test"] == "perf":
+        perf.add(r["status"] + " " + r["reason"])
+        continue
     st[r["status"]] = st.get(r["status"], 0) + 1
-print(len(rep["run"]["gpus"]), len(rep["results"]), " ".join("%s=%d" % kv for kv in sorted(st.items())), rep["run"]["seed"])
+ok_perf = perf <= {"PASS OK", "SKIPPED PERF_TOO_NOISY"}
+print(len(rep["run"]["gpus"]), len(rep["results"]), " ".join("%s=%d" % kv for kv in sorted(st.items())), ok_perf, rep["run"]["seed"])
 PY
 )
-equals "six GPUs, eight tests each, every one PASS, the seed recorded" "6 48 PASS=48 42" "$summary"
+equals "six GPUs, eleven tests each, every one PASS (perf: PASS or too noisy to judge), the seed recorded" "6 66 PASS=60 True 42" "$summary"
+ref=$(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["schema"], sorted(r["measurements"]), all(m["median"] > 0 and m["unit"] == "GB/s" and m["gpus"] == 6 for m in r["measurements"].values()))' "$diag_state/reference.json" 2>&1)
+equals "--calibrate writes the reference: each throughput's median over the six GPUs" \
+  "tb.diag.reference/1 ['copy/host_to_vram', 'copy/vram_to_host'] True" "$ref"
 check "the report is valid against diag/schema.json" python3 -c '
 import json, sys, jsonschema
 jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))' "$diag_state/healthy.json" "$TB_SRC/diag/schema.json"
@@ -88,10 +102,11 @@ equals "GPU 3's memory errors: counters FAIL, replace the hardware" "FAIL VRAM_E
 others=$(python3 - "$diag_state/faults.json" <<'PY'
 import json, sys
 rep = json.load(open(sys.argv[1]))
-print(sorted(set(r["status"] for r in rep["results"] if r["gpu"] in (0, 5))), sum(1 for r in rep["results"] if r["gpu"] in (0, 5)))
+mine = [r for r in rep["results"] if r["gpu"] in (0, 5) and r["test"] != "perf"]
+print(sorted(set(r["status"] for r in mine)), len(mine))
 PY
 )
-equals "GPUs 0 and 5 complete every test and pass" "['PASS'] 16" "$others"
+equals "GPUs 0 and 5 complete every test and pass" "['PASS'] 20" "$others"
 "$tb" sim fault clear >/dev/null
 
 # ---- a silent hang, a GPU off the bus --------------------------------------------------------
@@ -119,14 +134,7 @@ equals "caught at the removal MES did not answer (cycle 4's SDMA queue, the eigh
 "$tb" sim fault clear >/dev/null
 
 # ---- VRAM cells that lose their bits during the retention pause ------------------------------
-# bit 0 of one byte in every MiB from 1 MiB to 1 GiB: wherever the test's
-# buffers lie, some flips land in them
-"$tb" sim run -- "$tb" diag --state "$diag_state" -g 1 -t vram --json-stream --json "$diag_state/vram.json" \
-  >"$diag_state/vram.stream" 2>&1 &
-pid=$!
-for _ in $(seq 600); do grep -q '"step":"retention"' "$diag_state/vram.stream" && break; sleep 0.1; done
-"$tb" sim fault 1 vram-bitflip 0x100000 1023 0x100004 >/dev/null
-wait "$pid"; rc=$?
+vram_flip_during retention vram
 equals "bits flipped in VRAM during the retention pause: vram FAIL, single-bit errors, replace the hardware, exit 1" \
   "FAIL VRAM_PATTERN_ERRORS single-bit REPLACE_HW 1" \
   "$(verdict "$diag_state/vram.json" 1 vram) $(field "$diag_state/vram.json" 1 vram 'r["evidence"]["class"] + " " + r["action"]') $rc"
@@ -186,6 +194,8 @@ name="an extra argument" usage_error diag extra
 name="a state directory that cannot be written" usage_error "$tb" sim run -- "$tb" diag --state /proc/tb-diag -l 0
 printf 'not json' >"$diag_state/runs/corrupt.json"
 name="a corrupt report" usage_error diag report corrupt
+name="a corrupt reference file" usage_error diag --reference "$diag_state/runs/corrupt.json"
+name="a reference file that is not there" usage_error diag --reference "$diag_state/nonexistent.json"
 name="a monitor duration that is no number" usage_error "$tb" sim run -- "$tb" diag monitor --duration 5s
 # ---- history: a GPU's figures against its own median -------------------------------------------
 hist=$(mktemp -d /tmp/tb-test-hist.XXXXXX); mkdir -p "$hist/runs"

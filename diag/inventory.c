@@ -350,32 +350,19 @@ static json_t *test_sensors(const struct tb_gpu_info *gpu)
 	return r;
 }
 
-/* KFD publishes a directory per process that opened /dev/kfd
- * (kfd_process.c: /sys/class/kfd/kfd/proc/<pid>/), with vram_<gpu_id>
- * for each GPU it has a VM on: the processes other than this one that
- * hold the GPU, as [{pid, comm}]. */
-#define KFD_PROC_DIR "/sys/class/kfd/kfd/proc"
-
+/* The processes other than this one that hold the GPU, as [{pid, comm}]. */
 json_t *diag_gpu_holders(const struct tb_gpu_info *gpu)
 {
 	json_t *out = json_array();
-	DIR *d = opendir(KFD_PROC_DIR);
-	if (!d)
-		return out;
-	for (struct dirent *e; (e = readdir(d));) {
-		uint64_t pid;
-		if (diag_parse_u64(e->d_name, 1, INT32_MAX, &pid) < 0 || (pid_t)pid == getpid())
-			continue;
-		char path[PATH_MAX], comm[64] = "?";
-		snprintf(path, sizeof path, KFD_PROC_DIR "/%s/vram_%u", e->d_name, gpu->gpu_id);
-		if (access(path, F_OK) < 0)
-			continue;
-		snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
+	int pids[64];
+	int n = tb_gpu_holders(gpu, pids, 64);
+	for (int i = 0; i < n && i < 64; i++) {
+		char path[64], comm[64] = "?";
+		snprintf(path, sizeof path, "/proc/%d/comm", pids[i]);
 		if (read_small(path, comm, sizeof comm) == 0)
 			comm[strcspn(comm, "\n")] = '\0';
-		json_array_append_new(out, json_pack("{s:I, s:s}", "pid", (json_int_t)pid, "comm", comm));
+		json_array_append_new(out, json_pack("{s:I, s:s}", "pid", (json_int_t)pids[i], "comm", comm));
 	}
-	closedir(d);
 	return out;
 }
 

@@ -1,6 +1,8 @@
 /* GPUs: discovery through the KFD topology, opening through /dev/kfd and
  * the render node, memory, programs. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -456,6 +458,32 @@ int tb_gpu_available_vram(struct tb_gpu *g, uint64_t *bytes)
 	if (rc == 0)
 		*bytes = a.available;
 	return rc;
+}
+
+#define KFD_PROC_DIR "/sys/class/kfd/kfd/proc"
+
+int tb_gpu_holders(const struct tb_gpu_info *gpu, int *pids, int max)
+{
+	DIR *d = opendir(KFD_PROC_DIR);
+	if (!d)
+		return 0;	/* no process has KFD open */
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		char *end;
+		errno = 0;
+		long pid = strtol(e->d_name, &end, 10);
+		if (errno || end == e->d_name || *end || pid < 1 || pid > INT32_MAX || pid == getpid())
+			continue;
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, KFD_PROC_DIR "/%s/vram_%u", e->d_name, gpu->gpu_id);
+		if (access(path, F_OK) < 0)
+			continue;
+		if (n < max)
+			pids[n] = (int)pid;
+		n++;
+	}
+	closedir(d);
+	return n;
 }
 
 /* A copy taken under the lock: other threads may add causes meanwhile. */

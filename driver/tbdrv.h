@@ -138,6 +138,12 @@ struct tb_gpu_info {
  * than max), or a negative errno with a message (no KFD, bad topology). */
 int tb_gpu_list(struct tb_gpu_info *out, int max, char *err, size_t errlen);
 
+/* The other processes holding the GPU: KFD publishes a directory per
+ * process that opened /dev/kfd (/sys/class/kfd/kfd/proc/<pid>/) with
+ * vram_<gpu_id> for each GPU it has a VM on.  Up to max pids into pids;
+ * returns how many there are (this process not counted). */
+int tb_gpu_holders(const struct tb_gpu_info *gpu, int *pids, int max);
+
 struct tb_gpu;
 /* Open GPU `index` of tb_gpu_list.  Returns 0 or a negative errno. */
 int tb_gpu_open(int index, struct tb_gpu **out, char *err, size_t errlen);

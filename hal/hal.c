@@ -198,6 +198,19 @@ int tbh_device_free_vram(tbh_device *dev, uint64_t *bytes)
 	return check(tb_gpu_available_vram(dev->gpu, bytes), dev->gpu, "reading the free VRAM");
 }
 
+int tbh_device_holders(int index, int *pids, int max)
+{
+	NEED(pids || max == 0, "NULL argument");
+	struct tb_gpu_info info[MAX_DEVICES];
+	char err[256] = "";
+	int n = tb_gpu_list(info, MAX_DEVICES, err, sizeof err);
+	if (n < 0)
+		return fail(n, "%s", err);
+	if (index < 0 || index >= n || index >= MAX_DEVICES)
+		return fail(-EINVAL, "GPU %d: there are %d", index, n);
+	return tb_gpu_holders(&info[index], pids, max < 0 ? 0 : max);
+}
+
 /* ---- buffers ------------------------------------------------------------------ */
 
 int tbh_buffer_alloc(tbh_device *dev, uint64_t size, tbh_memory where, tbh_buffer **out)

@@ -65,6 +65,9 @@ int tbh_device_set_hang_timeout(tbh_device *dev, uint32_t ms);
 int tbh_device_get_props(const tbh_device *dev, tbh_device_props *props);
 /* VRAM still free for this process's allocations (after every process's). */
 int tbh_device_free_vram(tbh_device *dev, uint64_t *bytes);
+/* Other processes holding GPU `index` (it need not be open here): up to max
+ * pids into pids; returns how many there are, or a negative errno. */
+int tbh_device_holders(int index, int *pids, int max);
 
 /* ---- buffers ------------------------------------------------------------------ */
 

@@ -1302,6 +1302,29 @@ static int rope_freq_factors(const struct tbi_engine *e, float *inv_freq, struct
 	return rc;
 }
 
+/* The GPUs no other process holds (the default): another program's work
+ * would slow every step of ours, and its memory is not ours to count on. */
+static int pick_free(int count, int *out, int *n, struct tbi_err *err)
+{
+	int pid = 0, busy = 0;
+	*n = 0;
+	for (int i = 0; i < count && i < TBI_MAX_GPUS; i++) {
+		int p[1];
+		int h = tbh_device_holders(i, p, 1);
+		if (h < 0)
+			return tbi_fail(err, h, "GPU %d: %s", i, tbh_last_error());
+		if (h > 0) {
+			busy++, pid = p[0];
+			continue;
+		}
+		out[(*n)++] = i;
+	}
+	if (*n == 0)
+		return tbi_fail(err, -EBUSY, "all %d GPUs are in use by other processes (pid %d among them); "
+			       "name the GPUs to share them", busy, pid);
+	return 0;
+}
+
 static int open_gpus(struct tbi_engine *e, const struct tbi_engine_opts *o, struct tbi_err *err)
 {
 	int count = tbh_device_count();
@@ -1310,10 +1333,21 @@ static int open_gpus(struct tbi_engine *e, const struct tbi_engine_opts *o, stru
 	int want = o->ngpus > 0 ? o->ngpus : count;
 	if (want == 0)
 		return tbi_fail(err, -ENODEV, "there are no GPUs");
+	int free_gpus[TBI_MAX_GPUS], nfree = 0;
+	if (!o->gpus) {
+		int rc = pick_free(count, free_gpus, &nfree, err);
+		if (rc)
+			return rc;
+		if (o->ngpus == 0)
+			want = nfree;
+		else if (want <= count && nfree < want)
+			return tbi_fail(err, -EBUSY, "%d GPUs asked for; %d of the %d are free of other processes", want,
+					nfree, count);
+	}
 	if (want > TBI_MAX_GPUS || want > count)
 		return tbi_fail(err, -EINVAL, "%d GPUs asked for; there are %d (at most %d)", want, count, TBI_MAX_GPUS);
 	for (int i = 0; i < want; i++) {
-		int idx = o->gpus ? o->gpus[i] : i;
+		int idx = o->gpus ? o->gpus[i] : free_gpus[i];
 		if (idx < 0 || idx >= count)
 			return tbi_fail(err, -EINVAL, "GPU %d: there are GPUs 0 to %d", idx, count - 1);
 		for (int j = 0; j < i; j++)

@@ -35,8 +35,10 @@ typedef void (*tbi_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 #define TBI_MAX_GPUS 8
 
 struct tbi_engine_opts {
-	/* Which GPUs (indices as tbh_device_open takes them), or all GPUs
-	 * when ngpus is 0; gpus == NULL with ngpus > 0: the first ngpus. */
+	/* Which GPUs (indices as tbh_device_open takes them), as given; with
+	 * gpus NULL, the GPUs no other process holds (KFD's per-process
+	 * files): all of them when ngpus is 0, else the first ngpus (-EBUSY
+	 * when fewer are free). */
 	const int *gpus;
 	int ngpus;
 	uint32_t context;		/* tokens of KV cache; 0: the model's, at most 4096 */

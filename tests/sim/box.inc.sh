@@ -1,7 +1,7 @@
 # Shell tests that use a simulated box of their own: source after tap.sh,
 # then call start_box.  The box and its state go when the script exits.
 tb="$TB_BUILD/bin/tb"
-box_state=$(mktemp -d /tmp/tb-test-box.XXXXXX)
+box_state=$(mktemp -d "${TMPDIR:-/tmp}/tb-test-box.XXXXXX")
 export TB_SIM_STATE="$box_state"
 trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$box_state"' EXIT
 # sanitizer builds run under the box's preloaded library, which comes first

@@ -382,10 +382,17 @@ static int kernarg_space(struct tb_queue *q, uint64_t bytes, uint64_t *off)
 	}
 	if (bytes > KERNARG_BYTES)
 		return -E2BIG;
+	retire_kernargs(q);
 	uint64_t pos = q->ka_head, in = pos % KERNARG_BYTES;
+	/* nothing in use: start again at the ring's beginning, whose lines the
+	 * last batches warmed, instead of writing cold memory further on (a
+	 * launch-and-wait loop then reuses a few cache lines, not 1 MiB) */
+	if (!q->ka_count && !q->ka_batch && in) {
+		pos += KERNARG_BYTES - in;
+		in = 0;
+	}
 	if (in + bytes > KERNARG_BYTES)
 		pos += KERNARG_BYTES - in;	/* a block does not straddle the ring's end */
-	retire_kernargs(q);
 	for (;;) {
 		if (!q->ka_count && !q->ka_batch)
 			q->ka_tail = pos;	/* nothing in use */

@@ -74,6 +74,8 @@ struct client {
 
 struct metrics {
 	uint64_t requests, refused, loads, load_errors, verify_failures, bytes;
+	uint64_t completed;     /* loads that read their whole file */
+	uint64_t cancelled;     /* loads of clients that left: dropped from the queue or stopped */
 	double last_gbps;
 };
 
@@ -145,6 +147,10 @@ static int write_metrics(struct daemon *d)
 		"tb_stored_loads_total %llu\n"
 		"# HELP tb_stored_load_errors_total Loads that failed.\n# TYPE tb_stored_load_errors_total counter\n"
 		"tb_stored_load_errors_total %llu\n"
+		"# HELP tb_stored_loads_completed_total Loads that read their whole file.\n"
+		"# TYPE tb_stored_loads_completed_total counter\ntb_stored_loads_completed_total %llu\n"
+		"# HELP tb_stored_loads_cancelled_total Loads dropped or stopped because their client left.\n"
+		"# TYPE tb_stored_loads_cancelled_total counter\ntb_stored_loads_cancelled_total %llu\n"
 		"# HELP tb_stored_verify_failures_total Loads whose checksums did not match.\n"
 		"# TYPE tb_stored_verify_failures_total counter\ntb_stored_verify_failures_total %llu\n"
 		"# HELP tb_stored_read_bytes_total Bytes read from storage.\n# TYPE tb_stored_read_bytes_total counter\n"
@@ -152,7 +158,8 @@ static int write_metrics(struct daemon *d)
 		"# HELP tb_stored_last_load_gb_per_s Throughput of the last load.\n"
 		"# TYPE tb_stored_last_load_gb_per_s gauge\ntb_stored_last_load_gb_per_s %.3f\n",
 		(unsigned long long)m->requests, (unsigned long long)m->refused, (unsigned long long)m->loads,
-		(unsigned long long)m->load_errors, (unsigned long long)m->verify_failures,
+		(unsigned long long)m->load_errors, (unsigned long long)m->completed, (unsigned long long)m->cancelled,
+		(unsigned long long)m->verify_failures,
 		(unsigned long long)m->bytes, m->last_gbps);
 	struct tbs_drive drives[32];
 	unsigned n = 0;
@@ -310,13 +317,22 @@ static char *run_load(struct daemon *d, struct job *j)
 			 j->file, (unsigned long long)(need >> 20), (unsigned long long)(d->memory >> 20));
 		return refuse(d, why);
 	}
-	if (!reserve(d, j, need))
-		return refuse(d, "cancelled");
+	if (!reserve(d, j, need)) {
+		if (!atomic_load(&j->cancel))
+			return refuse(d, "the daemon is stopping");
+		count(d, &d->m.cancelled);
+		return NULL;	/* nobody is left to answer */
+	}
 	o.mem_limit = need;
 	count(d, &d->m.loads);
 	int rc = tbs_load(j->file, &o, &res, &err);
 	release(d, need);
 	pthread_mutex_lock(&d->lock);
+	if (rc < 0 && err.code == -ECANCELED && atomic_load(&j->cancel)) {
+		d->m.cancelled++;
+		pthread_mutex_unlock(&d->lock);
+		return NULL;
+	}
 	if (rc < 0) {
 		d->m.load_errors++;
 		if (err.code == -EBADMSG)
@@ -325,6 +341,7 @@ static char *run_load(struct daemon *d, struct job *j)
 		return dump(json_pack("{s:b,s:s}", "ok", 0, "error", err.msg));
 	}
 	double gbps = res.seconds > 0 ? (double)res.bytes / res.seconds / 1e9 : 0;
+	d->m.completed++;
 	d->m.bytes += res.bytes;
 	d->m.last_gbps = gbps;
 	pthread_mutex_unlock(&d->lock);
@@ -351,10 +368,11 @@ static void *worker(void *arg)
 		d->running++;
 		pthread_mutex_unlock(&d->lock);
 		/* the work of a client that left is dropped */
-		if (!atomic_load(&j->cancel)) {
+		if (!atomic_load(&j->cancel))
 			j->answer = run_load(d, j);
-			update_metrics(d);
-		}
+		else
+			count(d, &d->m.cancelled);
+		update_metrics(d);
 		pthread_mutex_lock(&d->lock);
 		d->running--;
 		j->next = d->done;
@@ -424,9 +442,10 @@ static char *start_load(struct daemon *d, struct client *c, json_t *req, bool ve
 static char *do_status(struct daemon *d)
 {
 	pthread_mutex_lock(&d->lock);
-	json_t *ans = json_pack("{s:b,s:I,s:I,s:I,s:I,s:f,s:s,s:I,s:I,s:I,s:I}", "ok", 1, "uptime_s",
+	json_t *ans = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s,s:I,s:I,s:I,s:I}", "ok", 1, "uptime_s",
 				(json_int_t)(time(NULL) - d->started), "requests", (json_int_t)d->m.requests, "loads",
-				(json_int_t)d->m.loads, "load_errors", (json_int_t)d->m.load_errors, "last_gb_per_s",
+				(json_int_t)d->m.loads, "load_errors", (json_int_t)d->m.load_errors, "loads_completed",
+				(json_int_t)d->m.completed, "loads_cancelled", (json_int_t)d->m.cancelled, "last_gb_per_s",
 				d->m.last_gbps, "root", d->root, "loads_running", (json_int_t)d->running,
 				"loads_queued", (json_int_t)d->queued, "memory_reserved", (json_int_t)d->reserved,
 				"memory_budget", (json_int_t)d->memory);

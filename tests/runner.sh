@@ -109,3 +109,27 @@ mkdir -p "$tmp/empty-build"
 out=$(TB_BUILD="$tmp/empty-build" sh "$TB_SRC/tests/isa/decode.sh" 2>&1)
 case $out in *"not ok"*) ok "the decoder test fails without its program and code objects" ;;
   *) not_ok "the decoder test fails without its program and code objects" "$out" ;; esac
+
+# A test killed at its time limit does not leave its simulated box running:
+# box.inc.sh's exit trap never runs then, and tb-simd has left the test's
+# process group, so the runner stops what carries the test's mark.
+fake boxed.sh ". '$TB_SRC/tests/tap.sh'; TB_BUILD='$(realpath "$TB_BUILD")'; . '$TB_SRC/tests/sim/box.inc.sh'
+start_box; echo \"\$box_state\" >'$tmp/box-state'; ok 'the box started'; sleep 600"
+out=$(cd "$tmp/src" && TB_BUILD="$tmp/build" TB_SRC="$tmp/src" TB_TEST_TIMEOUT=30 "$run" boxed.sh 2>&1)
+contains "a test that outlives its time limit is stopped" "boxed.sh: timed out after 30s" "$out"
+state=$(cat "$tmp/box-state" 2>/dev/null)
+if [ -z "$state" ]; then
+  not_ok "the timed-out test's box is stopped" "the box did not start: $out"
+else
+  # any process whose command line names the state directory (tb-simd's
+  # does; read by tr, whose own command line does not)
+  left=
+  for f in /proc/[0-9]*/cmdline; do
+    case $(tr '\0' ' ' <"$f" 2>/dev/null) in *"$state"*) left="$left $f" ;; esac
+  done
+  [ -z "$left" ] && ok "the timed-out test's box is stopped" \
+    || not_ok "the timed-out test's box is stopped" "still running: $left"
+  [ ! -e "$state" ] && ok "the timed-out test's temporary directory is removed" \
+    || not_ok "the timed-out test's temporary directory is removed" "$(ls -la "$state")"
+fi
+contains "the runner says what it stopped" "tests/run: stopping pid" "$(cat "$tmp/build/test-logs/boxed.sh.log")"

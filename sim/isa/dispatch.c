@@ -385,6 +385,81 @@ static void run_workgroup(struct thread_ctx *t, uint64_t gid)
 	atomic_fetch_add(&c->done_groups, 1);
 }
 
+/* The workgroups' LDS and wave state, kept by each thread that runs
+ * dispatches (a queue's engine thread) from one dispatch to the next:
+ * allocating and freeing them per dispatch cost page faults every time
+ * (the wave state of a 64-wide group is 70 KiB), which on a virtual
+ * machine made up most of a small kernel's time.  Each dispatch still
+ * starts from zeroed state. */
+struct run_slot {
+	void *lds;
+	size_t lds_cap;
+	struct wave *waves;
+	uint32_t waves_cap;
+};
+struct run_state {
+	unsigned nslots;
+	struct run_slot slot[];
+};
+static pthread_key_t run_state_key;
+static pthread_once_t run_state_once = PTHREAD_ONCE_INIT;
+
+static void run_state_free(void *arg)
+{
+	struct run_state *rs = arg;
+	for (unsigned i = 0; rs && i < rs->nslots; i++) {
+		free(rs->slot[i].lds);
+		free(rs->slot[i].waves);
+	}
+	free(rs);
+}
+
+static void run_state_init(void)
+{
+	if (pthread_key_create(&run_state_key, run_state_free) != 0)
+		run_state_key = (pthread_key_t)-1;
+}
+
+/* The calling thread's state, grown to `threads` slots of at least
+ * lds_bytes of LDS and waves wave states; NULL when out of memory (what
+ * was kept stays for the next dispatch). */
+static struct run_state *run_state_for(unsigned threads, uint32_t lds_bytes, uint32_t waves)
+{
+	pthread_once(&run_state_once, run_state_init);
+	if (run_state_key == (pthread_key_t)-1)
+		return NULL;
+	struct run_state *rs = pthread_getspecific(run_state_key);
+	if (!rs || rs->nslots < threads) {
+		struct run_state *more = realloc(rs, sizeof *rs + threads * sizeof rs->slot[0]);
+		if (!more)
+			return NULL;
+		for (unsigned i = rs ? more->nslots : 0; i < threads; i++)
+			more->slot[i] = (struct run_slot){ 0 };
+		more->nslots = threads;
+		rs = more;
+		pthread_setspecific(run_state_key, rs);
+	}
+	size_t lds = lds_bytes ? lds_bytes : 1;
+	for (unsigned i = 0; i < threads; i++) {
+		struct run_slot *s = &rs->slot[i];
+		if (s->lds_cap < lds) {
+			void *p = realloc(s->lds, lds);
+			if (!p)
+				return NULL;
+			s->lds = p;
+			s->lds_cap = lds;
+		}
+		if (s->waves_cap < waves) {
+			struct wave *w = realloc(s->waves, (size_t)waves * sizeof *w);
+			if (!w)
+				return NULL;
+			s->waves = w;
+			s->waves_cap = waves;
+		}
+	}
+	return rs;
+}
+
 static void *thread_main(void *arg)
 {
 	struct thread_ctx *t = arg;
@@ -470,17 +545,18 @@ int isa_dispatch_run(const struct isa_dispatch *d, const struct isa_memory *mem,
 
 	struct thread_ctx *t = calloc(threads, sizeof *t);
 	pthread_t *tid = calloc(threads, sizeof *tid);
-	rc = t && tid ? 0 : -ENOMEM;
+	struct run_state *rs = t && tid ? run_state_for(threads, d->lds_bytes, c.waves_per_group) : NULL;
+	rc = rs ? 0 : -ENOMEM;
 	for (unsigned i = 0; rc == 0 && i < threads; i++) {
 		t[i].c = &c;
 		t[i].index = i;
 		t[i].wg.d = d;
 		t[i].wg.ctx = &c;
 		t[i].wg.lds_bytes = d->lds_bytes;
-		t[i].wg.lds = calloc(1, d->lds_bytes ? d->lds_bytes : 1);
-		t[i].wg.waves = calloc(c.waves_per_group, sizeof(struct wave));
-		if (!t[i].wg.lds || !t[i].wg.waves)
-			rc = -ENOMEM;
+		t[i].wg.lds = rs->slot[i].lds;
+		t[i].wg.waves = rs->slot[i].waves;
+		memset(t[i].wg.lds, 0, d->lds_bytes ? d->lds_bytes : 1);
+		memset(t[i].wg.waves, 0, (size_t)c.waves_per_group * sizeof(struct wave));
 	}
 	unsigned started = 0;
 	if (rc == 0) {
@@ -493,10 +569,6 @@ int isa_dispatch_run(const struct isa_dispatch *d, const struct isa_memory *mem,
 			thread_main(&t[0]);	/* could not start threads: run here */
 		for (unsigned i = 0; threads > 1 && i < started; i++)
 			pthread_join(tid[i], NULL);
-	}
-	for (unsigned i = 0; t && i < threads; i++) {
-		free(t[i].wg.lds);
-		free(t[i].wg.waves);
 	}
 	free(t);
 	free(tid);

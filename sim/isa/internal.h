@@ -158,9 +158,11 @@ struct workgroup {
 	struct dispatch_ctx *ctx;
 };
 
-/* A program: decoded instructions in chunks of 1024 dword slots, decoded the
- * first time each is reached (and then never again). */
-#define CHUNK_SHIFT 10
+/* A program: decoded instructions in chunks of 64 dword slots, decoded the
+ * first time each is reached (and then never again).  Chunks are small
+ * (about 8 KiB) because each is zeroed when first reached: a small kernel's
+ * first launch then touches a page or two, not 30. */
+#define CHUNK_SHIFT 6
 #define CHUNK_SLOTS (1u << CHUNK_SHIFT)
 struct program {
 	uint64_t base;		/* GPU VA of dword 0 */

@@ -1,8 +1,10 @@
 /* libtbdrv's queues on the simulated box, where the HAL cannot reach:
  * kernel arguments retired on completion (the box's CP reports packets
  * consumed as soon as it has fetched them, as the hardware does), the
- * grid, block and scratch limits, signals of another GPU, 64-bit waits.
- * Usage (inside `tb sim run`): test_drv CODE_OBJECT.  Prints TAP. */
+ * grid, block and scratch limits, signals of another GPU, 64-bit waits,
+ * and a crafted code object whose scratch size the hardware cannot take.
+ * Usage (inside `tb sim run`): test_drv CODE_OBJECT HUGE_SCRATCH_CODE_OBJECT.
+ * Prints TAP. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -200,10 +202,25 @@ static void test_cross_gpu(struct fixture *f0, struct fixture *f1)
 	check(rc == -EINVAL && wrc == -EINVAL, "a signal of GPU 0 on a queue of GPU 1 is refused (%d, %d)", rc, wrc);
 }
 
+/* 2^27 + 64 bytes of scratch per work-item, in both the descriptor and the
+ * metadata: refused when the code object is parsed, before a queue could
+ * size scratch from it (x 32 lanes would wrap to 2048 in 32 bits). */
+static void test_huge_scratch(const char *path)
+{
+	char err[256] = "";
+	struct tb_codeobj *co = NULL;
+	int rc = tb_codeobj_load_file(path, &co, err, sizeof err);
+	check(rc == -ENOEXEC && strstr(err, "huge_scratch: 134217792 bytes of scratch per work-item"),
+	      "a code object claiming 2^27 + 64 bytes of scratch per work-item is refused at parse time (%d: %s)", rc,
+	      err);
+	if (rc == 0)
+		tb_codeobj_free(co);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_drv CODE_OBJECT\n");
+	if (argc != 3) {
+		fprintf(stderr, "usage: test_drv CODE_OBJECT HUGE_SCRATCH_CODE_OBJECT\n");
 		return 2;
 	}
 	struct fixture f0, f1;
@@ -215,6 +232,7 @@ int main(int argc, char **argv)
 		test_wide_waits(&f0);
 		test_cross_gpu(&f0, &f1);
 	}
+	test_huge_scratch(argv[2]);
 	teardown(&f1);
 	teardown(&f0);
 	return tap_done();

@@ -1,7 +1,7 @@
 # Shell tests that use a simulated box of their own: source after tap.sh,
 # then call start_box.  The box and its state go when the script exits.
 tb="$TB_BUILD/bin/tb"
-box_state=$(mktemp -d /tmp/tb-test-box.XXXXXX)
+box_state=$(mktemp -d "${TMPDIR:-/tmp}/tb-test-box.XXXXXX")
 export TB_SIM_STATE="$box_state"
 # the box's drives are loop devices: any the box left attached go too
 detach_drives() {

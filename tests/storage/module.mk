@@ -14,5 +14,5 @@ $(TBIN)/test_storage_load: $(call objs,tests/storage/test_load.c) $(STORAGE_TEST
 
 TESTS += $(TBIN)/test_storage_load
 TESTS += tests/storage/commands.sh
-TESTS += tests/storage/daemon.sh
+TESTS += tests/storage/daemon.sh tests/storage/cancel.sh
 TESTS += tests/storage/gpu.sh

@@ -30,7 +30,7 @@ until_hot() { for _ in $(seq 600); do [ "$(hwmon "$1" temp2_input)" -ge "$2" ] 2
 
 # ---- thermal runaway: the cooling lost, the junction rising to its 110 C limit --------------------
 "$tb" sim fault 0 thermal-runaway >/dev/null
-until_hot 0 95000 || not_ok "GPU 0 heats up once its cooling is gone"
+until_hot 0 104000 || not_ok "GPU 0 heats up once its cooling is gone"
 diag -g 0,3 -t thermal --quiet --json "$diag_state/runaway.json"; rc=$?
 equals "a temperature rising to its limit: thermal FAIL THERMAL_RUNAWAY on GPU 0, replace the hardware, exit 1" \
   "FAIL THERMAL_RUNAWAY REPLACE_HW (between tests) 1" "$(thermal "$diag_state/runaway.json" 0) $rc"

@@ -18,6 +18,16 @@ d = json.load(sys.stdin); s = d["stats"]
 print(len(d["tokens"]), s["generated_tokens"], s["gpus"], s["stop"] in ("length", "eos"), s["decode_tokens_per_s"] > 0,
       s["launches_per_token"] > 0, isinstance(d["text"], str))' 2>&1)
 equals "tb generate --json: the tokens, the text and the figures" "12 12 2 True True True True" "$fields"
+# an SDMA hang while loading: the load fails naming the GPU; once cleared, the GPUs load again
+"$tb" sim fault 3 sdma-hang >/dev/null
+out=$($gen "$p" --prompt x --max-tokens 1 2>&1); rc=$?
+"$tb" sim fault clear >/dev/null
+[ $rc -eq 1 ] && contains "a copy engine that hangs while loading is named" "GPU 3 failed while loading the weights" \
+  "$out" || not_ok "SDMA hang while loading" "status $rc: $out"
+for _ in $(seq 30); do $gen "$p" --prompt x --max-tokens 1 >/dev/null 2>&1 && break; sleep 1; done
+out=$($gen "$p" --prompt x --max-tokens 1 2>&1); rc=$?
+[ $rc -eq 0 ] && ok "after the fault is cleared, the model loads on every GPU again" || not_ok "load after clear" "status $rc: $out"
+
 # --verify: the weights checked against their manifests, whose hash pins them
 gg=$p; model hf bf16 spm 48 80 6 3 --tied; hf=$p; p=$gg
 hash_of() { printf '%s\n' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("manifest_hash"))' 2>&1; }

@@ -35,6 +35,8 @@ void inferd_set_status(struct server *s, enum engine_state st, const char *fmt, 
 	vsnprintf(s->reason, sizeof s->reason, fmt, ap);
 	va_end(ap);
 	atomic_store(&s->state, st);
+	if (st == ENGINE_FAILED)
+		memcpy(s->last_failure, s->reason, sizeof s->last_failure);
 	sd_notifyf(0, "STATUS=%s", s->reason);
 	pthread_mutex_unlock(&s->status_lock);
 }

@@ -166,9 +166,10 @@ static void check_hot(void *arg, int card, const char *dir)
 static enum MHD_Result health(struct server *s, struct MHD_Connection *c)
 {
 	int st = atomic_load(&s->state);
-	char reason[600];
+	char reason[600], last[600];
 	pthread_mutex_lock(&s->status_lock);
 	snprintf(reason, sizeof reason, "%s", s->reason);
+	snprintf(last, sizeof last, "%s", s->last_failure);
 	pthread_mutex_unlock(&s->status_lock);
 	if (st == ENGINE_LOADING) {
 		unsigned long long done = atomic_load(&s->load_done), total = atomic_load(&s->load_total);
@@ -185,7 +186,10 @@ static enum MHD_Result health(struct server *s, struct MHD_Connection *c)
 	if (h.reason[0])
 		return send_json(s, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				 json_pack("{s:s, s:s}", "status", "error", "message", h.reason), "30");
-	return send_json(s, c, MHD_HTTP_OK, json_pack("{s:s, s:s}", "status", "ok", "message", reason), NULL);
+	json_t *j = json_pack("{s:s, s:s}", "status", "ok", "message", reason);
+	if (last[0])
+		json_object_set_new(j, "last_failure", json_string(last));
+	return send_json(s, c, MHD_HTTP_OK, j, NULL);
 }
 
 static enum MHD_Result models(struct server *s, struct MHD_Connection *c)

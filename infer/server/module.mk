@@ -7,3 +7,4 @@ LIBS_INFERD := $(call pc,libmicrohttpd gnutls) $(LIBS_SYSTEMD)
 PROGS += $(BIN)/tb-inferd $(LIBEXEC)/tb-serve
 $(BIN)/tb-inferd $(LIBEXEC)/tb-serve: $(call objs,$(INFERD_SRCS)) $(INFER_ARCHIVES) | $(BUILD)/share/tb/infer.co
 	$(link) $(LIBS_INFERD) $(INFER_LINK)
+BENCHES += infer/server/bench.sh

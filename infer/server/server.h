@@ -54,6 +54,7 @@ struct server {
 	atomic_ullong load_done, load_total;
 	pthread_mutex_t status_lock;	/* reason and the model's description */
 	char reason[600];
+	char last_failure[600];		/* the last ENGINE_FAILED reason, kept once recovered */
 	char model_id[128], manifest[32];
 	atomic_uint context;
 	atomic_ullong gen_alive_ns, http_alive_ns;

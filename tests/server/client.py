@@ -258,6 +258,26 @@ def stuck(port):
     ok(p == 0, "the never-read stream is let go", p)
 
 
+def watch_health(port):
+    """/health through a GPU failure: 503 naming the GPU, then 200 once the engine is open again."""
+    seen, end = [], time.time() + 240
+    while time.time() < end:
+        try:
+            st, _, j, _ = request(port, "GET", "/health", timeout=10)
+        except OSError as e:
+            st, j = str(e), {}
+        if not seen or seen[-1][0] != st:
+            seen.append((st, (j or {}).get("message", "")))
+        if st == 200 and any(x[0] == 503 for x in seen):
+            break
+        time.sleep(0.05)
+    bad = [x for x in seen if x[0] == 503]
+    ok(bad and "GPU 0" in bad[0][1], "/health turns 503 naming the failed GPU", seen)
+    ok(seen[-1][0] == 200 and len(bad) > 0, "/health is 200 again once the engine reopened", seen)
+    st, _, j, _ = request(port, "GET", "/health")
+    ok("GPU 0" in j.get("last_failure", ""), "/health keeps the last failure for the operator", j)
+
+
 def metrics_text(port):
     """/metrics parses as Prometheus text: HELP and TYPE for each family, counters named _total."""
     _, h, _, text = request(port, "GET", "/metrics")

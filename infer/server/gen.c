@@ -46,7 +46,7 @@ static void alive(struct server *s)
 	atomic_store(&s->gen_alive_ns, inferd_now_ns());
 }
 
-static void deadline_in(struct timespec *ts, long ms)
+void inferd_deadline(struct timespec *ts, long ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
 	ts->tv_sec += ms / 1000;
@@ -170,7 +170,7 @@ static int on_token(void *ctx, int32_t token, const char *text, size_t len)
 	long long give_up = inferd_now_ns() + (long long)s->cfg.connection_timeout_s * 1000000000LL;
 	while (j->req.stream && j->visible - j->sent > STREAM_BACKLOG && !atomic_load(&j->cancel)) {
 		struct timespec ts;
-		deadline_in(&ts, 500);
+		inferd_deadline(&ts, 500);
 		pthread_cond_timedwait(&j->cond, &s->lock, &ts);
 		alive(s);
 		if (inferd_now_ns() > give_up)
@@ -286,6 +286,7 @@ static tbi_engine *open_engine(struct server *s)
 	tbi_engine_get_info(e, &info);
 	pthread_mutex_lock(&s->status_lock);
 	snprintf(s->model_id, sizeof s->model_id, "%s", info.name);
+	snprintf(s->manifest, sizeof s->manifest, "%s", info.manifest_hash);	/* "" without verify */
 	pthread_mutex_unlock(&s->status_lock);
 	atomic_store(&s->context, info.context);
 	/* the warm-up: one token through every kernel before READY */
@@ -315,7 +316,7 @@ static struct job *next_job(struct server *s)
 	pthread_mutex_lock(&s->lock);
 	while (!s->head && !atomic_load(&s->stopping)) {
 		struct timespec ts;
-		deadline_in(&ts, 500);
+		inferd_deadline(&ts, 500);
 		pthread_cond_timedwait(&s->work, &s->lock, &ts);
 		alive(s);
 	}
@@ -345,7 +346,9 @@ static bool wait_failed(struct server *s, int secs)
 		s->queued = 0;
 		while (j) {
 			struct job *next = j->next;
+			pthread_mutex_lock(&s->status_lock);	/* after s->lock, as everywhere */
 			job_fail(j, 503, "server_error", "unavailable", "%s", s->reason);
+			pthread_mutex_unlock(&s->status_lock);
 			j->running = true;
 			s->active = j;
 			atomic_fetch_add(&s->m.processing, 1);
@@ -355,7 +358,7 @@ static bool wait_failed(struct server *s, int secs)
 			j = next;
 		}
 		struct timespec ts;
-		deadline_in(&ts, 250);
+		inferd_deadline(&ts, 250);
 		pthread_cond_timedwait(&s->work, &s->lock, &ts);
 		pthread_mutex_unlock(&s->lock);
 		alive(s);

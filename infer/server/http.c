@@ -355,10 +355,14 @@ static json_t *choice_json(const struct job *j, const char *text, size_t len, co
 	return c;
 }
 
-static json_t *envelope(const struct server *s, const struct job *j, bool chunk, json_t *choices)
+static json_t *envelope(struct server *s, const struct job *j, bool chunk, json_t *choices)
 {
+	char model[sizeof s->model_id];
+	pthread_mutex_lock(&s->status_lock);	/* a reopened engine writes it */
+	snprintf(model, sizeof model, "%s", s->model_id);
+	pthread_mutex_unlock(&s->status_lock);
 	return json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", j->id, "object", object_name(j, chunk), "created",
-			 (json_int_t)j->created, "model", s->model_id, "choices", choices);
+			 (json_int_t)j->created, "model", model, "choices", choices);
 }
 
 /* Waits until the job is done; a client that hangs up meanwhile cancels it. */
@@ -368,12 +372,7 @@ static void wait_done(struct server *s, struct MHD_Connection *c, struct job *j)
 	pthread_mutex_lock(&s->lock);
 	while (!j->done) {
 		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 250000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		inferd_deadline(&ts, 250);
 		pthread_cond_timedwait(&j->cond, &s->lock, &ts);
 		struct pollfd p = { .fd = ci ? ci->connect_fd : -1, .events = POLLRDHUP };
 		if (ci && poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
@@ -492,12 +491,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return (ssize_t)n;
 		}
 		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 200000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		inferd_deadline(&ts, 200);
 		pthread_cond_timedwait(&j->cond, &s->lock, &ts);
 	}
 	size_t n = j->out_len - j->out_off;

@@ -1,7 +1,8 @@
 /* The daemon's shared state: the generation thread (gen.c) and the HTTP
  * side (http.c) meet here.  One lock (lock) guards the queue and every
  * job's output; the engine belongs to the generation thread alone, and
- * /health, /v1/models and /metrics read only the atomics below. */
+ * /health, /v1/models and /metrics read only the atomics below.  Lock
+ * order: lock, then status_lock. */
 #ifndef TB_INFERD_SERVER_H
 #define TB_INFERD_SERVER_H
 
@@ -62,6 +63,8 @@ struct server {
 };
 
 long long inferd_now_ns(void);
+/* ms from now on CLOCK_MONOTONIC, which every condition variable here uses */
+void inferd_deadline(struct timespec *ts, long ms);
 void inferd_set_status(struct server *s, enum engine_state st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

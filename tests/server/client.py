@@ -200,6 +200,18 @@ def queue(port):
     st, h, j, text = request(port, "POST", COMP, {"prompt": "x", "max_tokens": 1})
     ok(st == 429 and "Retry-After" in h and j["error"]["code"] == "queue_full",
        "the third gets 429 with Retry-After", f"{st} {h} {text[:200]}")
+    waiting.settimeout(60)
+    got = b""
+    try:
+        while b": keep-alive" not in got:
+            c = waiting.recv(4096)
+            if not c:
+                break
+            got += c
+    except OSError:
+        pass
+    ok(b"HTTP/1.1 200" in got and b": keep-alive\n\n" in got and b"data:" not in got,
+       "the waiting stream gets SSE keep-alive comments", got[:300])
     rej = metric(port, "tb_inferd_rejected_total{reason=\"queue_full\"}")
     ok(rej is not None and rej >= 1, "/metrics counts the queue_full rejection", rej)
     busy.close()

@@ -31,6 +31,7 @@ with open(sys.argv[2], "a") as log:
     except OSError:
         pass
 EOF
+npid=$!
 for i in $(seq 50); do [ -S "$d/notify" ] && break; sleep 0.1; done
 start_inferd NOTIFY_SOCKET="$d/notify" WATCHDOG_USEC=2000000
 # /health: 503 with the progress while loading, then 200
@@ -92,6 +93,7 @@ contains "the Unix socket answers" '"status":"ok"' "$got"
 tap_run "" $client metrics-text
 tap_run "" $client fields
 tap_run "" $client limits
+kill $npid 2>/dev/null
 kill $pid; wait $pid; rc=$?
 pid=
 [ $rc -eq 0 ] && ! grep -q "ERROR: \(Address\|Undefined\|Leak\)Sanitizer" "$d/log" && ok "SIGTERM stops the daemon cleanly" ||

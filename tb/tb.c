@@ -31,6 +31,7 @@ static const struct {
 	{ "info", "list the GPUs: PCI address, target, VRAM, BAR, PCIe link, KFD node" },
 	{ "load", "read a safetensors file with O_DIRECT io_uring into host or GPU memory" },
 	{ "raid", "the NVMe drives' health and the md RAID0 arrays" },
+	{ "serve", "an OpenAI-compatible HTTP server for one model (tb-inferd in the foreground)" },
 	{ "sim", "start, stop and inspect the simulated box; run programs on it; inject faults" },
 	{ "store", "checksum manifests, test files and storage benchmarks" },
 };

@@ -44,3 +44,17 @@ tests: $(TBIN)/chat_fuzz
 fuzz: fuzz-chat
 fuzz-chat: $(TBIN)/chat_fuzz
 	@TB_BUILD=$(abspath $(BUILD)) TB_SRC=$(CURDIR) TB_FUZZ_SECONDS=$${TB_FUZZ_SECONDS:-600} sh tests/fuzz/chat.sh
+
+# tb-inferd's request parser (a JSON body to a generation request) and stop matcher
+REQUEST_FUZZ_SRCS := tests/fuzz/request_fuzz.c infer/server/request.c
+$(TBIN)/request_fuzz: $(REQUEST_FUZZ_SRCS) infer/server/inferd.h infer/tbinfer.h
+	@mkdir -p $(@D)
+	@echo "  FUZZ  $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(REQUEST_FUZZ_SRCS) $(call pc,jansson)
+
+TESTS += tests/fuzz/request.sh
+tests: $(TBIN)/request_fuzz
+.PHONY: fuzz-request
+fuzz: fuzz-request
+fuzz-request: $(TBIN)/request_fuzz
+	@TB_BUILD=$(abspath $(BUILD)) TB_SRC=$(CURDIR) TB_FUZZ_SECONDS=$${TB_FUZZ_SECONDS:-600} sh tests/fuzz/request.sh

@@ -11,7 +11,12 @@
  * with a sentence naming the file, tensor, GPU or value at fault.  -EIO
  * from tbi_generate means a GPU failed (tbi_engine_failed_gpu says which):
  * the engine is then unusable; close it and open another (without that GPU).
- * Nothing here prints (but the progress callback) or exits. */
+ * Nothing here prints (but the progress callback) or exits.
+ *
+ * Threads: one engine serves one generation at a time (tbi_generate,
+ * tbi_engine_logits from one thread); tbi_encode, tbi_encode_chat and
+ * tbi_engine_get_info only read it and may run on other threads meanwhile,
+ * until tbi_engine_close. */
 #ifndef TBINFER_H
 #define TBINFER_H
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,6 +478,10 @@ int tb_gpu_holders(const struct tb_gpu_info *gpu, int *pids, int max)
 		char path[PATH_MAX];
 		snprintf(path, sizeof path, KFD_PROC_DIR "/%s/vram_%u", e->d_name, gpu->gpu_id);
 		if (access(path, F_OK) < 0)
+			continue;
+		/* KFD lets a process go after it exited (its release runs from a
+		 * work queue): one that no longer exists holds nothing */
+		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
 			continue;
 		if (n < max)
 			pids[n] = (int)pid;

@@ -141,7 +141,8 @@ int tb_gpu_list(struct tb_gpu_info *out, int max, char *err, size_t errlen);
 /* The other processes holding the GPU: KFD publishes a directory per
  * process that opened /dev/kfd (/sys/class/kfd/kfd/proc/<pid>/) with
  * vram_<gpu_id> for each GPU it has a VM on.  Up to max pids into pids;
- * returns how many there are (this process not counted). */
+ * returns how many there are (this process, and processes that have
+ * exited but whose release KFD has not finished, not counted). */
 int tb_gpu_holders(const struct tb_gpu_info *gpu, int *pids, int max);
 
 struct tb_gpu;

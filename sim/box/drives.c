@@ -19,6 +19,7 @@
 #include <nvme/types.h>
 
 #include "sim/box/drives.h"
+#include "sim/box/md.h"
 #include "sim/box/pci.h"
 
 #define SAMSUNG_PCI_VENDOR 0x144d
@@ -83,7 +84,7 @@ static int backing_file(const struct sim_box *b, const struct sim_drive *d, uint
 /* Attach a free loop device to the file: LOOP_CONFIGURE with autoclear,
  * so the device detaches itself when the daemon's descriptor closes, even
  * if the daemon is killed. */
-static int attach_loop(struct sim_drive *d, int file_fd, const char *file_name)
+int loop_attach(int file_fd, unsigned block_size, const char *file_name, int *fd_out, int *nr_out)
 {
 	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0)
@@ -102,12 +103,12 @@ static int attach_loop(struct sim_drive *d, int file_fd, const char *file_name)
 			rc = -errno;
 			break;
 		}
-		struct loop_config cfg = { .fd = (uint32_t)file_fd, .block_size = 1u << d->lba_shift };
+		struct loop_config cfg = { .fd = (uint32_t)file_fd, .block_size = block_size };
 		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
 		snprintf((char *)cfg.info.lo_file_name, sizeof cfg.info.lo_file_name, "%s", file_name);
 		if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
-			d->loop_fd = fd;
-			d->loop_nr = nr;
+			*fd_out = fd;
+			*nr_out = nr;
 			rc = 0;
 		} else {
 			rc = errno == EBUSY ? -EBUSY : -errno;	/* another took it first: the next free one */
@@ -328,7 +329,7 @@ int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen)
 		}
 		char file[64];
 		snprintf(file, sizeof file, "tb-sim %s", d->name);
-		rc = attach_loop(d, fd, file);
+		rc = loop_attach(fd, 1u << d->lba_shift, file, &d->loop_fd, &d->loop_nr);
 		close(fd);	/* the loop device holds the file */
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: cannot attach a loop device (the box's drives need root and loop "
@@ -473,6 +474,7 @@ int drives_fault(struct sim_box *b, const char *target, const char *kind, char *
 		atomic_store(&d->gone, 1);
 		ctrl_files(b, d, "dead");
 		pci_files(b, d);
+		md_drive_gone(b, d->index);
 		klog("nvme %s: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff", d->name);
 		klog("nvme %s: Removing after probe failure status: -19", d->name);
 		snprintf(msg, len, "%s: dropped off the bus", d->name);

@@ -53,6 +53,8 @@ struct sim_drive {
 int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen);
 /* Detach the loop devices and remove the backing files. */
 void drives_release(struct sim_box *b);
+/* Attach a free loop device to the open file (autoclear): its fd and number. */
+int loop_attach(int file_fd, unsigned block_size, const char *file_name, int *fd_out, int *nr_out);
 struct sim_drive *drive_by_instance(struct sim_box *b, int instance);
 /* Refresh the live files (temperature, I/O statistics). */
 void drives_tick(struct sim_box *b);

@@ -18,6 +18,14 @@ cleanup() {
   rm -rf "$box_state" "$data"
 }
 trap cleanup EXIT
+# raid JSON EXPR: EXPR over `tb raid status --json` (as r), printed
+raid() { box tb raid status --json 2>/dev/null | python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"; }
+# tb-stored's Prometheus textfile on the box, as it writes it at start
+metrics() {
+  box sh -c "tb-stored --socket '$box_state.sock' --root / --metrics '$box_state.prom' 2>/dev/null & p=\$!
+    i=0; while [ ! -s '$box_state.prom' ] && [ \$i -lt 200 ]; do sleep 0.1; i=\$((i + 1)); done
+    kill \$p; wait \$p; cat '$box_state.prom'; rm -f '$box_state.prom'"
+}
 members="/dev/nvme0n1 /dev/nvme1n1 /dev/nvme2n1 /dev/nvme3n1"
 md=/sys/block/md0/md
 
@@ -26,6 +34,7 @@ ok "the box starts with 64 MiB drives"
 equals "no array yet: /proc/mdstat" "Personalities : 
 unused devices: <none>" "$(box cat /proc/mdstat)"
 equals "no array yet: md0 is clear" clear "$(box cat $md/array_state)"
+contains "no array yet: tb raid status finds none" "no md arrays found" "$(box tb raid status)"
 
 # create, as the appliance's installer does
 check "mdadm --create a RAID0 over the four data drives" box mdadm --create /dev/md0 --level=0 --raid-devices=4 \
@@ -57,6 +66,21 @@ contains "mdadm --detail: names the member" "active sync   /dev/nvme3n1" "$out"
 out=$(box mdadm --examine /dev/nvme2n1 2>&1)
 contains "mdadm --examine: the member's role" "Device Role : Active device 2" "$out"
 contains "mdadm --examine: the checksum is right" "- correct" "$out"
+check "tb raid status: healthy" box tb raid status
+equals "tb raid status --json: md0, raid0, clean, 4 disks, 512 KiB chunks" "md0 raid0 clean 4 524288" \
+  "$(raid '" ".join(str(x) for x in (r["arrays"][0]["name"], r["arrays"][0]["level"], r["arrays"][0]["state"], r["arrays"][0]["raid_disks"], r["arrays"][0]["chunk_bytes"]))')"
+equals "tb raid status --json: four members in sync" "nvme0n1 nvme1n1 nvme2n1 nvme3n1 in_sync" \
+  "$(raid '" ".join(sorted(m["device"] for m in r["arrays"][0]["members"])) + " " + " ".join(sorted(set(m["state"] for m in r["arrays"][0]["members"])))')"
+out=$(metrics)
+contains "tb-stored exports the array's state" 'tb_stored_md_array_state{array="md0",level="raid0",state="clean"} 1' "$out"
+contains "tb-stored exports the members" 'tb_stored_md_member_faulty{array="md0",member="nvme2n1"} 0' "$out"
+contains "tb-stored exports drive health" 'tb_stored_nvme_critical_warning{drive="nvme1"} 0' "$out"
+contains "tb-stored exports media errors" 'tb_stored_nvme_media_errors_total{drive="nvme3"} 0' "$out"
+check "fault nvme1 thermal" "$tb" sim fault nvme1 thermal
+check_fails "tb raid status: an overheating member is not healthy" box tb raid status
+contains "tb raid status names the drive" "Samsung SSD 990 PRO 2TB         87 C  warning 0x02" "$(box tb raid status)"
+contains "tb-stored exports its critical warning" 'tb_stored_nvme_critical_warning{drive="nvme1"} 2' "$(metrics)"
+check "fault nvme1 clear" "$tb" sim fault nvme1 clear
 check_fails "a member is held by md (mkfs refuses it)" box mkfs.ext4 -q -F /dev/nvme1n1
 
 # blocks through raid0's mapping: chunk c on member c % 4 at chunk c / 4
@@ -120,5 +144,14 @@ equals "the gone member is faulty" faulty "$(box cat $md/dev-nvme2n1/state)"
 contains "/proc/mdstat marks the member failed" "nvme2n1[2](F)" "$(box cat /proc/mdstat)"
 contains "/proc/mdstat marks it broken" "md0 : broken raid0 " "$(box cat /proc/mdstat)"
 contains "the kernel log names it" "md/raid0:md0: Disk failure on nvme2n1 detected, failing array." "$("$tb" sim status)"
+check_fails "tb raid status: the array is not healthy" box tb raid status
+equals "tb raid status --json: md0 broken, nvme2n1 faulty" "broken faulty" \
+  "$(raid 'r["arrays"][0]["state"] + " " + [m["state"] for m in r["arrays"][0]["members"] if m["device"] == "nvme2n1"][0]')"
+equals "tb raid status --json: nvme2's SMART log is unreadable" True \
+  "$(raid '"smart_error" in [d for d in r["drives"] if d["name"] == "nvme2"][0]')"
+out=$(metrics)
+contains "tb-stored exports the broken array" 'tb_stored_md_array_state{array="md0",level="raid0",state="broken"} 1' "$out"
+contains "tb-stored exports the faulty member" 'tb_stored_md_member_faulty{array="md0",member="nvme2n1"} 1' "$out"
+contains "tb-stored exports the unreadable drive" 'tb_stored_nvme_smart_readable{drive="nvme2"} 0' "$out"
 check "fault clear" "$tb" sim fault clear
 check "mdadm --stop the broken array" box mdadm --stop /dev/md0

@@ -11,13 +11,12 @@
  *    array_state,component_size,dev-X/{block,slot,state,offset,size}} and
  *    /proc/mdstat as md_seq_show prints it.
  * Members of unequal size (raid0's several strip zones) are refused. */
-#define FUSE_USE_VERSION 312
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <fuse_lowlevel.h>
 #include <inttypes.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
 #include <linux/major.h>
 #include <linux/raid/md_p.h>
@@ -32,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim/box/blkfs.h"
 #include "sim/box/conn.h"
 #include "sim/box/drives.h"
 #include "sim/box/md.h"
@@ -42,7 +42,6 @@
 #define MD_MAX_MEMBERS SIM_DRIVES
 #define SB_BYTES 4096			/* superblock 1.x with up to 1920 roles */
 #define SB_1_2_OFFSET_SECTORS 8		/* 1.2: 4 KiB from the start; 1.1: at the start */
-#define FILE_INO 2			/* STATE/md/md0 in the FUSE file system */
 #define ROLE_SPARE 0xffff
 
 enum md_state { MD_CLEAR, MD_INACTIVE, MD_ACTIVE };
@@ -74,11 +73,8 @@ static struct {
 	struct md_member m[MD_MAX_MEMBERS];
 	struct md_member *by_slot[MD_MAX_MEMBERS];
 
-	int loop_fd, loop_nr;		/* md0's block device */
-	char mnt[PATH_MAX], file[PATH_MAX];
-	struct fuse_session *se;
-	pthread_t fuse_thread;
-	bool mounted;
+	int loop_fd, loop_nr;		/* md0's block device, over STATE/md/md0 */
+	struct blkfs *fs;
 } M = { .lock = PTHREAD_RWLOCK_INITIALIZER, .loop_fd = -1, .loop_nr = -1 };
 
 /* ---- the array's blocks: raid0's mapping, served by FUSE ------------------------------ */
@@ -117,10 +113,6 @@ static ssize_t array_io(char *buf, size_t len, uint64_t off, bool write)
 	while (done < len) {
 		uint64_t dev_off, piece = len - done;
 		struct md_member *mb = map_piece(off + done, &dev_off, &piece);
-		if (atomic_load(&M.box->drive[mb->drive].gone)) {
-			mark_broken(mb);
-			return -EIO;
-		}
 		ssize_t n = write ? pwrite(mb->fd, buf + done, piece, (off_t)dev_off)
 				  : pread(mb->fd, buf + done, piece, (off_t)dev_off);
 		if (n < 0)
@@ -132,130 +124,55 @@ static ssize_t array_io(char *buf, size_t len, uint64_t off, bool write)
 	return (ssize_t)done;
 }
 
-static void file_attr(struct stat *st, fuse_ino_t ino)
+/* md0's blocks, as its loop device reads and writes them. */
+static ssize_t md0_io(void *obj, char *buf, size_t len, uint64_t off, bool write)
 {
-	memset(st, 0, sizeof *st);
-	st->st_ino = ino;
-	st->st_nlink = ino == FILE_INO ? 1 : 2;
-	st->st_mode = ino == FILE_INO ? S_IFREG | 0600 : S_IFDIR | 0700;
-	st->st_size = ino == FILE_INO && M.state == MD_ACTIVE ? (off_t)(M.array_sectors << 9) : 0;
-	st->st_blksize = 4096;
-}
-
-static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	if (parent != FUSE_ROOT_ID || strcmp(name, MD_NAME)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	struct fuse_entry_param e = { .ino = FILE_INO, .attr_timeout = 0, .entry_timeout = 3600 };
+	(void)obj;
 	pthread_rwlock_rdlock(&M.lock);
-	file_attr(&e.attr, FILE_INO);
+	ssize_t n = array_io(buf, len, off, write);
 	pthread_rwlock_unlock(&M.lock);
-	fuse_reply_entry(req, &e);
-}
-
-static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)fi;
-	if (ino != FUSE_ROOT_ID && ino != FILE_INO) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	struct stat st;
-	pthread_rwlock_rdlock(&M.lock);
-	file_attr(&st, ino);
-	pthread_rwlock_unlock(&M.lock);
-	fuse_reply_attr(req, &st, 0);
-}
-
-static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	if (ino != FILE_INO) {
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
-	/* no page cache here: md0's own (the loop device's) is the only one,
-	 * as over a real md device */
-	fi->direct_io = 1;
-	fuse_reply_open(req, fi);
-}
-
-static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
-{
-	(void)ino, (void)fi;
-	char *buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	pthread_rwlock_rdlock(&M.lock);
-	ssize_t n = off < 0 ? -EINVAL : array_io(buf, size, (uint64_t)off, false);
-	pthread_rwlock_unlock(&M.lock);
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
-}
-
-static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
-{
-	(void)ino, (void)fi;
-	pthread_rwlock_rdlock(&M.lock);
-	ssize_t n = off < 0 ? -EINVAL : array_io((char *)buf, size, (uint64_t)off, true);
-	pthread_rwlock_unlock(&M.lock);
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
-	else
-		fuse_reply_write(req, (size_t)n);
+	return n;
 }
 
 /* A flush of md0 (the loop device's REQ_PREFLUSH) flushes every member. */
-static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+static int md0_sync(void *obj)
 {
-	(void)ino, (void)datasync, (void)fi;
+	(void)obj;
 	int err = 0;
 	pthread_rwlock_rdlock(&M.lock);
 	for (int i = 0; i < M.nmembers; i++)
 		if (M.m[i].fd >= 0 && fdatasync(M.m[i].fd) < 0)
-			err = errno;
+			err = -errno;
 	pthread_rwlock_unlock(&M.lock);
-	fuse_reply_err(req, err);
+	return err;
 }
 
-static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static uint64_t md0_size(void *obj)
 {
-	(void)ino, (void)fi;
-	fuse_reply_err(req, 0);
+	(void)obj;
+	pthread_rwlock_rdlock(&M.lock);
+	uint64_t bytes = M.state == MD_ACTIVE ? M.array_sectors << 9 : 0;
+	pthread_rwlock_unlock(&M.lock);
+	return bytes;
 }
 
-static const struct fuse_lowlevel_ops fs_ops = {
-	.lookup = fs_lookup, .getattr = fs_getattr, .open = fs_open, .read = fs_read,
-	.write = fs_write, .fsync = fs_fsync, .flush = fs_flush,
-};
-
-static void *fuse_main_thread(void *arg)
+/* md0's size changed: the loop device reads the file's new size.  FUSE
+ * drops a size that an I/O in flight overtook, so it is checked and asked
+ * again. */
+static void resize_disk(uint64_t bytes)
 {
-	(void)arg;
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	if (cfg) {
-		fuse_loop_cfg_set_clone_fd(cfg, 0);
-		fuse_loop_cfg_set_idle_threads(cfg, 4);
-		fuse_session_loop_mt(M.se, cfg);
-		fuse_loop_cfg_destroy(cfg);
+	uint64_t now = UINT64_MAX;
+	for (int attempt = 0; attempt < 50 && now != bytes; attempt++) {
+		if (attempt)
+			usleep(1000);
+		blkfs_resized(M.fs, 0);
+		if (ioctl(M.loop_fd, LOOP_SET_CAPACITY, 0) < 0 || ioctl(M.loop_fd, BLKGETSIZE64, &now) < 0) {
+			klog("md: %s: cannot change its capacity: %s", MD_NAME, strerror(errno));
+			return;
+		}
 	}
-	return NULL;
-}
-
-/* md0's size changed: the loop device reads the file's new size. */
-static void resize_disk(void)
-{
-	fuse_lowlevel_notify_inval_inode(M.se, FILE_INO, 0, 0);
-	struct stat st;
-	stat(M.file, &st);	/* refreshes the kernel's idea of its size */
-	if (ioctl(M.loop_fd, LOOP_SET_CAPACITY, 0) < 0)
-		klog("md: %s: cannot change its capacity: %s", MD_NAME, strerror(errno));
+	if (now != bytes)
+		klog("md: %s: its capacity stays %" PRIu64 " bytes, not %" PRIu64, MD_NAME, now, bytes);
 }
 
 /* ---- sysfs and /proc/mdstat --------------------------------------------------------------- */
@@ -494,7 +411,7 @@ static uint32_t sb_csum(const uint8_t *sb, size_t bytes)
 static int load_member(struct md_member *mb, int drive_fd, uint64_t dev_sectors, struct mdp_superblock_1 **out)
 {
 	uint64_t sb_sector = M.minor_version == 2 ? SB_1_2_OFFSET_SECTORS : 0;
-	uint8_t *sb = malloc(SB_BYTES);
+	uint8_t *sb = aligned_alloc(SB_BYTES, SB_BYTES);	/* an O_DIRECT read */
 	if (!sb)
 		return -ENOMEM;
 	struct mdp_superblock_1 *s = (struct mdp_superblock_1 *)sb;
@@ -541,8 +458,9 @@ static long add_new_disk(struct sim_box *b, const mdu_disk_info_t *info)
 			return -EBUSY;
 	char path[32];
 	snprintf(path, sizeof path, "/dev/loop%d", b->drive[drive].loop_nr);
-	/* md claims its members: an O_EXCL open elsewhere gets EBUSY, as under md */
-	int fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
+	/* md claims its members (an O_EXCL open elsewhere gets EBUSY) and its
+	 * bios bypass their page cache: O_DIRECT */
+	int fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC | O_DIRECT);
 	if (fd < 0)
 		return -errno;
 	struct md_member mb = { .drive = drive, .fd = fd };
@@ -690,6 +608,10 @@ long md_ioctl(struct conn *c, unsigned long req, uint64_t arg, void *data, uint3
 		return 0;
 	}
 	long rc = -EINVAL;
+	/* md writes back what the array's page cache holds before it stops
+	 * (sync_blockdev), through the running array */
+	if (req == STOP_ARRAY && fsync(M.loop_fd) < 0)
+		klog("md: %s: cannot write back its cache: %s", MD_NAME, strerror(errno));
 	pthread_rwlock_wrlock(&M.lock);
 	bool initialised = M.state == MD_ACTIVE;
 	switch (req) {
@@ -766,9 +688,10 @@ long md_ioctl(struct conn *c, unsigned long req, uint64_t arg, void *data, uint3
 	bool changed = rc == 0 && (req == ADD_NEW_DISK || req == RUN_ARRAY || req == STOP_ARRAY || req == SET_ARRAY_INFO);
 	if (changed)
 		publish();
+	uint64_t bytes = M.state == MD_ACTIVE ? M.array_sectors << 9 : 0;
 	pthread_rwlock_unlock(&M.lock);
 	if (changed && (req == RUN_ARRAY || req == STOP_ARRAY))
-		resize_disk();
+		resize_disk(bytes);
 	return rc;
 }
 
@@ -822,35 +745,18 @@ size_t md_status_text(struct sim_box *b, char *out, size_t len)
 int md_build(struct sim_box *b, char *err, size_t errlen)
 {
 	M.box = b;
-	snprintf(M.mnt, sizeof M.mnt, "%s/md", b->state);
-	umount2(M.mnt, MNT_DETACH);	/* a mount a killed daemon left */
-	if (mkdir(M.mnt, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", M.mnt, strerror(errno));
-		return -errno;
-	}
-	snprintf(M.file, sizeof M.file, "%s/%s", M.mnt, MD_NAME);
-	char *argv[] = { "tb-simd", "-o", "fsname=tb-sim-md,subtype=tb-sim", NULL };
-	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
-	M.se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, NULL);
-	if (!M.se) {
-		snprintf(err, errlen, "cannot create the FUSE session for %s", MD_NAME);
-		return -EIO;
-	}
-	if (fuse_session_mount(M.se, M.mnt) != 0) {
-		snprintf(err, errlen, "cannot mount FUSE on %s (md needs /dev/fuse)", M.mnt);
-		return -EIO;
-	}
-	M.mounted = true;
-	if (pthread_create(&M.fuse_thread, NULL, fuse_main_thread, NULL) != 0) {
-		snprintf(err, errlen, "cannot start the FUSE thread");
-		return -EAGAIN;
-	}
-	int fd = open(M.file, O_RDWR | O_CLOEXEC);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/md", b->state);
+	const struct blkfile file = { .name = MD_NAME, .io = md0_io, .sync = md0_sync, .size = md0_size };
+	int rc = blkfs_mount(&M.fs, dir, &file, 1, err, errlen);
+	if (rc < 0)
+		return rc;
+	int fd = open(blkfs_path(M.fs, 0), O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", M.file, strerror(errno));
+		snprintf(err, errlen, "cannot open %s: %s", blkfs_path(M.fs, 0), strerror(errno));
 		return -errno;
 	}
-	int rc = loop_attach(fd, 512, "tb-sim " MD_NAME, &M.loop_fd, &M.loop_nr);
+	rc = loop_attach(fd, 512, "tb-sim " MD_NAME, &M.loop_fd, &M.loop_nr);
 	close(fd);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot attach a loop device for %s: %s", MD_NAME, strerror(-rc));
@@ -878,7 +784,7 @@ int md_build(struct sim_box *b, char *err, size_t errlen)
 	M.exists = true;
 	publish();
 	pthread_rwlock_unlock(&M.lock);
-	klog("md: %s served over /dev/loop%d (FUSE %s)", MD_NAME, M.loop_nr, M.file);
+	klog("md: %s served over /dev/loop%d (FUSE %s)", MD_NAME, M.loop_nr, blkfs_path(M.fs, 0));
 	return 0;
 }
 
@@ -895,12 +801,5 @@ void md_release(struct sim_box *b)
 		close(M.loop_fd);
 		M.loop_fd = -1;
 	}
-	/* A lazy unmount: the loop device lets the file go at its last close
-	 * (autoclear), which ends the session's connection; the daemon exits
-	 * next, so the FUSE thread is not waited for. */
-	if (M.se) {
-		fuse_session_exit(M.se);
-		if (M.mounted)
-			fuse_session_unmount(M.se);
-	}
+	blkfs_unmount(M.fs);
 }

@@ -124,34 +124,33 @@ static void usage(FILE *f)
 
 /* ---- metrics -------------------------------------------------------------------- */
 
+static unsigned long long crit_warning(const struct tbs_drive *d) { return d->critical_warning; }
+static unsigned long long avail_spare(const struct tbs_drive *d) { return d->avail_spare; }
+static unsigned long long percent_used(const struct tbs_drive *d) { return d->percent_used; }
+static unsigned long long media_errors(const struct tbs_drive *d) { return d->media_errors; }
+
 /* Each drive's SMART health: whether its log reads, and what it says. */
 static void write_drive_health(FILE *f, const struct tbs_drive *d, unsigned n)
 {
+	static const struct {
+		const char *name, *type, *help;
+		unsigned long long (*value)(const struct tbs_drive *);
+	} smart[] = {
+		{ "tb_stored_nvme_critical_warning", "gauge", "The SMART log's critical warning bits.", crit_warning },
+		{ "tb_stored_nvme_available_spare_percent", "gauge", "Remaining spare capacity.", avail_spare },
+		{ "tb_stored_nvme_percentage_used", "gauge", "Estimate of the drive's life used.", percent_used },
+		{ "tb_stored_nvme_media_errors_total", "counter", "Unrecovered data integrity errors.", media_errors },
+	};
 	fprintf(f, "# HELP tb_stored_nvme_smart_readable Whether the drive's SMART / health log reads (1) or not (0).\n"
 		   "# TYPE tb_stored_nvme_smart_readable gauge\n");
 	for (unsigned i = 0; i < n; i++)
 		fprintf(f, "tb_stored_nvme_smart_readable{drive=\"%s\"} %d\n", d[i].name, d[i].smart_status == 0);
-	fprintf(f, "# HELP tb_stored_nvme_critical_warning The SMART log's critical warning bits.\n"
-		   "# TYPE tb_stored_nvme_critical_warning gauge\n");
-	for (unsigned i = 0; i < n; i++)
-		if (!d[i].smart_status)
-			fprintf(f, "tb_stored_nvme_critical_warning{drive=\"%s\"} %u\n", d[i].name, d[i].critical_warning);
-	fprintf(f, "# HELP tb_stored_nvme_available_spare_percent Remaining spare capacity.\n"
-		   "# TYPE tb_stored_nvme_available_spare_percent gauge\n");
-	for (unsigned i = 0; i < n; i++)
-		if (!d[i].smart_status)
-			fprintf(f, "tb_stored_nvme_available_spare_percent{drive=\"%s\"} %u\n", d[i].name, d[i].avail_spare);
-	fprintf(f, "# HELP tb_stored_nvme_percentage_used Estimate of the drive's life used.\n"
-		   "# TYPE tb_stored_nvme_percentage_used gauge\n");
-	for (unsigned i = 0; i < n; i++)
-		if (!d[i].smart_status)
-			fprintf(f, "tb_stored_nvme_percentage_used{drive=\"%s\"} %u\n", d[i].name, d[i].percent_used);
-	fprintf(f, "# HELP tb_stored_nvme_media_errors_total Unrecovered data integrity errors.\n"
-		   "# TYPE tb_stored_nvme_media_errors_total counter\n");
-	for (unsigned i = 0; i < n; i++)
-		if (!d[i].smart_status)
-			fprintf(f, "tb_stored_nvme_media_errors_total{drive=\"%s\"} %llu\n", d[i].name,
-				(unsigned long long)d[i].media_errors);
+	for (size_t k = 0; k < sizeof smart / sizeof smart[0]; k++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", smart[k].name, smart[k].help, smart[k].name, smart[k].type);
+		for (unsigned i = 0; i < n; i++)
+			if (!d[i].smart_status)
+				fprintf(f, "%s{drive=\"%s\"} %llu\n", smart[k].name, d[i].name, smart[k].value(&d[i]));
+	}
 }
 
 /* Each md array's state as md says it, and its members'. */

@@ -1087,6 +1087,24 @@ static long device_ioctl(struct chan *c, unsigned long req, void *arg)
 	return ret;
 }
 
+/* One ioctl the daemon answers for the device at path, over a connection
+ * of its own; -ENOTTY when the daemon has no such device. */
+static long oneshot_ioctl(const char *path, int kind, unsigned long req, void *arg)
+{
+	uint64_t id;
+	int s = hello(SIM_CONN_DEVICE, path, O_RDWR, &id);
+	if (s < 0)
+		return -ENOTTY;
+	struct chan c = { .sock = s, .kind = kind, .id = id, .refs = 1 };
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.cond, NULL);
+	long rc = device_ioctl(&c, req, arg);
+	real_close(s);
+	pthread_cond_destroy(&c.cond);
+	pthread_mutex_destroy(&c.lock);
+	return rc;
+}
+
 /* The NVMe ioctls on a box drive's namespace (its block device is a real
  * loop device, which knows none of them): the daemon answers them for that
  * namespace, over a connection of their own.  Returns -ENOTTY for any
@@ -1107,18 +1125,7 @@ static long nvme_ns_ioctl(int fd, unsigned long req, void *arg)
 	if (sscanf(path, "/dev/nvme%dn%d%c", &ctrl, &nsid, &extra) != 2 || real_fstat(fd, &st) < 0 ||
 	    !S_ISBLK(st.st_mode))
 		return -ENOTTY;
-	uint64_t id;
-	int s = hello(SIM_CONN_DEVICE, path, O_RDWR, &id);
-	if (s < 0)
-		return -ENOTTY;
-	struct chan c = { .sock = s, .kind = KIND_NVME_NS, .id = id, .refs = 1 };
-	pthread_mutex_init(&c.lock, NULL);
-	pthread_cond_init(&c.cond, NULL);
-	long rc = device_ioctl(&c, req, arg);
-	real_close(s);
-	pthread_cond_destroy(&c.cond);
-	pthread_mutex_destroy(&c.lock);
-	return rc;
+	return oneshot_ioctl(path, KIND_NVME_NS, req, arg);
 }
 
 /* md's ioctls on a block device (the box's md0 is a loop device, which
@@ -1131,22 +1138,11 @@ static long md_block_ioctl(int fd, unsigned long req, void *arg)
 		return -ENOTTY;
 	char path[64];
 	snprintf(path, sizeof path, "/dev/block/%u:%u", major(st.st_rdev), minor(st.st_rdev));
-	uint64_t id;
-	int s = hello(SIM_CONN_DEVICE, path, O_RDWR, &id);
-	if (s < 0)
-		return -ENOTTY;
 	/* md ignores RUN_ARRAY's parameter block (mdadm passes NULL) */
 	mdu_param_t unused = { 0 };
 	if (req == RUN_ARRAY)
 		arg = &unused;
-	struct chan c = { .sock = s, .kind = KIND_MD, .id = id, .refs = 1 };
-	pthread_mutex_init(&c.lock, NULL);
-	pthread_cond_init(&c.cond, NULL);
-	long rc = device_ioctl(&c, req, arg);
-	real_close(s);
-	pthread_cond_destroy(&c.cond);
-	pthread_mutex_destroy(&c.lock);
-	return rc;
+	return oneshot_ioctl(path, KIND_MD, req, arg);
 }
 
 EXPORT int ioctl(int fd, unsigned long req, ...)

@@ -194,7 +194,8 @@ static const char *state_name(void)
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st, (void)flag, (void)ftw;
-	return remove(path) < 0 ? 0 : 0;
+	remove(path);	/* what cannot go stays: the next publish rewrites it */
+	return 0;
 }
 
 static void write_mdstat(void)
@@ -325,7 +326,10 @@ static void publish(void)
 		snprintf(ns, sizeof ns, "%s/%s", d->ctrldir, k);
 		snprintf(holders, sizeof holders, "%s/holders", ns);
 		sysfs_link(b, dev, "block", ns);
-		sysfs_write(b, dev, "slot", active && mb->slot >= 0 ? "%d\n" : "none\n", mb->slot);
+		if (active && mb->slot >= 0)
+			sysfs_write(b, dev, "slot", "%d\n", mb->slot);
+		else
+			sysfs_write(b, dev, "slot", "none\n");
 		sysfs_write(b, dev, "state", "%s\n", mb->faulty ? "faulty" : active ? "in_sync" : "spare");
 		sysfs_write(b, dev, "offset", "%" PRIu64 "\n", mb->data_offset);
 		sysfs_write(b, dev, "size", "%" PRIu64 "\n", (active ? M.component_sectors : mb->data_size) / 2);

@@ -129,6 +129,12 @@ int tbs_md_arrays(struct tbs_md_array *out, unsigned max, unsigned *count, struc
 			snprintf(md, sizeof md, "/sys/block/%.200s/md", e->d_name);
 			if (read_attr(md, "level", buf, sizeof buf) < 0)
 				continue;
+			/* a "clear" md device has neither disks nor geometry: no
+			 * array (md keeps one after a stop while it is open, and
+			 * /proc/mdstat leaves it out too) */
+			char state[32];
+			if (read_attr(md, "array_state", state, sizeof state) == 0 && !strcmp(state, "clear"))
+				continue;
 			if (*count < max) {
 				struct tbs_md_array *a = &out[*count];
 				memset(a, 0, sizeof *a);

@@ -126,6 +126,62 @@ static void usage(FILE *f)
 
 /* ---- metrics -------------------------------------------------------------------- */
 
+static unsigned long long crit_warning(const struct tbs_drive *d) { return d->critical_warning; }
+static unsigned long long avail_spare(const struct tbs_drive *d) { return d->avail_spare; }
+static unsigned long long percent_used(const struct tbs_drive *d) { return d->percent_used; }
+static unsigned long long media_errors(const struct tbs_drive *d) { return d->media_errors; }
+
+/* Each drive's SMART health: whether its log reads, and what it says. */
+static void write_drive_health(FILE *f, const struct tbs_drive *d, unsigned n)
+{
+	static const struct {
+		const char *name, *type, *help;
+		unsigned long long (*value)(const struct tbs_drive *);
+	} smart[] = {
+		{ "tb_stored_nvme_critical_warning", "gauge", "The SMART log's critical warning bits.", crit_warning },
+		{ "tb_stored_nvme_available_spare_percent", "gauge", "Remaining spare capacity.", avail_spare },
+		{ "tb_stored_nvme_percentage_used", "gauge", "Estimate of the drive's life used.", percent_used },
+		{ "tb_stored_nvme_media_errors_total", "counter", "Unrecovered data integrity errors.", media_errors },
+	};
+	fprintf(f, "# HELP tb_stored_nvme_smart_readable Whether the drive's SMART / health log reads (1) or not (0).\n"
+		   "# TYPE tb_stored_nvme_smart_readable gauge\n");
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "tb_stored_nvme_smart_readable{drive=\"%s\"} %d\n", d[i].name, d[i].smart_status == 0);
+	for (size_t k = 0; k < sizeof smart / sizeof smart[0]; k++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", smart[k].name, smart[k].help, smart[k].name, smart[k].type);
+		for (unsigned i = 0; i < n; i++)
+			if (!d[i].smart_status)
+				fprintf(f, "%s{drive=\"%s\"} %llu\n", smart[k].name, d[i].name, smart[k].value(&d[i]));
+	}
+}
+
+/* Each md array's state as md says it, and its members'. */
+static void write_arrays(FILE *f)
+{
+	static struct tbs_md_array a[8];
+	unsigned n = 0;
+	struct tbs_error err;
+	if (tbs_md_arrays(a, 8, &n, &err) < 0)
+		return;
+	n = n < 8 ? n : 8;
+	fprintf(f, "# HELP tb_stored_md_arrays md arrays found.\n# TYPE tb_stored_md_arrays gauge\ntb_stored_md_arrays %u\n", n);
+	fprintf(f, "# HELP tb_stored_md_array_state The array's state (md's array_state) is this one.\n"
+		   "# TYPE tb_stored_md_array_state gauge\n");
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "tb_stored_md_array_state{array=\"%s\",level=\"%s\",state=\"%s\"} 1\n", a[i].name, a[i].level,
+			a[i].state);
+	fprintf(f, "# HELP tb_stored_md_raid_disks Members the array's geometry has.\n"
+		   "# TYPE tb_stored_md_raid_disks gauge\n");
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "tb_stored_md_raid_disks{array=\"%s\"} %u\n", a[i].name, a[i].raid_disks);
+	fprintf(f, "# HELP tb_stored_md_member_faulty Whether md marks the member faulty.\n"
+		   "# TYPE tb_stored_md_member_faulty gauge\n");
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned k = 0; k < a[i].members && k < TBS_MD_MAX_MEMBERS; k++)
+			fprintf(f, "tb_stored_md_member_faulty{array=\"%s\",member=\"%s\"} %d\n", a[i].name, a[i].member[k],
+				strstr(a[i].member_state[k], "faulty") != NULL);
+}
+
 /* Written to a temporary file and renamed, so node_exporter never reads half.
  * Called with the lock held. */
 static int write_metrics(struct daemon *d)
@@ -173,7 +229,9 @@ static int write_metrics(struct daemon *d)
 			if (!drives[i].smart_status)
 				fprintf(f, "tb_stored_nvme_temperature_celsius{drive=\"%s\"} %d\n", drives[i].name,
 					drives[i].temp_c);
+		write_drive_health(f, drives, n < 32 ? n : 32);
 	}
+	write_arrays(f);
 	int bad = ferror(f) ? EIO : 0;
 	if (fclose(f) && !bad)
 		bad = errno;

@@ -11,7 +11,7 @@
 #include "sim/box/box.h"
 #include "sim/box/proto.h"
 
-enum conn_dev { DEV_KFD = 1, DEV_DRM_RENDER, DEV_DRM_CARD, DEV_NVME, DEV_NVME_NS };
+enum conn_dev { DEV_KFD = 1, DEV_DRM_RENDER, DEV_DRM_CARD, DEV_NVME, DEV_NVME_NS, DEV_MD };
 
 struct conn {
 	int sock;

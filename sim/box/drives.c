@@ -18,7 +18,9 @@
 
 #include <nvme/types.h>
 
+#include "sim/box/blkfs.h"
 #include "sim/box/drives.h"
+#include "sim/box/md.h"
 #include "sim/box/pci.h"
 
 #define SAMSUNG_PCI_VENDOR 0x144d
@@ -83,7 +85,7 @@ static int backing_file(const struct sim_box *b, const struct sim_drive *d, uint
 /* Attach a free loop device to the file: LOOP_CONFIGURE with autoclear,
  * so the device detaches itself when the daemon's descriptor closes, even
  * if the daemon is killed. */
-static int attach_loop(struct sim_drive *d, int file_fd, const char *file_name)
+int loop_attach(int file_fd, unsigned block_size, const char *file_name, int *fd_out, int *nr_out)
 {
 	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0)
@@ -102,12 +104,12 @@ static int attach_loop(struct sim_drive *d, int file_fd, const char *file_name)
 			rc = -errno;
 			break;
 		}
-		struct loop_config cfg = { .fd = (uint32_t)file_fd, .block_size = 1u << d->lba_shift };
+		struct loop_config cfg = { .fd = (uint32_t)file_fd, .block_size = block_size };
 		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
 		snprintf((char *)cfg.info.lo_file_name, sizeof cfg.info.lo_file_name, "%s", file_name);
 		if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
-			d->loop_fd = fd;
-			d->loop_nr = nr;
+			*fd_out = fd;
+			*nr_out = nr;
 			rc = 0;
 		} else {
 			rc = errno == EBUSY ? -EBUSY : -errno;	/* another took it first: the next free one */
@@ -302,6 +304,9 @@ static int dev_files(struct sim_box *b, const struct sim_drive *d)
 	return symlink(target, link) < 0 ? -errno : 0;
 }
 
+/* The drives' blocks: files the daemon serves (drive_io.c) at STATE/blk. */
+static struct blkfs *drive_fs;
+
 int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen)
 {
 	b->ndrives = 0;
@@ -310,32 +315,51 @@ int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	struct blkfile files[SIM_DRIVES];
+	memset(files, 0, sizeof files);
 	for (int i = 0; i < SIM_DRIVES; i++) {
 		struct sim_drive *d = &b->drive[i];
 		drive_identity(d, i);
 		pthread_mutex_init(&d->lock, NULL);
 		d->bytes = bytes;
+		d->file_fd = -1;
 		d->errors = calloc(DRIVE_ERROR_LOG, sizeof *d->errors);
+		b->ndrives = i + 1;
 		if (!d->errors) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
-		int fd, rc = backing_file(b, d, bytes, &fd);
+		int rc = backing_file(b, d, bytes, &d->file_fd);
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: cannot create its backing file in %s/drives: %s", d->name, b->state,
 				 strerror(-rc));
 			return rc;
 		}
+		files[i] = (struct blkfile){ .obj = d, .io = drive_io, .sync = drive_sync, .size = drive_size };
+		snprintf(files[i].name, sizeof files[i].name, "%s", d->name);
+	}
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/blk", b->state);
+	int rc = blkfs_mount(&drive_fs, dir, files, SIM_DRIVES, err, errlen);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < SIM_DRIVES; i++) {
+		struct sim_drive *d = &b->drive[i];
+		int fd = open(blkfs_path(drive_fs, (unsigned)i), O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(err, errlen, "%s: cannot open %s: %s", d->name, blkfs_path(drive_fs, (unsigned)i),
+				 strerror(errno));
+			return -errno;
+		}
 		char file[64];
 		snprintf(file, sizeof file, "tb-sim %s", d->name);
-		rc = attach_loop(d, fd, file);
+		rc = loop_attach(fd, 1u << d->lba_shift, file, &d->loop_fd, &d->loop_nr);
 		close(fd);	/* the loop device holds the file */
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: cannot attach a loop device (the box's drives need root and loop "
 					      "devices): %s", d->name, strerror(-rc));
 			return rc;
 		}
-		b->ndrives = i + 1;
 		if ((rc = pci_files(b, d)) < 0 || (rc = ctrl_files(b, d, "live")) < 0 || (rc = ns_files(b, d)) < 0 ||
 		    (rc = dev_files(b, d)) < 0) {
 			snprintf(err, errlen, "%s: cannot build its files: %s", d->name, strerror(-rc));
@@ -358,12 +382,10 @@ void drives_release(struct sim_box *b)
 			close(d->loop_fd);
 			d->loop_fd = -1;
 		}
-		free(d->errors);
-		d->errors = NULL;
 	}
-	b->ndrives = 0;
-	free(b->drive);
-	b->drive = NULL;
+	blkfs_unmount(drive_fs);
+	/* the backing files and the drives stay: the FUSE threads may still
+	 * answer a loop device that has not let go yet, until the daemon exits */
 }
 
 struct sim_drive *drive_by_instance(struct sim_box *b, int instance)
@@ -423,11 +445,11 @@ size_t drives_status_json(struct sim_box *b, char *out, size_t len)
 		n += (size_t)snprintf(out + n, len - n,
 				      "%s{\"name\":\"%s\",\"pci\":\"%s\",\"role\":\"%s\",\"model\":\"%s\",\"serial\":\"%s\","
 				      "\"bytes\":%llu,\"block\":\"/dev/%sn1\",\"loop\":\"/dev/loop%d\",\"temperature_c\":%.1f,"
-				      "\"media_errors\":%llu,\"thermal\":%s,\"gone\":%s}",
+				      "\"media_errors\":%llu,\"thermal\":%s,\"gone\":%s,\"slow\":%d,\"media_error_ranges\":%d}",
 				      i ? "," : "", d->name, d->bdf, i < SIM_DATA_DRIVES ? "data" : "boot", d->model, d->serial,
 				      (unsigned long long)d->bytes, d->name, d->loop_nr, drive_temperature_mc(d) / 1000.0,
 				      (unsigned long long)atomic_load(&d->media_errors), atomic_load(&d->thermal) ? "true" : "false",
-				      atomic_load(&d->gone) ? "true" : "false");
+				      atomic_load(&d->gone) ? "true" : "false", atomic_load(&d->slow), d->nmedia);
 	}
 	if (n + 1 < len)
 		out[n++] = ']', out[n] = '\0';
@@ -442,17 +464,21 @@ size_t drives_status_text(struct sim_box *b, char *out, size_t len)
 		const struct sim_drive *d = &b->drive[i];
 		char blk[24];
 		snprintf(blk, sizeof blk, "loop%d", d->loop_nr);
-		n += (size_t)snprintf(out + n, len - n, "%-6s %-13s %-5s %-26s %-15s %5llu MiB %-12s %6.1f C%s%s\n", d->name,
+		char slow[24] = "";
+		if (atomic_load(&d->slow) > 1)
+			snprintf(slow, sizeof slow, "  SLOW /%d", atomic_load(&d->slow));
+		n += (size_t)snprintf(out + n, len - n, "%-6s %-13s %-5s %-26s %-15s %5llu MiB %-12s %6.1f C%s%s%s%s\n", d->name,
 				      d->bdf, i < SIM_DATA_DRIVES ? "data" : "boot", d->model, d->serial,
 				      (unsigned long long)(d->bytes >> 20), blk, drive_temperature_mc(d) / 1000.0,
-				      atomic_load(&d->thermal) ? "  OVERHEATING" : "", atomic_load(&d->gone) ? "  GONE" : "");
+				      atomic_load(&d->thermal) ? "  OVERHEATING" : "", atomic_load(&d->gone) ? "  GONE" : "", slow,
+				      d->nmedia ? "  MEDIA ERRORS" : "");
 	}
 	return n < len ? n : len - 1;
 }
 
 /* ---- faults ------------------------------------------------------------------------ */
 
-int drives_fault(struct sim_box *b, const char *target, const char *kind, char *msg, size_t len)
+int drives_fault(struct sim_box *b, const char *target, const char *kind, const char *arg, char *msg, size_t len)
 {
 	int inst;
 	char extra;
@@ -462,9 +488,17 @@ int drives_fault(struct sim_box *b, const char *target, const char *kind, char *
 	}
 	struct sim_drive *d = &b->drive[inst];
 	if (!kind) {
-		snprintf(msg, len, "%s: which fault? (thermal, gone or clear)", d->name);
+		snprintf(msg, len, "%s: which fault? (thermal, gone, media-error, slow or clear)", d->name);
 		return -EINVAL;
 	}
+	if (arg && strcmp(kind, "media-error") && strcmp(kind, "slow")) {
+		snprintf(msg, len, "%s: %s takes no argument ('%s')", d->name, kind, arg);
+		return -EINVAL;
+	}
+	if (!strcmp(kind, "media-error"))
+		return drive_fault_media(d, arg, msg, len);
+	if (!strcmp(kind, "slow"))
+		return drive_fault_slow(d, arg, msg, len);
 	if (!strcmp(kind, "thermal")) {
 		atomic_store(&d->thermal, 1);
 		klog("nvme %s: temperature above the critical threshold", d->name);
@@ -473,17 +507,19 @@ int drives_fault(struct sim_box *b, const char *target, const char *kind, char *
 		atomic_store(&d->gone, 1);
 		ctrl_files(b, d, "dead");
 		pci_files(b, d);
+		md_drive_gone(b, d->index);
 		klog("nvme %s: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff", d->name);
 		klog("nvme %s: Removing after probe failure status: -19", d->name);
 		snprintf(msg, len, "%s: dropped off the bus", d->name);
 	} else if (!strcmp(kind, "clear")) {
 		atomic_store(&d->thermal, 0);
 		atomic_store(&d->gone, 0);
+		drive_fault_clear_io(d);
 		ctrl_files(b, d, "live");
 		pci_files(b, d);
 		snprintf(msg, len, "%s: faults cleared", d->name);
 	} else {
-		snprintf(msg, len, "unknown drive fault '%s' (thermal, gone or clear)", kind);
+		snprintf(msg, len, "unknown drive fault '%s' (thermal, gone, media-error, slow or clear)", kind);
 		return -EINVAL;
 	}
 	return 0;

@@ -147,8 +147,9 @@ static int kind_args(const char *kind)
 		return 2;	/* aer-ce: N [HOP] */
 	if (!strcmp(kind, "vram-bitflip"))
 		return 3;	/* ADDR [COUNT [STRIDE]] */
-	if (!strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue") || !strcmp(kind, "mes-hang"))
-		return 1;	/* mes-hang: [N] */
+	if (!strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue") || !strcmp(kind, "mes-hang") ||
+	    !strcmp(kind, "media-error") || !strcmp(kind, "slow"))
+		return 1;	/* mes-hang: [N]; media-error LBA[-LBA]; slow FACTOR */
 	return 0;
 }
 
@@ -231,7 +232,7 @@ int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len)
 			if (!kind || (uint64_t)k == i)
 				clear_gpu(b, &b->gpu[k]);
 		for (int k = 0; !kind && k < b->ndrives; k++)
-			drives_fault(b, b->drive[k].name, "clear", msg, len);
+			drives_fault(b, b->drive[k].name, "clear", NULL, msg, len);
 		snprintf(msg, len, "faults cleared");
 		return 0;
 	}
@@ -244,7 +245,7 @@ int box_fault(struct sim_box *b, const char *arg, char *msg, size_t len)
 		return 0;
 	}
 	if (!strncmp(target, "nvme", 4))
-		return drives_fault(b, target, kind, msg, len);
+		return drives_fault(b, target, kind, a1, msg, len);
 	uint64_t i;
 	if (parse_u64(target, &i) < 0 || i >= (uint64_t)b->ngpus)
 		return bad(msg, len, "no GPU '%s' (GPUs are numbered from 0; chassis fans are chassisN)", target);

@@ -336,7 +336,7 @@ static void fault_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tb sim fault GPU KIND [ARGS]\n"
-		"       tb sim fault nvmeN thermal|gone|clear\n"
+		"       tb sim fault nvmeN thermal|gone|media-error LBA[-LBA]|slow FACTOR|clear\n"
 		"       tb sim fault clear [GPU]\n"
 		"\n"
 		"  GPU is the GPU's index (0-5).  KIND is one of:\n"
@@ -363,8 +363,12 @@ static void fault_usage(FILE *f)
 		"\n"
 		"  tb sim fault nvmeN KIND: a drive's fault (nvme0-nvme3 data, nvme4 boot):\n"
 		"    thermal            it overheats: SMART critical warning, temperature above critical\n"
-		"    gone               its controller drops off the bus\n"
-		"    clear              both end\n");
+		"    gone               its controller drops off the bus: every command fails\n"
+		"    media-error LBA[-LBA]\n"
+		"                       reads of those logical blocks fail (unrecovered read\n"
+		"                       error: error log entry, SMART media_errors)\n"
+		"    slow FACTOR        its bandwidth is at most the nominal divided by FACTOR\n"
+		"    clear              all of them end\n");
 }
 
 static int cmd_fault(const char *state, int argc, char **argv)

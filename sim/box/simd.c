@@ -26,6 +26,7 @@
 #include "sim/box/box.h"
 #include "sim/box/conn.h"
 #include "sim/box/drives.h"
+#include "sim/box/md.h"
 #include "sim/kmd/kmd.h"
 #include "sim/box/proto.h"
 #include "sim/box/sensors.h"
@@ -96,6 +97,10 @@ static size_t status_json(char *out, size_t len)
 		n += (size_t)snprintf(out + n, len - n, "],\"plant\":%s,\"drives\":", plant);
 	if (n < len)
 		n += drives_status_json(&box, out + n, len - n);
+	if (n < len)
+		n += (size_t)snprintf(out + n, len - n, ",\"md\":");
+	if (n < len)
+		n += md_status_json(&box, out + n, len - n);
 	int clients = 0;
 	pthread_mutex_lock(&conns_lock);
 	for (struct conn *c = conns; c; c = c->next_all)
@@ -133,6 +138,8 @@ static size_t status_text(char *out, size_t len)
 	}
 	if (n < len)
 		n += drives_status_text(&box, out + n, len - n);
+	if (n < len)
+		n += md_status_text(&box, out + n, len - n);
 	if (n < len)
 		n += (size_t)snprintf(out + n, len - n, "kernel log:\n");
 	char log[16384];
@@ -313,6 +320,7 @@ static void device_loop(struct conn *c)
 										&copy_out, fd, m->fd_offset)
 					  : c->dev == DEV_NVME || c->dev == DEV_NVME_NS
 						  ? nvme_ioctl(c, m->request, m->arg, buf + sizeof *m, m->size, &copy_out)
+					  : c->dev == DEV_MD ? md_ioctl(c, m->request, m->arg, buf + sizeof *m, m->size, &copy_out)
 						  : drm_ioctl(c, m->request, m->arg, buf + sizeof *m, m->size, &copy_out);
 				if (copy_out > m->size)
 					copy_out = m->size;
@@ -323,7 +331,7 @@ static void device_loop(struct conn *c)
 			int mfd = -1;
 			uint64_t off = 0;
 			int rc = c->dev == DEV_KFD ? kfd_mmap(c, m->offset, m->length, &mfd, &off)
-				 : c->dev == DEV_NVME || c->dev == DEV_NVME_NS ? -ENODEV
+				 : c->dev == DEV_NVME || c->dev == DEV_NVME_NS || c->dev == DEV_MD ? -ENODEV
 									       : drm_mmap(c, m->offset, m->length, &mfd, &off);
 			struct sim_mmap_reply r = { .h = { SIM_REPLY, sizeof r - sizeof r.h }, .tag = m->tag, .err = rc,
 						    .file_offset = off };
@@ -371,6 +379,8 @@ static int open_device(struct conn *c, const char *path)
 	}
 	if (!strncmp(path, "/dev/nvme", 9))
 		return nvme_open(c, path);
+	if (!strncmp(path, "/dev/block/", 11))
+		return md_open(c, path);
 	bool render = sscanf(path, "/dev/dri/renderD%d", &minor) == 1;
 	if (render || sscanf(path, "/dev/dri/card%d", &minor) == 1) {
 		for (int i = 0; i < box.ngpus; i++) {
@@ -619,6 +629,12 @@ int main(int argc, char **argv)
 		drives_release(&box);
 		return 1;
 	}
+	if ((rc = md_build(&box, err, sizeof err)) < 0) {
+		fprintf(stderr, "tb-simd: md: %s\n", err);
+		md_release(&box);
+		drives_release(&box);
+		return 1;
+	}
 	listen_fd = listen_socket(state);
 	if (listen_fd < 0) {
 		fprintf(stderr, "tb-simd: cannot listen in %s: %s\n", state, strerror(-listen_fd));
@@ -643,6 +659,7 @@ int main(int argc, char **argv)
 	char sock[PATH_MAX];
 	snprintf(sock, sizeof sock, "%s/%s", state, SIM_SOCKET_NAME);
 	unlink(sock);
+	md_release(&box);
 	drives_release(&box);
 	unlink(pidfile);
 	return 0;

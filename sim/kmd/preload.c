@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kfd_ioctl.h>
+#include <linux/major.h>
+#include <linux/raid/md_u.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -236,7 +238,7 @@ static void init(void)
 
 /* ---- device files --------------------------------------------------------------- */
 
-enum { KIND_NONE, KIND_KFD, KIND_RENDER, KIND_CARD, KIND_ATTR, KIND_NVME, KIND_NVME_NS };
+enum { KIND_NONE, KIND_KFD, KIND_RENDER, KIND_CARD, KIND_ATTR, KIND_NVME, KIND_NVME_NS, KIND_MD };
 
 /* One connection to the daemon, shared by every duplicate of its descriptor.
  * Requests carry tags: a thread blocked in WAIT_EVENTS must not block
@@ -518,6 +520,20 @@ static int open_attr(const char *path, int flags)
 	return rc;
 }
 
+/* The /proc files the box writes itself: the kernel's module list with
+ * the box's drivers (lsmod), and md's /proc/mdstat (the host may have no
+ * md).  True with the box's copy in alt. */
+static bool proc_file(const char *path, char *alt, size_t len)
+{
+	if (!path || (strcmp(path, "/proc/modules") && strcmp(path, "/proc/mdstat")))
+		return false;
+	find_socket_dir();
+	if (!socket_dir[0])
+		return false;
+	snprintf(alt, len, "%s%s", socket_dir, path);
+	return true;
+}
+
 static int open_common(int dirfd, const char *path, int flags, mode_t mode, bool at)
 {
 	INIT();
@@ -529,12 +545,9 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode, bool
 		if (fd != -2)
 			return fd;
 	}
-	/* the kernel's module list includes the box's drivers (lsmod) */
-	if (path && !strcmp(path, "/proc/modules") && (find_socket_dir(), socket_dir[0])) {
-		char alt[4200];
-		snprintf(alt, sizeof alt, "%s/proc/modules", socket_dir);
+	char alt[4200];
+	if (proc_file(path, alt, sizeof alt))
 		return real_open(alt, flags, mode);
-	}
 	return at ? real_openat(dirfd, path, flags, mode) : real_open(path, flags, mode);
 }
 
@@ -650,11 +663,9 @@ EXPORT FILE *fopen(const char *path, const char *mode)
 	INIT();
 	if (!real_fopen)
 		real_fopen = next_symbol("fopen");
-	if (path && !strcmp(path, "/proc/modules") && (find_socket_dir(), socket_dir[0])) {
-		char alt[4200];
-		snprintf(alt, sizeof alt, "%s/proc/modules", socket_dir);
+	char alt[4200];
+	if (proc_file(path, alt, sizeof alt))
 		return real_fopen(alt, mode);
-	}
 	if (mode && (strchr(mode, 'w') || strchr(mode, 'a') || strchr(mode, '+')))
 		return fopen_attr(path, mode);
 	return real_fopen(path, mode);
@@ -1076,6 +1087,24 @@ static long device_ioctl(struct chan *c, unsigned long req, void *arg)
 	return ret;
 }
 
+/* One ioctl the daemon answers for the device at path, over a connection
+ * of its own; -ENOTTY when the daemon has no such device. */
+static long oneshot_ioctl(const char *path, int kind, unsigned long req, void *arg)
+{
+	uint64_t id;
+	int s = hello(SIM_CONN_DEVICE, path, O_RDWR, &id);
+	if (s < 0)
+		return -ENOTTY;
+	struct chan c = { .sock = s, .kind = kind, .id = id, .refs = 1 };
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.cond, NULL);
+	long rc = device_ioctl(&c, req, arg);
+	real_close(s);
+	pthread_cond_destroy(&c.cond);
+	pthread_mutex_destroy(&c.lock);
+	return rc;
+}
+
 /* The NVMe ioctls on a box drive's namespace (its block device is a real
  * loop device, which knows none of them): the daemon answers them for that
  * namespace, over a connection of their own.  Returns -ENOTTY for any
@@ -1096,18 +1125,24 @@ static long nvme_ns_ioctl(int fd, unsigned long req, void *arg)
 	if (sscanf(path, "/dev/nvme%dn%d%c", &ctrl, &nsid, &extra) != 2 || real_fstat(fd, &st) < 0 ||
 	    !S_ISBLK(st.st_mode))
 		return -ENOTTY;
-	uint64_t id;
-	int s = hello(SIM_CONN_DEVICE, path, O_RDWR, &id);
-	if (s < 0)
+	return oneshot_ioctl(path, KIND_NVME_NS, req, arg);
+}
+
+/* md's ioctls on a block device (the box's md0 is a loop device, which
+ * knows none of them): the daemon answers those for md0 by its device
+ * number.  Returns -ENOTTY for any other descriptor or request. */
+static long md_block_ioctl(int fd, unsigned long req, void *arg)
+{
+	struct stat st;
+	if (_IOC_TYPE(req) != MD_MAJOR || real_fstat(fd, &st) < 0 || !S_ISBLK(st.st_mode))
 		return -ENOTTY;
-	struct chan c = { .sock = s, .kind = KIND_NVME_NS, .id = id, .refs = 1 };
-	pthread_mutex_init(&c.lock, NULL);
-	pthread_cond_init(&c.cond, NULL);
-	long rc = device_ioctl(&c, req, arg);
-	real_close(s);
-	pthread_cond_destroy(&c.cond);
-	pthread_mutex_destroy(&c.lock);
-	return rc;
+	char path[64];
+	snprintf(path, sizeof path, "/dev/block/%u:%u", major(st.st_rdev), minor(st.st_rdev));
+	/* md ignores RUN_ARRAY's parameter block (mdadm passes NULL) */
+	mdu_param_t unused = { 0 };
+	if (req == RUN_ARRAY)
+		arg = &unused;
+	return oneshot_ioctl(path, KIND_MD, req, arg);
 }
 
 EXPORT int ioctl(int fd, unsigned long req, ...)
@@ -1121,6 +1156,8 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	long rc;
 	if (!c) {
 		rc = nvme_ns_ioctl(fd, req, arg);
+		if (rc == -ENOTTY)
+			rc = md_block_ioctl(fd, req, arg);
 		if (rc == -ENOTTY)
 			return real_ioctl(fd, req, arg);
 		if (rc < 0) {

@@ -107,6 +107,7 @@ equals "gone: the controller is dead" dead "$(box cat /sys/class/nvme/nvme2/stat
 check_fails "gone: its admin commands fail" box nvme smart-log /dev/nvme2
 out=$(box lspci -s c3:00.0 -x 2>&1)
 contains "gone: its configuration space reads all ones" "00: ff ff ff ff" "$out"
+check_fails "gone: its namespace's reads fail" box dd if=/dev/nvme2n1 of=/dev/null bs=4k count=1 iflag=direct status=none
 check_fails "an unknown drive fault is refused" "$tb" sim fault nvme2 melt
 check_fails "a fault on a drive that does not exist is refused" "$tb" sim fault nvme9 thermal
 check "fault clear" "$tb" sim fault clear
@@ -114,9 +115,37 @@ equals "clear: the controller is live again" live "$(box cat /sys/class/nvme/nvm
 out=$(box nvme smart-log /dev/nvme1 -o json 2>&1)
 equals "clear: no critical warning" 0 "$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["critical_warning"])')"
 
+# media errors and a slow drive, through the namespace's loop device
+check "fault nvme1 media-error 2048-2055" "$tb" sim fault nvme1 media-error 2048-2055
+check_fails "media-error: a read of LBA 2048 fails" box dd if=/dev/nvme1n1 of=/dev/null bs=4k skip=256 count=1 \
+  iflag=direct status=none
+check "media-error: a read elsewhere works" box dd if=/dev/nvme1n1 of=/dev/null bs=4k skip=300 count=1 \
+  iflag=direct status=none
+out=$(box nvme error-log /dev/nvme1 -e 1 2>&1)
+contains "media-error: the error log has the LBA" "lba		: 0x800" "$out"
+contains "media-error: as an unrecovered read error" "status_field	: 0x281(Unrecovered Read Error" "$out"
+equals "media-error: SMART counts it" 1 \
+  "$(box nvme smart-log /dev/nvme1 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["media_errors"])')"
+contains "media-error: the kernel log says it" "critical medium error, dev nvme1n1, sector 2048 op 0x0:(READ)" \
+  "$("$tb" sim status)"
+check_fails "media-error: tb raid status says the drive needs attention" box tb raid status
+contains "media-error: tb raid status counts it" "media errors 1  <- attention" "$(box tb raid status 2>&1)"
+for bad in "media-error 131072" "media-error 9-3" "media-error x" "media-error" "slow 0" "slow 1001" "slow" "thermal 2"; do
+  check_fails "fault nvme1 $bad is refused" "$tb" sim fault nvme1 $bad
+done
+check "fault nvme0 slow 20" "$tb" sim fault nvme0 slow 20
+contains "slow: tb sim status says it" "SLOW /20" "$("$tb" sim status)"
+got=$(box dd if=/dev/nvme0n1 bs=1M count=4 iflag=direct status=none | cksum)
+equals "slow: reads still return the blocks" "$(box dd if=/dev/nvme0n1 bs=1M count=4 status=none | cksum)" "$got"
+check "fault clear ends media errors and slowness" "$tb" sim fault clear
+check "clear: LBA 2048 reads again" box dd if=/dev/nvme1n1 of=/dev/null bs=4k skip=256 count=1 iflag=direct status=none
+line=$("$tb" sim status | grep '^nvme0 ')
+case $line in *SLOW*|"") not_ok "clear: nvme0 is no longer slow" "$line" ;; *) ok "clear: nvme0 is no longer slow" ;; esac
+
 # the blocks outlive a restart; the loop devices do not outlive the box
 check "the box stops" "$tb" sim stop
-equals "no loop device is left on the box's drives" "" "$(losetup -j "$box_state/drives/nvme0.img"; losetup -j "$box_state/drives/nvme4.img")"
+equals "no loop device is left on the box's drives" "" "$(losetup -l -n -O BACK-FILE | grep -F "$box_state/")"
+equals "the drives' FUSE file system is unmounted" "" "$(grep " $box_state/blk " /proc/mounts)"
 out=$("$tb" sim start --drive-size 64M 2>&1) || not_ok "the box starts again" "$out"
 got=$(box dd if=/dev/nvme3n1 bs=128k count=1 iflag=direct status=none | cksum)
 "$tb" sim stop >/dev/null 2>&1

@@ -135,11 +135,36 @@ def fields(port):
     ok(st == 405 and h.get("Allow") == "POST", "405 with Allow for GET on a POST endpoint", (st, h))
 
 
+def early_answer(port, body):
+    """POST a body the server may refuse before it has all of it (it answers
+    and closes, so sending the rest can fail): the status and text read."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\nConnection: close\r\n\r\n" % (COMP, len(body))).encode()
+    try:
+        sock.sendall(head + body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    got = b""
+    try:
+        while True:
+            part = sock.recv(65536)
+            if not part:
+                break
+            got += part
+    except (ConnectionResetError, socket.timeout):
+        pass
+    sock.close()
+    line = got.split(b"\r\n", 1)[0].split()
+    st = int(line[1]) if len(line) >= 2 and line[1].isdigit() else "no answer: %r" % got[:100]
+    return st, got.decode("utf-8", "replace")
+
+
 def limits(port):
     """413 for a body over max_body, declared or chunked."""
     big = json.dumps({"prompt": "x" * (1200 * 1024)}).encode()
-    st, _, j, text = request(port, "POST", COMP, big)
-    ok(st == 413 and j["error"]["code"] == "request_too_large", "413 for a 1.2 MiB body", f"{st} {text[:200]}")
+    st, text = early_answer(port, big)
+    ok(st == 413 and '"request_too_large"' in text, "413 for a 1.2 MiB body", f"{st} {text[:200]}")
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     c.putrequest("POST", COMP)
     c.putheader("Transfer-Encoding", "chunked")

@@ -47,6 +47,7 @@ struct setup {
 	bool json;		/* the report goes out as JSON (the steps print nothing themselves) */
 	const struct setup_conf *conf;
 	int log_fd;		/* the full log of commands and their output (ROOT/var/log/tb-setup.log) */
+	unsigned command_timeout_s; /* a tool that runs longer is killed ([setup] command_timeout) */
 	char conf_path[PATH_MAX];
 };
 
@@ -103,6 +104,11 @@ void step_input(struct step_run *r, const char *name, const char *value);
 int step_fail(struct step_run *r, int result, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- the system (installer/sys.c) ---- */
+/* The largest file setup_file_want compares. */
+#define SETUP_MAX_FILE (1u << 20)
+/* The `tb` front end installed with this program (PREFIX/bin/tb), for
+ * steps that run tb commands (tb fan calibrate, tb diag). */
+int setup_tb_command(char *out, size_t len);
 /* ROOT + path (path absolute).  -ENAMETOOLONG when it does not fit. */
 int setup_path(const struct setup *s, const char *path, char *out, size_t len);
 /* Run a real tool that changes the system: argv[0] found on PATH, stdin

@@ -32,6 +32,7 @@ static const struct {
 	{ "load", "read a safetensors file with O_DIRECT io_uring into host or GPU memory" },
 	{ "raid", "the NVMe drives' health and the md RAID0 arrays" },
 	{ "serve", "an OpenAI-compatible HTTP server for one model (tb-inferd in the foreground)" },
+	{ "setup", "first boot: plan, apply and verify the appliance's desired state (tb setup --help)" },
 	{ "sim", "start, stop and inspect the simulated box; run programs on it; inject faults" },
 	{ "store", "checksum manifests, test files and storage benchmarks" },
 };

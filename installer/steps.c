@@ -1,0 +1,12 @@
+/* The steps of tb setup, in the order they run: each later step may rely on
+ * what the earlier ones set up. */
+#include <stddef.h>
+
+#include "installer/setup.h"
+
+extern const struct setup_step step_system;
+
+const struct setup_step *const setup_steps[] = {
+	&step_system,
+	NULL,
+};

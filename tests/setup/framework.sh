@@ -113,3 +113,15 @@ printf '[system]\ngpus = 8\n' >"$t/eight.conf"
 out=$("$tb" sim run -- "$tb" setup plan --root "$root" --config "$t/eight.conf" 2>&1); rc=$?
 [ $rc -eq 1 ] && contains "a GPU count other than the config's is a finding" "6 GPUs found, 8 expected" "$out" ||
   not_ok "gpu count" "status $rc: $out"
+
+# the boot unit: systemd-analyze verify accepts it (pointed at the built tb)
+unit="$TB_SRC/installer/tb-setup.service"
+tbabs=$(cd "$TB_BUILD/bin" && pwd)/tb
+sed "s|/usr/local/bin/tb|$tbabs|g" "$unit" >"$t/tb-setup.service"
+# (--man=no: the man page is installed by the package, not in the tree)
+out=$(systemd-analyze verify --man=no "$t/tb-setup.service" 2>&1); rc=$?
+[ $rc -eq 0 ] && [ -z "$(printf '%s' "$out" | grep -v -e 'tb-fand.service' -e 'tb-stored.service' -e 'tb-inferd.service')" ] &&
+  ok "systemd-analyze verify: tb-setup.service is clean" || not_ok "systemd-analyze verify tb-setup.service" "$rc: $out"
+for want in Type=oneshot SuccessExitStatus=75 "ExecStart=/usr/local/bin/tb setup apply" WantedBy=multi-user.target; do
+  grep -q "^$want" "$unit" && ok "the boot unit has $want" || not_ok "the boot unit has $want"
+done

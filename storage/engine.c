@@ -280,6 +280,7 @@ int tbs_reader_queue(struct tbs_reader *r, struct tbs_req *q, struct tbs_error *
 	q->pending = 0;
 	q->err.code = 0;
 	q->err.msg[0] = '\0';
+	q->err.has_at = false;
 	if (q->off > s->size || q->len > s->size - q->off)
 		return tbs_fail(err, -EINVAL, "%s: read of %llu bytes at offset %llu goes beyond its end (%llu bytes)",
 				s->name, (unsigned long long)q->len, (unsigned long long)q->off,
@@ -323,6 +324,51 @@ int tbs_reader_queue(struct tbs_reader *r, struct tbs_req *q, struct tbs_error *
 
 /* ---- completions ---------------------------------------------------------- */
 
+#define SECTOR_BYTES 512u
+
+/* The first block of `step` bytes in [off, off + len) that cannot be read
+ * (off itself when every one can, or when the reads are refused). */
+static uint64_t first_unreadable(int fd, uint8_t *buf, uint64_t off, uint64_t len, uint32_t step)
+{
+	for (uint64_t at = off; at < off + len; at += step) {
+		ssize_t n;
+		do
+			n = pread(fd, buf, step, (off_t)at);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno == EINVAL)
+			return off;
+		if (n < (ssize_t)step)
+			return at;
+	}
+	return off;
+}
+
+/* A read failed (a media error, a drive gone): find its first unreadable
+ * logical block by reading the IO's blocks one at a time (the kernel says
+ * only that the whole IO failed), and name the drive and LBA it is on. */
+static void fail_read(struct tbs_reader *r, struct io *io, int res)
+{
+	const struct tbs_member *m = &r->s->m[io->member];
+	struct tbs_req *q = io->q;
+	uint64_t bad = first_unreadable(m->fd, io->buf, io->dev_off, io->len, r->s->align);
+	/* then within that block by 512-byte sectors, where O_DIRECT allows it
+	 * (a filesystem block may straddle two drives' chunks) */
+	if (r->s->align > SECTOR_BYTES)
+		bad = first_unreadable(m->fd, io->buf, bad, r->s->align, SECTOR_BYTES);
+	char where[300] = "";
+	if (tbs_locate(m->fd, bad, where + 4, sizeof where - 4) == 0)
+		memcpy(where, " on ", 4);
+	if (r->s->chunk)
+		tbs_fail(&q->err, res, "%s (RAID0 member %u): read of %u bytes at offset %llu failed at offset %llu%s: %s",
+			 m->path, io->member, io->len, (unsigned long long)io->dev_off, (unsigned long long)bad, where,
+			 strerror(-res));
+	else
+		tbs_fail(&q->err, res, "%s: read of %u bytes at offset %llu failed at offset %llu%s: %s", m->path, io->len,
+			 (unsigned long long)io->dev_off, (unsigned long long)bad, where, strerror(-res));
+	q->err.has_at = true;
+	q->err.at = tbs_source_unmap(r->s, io->member, bad);
+}
+
 static void fail_io(struct tbs_reader *r, struct io *io, int res)
 {
 	const struct tbs_member *m = &r->s->m[io->member];
@@ -340,12 +386,8 @@ static void fail_io(struct tbs_reader *r, struct io *io, int res)
 	else if (res == -EAGAIN)
 		tbs_fail(&q->err, res, "%s: read at offset %llu still busy (EAGAIN) after %u retries", m->path,
 			 (unsigned long long)io->dev_off, MAX_RETRIES);
-	else if (r->s->chunk)
-		tbs_fail(&q->err, res, "%s (RAID0 member %u): read of %u bytes at offset %llu failed: %s",
-			 m->path, io->member, io->len, (unsigned long long)io->dev_off, strerror(-res));
 	else
-		tbs_fail(&q->err, res, "%s: read of %u bytes at offset %llu failed: %s", m->path, io->len,
-			 (unsigned long long)io->dev_off, strerror(-res));
+		fail_read(r, io, res);
 	q->status = q->err.code;
 }
 

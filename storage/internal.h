@@ -29,6 +29,14 @@ int tbs_fail(struct tbs_error *err, int code, const char *fmt, ...)
 void tbs_source_map(const struct tbs_source *s, uint64_t off, unsigned *member, uint64_t *dev_off,
 		    uint64_t *run);
 
+/* The inverse: the source byte at dev_off on member. */
+uint64_t tbs_source_unmap(const struct tbs_source *s, unsigned member, uint64_t dev_off);
+
+/* Where byte off of the file or block device fd lives on the drives, as
+ * "nvme2n1 (MODEL, serial S) LBA N" (locate.c): through FIEMAP, partitions
+ * and md RAID0.  Negative errno when it cannot be told. */
+int tbs_locate(int fd, uint64_t off, char *out, size_t len);
+
 /* Opens what a reader reads (see open.c): without blocking, checked with
  * fstat to be a regular file (or, with TBS_OPEN_BLOCK, a block device),
  * under `root` when not NULL.  *size is the file's size. */

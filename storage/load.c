@@ -320,6 +320,13 @@ int tbs_load(const char *path, const struct tbs_load_opts *o, struct tbs_load_re
 	}
 	if (rc == 0)
 		rc = tbs_stream_run(&s, err);
+	if (rc < 0 && err->has_at) {
+		char what[300];
+		describe_tensors(&res->st, err->at, 1, what, sizeof what);
+		size_t n = strlen(err->msg);
+		snprintf(err->msg + n, sizeof err->msg - n, "; the byte at file offset %llu is in %s",
+			 (unsigned long long)err->at, what);
+	}
 	tbs_hasher_stop(l.hasher);
 	free(l.sums);
 	tbs_source_close(src);

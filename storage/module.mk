@@ -1,7 +1,8 @@
 # storage/: libtbstore (io_uring loading, md RAID0 direct path, safetensors,
 # manifests) and its commands `tb load` and `tb store`
 LIBS += $(LIB)/libtbstore.a
-libtbstore_SRCS := storage/open.c storage/hash.c storage/source.c storage/engine.c storage/safetensors.c storage/manifest.c storage/load.c storage/health.c
+libtbstore_SRCS := storage/open.c storage/hash.c storage/source.c storage/engine.c storage/safetensors.c storage/manifest.c storage/load.c storage/health.c \
+                   storage/locate.c
 $(LIB)/libtbstore.a: $(call objs,$(libtbstore_SRCS))
 LIBS_TBSTORE := $(LIBS_URING) $(LIBS_XXHASH) $(call pc,jansson) $(LIBS_NVME)
 

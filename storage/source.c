@@ -30,6 +30,7 @@ int tbs_fail(struct tbs_error *err, int code, const char *fmt, ...)
 		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
 		va_end(ap);
 		err->code = code;
+		err->has_at = false;
 	}
 	return code;
 }
@@ -250,6 +251,14 @@ void tbs_source_map(const struct tbs_source *s, uint64_t off, unsigned *member, 
 	tbs_md_map(s->chunk, s->n, 0, off, member, dev_off);
 	*dev_off += s->m[*member].data_offset;
 	*run = s->chunk - off % s->chunk;
+}
+
+uint64_t tbs_source_unmap(const struct tbs_source *s, unsigned member, uint64_t dev_off)
+{
+	if (!s->chunk)
+		return dev_off;
+	uint64_t rel = dev_off - s->m[member].data_offset;
+	return (rel / s->chunk * s->n + member) * s->chunk + rel % s->chunk;
 }
 
 static int read_member_sb(const char *path, int fd, uint64_t dev_size, struct tbs_md_info *info,

@@ -27,6 +27,8 @@
 struct tbs_error {
 	int code;          /* negative errno, 0 when no error */
 	char msg[512];
+	bool has_at;       /* a read error: at is the source's first unreadable byte */
+	uint64_t at;
 };
 
 typedef void (*tbs_warn_fn)(void *ctx, const char *msg);

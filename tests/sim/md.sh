@@ -144,6 +144,41 @@ equals "a read error does not fail a raid0" clean "$(box cat $md/array_state)"
 equals "the member's SMART log counts it" 1 "$(raid '[d for d in r["drives"] if d["name"] == "nvme1"][0]["media_errors"]')"
 check "fault nvme1 clear" "$tb" sim fault nvme1 clear
 
+# tb load of a model on the array's filesystem with a bad block under one of
+# its tensors: the error names the drive, the LBA and the tensor.  Where the
+# byte lives is worked out here from filefrag (the filesystem's extents),
+# mdadm --examine (the data offset) and mdadm --detail (the members' order).
+cat >"$box_state.where.py" <<'PY'
+import re, subprocess, sys
+path, off = sys.argv[1], int(sys.argv[2])
+ext = subprocess.run(["filefrag", "-e", "-b512", path], capture_output=True, text=True).stdout
+for m in re.finditer(r"^\s*\d+:\s+(\d+)\.\.\s*(\d+):\s+(\d+)\.\.", ext, re.M):
+    lo, hi, phys = (int(g) for g in m.groups())
+    if lo <= off // 512 <= hi:
+        byte = (phys + off // 512 - lo) * 512 + off % 512
+        break
+det = subprocess.run(["mdadm", "--detail", "/dev/md0"], capture_output=True, text=True).stdout
+order = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\s+\d+\s+\d+\s+\d+\s+(\d+)\s+active sync\s+/dev/(\S+)$", det, re.M)}
+ex = subprocess.run(["mdadm", "--examine", "/dev/" + order[0]], capture_output=True, text=True).stdout
+data_off = int(re.search(r"Data Offset : (\d+) sectors", ex).group(1)) * 512
+chunk, n = 512 * 1024, len(order)
+c = byte // chunk
+print(order[c % n][:-2], (data_off + c // n * chunk + byte % chunk) // 512)
+PY
+mkdir -p "$mnt"
+out=$(box sh -c "mount /dev/md0 '$mnt' && python3 '$box_state.where.py' '$mnt/m.safetensors' $((8 << 20))
+  i=0; until umount '$mnt' 2>/dev/null; do i=\$((i + 1)); [ \$i -gt 100 ] && exit 1; sleep 0.1; done" 2>&1)
+bad_drive=${out% *}; bad_lba=${out#* }
+case $bad_drive$bad_lba in nvme[0-3][0-9]*) ok "the byte 8 MiB into the model is on $bad_drive LBA $bad_lba" ;;
+  *) not_ok "where the model's byte lives" "$out" ;; esac
+"$tb" sim fault "$bad_drive" media-error "$bad_lba" >/dev/null
+out=$(box sh -c "mount /dev/md0 '$mnt' && '$tb' load '$mnt/m.safetensors' --to null; echo status \$?
+  i=0; until umount '$mnt' 2>/dev/null; do i=\$((i + 1)); [ \$i -gt 100 ] && exit 1; sleep 0.1; done" 2>&1)
+contains "tb load fails on the bad block" "status 1" "$out"
+contains "... naming the drive, its serial and the LBA" "on ${bad_drive}n1 (Samsung SSD 990 PRO 2TB, serial S6B0NL0T00010$((${bad_drive#nvme} + 1))) LBA $bad_lba" "$out"
+contains "... and the tensor" "tensor '" "$out"
+check "fault clear" "$tb" sim fault "$bad_drive" clear
+
 # a member gone: its chunks fail, md says which member
 check "fault nvme2 gone" "$tb" sim fault nvme2 gone
 check_fails "a read of a chunk on the gone member fails" box dd if=/dev/md0 of=/dev/null bs=512k skip=2 count=1 \

@@ -24,12 +24,13 @@
 
 #include "installer/power.h"
 #include "installer/setup.h"
+#include "installer/units.h"
 
 #define CONF_PATH "/etc/tb/power.conf"
 #define UNIT_DIR "/etc/systemd/system"
 #define RULES_PATH "/etc/udev/rules.d/90-tb-power.rules"
 #define PACKAGED_TB "/usr/bin/tb"
-enum { UW_PER_W = 1000000, ENABLED_MAX = 256 };
+enum { UW_PER_W = 1000000 };
 
 static const struct setup_key power_keys[] = {
 	{ "outlet_volts", "120", "the wall outlet's voltage (V)" },
@@ -111,19 +112,18 @@ static int budget_from_conf(struct setup *s, struct step_run *r, struct power_bu
 	return SETUP_OK;
 }
 
-/* The tb front end next to the program running this step
- * (PREFIX/libexec/tb/tb-setup -> PREFIX/bin/tb), for the units' ExecStart. */
+/* The tb front end installed with this program, for the units' ExecStart
+ * (absolute and normalized, as systemd requires). */
 static int tb_program(char *out, size_t len)
 {
-	char self[PATH_MAX], guess[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
+	char tb[PATH_MAX];
+	int rc = setup_tb_command(tb, sizeof tb);
+	if (rc < 0)
+		return rc;
+	char real[PATH_MAX];
+	if (!realpath(tb, real))
 		return -errno;
-	self[n] = '\0';
-	snprintf(guess, sizeof guess, "%s/../../bin/tb", dirname(self));
-	if (!realpath(guess, out) || access(out, X_OK) != 0)
-		return -ENOENT;
-	return strlen(out) < len ? 0 : -ENAMETOOLONG;
+	return (size_t)snprintf(out, len, "%s", real) < len ? 0 : -ENAMETOOLONG;
 }
 
 /* template with every PACKAGED_TB replaced by tb (malloc'd). */
@@ -205,29 +205,6 @@ static int find_gpus(struct setup *s, struct step_run *r, struct power_plan *p)
 	return SETUP_OK;
 }
 
-/* systemctl [--root=ROOT] VERB UNIT */
-static void systemctl_argv(const struct setup *s, const char *verb, const char *unit, const char *argv[5],
-			   char *rootopt, size_t len)
-{
-	int i = 0;
-	argv[i++] = "systemctl";
-	if (s->root[0]) {
-		snprintf(rootopt, len, "--root=%s", s->root);
-		argv[i++] = rootopt;
-	}
-	argv[i++] = verb;
-	argv[i++] = unit;
-	argv[i] = NULL;
-}
-
-static bool unit_enabled(struct setup *s, const char *unit)
-{
-	const char *argv[5];
-	char rootopt[PATH_MAX + 16], out[ENABLED_MAX];
-	systemctl_argv(s, "is-enabled", unit, argv, rootopt, sizeof rootopt);
-	return setup_capture(s, argv, out, sizeof out) == 0 && !strncmp(out, "enabled", 7);
-}
-
 static int want_files(struct setup *s, struct step_run *r, struct power_plan *p)
 {
 	char tb[PATH_MAX];
@@ -243,10 +220,10 @@ static int want_files(struct setup *s, struct step_run *r, struct power_plan *p)
 		p->file[f].path = paths[f];
 		if (!p->file[f].text)
 			return step_fail(r, SETUP_FAILED, "out of memory");
-		int rc = setup_file_want(s, r, paths[f], p->file[f].text, strlen(p->file[f].text), 0644);
-		if (rc < 0)
-			return step_fail(r, SETUP_FAILED, "%s: %s", paths[f], strerror(-rc));
-		p->file[f].differs = rc > 0;
+		size_t before = r->nactions;
+		if (setup_file_want(s, r, paths[f], p->file[f].text, strlen(p->file[f].text), 0644) != 0)
+			return SETUP_FAILED;
+		p->file[f].differs = r->nactions > before;
 	}
 	return SETUP_OK;
 }
@@ -262,7 +239,7 @@ static int power_check(struct setup *s, struct step_run *r)
 	if ((rc = budget_from_conf(s, r, &b)) != SETUP_OK || (rc = find_gpus(s, r, p)) != SETUP_OK ||
 	    (rc = share_caps(s, r, p, &b)) != SETUP_OK || (rc = want_files(s, r, p)) != SETUP_OK)
 		return rc;
-	p->enable = !unit_enabled(s, "tb-power.service");
+	p->enable = !units_say(s, "is-enabled", "tb-power.service", "enabled");
 	if (p->enable)
 		step_action(r, "enable tb-power.service (the caps at every boot)");
 	for (int i = 0; s->live && i < p->n; i++)
@@ -298,22 +275,19 @@ static int power_apply(struct setup *s, struct step_run *r)
 {
 	struct power_plan *p = r->priv;
 	for (int f = 0; f < NFILES; f++) {
-		int rc = p->file[f].differs ? setup_file_write(s, r, p->file[f].path, p->file[f].text,
-							       strlen(p->file[f].text), 0644) : 0;
-		if (rc < 0)
-			return r->msg[0] ? SETUP_FAILED : step_fail(r, SETUP_FAILED, "%s: %s", p->file[f].path, strerror(-rc));
+		if (p->file[f].differs &&
+		    setup_file_write(s, r, p->file[f].path, p->file[f].text, strlen(p->file[f].text), 0644) != 0)
+			return SETUP_FAILED;
 	}
 	static const char *const reload[] = { "systemctl", "daemon-reload", NULL };
 	static const char *const udev_reload[] = { "udevadm", "control", "--reload", NULL };
-	if (s->live && (run(s, r, reload) != SETUP_OK || run(s, r, udev_reload) != SETUP_OK))
+	/* the managers are told only where they run (sd_booted(3); udevd's control socket) */
+	if (units_systemd_running(s) && run(s, r, reload) != SETUP_OK)
 		return SETUP_FAILED;
-	if (p->enable) {
-		const char *argv[5];
-		char rootopt[PATH_MAX + 16];
-		systemctl_argv(s, "enable", "tb-power.service", argv, rootopt, sizeof rootopt);
-		if (run(s, r, argv) != SETUP_OK)
-			return SETUP_FAILED;
-	}
+	if (s->live && access("/run/udev/control", F_OK) == 0 && run(s, r, udev_reload) != SETUP_OK)
+		return SETUP_FAILED;
+	if (p->enable && units_systemctl(s, r, "enable", "tb-power.service") != 0)
+		return SETUP_FAILED;
 	return s->live && p->set_caps ? set_caps(r, p) : SETUP_OK;
 }
 
@@ -329,7 +303,7 @@ static int power_verify(struct setup *s, struct step_run *r)
 			step_note(r, "%s is not what the step wrote: run tb setup apply", p->file[f].path);
 		free(have);
 	}
-	if (!unit_enabled(s, "tb-power.service"))
+	if (!units_say(s, "is-enabled", "tb-power.service", "enabled"))
 		step_note(r, "tb-power.service is not enabled: the caps would not be set at boot");
 	long sum = 0;
 	for (int i = 0; i < p->n; i++) {

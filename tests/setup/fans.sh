@@ -68,7 +68,7 @@ on_live() {
     mount -t overlay overlay -o "lowerdir=/var,upperdir=$0/vu,workdir=$0/vw" /var && exec "$@"' "$live" \
     "$tb" sim run -- "$tb" setup apply 2>&1
 }
-fast='[fans]\ncalibrate_settle_ms = 150\ncalibrate_step = 64\n'
+fast='[fans]\ncalibrate_settle_ms = 100\ncalibrate_step = 128\n'
 printf "$base$fast" >"$live/eu/tb/setup.conf"
 running=$(on_box cat /sys/module/amdgpu/parameters/ppfeaturemask)
 out=$(on_live); rc=$?

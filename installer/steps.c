@@ -5,8 +5,12 @@
 #include "installer/setup.h"
 
 extern const struct setup_step step_system;
+extern const struct setup_step step_power;
+extern const struct setup_step step_fans;
 
 const struct setup_step *const setup_steps[] = {
 	&step_system,
+	&step_power,
+	&step_fans,
 	NULL,
 };

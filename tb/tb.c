@@ -30,6 +30,7 @@ static const struct {
 	{ "generate", "generate text from a llama-family model on the GPUs, streamed, with its tokens/s" },
 	{ "info", "list the GPUs: PCI address, target, VRAM, BAR, PCIe link, KFD node" },
 	{ "load", "read a safetensors file with O_DIRECT io_uring into host or GPU memory" },
+	{ "power", "the GPUs' power caps for one outlet: budget, caps, draw; apply them" },
 	{ "raid", "the NVMe drives' health and the md RAID0 arrays" },
 	{ "serve", "an OpenAI-compatible HTTP server for one model (tb-inferd in the foreground)" },
 	{ "setup", "first boot: plan, apply and verify the appliance's desired state (tb setup --help)" },

@@ -12,6 +12,7 @@
  * The work the GPUs' queues do drives their power; power drives the plant. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,15 +225,41 @@ static int store_pwm1(struct sim_box *b, struct sim_attr *a, const char *buf, si
 	return -EINVAL;	/* amdgpu: "manual fan speed control should be enabled first" */
 }
 
+/* kstrtou32(s, 10): an optional '+', decimal digits, one optional trailing
+ * newline; -ERANGE past 32 bits. */
+static int parse_u32_dec(const char *s, unsigned long *v)
+{
+	if (*s == '+')
+		s++;
+	unsigned long long x = 0;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		x = x * 10 + (unsigned)(*p - '0');
+		if (x > UINT32_MAX)
+			return -ERANGE;
+	}
+	if (p == s || (*p == '\n' ? p[1] != '\0' : *p != '\0'))
+		return -EINVAL;
+	*v = (unsigned long)x;
+	return 0;
+}
+
+/* amdgpu_hwmon_set_power_cap: microwatts truncated to whole watts, which
+ * smu_set_power_limit refuses with EINVAL outside its min..max (watts); the
+ * cap then reads back in whole watts. */
 static int store_power_cap(struct sim_box *b, struct sim_attr *a, const char *buf, size_t len)
 {
 	(void)len;
 	struct sim_gpu *g = a->obj;
-	long v;
-	if (parse_long(buf, &v) < 0 || v < CAP_MIN_UW || v > CAP_MAX_UW)
+	unsigned long uw;
+	int rc = parse_u32_dec(buf, &uw);
+	if (rc < 0)
+		return rc;
+	long w = (long)(uw / 1000000);
+	if (w < CAP_MIN_UW / 1000000 || w > CAP_MAX_UW / 1000000)
 		return -EINVAL;
-	S.gpu[g->index].cap_uw = v;
-	sysfs_write(b, S.gpu[g->index].hwmon, "power1_cap", "%ld\n", v);
+	S.gpu[g->index].cap_uw = w * 1000000;
+	sysfs_write(b, S.gpu[g->index].hwmon, "power1_cap", "%ld\n", w * 1000000);
 	return 0;
 }
 

@@ -5,8 +5,12 @@
 #include "installer/setup.h"
 
 extern const struct setup_step step_system;
+extern const struct setup_step step_services, step_access, step_final;
 
 const struct setup_step *const setup_steps[] = {
 	&step_system,
+	&step_services,
+	&step_access,
+	&step_final,
 	NULL,
 };

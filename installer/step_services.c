@@ -548,9 +548,9 @@ static int check_tls(struct setup *s, struct step_run *r, struct services *v)
 	return check_secret(s, r, v, v->tls_key);
 }
 
-/* inferd.conf from [services]; a listener off loopback without keys and
- * TLS is refused. */
-static int check_inferd(struct setup *s, struct step_run *r, struct services *v)
+/* [services] for tb-inferd, validated before anything else is looked at:
+ * a listener off loopback without keys and TLS is refused. */
+static int read_inferd_conf(struct setup *s, struct step_run *r, struct services *v)
 {
 	char where[PATH_MAX + 64], list[1024];
 	const char *listen = setup_conf_get(s->conf, SECTION, "listen");
@@ -590,6 +590,15 @@ static int check_inferd(struct setup *s, struct step_run *r, struct services *v)
 				 where, off);
 	v->keys = v->api_keys[0] != '\0';
 	v->tls = v->network;
+	return SETUP_OK;
+}
+
+/* inferd.conf, its API keys and certificate. */
+static int check_inferd(struct setup *s, struct step_run *r, struct services *v)
+{
+	const char *listen = setup_conf_get(s->conf, SECTION, "listen");
+	const char *model = setup_conf_get(s->conf, SECTION, "model");
+	int rc;
 	if (v->keys && (rc = check_keys(s, r, v)))
 		return rc;
 	if (v->tls && (rc = check_tls(s, r, v)))
@@ -627,7 +636,7 @@ static int services_check(struct setup *s, struct step_run *r)
 	for (size_t i = 0; i < NUNITS; i++)
 		v->u[i].name = unit_names[i];
 	bool model = setup_conf_get(s->conf, SECTION, "model") != NULL;
-	int rc = SETUP_OK;
+	int rc = read_inferd_conf(s, r, v);
 	for (size_t i = 0; !rc && i < NUNITS; i++)
 		rc = check_unit(s, r, v, &v->u[i], i != INFERD || model);
 	if (!rc)

@@ -54,6 +54,8 @@ static const struct setup_key services_keys[] = {
 	  "TLS (loopback listeners only)" },
 	{ "tls_key", "/etc/tb/tls/inferd.key", "the certificate's private key (0600, tb-inferd's own)" },
 	{ "tls_name", NULL, "the certificate's DNS name (default: the root's /etc/hostname, else tb)" },
+	{ "ready_timeout", "900",
+	  "seconds to wait for each started daemon to be READY (tb-inferd loads and warms up its model first)" },
 	{ NULL },
 };
 
@@ -636,7 +638,10 @@ static int services_check(struct setup *s, struct step_run *r)
 	for (size_t i = 0; i < NUNITS; i++)
 		v->u[i].name = unit_names[i];
 	bool model = setup_conf_get(s->conf, SECTION, "model") != NULL;
-	int rc = read_inferd_conf(s, r, v);
+	unsigned long long timeout;
+	int rc = setup_conf_uint(s, r, SECTION, "ready_timeout", 1, 24 * 3600, &timeout);
+	if (!rc)
+		rc = read_inferd_conf(s, r, v);
 	for (size_t i = 0; !rc && i < NUNITS; i++)
 		rc = check_unit(s, r, v, &v->u[i], i != INFERD || model);
 	if (!rc)
@@ -782,11 +787,16 @@ static int apply_units(struct setup *s, struct step_run *r, const struct service
 		    (u->disable && run_systemctl(s, r, "disable", u->name)))
 			return SETUP_FAILED;
 	}
-	/* in order, each waited for: a Type=notify unit's start returns once it is READY */
+	/* queued, not waited for: from the boot unit (tb-setup.service, which
+	 * the daemons are ordered after) a blocking start would wait for itself;
+	 * verify watches them come up */
 	for (size_t i = 0; v->systemd && i < NUNITS; i++) {
 		const struct unit *u = &v->u[i];
-		if ((u->restart && run_systemctl(s, r, "restart", u->name)) ||
-		    (u->start && run_systemctl(s, r, "start", u->name)))
+		const char *verb = u->restart ? "restart" : u->start ? "start" : NULL;
+		if (!verb)
+			continue;
+		const char *const a[] = { "systemctl", verb, "--no-block", u->name, NULL };
+		if (setup_exec(s, r, a) != 0)
 			return SETUP_FAILED;
 	}
 	return SETUP_OK;
@@ -812,31 +822,71 @@ static void show_value(const char *out, const char *key, char *val, size_t cap)
 	unit_value(out, key, val, cap);
 }
 
+struct unit_status {
+	char active[64], sub[64], result[64], status[512];
+};
+
+static void unit_status(struct setup *s, const char *unit, struct unit_status *st)
+{
+	const char *const a[] = { "systemctl", "show", "-p", "ActiveState", "-p", "SubState", "-p", "Result",
+				  "-p", "StatusText", unit, NULL };
+	char out[TOOL_OUT_MAX];
+	if (setup_capture(s, a, out, sizeof out) != 0)
+		out[0] = '\0';
+	show_value(out, "ActiveState", st->active, sizeof st->active);
+	show_value(out, "SubState", st->sub, sizeof st->sub);
+	show_value(out, "Result", st->result, sizeof st->result);
+	show_value(out, "StatusText", st->status, sizeof st->status);
+}
+
+/* The state of unit's pending job: "waiting" (ordered after a unit still
+ * starting, such as the boot unit running this very setup), "running", or
+ * "" for none. */
+static void unit_job(struct setup *s, const char *unit, char *out, size_t cap)
+{
+	const char *const a[] = { "systemctl", "list-jobs", "--no-legend", unit, NULL };
+	char buf[TOOL_OUT_MAX], id[32], name[256], type[64], state[64];
+	out[0] = '\0';
+	if (setup_capture(s, a, buf, sizeof buf) == 0 && sscanf(buf, "%31s %255s %63s %63s", id, name, type, state) == 4 &&
+	    !strcmp(name, unit))
+		snprintf(out, cap, "%s", state);
+}
+
+/* Until unit is active (READY, for a Type=notify one), fails, or the
+ * deadline passes. */
+static int wait_ready(struct setup *s, struct step_run *r, const struct unit *u, unsigned long long timeout_s)
+{
+	struct unit_status st;
+	for (unsigned long long waited = 0;; waited++) {
+		unit_status(s, u->name, &st);
+		if (!strcmp(st.active, "active")) {
+			step_note(r, "%s: READY (%s)%s%s", u->name, st.sub, st.status[0] ? ": " : "", st.status);
+			return SETUP_OK;
+		}
+		char job[64];
+		unit_job(s, u->name, job, sizeof job);
+		if (!strcmp(job, "waiting")) {
+			step_note(r, "%s: READY not checked: its start waits for a unit ordered before it (the boot unit "
+				  "runs this setup): tb setup verify checks it", u->name);
+			return SETUP_OK;
+		}
+		bool coming = !strcmp(st.active, "activating") || !strcmp(st.active, "reloading") || job[0];
+		if (!coming || waited >= timeout_s)
+			break;
+		sleep(1);
+	}
+	step_note(r, "%s: %s (%s, result %s)%s%s; journalctl -u %s says why", u->name,
+		  st.active[0] ? st.active : "unknown", st.sub, st.result, st.status[0] ? ": " : "", st.status, u->name);
+	return step_fail(r, SETUP_FAILED, "%s is not READY (%s)", u->name, st.active[0] ? st.active : "unknown");
+}
+
 static int verify_running(struct setup *s, struct step_run *r, const struct services *v)
 {
-	int rc = SETUP_OK;
-	for (size_t i = 0; i < NUNITS; i++) {
-		const struct unit *u = &v->u[i];
-		if (!u->want_enabled)
-			continue;
-		const char *const a[] = { "systemctl", "show", "-p", "ActiveState", "-p", "SubState", "-p", "Result",
-					  "-p", "StatusText", u->name, NULL };
-		char out[TOOL_OUT_MAX], active[64], sub[64], result[64], status[512];
-		if (setup_capture(s, a, out, sizeof out) != 0)
-			out[0] = '\0';
-		show_value(out, "ActiveState", active, sizeof active);
-		show_value(out, "SubState", sub, sizeof sub);
-		show_value(out, "Result", result, sizeof result);
-		show_value(out, "StatusText", status, sizeof status);
-		if (!strcmp(active, "active")) {
-			step_note(r, "%s: READY (%s)%s%s", u->name, sub, status[0] ? ": " : "", status);
-			continue;
-		}
-		step_note(r, "%s: %s (%s, result %s)%s%s; journalctl -u %s says why", u->name, active[0] ? active : "unknown",
-			  sub, result, status[0] ? ": " : "", status, u->name);
-		if (!rc)
-			rc = step_fail(r, SETUP_FAILED, "%s is not running", u->name);
-	}
+	unsigned long long timeout;
+	int rc = setup_conf_uint(s, r, SECTION, "ready_timeout", 1, 24 * 3600, &timeout);
+	for (size_t i = 0; !rc && i < NUNITS; i++)
+		if (v->u[i].want_enabled)
+			rc = wait_ready(s, r, &v->u[i], timeout);
 	return rc;
 }
 

@@ -123,54 +123,22 @@ int account_group(const struct setup *s, const char *group, const char *user, gi
 
 int host_file_read(const char *path, size_t max, char **content, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	int rc = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : (size_t)st.st_size > max ? -EFBIG : 0;
-	char *buf = rc ? NULL : malloc((size_t)st.st_size + 1);
-	if (!rc && !buf)
-		rc = -ENOMEM;
-	size_t got = 0;
-	while (!rc && got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	buf[got] = '\0';
-	if (strlen(buf) != got) {
-		free(buf);
-		return -EINVAL;
-	}
-	*content = buf;
-	*len = got;
-	return 0;
+	/* the running system is the root "" */
+	static const struct setup host = { .root = "", .live = true };
+	return setup_file_read(&host, path, max, content, len);
 }
 
 int setup_prefix(char *out, size_t len)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
-		return -errno;
-	self[n] = '\0';
-	/* PREFIX/libexec/tb/tb-setup: three components up */
-	for (int i = 0; i < 3; i++) {
-		char *slash = strrchr(self, '/');
-		if (!slash || slash == self)
-			return -ENOENT;
-		*slash = '\0';
-	}
-	if ((size_t)snprintf(out, len, "%s", self) >= len)
-		return -ENAMETOOLONG;
+	/* PREFIX/bin/tb, the front end installed with this program */
+	char tb[PATH_MAX];
+	int rc = setup_tb_command(tb, sizeof tb);
+	if (rc < 0)
+		return rc;
+	size_t n = strlen(tb), tail = strlen("/bin/tb");
+	if (n <= tail || strcmp(tb + n - tail, "/bin/tb") || n - tail >= len)
+		return -ENOENT;
+	snprintf(out, len, "%.*s", (int)(n - tail), tb);
 	return 0;
 }
 

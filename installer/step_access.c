@@ -503,7 +503,8 @@ static int ask_console(struct setup *s, struct step_run *r, struct access *a)
 		return step_fail(r, SETUP_FAILED, "out of memory");
 	int rc = SETUP_OK;
 	for (int tries = 0; tries < CONSOLE_TRIES; tries++) {
-		fprintf(stderr, "Paste %s's SSH public key (one line, e.g. the contents of ~/.ssh/id_ed25519.pub;\n"
+		/* on a line of its own: the runner's progress line may be there */
+		fprintf(stderr, "\nPaste %s's SSH public key (one line, e.g. the contents of ~/.ssh/id_ed25519.pub;\n"
 				"an empty line skips): ", a->owner);
 		fflush(stderr);
 		if (!fgets(line, KEY_LINE_MAX, stdin))

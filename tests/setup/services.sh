@@ -110,6 +110,12 @@ out=$(setup apply 2>&1); rc=$?
 [ $rc -eq 0 ] && contains "a second key is added, the first not twice" "add 1 SSH key from" "$out" || not_ok "second key" "$rc $out"
 equals "... authorized_keys has both, once each" 2 "$(grep -c . "$root/home/tb/.ssh/authorized_keys")"
 
+# an owner with no key anywhere, and no terminal to paste one on: said, never waited for
+printf '[access]\nowner = carol\nssh_keys = %s/none/*\n[final]\nrun_diag = no\n' "$t" >"$t/carol.conf"
+out=$(timeout 120 "$tb" sim run -- "$tb" setup apply --root "$root" --config "$t/carol.conf" </dev/null 2>&1); rc=$?
+[ $rc -eq 0 ] && contains "no key and no terminal: the apply goes on and says so" "no SSH key for carol" "$out" ||
+  not_ok "no key, no terminal" "status $rc: $out"
+
 # ---- tb-inferd on the network: TLS made, keys required ----
 cat "$t/setup.conf" - >"$t/net.conf" <<EOF
 [services]

@@ -2,3 +2,4 @@
 # and the simulated box (one TESTS line per step's tests)
 TESTS += tests/setup/framework.sh
 TESTS += tests/setup/power.sh tests/setup/fans.sh
+TESTS += tests/setup/services.sh

@@ -18,6 +18,7 @@
 
 const struct setup_key setup_framework_keys[] = {
 	{ "command_timeout", "1800", "seconds a tool (mdadm, mkfs.ext4, tb diag) may run before it is killed" },
+	{ "skip", NULL, "steps to leave out, separated by commas (an image without SSH: access)" },
 	{ NULL },
 };
 

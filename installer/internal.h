@@ -43,8 +43,6 @@ int ledger_save(const struct setup *s, const struct ledger *l, char *err, size_t
 struct ledger_entry *ledger_find(struct ledger *l, const char *step, bool create);
 const char *ledger_state_name(enum ledger_state st);
 
-/* mkdir -p (0755) of the directories of path (under the root). */
-int setup_make_parents(const struct setup *s, const char *path);
 /* Atomic replacement of full (a path already under the root). */
 int setup_write_atomic(const char *full, const char *content, size_t len, mode_t mode);
 

@@ -102,7 +102,7 @@ static const char *outcome_name(enum step_outcome o)
 	static const char *const names[] = {
 		[OUTCOME_OK] = "ok",	     [OUTCOME_CHANGED] = "changed", [OUTCOME_WOULD_CHANGE] = "would change",
 		[OUTCOME_SKIPPED] = "done before", [OUTCOME_FAILED] = "failed", [OUTCOME_REFUSED] = "refused",
-		[OUTCOME_REBOOT] = "reboot",  [OUTCOME_NOT_RUN] = "not run",
+		[OUTCOME_REBOOT] = "reboot",  [OUTCOME_NOT_RUN] = "not run", [OUTCOME_LEFT_OUT] = "left out",
 	};
 	return names[o];
 }
@@ -112,7 +112,7 @@ static const char *outcome_json(enum step_outcome o)
 	static const char *const names[] = {
 		[OUTCOME_OK] = "ok",	     [OUTCOME_CHANGED] = "changed", [OUTCOME_WOULD_CHANGE] = "would_change",
 		[OUTCOME_SKIPPED] = "done_before", [OUTCOME_FAILED] = "failed", [OUTCOME_REFUSED] = "refused",
-		[OUTCOME_REBOOT] = "reboot",  [OUTCOME_NOT_RUN] = "not_run",
+		[OUTCOME_REBOOT] = "reboot",  [OUTCOME_NOT_RUN] = "not_run", [OUTCOME_LEFT_OUT] = "left_out",
 	};
 	return names[o];
 }
@@ -136,12 +136,12 @@ static void report_step(struct runner *run, const struct step_run *r, enum step_
 	}
 	FILE *f = run->out;
 	fprintf(f, "%-9s %-12s %s", r->step->name, outcome_name(o), r->step->summary);
-	if (r->nactions && (o == OUTCOME_CHANGED || o == OUTCOME_WOULD_CHANGE))
+	if (r->nactions && (o == OUTCOME_CHANGED || o == OUTCOME_WOULD_CHANGE || o == OUTCOME_REBOOT))
 		fprintf(f, " (%zu change%s)", r->nactions, r->nactions == 1 ? "" : "s");
 	fputc('\n', f);
-	if (o == OUTCOME_CHANGED || o == OUTCOME_WOULD_CHANGE || o == OUTCOME_FAILED || o == OUTCOME_REFUSED)
+	if (o != OUTCOME_OK && o != OUTCOME_SKIPPED && o != OUTCOME_NOT_RUN && o != OUTCOME_LEFT_OUT)
 		for (size_t i = 0; i < r->nactions; i++)
-			fprintf(f, "    %s %s\n", o == OUTCOME_CHANGED ? "did:" : "would:", r->actions[i]);
+			fprintf(f, "    %s %s\n", o == OUTCOME_CHANGED || o == OUTCOME_REBOOT ? "did:" : o == OUTCOME_WOULD_CHANGE ? "would:" : "planned:", r->actions[i]);
 	for (size_t i = 0; i < r->nnotes; i++)
 		fprintf(f, "    note: %s\n", r->notes[i]);
 	if (r->msg[0])
@@ -312,6 +312,21 @@ static int verify_step(struct runner *run, const struct setup_step *st, struct s
 	return rc;
 }
 
+bool runner_skipped(const struct setup *s, const char *step)
+{
+	const char *list = setup_conf_get(s->conf, "setup", "skip");
+	size_t n = strlen(step);
+	for (const char *p = list; p && *p;) {
+		while (*p == ',' || *p == ' ')
+			p++;
+		size_t len = strcspn(p, ", ");
+		if (len == n && !strncmp(p, step, n))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
 /* The worse of two results: refused over failed over reboot. */
 static int worse(int a, int b)
 {
@@ -330,8 +345,8 @@ int runner_run(struct runner *run, enum runner_command cmd)
 	bool stopped = false;
 	for (size_t i = 0; setup_steps[i]; i++) {
 		struct step_run r = { .step = setup_steps[i] };
-		if (stopped) {
-			report_step(run, &r, OUTCOME_NOT_RUN);
+		if (stopped || runner_skipped(run->s, setup_steps[i]->name)) {
+			report_step(run, &r, stopped ? OUTCOME_NOT_RUN : OUTCOME_LEFT_OUT);
 			continue;
 		}
 		int rc = cmd == RUN_APPLY ? apply_step(run, setup_steps[i], &r)

@@ -18,6 +18,7 @@ enum step_outcome {
 	OUTCOME_REFUSED,
 	OUTCOME_REBOOT,
 	OUTCOME_NOT_RUN,	/* an earlier step stopped the apply */
+	OUTCOME_LEFT_OUT,	/* [setup] skip names it */
 	OUTCOME_COUNT
 };
 
@@ -30,6 +31,8 @@ struct runner {
 	unsigned count[OUTCOME_COUNT];
 };
 
+/* Whether [setup] skip names the step. */
+bool runner_skipped(const struct setup *s, const char *step);
 /* Run cmd over every step; the result is tb setup's exit status. */
 int runner_run(struct runner *run, enum runner_command cmd);
 

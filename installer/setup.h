@@ -117,16 +117,21 @@ int setup_path(const struct setup *s, const char *path, char *out, size_t len);
  * -EPERM in a plan. */
 int setup_exec(struct setup *s, struct step_run *r, const char *const argv[]);
 /* Run a tool that only reads (blkid, mdadm --examine, lsblk): allowed in a
- * plan; its stdout (at most cap-1 bytes, NUL-terminated) in out.  Exit status
+ * plan; its stderr goes to the log (nowhere without one); its stdout (at most cap-1 bytes, NUL-terminated) in out.  Exit status
  * or negative errno. */
 int setup_capture(struct setup *s, const char *const argv[], char *out, size_t cap);
+/* The same with stderr in out too: a checker's complaint to pass on. */
+int setup_capture_all(struct setup *s, const char *const argv[], char *out, size_t cap);
 /* A file under the root: at most max bytes, a regular file only (a FIFO or a
  * device is refused).  0 and a malloc'd, NUL-terminated copy; -ENOENT when
  * absent. */
 int setup_file_read(const struct setup *s, const char *path, size_t max, char **content, size_t *len);
+/* mkdir -p (0755) of the directories of path (under the root). */
+int setup_make_parents(const struct setup *s, const char *path);
 /* Want path (under the root) to hold exactly content with mode (owner root).
  * setup_file_want in check: records an action when it differs ("create",
- * "update" with the number of lines changed, "chmod"), 0 when it matches.
+ * "update" with the number of lines changed, "chmod"); returns 0 either way
+ * (r->nactions tells), SETUP_FAILED when the file cannot be read.
  * setup_file_write in apply: writes it atomically (a temporary file in the
  * same directory, fsync, rename, fsync of the directory), creating missing
  * directories 0755. */

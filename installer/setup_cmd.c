@@ -100,6 +100,28 @@ static int set_root(struct setup *s, const char *root)
 	return 0;
 }
 
+/* [setup] skip names only steps there are. */
+static int check_skip(const struct setup *s)
+{
+	const char *list = setup_conf_get(s->conf, "setup", "skip");
+	for (const char *p = list; p && *p;) {
+		while (*p == ',' || *p == ' ')
+			p++;
+		size_t len = strcspn(p, ", ");
+		bool known = len == 0;
+		for (size_t i = 0; setup_steps[i] && !known; i++)
+			known = strlen(setup_steps[i]->name) == len && !strncmp(setup_steps[i]->name, p, len);
+		if (!known) {
+			char where[PATH_MAX + 64];
+			fprintf(stderr, "tb setup: %s: skip: there is no step '%.*s'\n",
+				setup_conf_where(s->conf, "setup", "skip", where, sizeof where), (int)len, p);
+			return -1;
+		}
+		p += len;
+	}
+	return 0;
+}
+
 static int load_config(struct setup *s, const char *config, struct setup_conf **conf)
 {
 	char err[1024];
@@ -121,7 +143,7 @@ static int load_config(struct setup *s, const char *config, struct setup_conf **
 		return -1;
 	}
 	s->command_timeout_s = (unsigned)t;
-	return 0;
+	return check_skip(s);
 }
 
 /* One tb setup at a time changes a root.  A plan or verify takes the lock

@@ -179,7 +179,7 @@ static int fand_check(struct setup *s, struct step_run *r, const char *path)
 		return step_fail(r, SETUP_FAILED, "cannot find tb-fand next to tb");
 	snprintf(fand, sizeof fand, "%s/tb-fand", bin);
 	const char *argv[] = { fand, "--check", "--config", path, NULL };
-	int rc = setup_capture(s, argv, out, sizeof out);
+	int rc = setup_capture_all(s, argv, out, sizeof out);
 	if (rc != 0)
 		return step_fail(r, SETUP_FAILED, "tb-fand refuses %s: %s", path, out[0] ? out : "(no output)");
 	return SETUP_OK;

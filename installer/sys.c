@@ -86,7 +86,7 @@ static void tail_add(struct tail *t, const char *p, size_t n)
 
 /* Spawn argv with stdin from /dev/null and stdout (and stderr when
  * merge_stderr) into a pipe.  The child's pid and the pipe's read end. */
-static int spawn_piped(const char *const argv[], bool merge_stderr, pid_t *pid, int *out)
+static int spawn_piped(const char *const argv[], int stderr_fd, pid_t *pid, int *out)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -95,8 +95,10 @@ static int spawn_piped(const char *const argv[], bool merge_stderr, pid_t *pid, 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	if (merge_stderr)
-		posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	if (stderr_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, stderr_fd == 1 ? p[1] : stderr_fd, 2);
+	else
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	int rc = posix_spawnp(pid, argv[0], &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
@@ -170,7 +172,7 @@ int setup_exec(struct setup *s, struct step_run *r, const char *const argv[])
 	}
 	log_line(s, "+ %s\n", cmd);
 	pid_t pid;
-	int fd, rc = spawn_piped(argv, true, &pid, &fd);
+	int fd, rc = spawn_piped(argv, 1, &pid, &fd);
 	if (rc < 0) {
 		snprintf(r->msg, sizeof r->msg, "cannot run %s: %s", argv[0], strerror(-rc));
 		return rc;
@@ -217,13 +219,13 @@ static void capture_sink(void *arg, const char *p, size_t n)
 	c->out[c->len] = '\0';
 }
 
-int setup_capture(struct setup *s, const char *const argv[], char *out, size_t cap)
+static int capture(struct setup *s, const char *const argv[], char *out, size_t cap, int stderr_fd)
 {
 	if (cap == 0)
 		return -EINVAL;
 	out[0] = '\0';
 	pid_t pid;
-	int fd, rc = spawn_piped(argv, false, &pid, &fd);
+	int fd, rc = spawn_piped(argv, stderr_fd, &pid, &fd);
 	if (rc < 0)
 		return rc;
 	struct capture_sink c = { .out = out, .cap = cap };
@@ -235,6 +237,18 @@ int setup_capture(struct setup *s, const char *const argv[], char *out, size_t c
 	if (c.truncated)
 		return -EFBIG;
 	return status;
+}
+
+int setup_capture(struct setup *s, const char *const argv[], char *out, size_t cap)
+{
+	/* a reading tool's complaints go to the log (or nowhere in a plan),
+	 * not to the person's terminal: the step reports what matters */
+	return capture(s, argv, out, cap, s->log_fd);
+}
+
+int setup_capture_all(struct setup *s, const char *const argv[], char *out, size_t cap)
+{
+	return capture(s, argv, out, cap, 1);
 }
 
 int setup_file_read(const struct setup *s, const char *path, size_t max, char **content, size_t *len)

@@ -13,7 +13,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$state"' EXIT
 root="$state/root"
 mkdir -p "$root/etc/tb"
-three='[system]\ngpus = 3\n'
+three='[system]\ngpus = 3\n[setup]\nskip = fans, services, access, final\n'
 printf "$three" >"$root/etc/tb/setup.conf"
 conf="$root/etc/tb/power.conf"
 out=$("$tb" sim start --gpus 3 2>&1) || { not_ok "the box starts" "$out"; exit 1; }
@@ -96,9 +96,9 @@ check_fails "systemd-analyze verify catches a unit whose program is missing" sys
 # ---- bad config values: FILE:LINE ----
 printf "$three"'[power]\noutlet_amps = 15A\n' >"$root/etc/tb/setup.conf"
 out=$(on_box "$tb" setup plan --root "$root" 2>&1); rc=$?
-[ $rc -ne 0 ] && contains "a bad outlet_amps is named with its file and line" "setup.conf:4" "$out" || not_ok "bad value" "status $rc: $out"
+[ $rc -ne 0 ] && contains "a bad outlet_amps is named with its file and line" "setup.conf:6" "$out" || not_ok "bad value" "status $rc: $out"
 printf "$three"'[power]\n\ncontinuous_pct = 101\n' >"$root/etc/tb/setup.conf"
-contains "an out-of-range share is named with its line" "setup.conf:5" "$(on_box "$tb" setup plan --root "$root" 2>&1)"
+contains "an out-of-range share is named with its line" "setup.conf:7" "$(on_box "$tb" setup plan --root "$root" 2>&1)"
 printf '[budget]\noutlet_w = 1440\nhost_w = 250\npsu_efficiency_pct = 90\ngpus_w = 1071\n[gpu 0000:03:00.0]\ncap_w = 3o0\n' >"$state/typo.conf"
 out=$(on_box "$tb" power apply --config "$state/typo.conf" 2>&1); rc=$?
 [ $rc -eq 2 ] && contains "tb power apply names a bad cap's line" "typo.conf:7: cap_w must be a whole number" "$out" ||

@@ -15,3 +15,9 @@ $(LIBEXEC)/tb-fan: $(call objs,fancontrol/fan_cmd.c fancontrol/io_sysfs.c) $(LIB
 PROGS += $(BIN)/tb-fand
 $(BIN)/tb-fand: $(call objs,fancontrol/fand.c fancontrol/io_sysfs.c) $(LIB)/libtbfan.a $(LIB)/libtbutil.a
 	$(link) $(LIBS_SENSORS) $(LIBS_SYSTEMD) -lm
+
+# the appliance's tb-fand config, where tb setup's fans step finds it (PREFIX/share/tb)
+PROGS += $(BUILD)/share/tb/tb-fand.conf
+$(BUILD)/share/tb/tb-fand.conf: fancontrol/tb-fand.conf
+	@mkdir -p $(@D)
+	@cp $< $@

@@ -137,8 +137,8 @@ static bool find_on_path(const char *tool, char *out, size_t len)
 	return found;
 }
 
-/* tb-fand next to the tb front end; the shipped config: PREFIX/share/tb, else
- * the source tree ($TB_SRC) a build runs from. */
+/* tb-fand next to the tb front end; the shipped config in PREFIX/share/tb
+ * (the build puts it in build/share/tb too). */
 static int program_dir(char *out, size_t len)
 {
 	char tb[PATH_MAX];
@@ -152,12 +152,9 @@ static int program_dir(char *out, size_t len)
 static char *shipped_config(char *where, size_t len)
 {
 	char bin[PATH_MAX];
-	const char *src = getenv("TB_SRC");
-	if (program_dir(bin, sizeof bin) == 0) {
-		snprintf(where, len, "%s/../share/tb/tb-fand.conf", bin);
-		if (access(where, R_OK) != 0 && src && *src)
-			snprintf(where, len, "%s/fancontrol/tb-fand.conf", src);
-	}
+	if (program_dir(bin, sizeof bin) < 0)
+		return NULL;
+	snprintf(where, len, "%s/../share/tb/tb-fand.conf", bin);
 	FILE *f = fopen(where, "r");
 	if (!f)
 		return NULL;

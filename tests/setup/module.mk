@@ -3,3 +3,4 @@
 TESTS += tests/setup/framework.sh
 TESTS += tests/setup/power.sh tests/setup/fans.sh
 TESTS += tests/setup/services.sh
+TESTS += tests/setup/resume.sh

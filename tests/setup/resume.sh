@@ -73,7 +73,7 @@ for n in $(seq 40); do
   kills=$((kills + 1))
 done
 equals "the applies killed after each new ledger record end with one that finishes" finished "$result"
-[ $kills -ge 6 ] && ok "it was killed $kills times (at step boundaries and in the middle of steps)" ||
+[ $kills -ge 6 ] && ok "it was killed $kills times, each run one ledger record further (boundaries and mid-step)" ||
   not_ok "killed at every step" "only $kills times"
 out=$("$tb" sim run -- "$tb" setup apply --root "$t/cut" 2>&1); rc=$?
 [ $rc -eq 0 ] && contains "after all of that, another apply finds nothing to change" "apply: 0 changed" "$out" ||

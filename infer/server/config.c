@@ -40,6 +40,7 @@ void inferd_config_defaults(struct inferd_config *c)
 	c->max_connections = 64;
 	c->per_ip_connections = 16;
 	c->connection_timeout_s = 30;
+	c->request_timeout_s = 30;
 }
 
 static int set_str(char *dst, size_t cap, const char *v, const char *where, const char *key, char *err, size_t len)
@@ -157,6 +158,7 @@ int inferd_config_set(struct inferd_config *c, const char *key, const char *v, c
 	UINT("max_connections", max_connections, 2, 4096)
 	UINT("per_ip_connections", per_ip_connections, 1, 4096)
 	UINT("connection_timeout", connection_timeout_s, 1, 3600)
+	UINT("request_timeout", request_timeout_s, 1, 3600)
 	else if (!strcmp(key, "listen"))
 		rc = set_list(&c->listen[0][0], sizeof c->listen[0], INFERD_MAX_LISTEN, &c->nlisten, v, where, key, err,
 			      len);

@@ -79,6 +79,7 @@ void inferd_job_put(struct server *s, struct job *j)
 	if (!last)
 		return;
 	inferd_request_free(&j->req);
+	free(j->toks);
 	pthread_cond_destroy(&j->cond);
 	free(j->text);
 	free(j->out);
@@ -190,8 +191,7 @@ static int tokenize(tbi_engine *e, struct job *j, int32_t **toks, size_t *n, str
 	return tbi_encode(e, j->req.prompt, strlen(j->req.prompt), true, false, toks, n, err);
 }
 
-/* One job on the engine: -EIO when a GPU failed (the engine is then dead). */
-static int run_job(struct server *s, tbi_engine *e, struct job *j)
+int inferd_prompt(struct server *s, tbi_engine *e, struct job *j)
 {
 	struct tbi_err err = { 0 };
 	int32_t *toks = NULL;
@@ -199,6 +199,9 @@ static int run_job(struct server *s, tbi_engine *e, struct job *j)
 	uint32_t ctx = atomic_load(&s->context);
 	int rc = tokenize(e, j, &toks, &n, &err);
 	pthread_mutex_lock(&s->lock);
+	free(j->toks);
+	j->toks = NULL;
+	j->ntoks = 0;
 	if (rc) {
 		job_fail(j, 400, "invalid_request_error", NULL, "the prompt: %s", err.msg);
 	} else if (n >= ctx || (j->req.max_tokens && n + j->req.max_tokens > ctx)) {
@@ -206,21 +209,37 @@ static int run_job(struct server *s, tbi_engine *e, struct job *j)
 			 "This model's maximum context length is %u tokens; the request has %zu prompt tokens and "
 			 "asks for %u more", ctx, n, j->req.max_tokens ? j->req.max_tokens : 1);
 		atomic_fetch_add(&s->m.rejected[REJ_CONTEXT], 1);
+	} else {
+		j->toks = toks;
+		j->ntoks = n;
+		toks = NULL;
 	}
 	j->prompt_tokens = (uint32_t)n;
+	int status = j->status;
+	pthread_mutex_unlock(&s->lock);
+	free(toks);
+	return status;
+}
+
+/* One job on the engine: -EIO when a GPU failed (the engine is then dead). */
+static int run_job(struct server *s, tbi_engine *e, struct job *j)
+{
+	/* tokenized by an engine since closed: this one may not share its vocabulary */
+	if (j->engine_gen != s->engine_gen)
+		inferd_prompt(s, e, j);
+	pthread_mutex_lock(&s->lock);
 	j->running = true;
 	bool refused = j->status != 0;
 	pthread_cond_broadcast(&j->cond);
 	pthread_mutex_unlock(&s->lock);
-	if (refused) {
-		free(toks);
+	if (refused)
 		return 0;
-	}
-	uint32_t max = j->req.max_tokens ? j->req.max_tokens : ctx - (uint32_t)n;
+	uint32_t ctx = atomic_load(&s->context), n = (uint32_t)j->ntoks;
+	struct tbi_err err = { 0 };
+	uint32_t max = j->req.max_tokens ? j->req.max_tokens : ctx - n;
 	struct gen_ctx g = { .s = s, .j = j, .start_ns = inferd_now_ns() };
 	struct tbi_stats st = { 0 };
-	rc = tbi_generate(e, toks, n, max, &j->req.sampling, on_token, &g, &st, &err);
-	free(toks);
+	int rc = tbi_generate(e, j->toks, n, max, &j->req.sampling, on_token, &g, &st, &err);
 	atomic_fetch_add(&s->m.prompt_tokens, st.prompt_tokens);
 	atomic_fetch_add(&s->m.prefill_us, (unsigned long long)(st.first_token_s * 1e6));
 	if (st.decode_tps > 0 && st.generated_tokens > 1)
@@ -267,6 +286,18 @@ static void progress(void *ctx, uint64_t done, uint64_t total)
 	alive(s);
 }
 
+/* The engine for the HTTP side's tokenizing (NULL: none).  The write
+ * lock is held for the swap alone; it waits only for tokenizings under
+ * way, each bounded by max_chars. */
+static void publish_engine(struct server *s, tbi_engine *e)
+{
+	pthread_rwlock_wrlock(&s->engine_lock);
+	s->engine = e;
+	if (e)
+		s->engine_gen++;
+	pthread_rwlock_unlock(&s->engine_lock);
+}
+
 /* Open, describe and warm up the engine: NULL after setting the reason. */
 static tbi_engine *open_engine(struct server *s)
 {
@@ -306,6 +337,7 @@ static tbi_engine *open_engine(struct server *s)
 		tbi_engine_close(e);
 		return NULL;
 	}
+	publish_engine(s, e);
 	inferd_set_status(s, ENGINE_READY, "ready: %s on %d GPUs, context %u", info.name, info.ngpus, info.context);
 	return e;
 }
@@ -393,6 +425,7 @@ void *inferd_gen_main(void *arg)
 				rc = run_job(s, e, j);
 			job_done(s, j);
 		}
+		publish_engine(s, NULL);
 		tbi_engine_close(e);
 		if (rc == -EIO && !wait_failed(s, backoff))
 			break;

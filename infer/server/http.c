@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "infer/server/server.h"
@@ -25,15 +26,35 @@ struct conn {
 	char *body;
 	size_t len;
 	bool too_large;
+	struct watch *w;
+};
+
+/* A connection whose request is still arriving.  libmicrohttpd's timeout
+ * counts idle time only, so a client that sends a byte now and then
+ * (slowloris headers, a trickled body) would hold its thread and a
+ * connection slot for ever: each request must arrive whole within
+ * request_timeout of the connection's start or of the previous answer on
+ * it, or the reaper shuts the socket down. */
+struct watch {
+	struct MHD_Connection *conn;
+	int fd;
+	bool arriving, answered;	/* answered: one request at least (idle keep-alive is no refusal) */
+	long long deadline_ns;
+	struct watch *prev, *next;
 };
 
 struct ctx {
 	struct server *s;
 	struct listener *l;
+	pthread_mutex_t lock;		/* the watch list */
+	pthread_cond_t stop;
+	bool stopping;
+	struct watch *watched;
+	pthread_t reaper;
 };
 
 static const char *const reject_names[REJ_N] = { "invalid_request", "context_length", "too_large",
-						  "queue_full", "unauthorized", "unavailable" };
+						  "queue_full", "unauthorized", "unavailable", "timeout" };
 
 static void add_cors(struct server *s, struct MHD_Connection *c, struct MHD_Response *r)
 {
@@ -569,6 +590,26 @@ static enum MHD_Result generate(struct server *s, struct MHD_Connection *c, enum
 		reject(s, REJ_INVALID);
 		return send_error(s, c, MHD_HTTP_BAD_REQUEST, "invalid_request_error", param, NULL, NULL, "%s", msg);
 	}
+	/* tokenized here, so that a prompt too long for the context gets a plain
+	 * 400 before any stream starts; no engine (it is being reopened): 503 */
+	pthread_rwlock_rdlock(&s->engine_lock);
+	int refused = s->engine ? inferd_prompt(s, s->engine, j) : MHD_HTTP_SERVICE_UNAVAILABLE;
+	j->engine_gen = s->engine_gen;
+	pthread_rwlock_unlock(&s->engine_lock);
+	if (refused == MHD_HTTP_SERVICE_UNAVAILABLE) {
+		inferd_job_put(s, j);
+		reject(s, REJ_UNAVAILABLE);
+		return send_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "server_error", NULL, "unavailable", "5",
+				  "the engine is being reopened");
+	}
+	if (refused) {
+		if (!j->err_code[0])
+			reject(s, REJ_INVALID);	/* the context's refusals are counted apart */
+		enum MHD_Result rc = send_json(s, c, (unsigned)refused, error_json(j->err_msg, j->err_type, NULL,
+										   j->err_code), NULL);
+		inferd_job_put(s, j);
+		return rc;
+	}
 	uint64_t rnd = seed ^ (uint64_t)inferd_now_ns();
 	snprintf(j->id, sizeof j->id, "%s-%016llx", kind == INFERD_CHAT ? "chatcmpl" : "cmpl", (unsigned long long)rnd);
 	j->created = (long long)time(NULL);
@@ -651,6 +692,84 @@ static enum MHD_Result route(struct ctx *x, struct MHD_Connection *c, const char
 	}
 }
 
+/* ---- the arrival deadline ---- */
+
+static long long arrival_deadline(const struct ctx *x)
+{
+	return inferd_now_ns() + (long long)x->s->cfg.request_timeout_s * 1000000000LL;
+}
+
+static struct watch *find_watch(struct ctx *x, struct MHD_Connection *c)
+{
+	pthread_mutex_lock(&x->lock);
+	struct watch *w = x->watched;
+	while (w && w->conn != c)
+		w = w->next;
+	pthread_mutex_unlock(&x->lock);
+	return w;
+}
+
+/* A request arrived whole (the clock stops) or was answered (the next one's starts). */
+static void arrived(struct ctx *x, struct watch *w, bool next)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&x->lock);
+	w->arriving = next;
+	w->answered |= next;
+	w->deadline_ns = arrival_deadline(x);
+	pthread_mutex_unlock(&x->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct ctx *x = cls;
+	struct watch *w = *socket_context;
+	pthread_mutex_lock(&x->lock);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED && (w = calloc(1, sizeof *w))) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*w = (struct watch){ .conn = c, .fd = ci ? ci->connect_fd : -1, .arriving = true,
+				     .deadline_ns = arrival_deadline(x), .next = x->watched };
+		if (x->watched)
+			x->watched->prev = w;
+		x->watched = w;
+		*socket_context = w;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && w) {
+		/* before libmicrohttpd closes the descriptor: the reaper never shuts down a reused one */
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			x->watched = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		free(w);
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+static void *reaper_main(void *arg)
+{
+	struct ctx *x = arg;
+	pthread_mutex_lock(&x->lock);
+	while (!x->stopping) {
+		long long now = inferd_now_ns();
+		for (struct watch *w = x->watched; w; w = w->next)
+			if (w->arriving && now > w->deadline_ns && w->fd >= 0) {
+				w->arriving = false;
+				shutdown(w->fd, SHUT_RDWR);	/* its thread sees the end and closes it */
+				if (!w->answered)
+					reject(x->s, REJ_TIMEOUT);
+			}
+		struct timespec ts;
+		inferd_deadline(&ts, 250);
+		pthread_cond_timedwait(&x->stop, &x->lock, &ts);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *data, size_t *size, void **con_cls)
 {
@@ -663,10 +782,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!(cn = calloc(1, sizeof *cn)))
 			return MHD_NO;
 		*con_cls = cn;
+		cn->w = find_watch(x, c);
 		/* a declared length over the limit is refused before the body is read */
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
 			cn->too_large = true;
+			arrived(x, cn->w, false);
 			return route(x, c, url, method, cn);
 		}
 		return MHD_YES;
@@ -689,14 +810,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*size = 0;
 		return MHD_YES;
 	}
+	arrived(x, cn->w, false);
 	return route(x, c, url, method, cn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
 {
-	(void)cls, (void)c, (void)t;
+	(void)c, (void)t;
 	struct conn *cn = *con_cls;
 	if (cn) {
+		arrived(cls, cn->w, true);	/* the next request on this connection starts its clock */
 		free(cn->body);
 		free(cn);
 		*con_cls = NULL;
@@ -713,10 +836,17 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 int inferd_http_start(struct server *s, struct listener *l, const char *cert, const char *key, char *err,
 		      size_t errlen)
 {
-	struct ctx *x = malloc(sizeof *x);
+	struct ctx *x = calloc(1, sizeof *x);
 	if (!x)
 		return -ENOMEM;
-	*x = (struct ctx){ s, l };
+	x->s = s;
+	x->l = l;
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&x->stop, &ca);
+	pthread_condattr_destroy(&ca);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
 			 MHD_USE_POLL;
 	if (l->network)
@@ -729,6 +859,7 @@ int inferd_http_start(struct server *s, struct listener *l, const char *cert, co
 		{ MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.connection_timeout_s, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, MEMORY_PER_CONNECTION, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, x },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, x },
 		{ l->network ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cert },
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key },
 		{ MHD_OPTION_END, 0, NULL },
@@ -742,14 +873,30 @@ int inferd_http_start(struct server *s, struct listener *l, const char *cert, co
 		l->ctx = NULL;
 		return -EIO;
 	}
+	if (pthread_create(&x->reaper, NULL, reaper_main, x)) {
+		snprintf(err, errlen, "%s: no thread for the request deadline", l->name);
+		MHD_stop_daemon(l->mhd);
+		l->mhd = NULL;
+		free(x);
+		l->ctx = NULL;
+		return -EAGAIN;
+	}
 	return 0;
 }
 
 void inferd_http_stop(struct listener *l)
 {
+	struct ctx *x = l->ctx;
 	if (l->mhd)
 		MHD_stop_daemon(l->mhd);
 	l->mhd = NULL;
+	if (x) {
+		pthread_mutex_lock(&x->lock);
+		x->stopping = true;
+		pthread_cond_signal(&x->stop);
+		pthread_mutex_unlock(&x->lock);
+		pthread_join(x->reaper, NULL);
+	}
 	free(l->ctx);
 	l->ctx = NULL;
 }

@@ -35,6 +35,7 @@ struct inferd_config {
 	unsigned max_depth, max_messages;
 	size_t max_chars;		/* all the prompt's text together */
 	unsigned max_connections, per_ip_connections, connection_timeout_s;
+	unsigned request_timeout_s;	/* for a request to arrive whole */
 	char port_file[1024];		/* each listener's bound address written here */
 };
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -40,7 +41,7 @@ static const char usage[] =
 	"  listen (ADDR:PORT,...; default 127.0.0.1:8000) unix_socket (default /run/tb-inferd/inferd.sock)\n"
 	"  tls_cert tls_key api_keys (needed by any listener off loopback) open_health cors_origins\n"
 	"  queue max_body max_depth max_messages max_chars max_connections per_ip_connections\n"
-	"  connection_timeout port_file\n"
+	"  connection_timeout request_timeout port_file\n"
 	"--check: validate the config and exit.  keygen: print a new API key once and store its hash.\n";
 
 static int read_pem(const char *path, char **out, char *err, size_t errlen)
@@ -94,7 +95,8 @@ static int bind_tcp(const char *spec, char *name, size_t namelen, char *err, siz
 	    (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one)) ||
 	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, LISTEN_BACKLOG) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
-		snprintf(err, errlen, "listen %s: %s", spec, strerror(errno));
+		snprintf(err, errlen, "listen %s: %s%s", spec, strerror(errno),
+			 errno == EADDRINUSE ? " (another tb-inferd, or another program, listens there)" : "");
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -104,6 +106,25 @@ static int bind_tcp(const char *spec, char *name, size_t namelen, char *err, siz
 	return fd;
 }
 
+/* PATH.lock, held for the daemon's life (the descriptor is never closed):
+ * a second daemon on the same socket is refused and the first keeps it;
+ * the kernel drops a dead daemon's lock, and its stale socket is replaced. */
+static int lock_unix(const char *path, char *err, size_t errlen)
+{
+	char lock[sizeof ((struct sockaddr_un *)0)->sun_path + 8];
+	snprintf(lock, sizeof lock, "%s.lock", path);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (fd >= 0 && errno == EWOULDBLOCK)
+		snprintf(err, errlen, "unix_socket %s: another tb-inferd serves it (it holds %s)", path, lock);
+	else
+		snprintf(err, errlen, "unix_socket %s: %s: %s", path, lock, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
 static int bind_unix(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -111,7 +132,9 @@ static int bind_unix(const char *path, char *err, size_t errlen)
 	char dir[sizeof a.sun_path];
 	snprintf(dir, sizeof dir, "%s", path);
 	mkdir(dirname(dir), 0755);	/* /run/tb-inferd when systemd did not make it */
-	/* a socket left by an earlier run; anything else at the path stays */
+	if (lock_unix(path, err, errlen))
+		return -1;
+	/* a socket left by a dead daemon (the lock says none lives); anything else at the path stays */
 	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
@@ -383,6 +406,12 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);	/* every thread; main waits for them */
 
+	/* a waiting writer (a new or dead engine) goes before new readers */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->engine_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->status_lock, NULL);
 	pthread_condattr_t ca;

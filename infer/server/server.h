@@ -1,8 +1,12 @@
 /* The daemon's shared state: the generation thread (gen.c) and the HTTP
  * side (http.c) meet here.  One lock (lock) guards the queue and every
- * job's output; the engine belongs to the generation thread alone, and
- * /health, /v1/models and /metrics read only the atomics below.  Lock
- * order: lock, then status_lock. */
+ * job's output.  The generation thread alone opens, generates with and
+ * closes the engine; the HTTP side only tokenizes with it (tbinfer.h lets
+ * tbi_encode run beside a generation), under engine_lock taken for reading,
+ * which the generation thread takes for writing only to publish a new
+ * engine or withdraw a dead one (never while it loads one).  /health,
+ * /v1/models and /metrics read only the atomics below.  Lock order:
+ * engine_lock, lock, status_lock. */
 #ifndef TB_INFERD_SERVER_H
 #define TB_INFERD_SERVER_H
 
@@ -12,11 +16,15 @@
 #include "infer/server/inferd.h"
 
 enum engine_state { ENGINE_LOADING, ENGINE_READY, ENGINE_FAILED };
-enum reject { REJ_INVALID, REJ_CONTEXT, REJ_TOO_LARGE, REJ_QUEUE_FULL, REJ_UNAUTHORIZED, REJ_UNAVAILABLE, REJ_N };
+enum reject { REJ_INVALID, REJ_CONTEXT, REJ_TOO_LARGE, REJ_QUEUE_FULL, REJ_UNAUTHORIZED, REJ_UNAVAILABLE, REJ_TIMEOUT,
+	      REJ_N };
 
 struct job {
 	int refs;			/* the HTTP side's and the generation thread's */
 	struct inferd_request req;
+	int32_t *toks;			/* the prompt, tokenized by the HTTP side */
+	size_t ntoks;
+	unsigned engine_gen;		/* by this engine (a reopened one may have another vocabulary) */
 	char id[40];
 	long long created;
 	pthread_cond_t cond;		/* progress, or room in the text */
@@ -45,6 +53,9 @@ struct metrics {
 struct server {
 	struct inferd_config cfg;
 	struct inferd_keys keys;
+	pthread_rwlock_t engine_lock;
+	tbi_engine *engine;		/* NULL while none is open */
+	unsigned engine_gen;		/* counts the engines opened */
 	pthread_mutex_t lock;
 	pthread_cond_t work;		/* a job queued, or stopping */
 	struct job *head, *tail, *active;
@@ -72,6 +83,10 @@ void inferd_set_status(struct server *s, enum engine_state st, const char *fmt, 
 void *inferd_gen_main(void *server);
 /* A job for the queue: 0, or -EBUSY when the queue is full. */
 int inferd_submit(struct server *s, struct job *j);
+/* Tokenizes the job's prompt with e and checks it and max_tokens against
+ * the context: 0, or the HTTP status of the refusal, the job's error set
+ * (under s->lock: the job may be shared). */
+int inferd_prompt(struct server *s, tbi_engine *e, struct job *j);
 struct job *inferd_job_new(void);
 void inferd_job_put(struct server *s, struct job *j);	/* under no lock */
 

@@ -2,7 +2,8 @@
 """tb-inferd's tests as a client sees them (python3's own HTTP client and
 raw sockets): prints TAP lines for tests/server/serve.sh.
 
-  client.py PORT_FILE CHECK [ARGS]   CHECK: fields | limits | queue | cancel | stuck | metrics-text
+  client.py PORT_FILE CHECK [ARGS]
+  CHECK: fields | limits | queue | cancel | stuck | per-ip SOCKET | watch-health | metrics-text
 """
 import http.client
 import json
@@ -71,6 +72,7 @@ def metric(port, name):
 CHAT = "/v1/chat/completions"
 COMP = "/v1/completions"
 MSG = [{"role": "user", "content": "hello"}]
+ORIGIN = "http://laptop.example"		# serve.inc.sh's cors_origins
 
 
 def fields(port):
@@ -101,6 +103,7 @@ def fields(port):
         (CHAT, {"messages": [{"role": "user", "content": 5}]}, "messages"),
         (CHAT, {"messages": [{"role": "user"}]}, "messages"),
         (CHAT, {"messages": ["x"]}, "messages"),
+        (CHAT, {"messages": MSG * 1025}, "messages"),
         (CHAT, {}, "messages"),
         (CHAT, [1, 2], None),
         (COMP, {"prompt": 5}, "prompt"),
@@ -123,26 +126,36 @@ def fields(port):
     st, _, j, text = request(port, "POST", COMP, {"prompt": "the cat " * 60, "max_tokens": 2})
     ok(st == 400 and j["error"]["code"] == "context_length_exceeded", "a prompt longer than the context: "
        "context_length_exceeded", f"{st} {text[:300]}")
+    for path, body in ((COMP, {"prompt": "the cat " * 60, "stream": True}),
+                       (CHAT, {"messages": [{"role": "user", "content": "the cat " * 60}], "stream": True})):
+        st, h, j, text = request(port, "POST", path, body)
+        ok(st == 400 and h.get("Content-Type") == "application/json" and
+           j["error"]["code"] == "context_length_exceeded",
+           f"streamed, too long for the context: a plain 400 before any stream ({path})", f"{st} {h} {text[:300]}")
     st, _, j, text = request(port, "POST", COMP, {"prompt": "the cat", "max_tokens": 100000})
     ok(st == 400 and j["error"]["code"] == "context_length_exceeded", "max_tokens past the context's end: "
        "context_length_exceeded", f"{st} {text[:300]}")
     st, _, j, text = request(port, "POST", COMP, {"prompt": "the cat", "max_tokens": 1, "temperature": 0,
                                                   "some_future_field": {"x": [1]}, "logit_bias": {}})
     ok(st == 200 and j["usage"]["completion_tokens"] == 1, "unknown fields are ignored", f"{st} {text[:300]}")
+    acao = "Access-Control-Allow-Origin"
+    _, h, _, _ = request(port, "GET", "/v1/models", headers={"Origin": ORIGIN})
+    _, h2, _, _ = request(port, "GET", "/v1/models", headers={"Origin": "http://elsewhere.example"})
+    ok(h.get(acao) == ORIGIN and acao not in h2, "CORS headers for the listed origin only", (h, h2))
+    st, h, _, _ = request(port, "OPTIONS", CHAT, headers={"Origin": ORIGIN})
+    ok(st == 204 and h.get("Access-Control-Allow-Methods") == "POST", "  ... and its preflight", (st, h))
     st, _, j, _ = request(port, "GET", "/v2/nothing")
     ok(st == 404 and j["error"]["code"] == "not_found", "404 for an unknown path", st)
     st, h, j, _ = request(port, "GET", CHAT)
     ok(st == 405 and h.get("Allow") == "POST", "405 with Allow for GET on a POST endpoint", (st, h))
 
 
-def early_answer(port, body):
-    """POST a body the server may refuse before it has all of it (it answers
-    and closes, so sending the rest can fail): the status and text read."""
+def raw(port, data):
+    """Sends data on a socket of its own (the server may answer and close
+    before it has all of it, so sending can fail): the status and text read."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-    head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            "Content-Length: %d\r\nConnection: close\r\n\r\n" % (COMP, len(body))).encode()
     try:
-        sock.sendall(head + body)
+        sock.sendall(data)
     except (BrokenPipeError, ConnectionResetError):
         pass
     got = b""
@@ -163,7 +176,8 @@ def early_answer(port, body):
 def limits(port):
     """413 for a body over max_body, declared or chunked."""
     big = json.dumps({"prompt": "x" * (1200 * 1024)}).encode()
-    st, text = early_answer(port, big)
+    st, text = raw(port, ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %d\r\nConnection: close\r\n\r\n" % (COMP, len(big))).encode() + big)
     ok(st == 413 and '"request_too_large"' in text, "413 for a 1.2 MiB body", f"{st} {text[:200]}")
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     c.putrequest("POST", COMP)
@@ -225,6 +239,9 @@ def queue(port):
     st, h, j, text = request(port, "POST", COMP, {"prompt": "x", "max_tokens": 1})
     ok(st == 429 and "Retry-After" in h and j["error"]["code"] == "queue_full",
        "the third gets 429 with Retry-After", f"{st} {h} {text[:200]}")
+    st, _, j, text = request(port, "POST", COMP, {"prompt": "the cat " * 60, "stream": True})
+    ok(st == 400 and j["error"]["code"] == "context_length_exceeded",
+       "  ... but a prompt too long for the context gets its 400 at once, not a place in the queue", f"{st} {text[:200]}")
     waiting.settimeout(60)
     got = b""
     try:
@@ -256,43 +273,96 @@ def cancel(port):
     after = wait_metric(port, "tb_inferd_requests_cancelled_total", lambda v: v > before, 120)
     ok(after == before + 1, "the generation is cancelled once the client is gone", (before, after))
     g1 = metric(port, "tb_inferd_generated_tokens_total")
-    time.sleep(3)
+    time.sleep(1)
     g2 = metric(port, "tb_inferd_generated_tokens_total")
     ok(g1 == g2 and metric(port, "tb_inferd_requests_processing") == 0,
        "the tokens counter stops (nothing generates for it any more)", (g1, g2))
 
 
+class Dripper(threading.Thread):
+    """Sends head, then a byte every 0.3 s until the server closes the connection."""
+
+    def __init__(self, port, head):
+        super().__init__()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=0.3)
+        self.sock.sendall(head)
+        self.closed = self.answer = None
+        self.start()
+
+    def run(self):
+        end = time.time() + 60
+        while time.time() < end:
+            try:
+                self.sock.send(b"a")
+                got = self.sock.recv(100)
+                if got:
+                    self.answer = got[:40]
+                break
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        self.closed = time.time() < end
+        self.sock.close()
+
+
 def stuck(port):
-    """A reader that never reads and a body that trickles hold only their own connections."""
+    """Hostile clients hold only their own connections, each for a bounded time."""
+    before = metric(port, 'tb_inferd_rejected_total{reason="timeout"}')
     never = socket.socket()
     never.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     never.connect(("127.0.0.1", port))
     data = json.dumps({"prompt": "the cat", "max_tokens": 4, "stream": True}).encode()
     never.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
-    trickle = socket.create_connection(("127.0.0.1", port))
-    trickle.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
-    stop = threading.Event()
-
-    def drip():
-        while not stop.is_set():
-            try:
-                trickle.send(b" ")
-            except OSError:
-                return
-            time.sleep(0.5)
-    t = threading.Thread(target=drip)
-    t.start()
-    time.sleep(1)
+    body = Dripper(port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+    head = Dripper(port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     st, _, j, _ = request(port, "GET", "/health", timeout=10)
-    ok(st == 200, "/health answers while one client never reads and another trickles its body", st)
+    ok(st == 200, "/health answers while a client never reads, one trickles its body, one its headers", st)
     st, _, j, _ = request(port, "GET", "/v1/models", timeout=10)
     ok(st == 200 and j["data"], "/v1/models answers too", st)
-    stop.set()
-    t.join()
-    never.close()
-    trickle.close()
+    body.join()
+    head.join()
+    ok(body.closed and head.closed and body.answer is None and head.answer is None,
+       "the trickled body and headers are cut off at request_timeout", (body.closed, head.closed))
+    after = metric(port, 'tb_inferd_rejected_total{reason="timeout"}')
+    ok(None not in (before, after) and after == before + 2, "/metrics counts them as timeouts", (before, after))
+    never.settimeout(60)
+    got = b""
+    try:
+        while True:
+            part = never.recv(65536)
+            if not part:
+                break
+            got += part
+    except OSError as e:
+        got += str(e).encode()
+    ok(b"data: [DONE]" in got and got.endswith(b"\r\n0\r\n\r\n"), "the never-reading client is let go "
+       "(closed by the server)", got[-100:])
     p = wait_metric(port, "tb_inferd_requests_processing", lambda v: v == 0, 120)
-    ok(p == 0, "the never-read stream is let go", p)
+    ok(p == 0, "  ... and its generation is over", p)
+    big = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Big: %s\r\n" % (b"b" * 1000) * 400 + b"\r\n"
+    st, text = raw(port, big)
+    ok(st == 431, "400 KiB of headers: 431", f"{st} {text[:100]}")
+
+
+def per_ip(port, sock_path):
+    """per_ip_connections held open from one address: one more is turned away, the Unix socket still answers."""
+    held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(6)]
+    st, text = raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    ok(not isinstance(st, int), "one connection over per_ip_connections is closed unanswered", f"{st} {text[:100]}")
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(sock_path)
+    u.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+    got = u.recv(100)
+    ok(got.startswith(b"HTTP/1.1 503"), "  ... while the Unix socket answers", got)
+    for h in held:
+        h.close()
+    for _ in range(100):
+        st, _ = raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        if st == 503:
+            break
+        time.sleep(0.2)
+    ok(st == 503, "  ... and the port answers again once they close", st)
 
 
 def watch_health(port):

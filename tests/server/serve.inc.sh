@@ -1,9 +1,11 @@
-# tests/server's shared start: a box, the tiny model, an API key and a
+# tests/server's shared start: a box (its plant sped up), the tiny model, an API key and a
 # certificate; start_inferd starts the daemon (ENV... before it) and sets
 # port, tport and url.  Source after tap.sh.
 . "$TB_SRC/tests/tap.sh"
 . "$TB_SRC/tests/sim/box.inc.sh"
-start_box
+# the thermal plant 100 times faster than real time: a GPU that loses its
+# cooling reaches its limit in seconds
+out=$("$tb" sim start --speed 100 2>&1) || { not_ok "the box starts" "$out"; exit 1; }
 d=$(mktemp -d /tmp/tb-serve.XXXXXX)
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$d"; "$tb" sim stop >/dev/null 2>&1; rm -rf "$box_state"' EXIT
@@ -28,19 +30,21 @@ chmod 600 "$d/keys"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/tls.key" -out "$d/tls.crt" -days 2 -subj /CN=localhost \
   -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 || not_ok "openssl makes a certificate"
 
+# start_inferd [VAR=VALUE...]: the daemon with those in its environment and
+# $more after its options (the last of an option wins)
 start_inferd() {
+rm -f "$d/ports"
 env "$@" "$tb" sim run -- "$inferd" --config /dev/null "$m" --gpus 1 \
-  --context 128 --queue 1 --listen 127.0.0.1:0,0.0.0.0:0 --unix-socket "$d/inferd.sock" --tls-cert "$d/tls.crt" \
-  --tls-key "$d/tls.key" --api-keys "$d/keys" --hang-timeout-ms 2000 --connection-timeout 20 \
-  --port-file "$d/ports" >"$d/log" 2>&1 &
+  --context 128 --queue 1 --listen 127.0.0.1:${port:-0},0.0.0.0:0 --unix-socket "$d/inferd.sock" --tls-cert "$d/tls.crt" \
+  --tls-key "$d/tls.key" --api-keys "$d/keys" --hang-timeout-ms 2000 --connection-timeout 20 --request-timeout 2 \
+  --per-ip-connections 6 --cors-origins http://laptop.example --port-file "$d/ports" $more >>"$d/log" 2>&1 &
 pid=$!
 for i in $(seq 300); do [ -s "$d/ports" ] && break; sleep 0.1; done
 port=$(sed -n 's/^http 127.0.0.1://p' "$d/ports")
 tport=$(sed -n 's/^https 0.0.0.0://p' "$d/ports")
-[ -n "$port" ] && [ -n "$tport" ] && ok "the daemon listens (ports $port and $tport, chosen by the kernel)" ||
+[ -n "$port" ] && [ -n "$tport" ] && ok "the daemon listens (ports $port and $tport)" ||
   { not_ok "the daemon listens" "$(cat "$d/log")"; exit 1; }
 url="http://127.0.0.1:$port"
-
 }
 wait_ready() {
   for i in $(seq 600); do

@@ -2,7 +2,8 @@
 # tb-inferd on the simulated box, over loopback (serve.inc.sh starts it: a
 # tiny model on one GPU, context 128, queue 1, a plain listener, a Unix
 # socket and a 0.0.0.0 listener that must take TLS and an API key): the
-# refusals at start, loading to ready, the notifications, the API against
+# refusals at start, a load held by the box, a second daemon refused, a
+# SIGKILLed one's stale socket replaced, the notifications, the API against
 # tb generate, /metrics, every 400, 413.  serve_load.sh has the rest.
 . "$TB_SRC/tests/tap.sh"
 . "$TB_SRC/tests/server/serve.inc.sh"
@@ -17,8 +18,34 @@ out=$("$inferd" --config "$d/bad.conf" "$m" 2>&1); rc=$?
 out=$("$inferd" --config /dev/null "$m" --max-body 1x 2>&1); rc=$?
 [ $rc -eq 2 ] && contains "a bad option is named" '--max_body: max_body '"'"'1x'"'"': not a number' "$out" || not_ok "bad option" "status $rc: $out"
 
-# the daemon, with a test NOTIFY_SOCKET and a 2 s watchdog
-python3 - "$d/notify" "$d/notify.log" <<'EOF' &
+# a load held by the box: GPU 0's next copy queue hangs, and the hang
+# timeout is long, so the model stays loading as long as the test wants
+"$tb" sim fault 0 sdma-hang >/dev/null
+more="--hang-timeout-ms 600000 --request-timeout 600" start_inferd
+got=$(curl -s -w ' %{http_code}' "$url/health")
+contains "/health answers 503 'loading' while the model loads" '"status":"loading"' "$got"
+contains "  ... with the load's progress" '"progress":' "$got"
+got=$(curl -s -w ' %{http_code}' "$url/v1/completions" -d '{"prompt": "x"}')
+contains "a generation meanwhile gets 503 'loading'" '"code":"loading"}} 503' "$got"
+# a second daemon on the same socket or port is refused and the first keeps serving
+out=$(timeout 30 "$inferd" --config /dev/null "$m" --listen "" --unix-socket "$d/inferd.sock" 2>&1); rc=$?
+[ $rc -eq 1 ] && contains "a second daemon on the same Unix socket is refused" "another tb-inferd serves it" "$out" ||
+  not_ok "a second daemon on the socket" "status $rc: $out"
+out=$(timeout 30 "$inferd" --config /dev/null "$m" --listen "127.0.0.1:$port" --unix-socket "" 2>&1); rc=$?
+[ $rc -eq 1 ] && contains "a second daemon on the same port is refused" "Address already in use" "$out" ||
+  not_ok "a second daemon on the port" "status $rc: $out"
+got=$(curl -s --unix-socket "$d/inferd.sock" http://x/health)
+contains "  ... and the first one still answers on its socket" '"status":"loading"' "$got"
+got=$(curl -s "$url/health")
+contains "  ... and on its port" '"status":"loading"' "$got"
+tap_run "" $client per-ip "$d/inferd.sock"
+kill -KILL $pid; wait $pid 2>/dev/null
+"$tb" sim fault clear >/dev/null
+[ -S "$d/inferd.sock" ] && ! curl -s --unix-socket "$d/inferd.sock" http://x/health >/dev/null &&
+  ok "a SIGKILLed daemon leaves a stale socket" || not_ok "the stale socket"
+
+# the daemon again on the same port and socket, with a test NOTIFY_SOCKET and a 2 s watchdog
+python3 - "$d/notify" "$d/notify.log" <<'EOF2' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
@@ -30,18 +57,16 @@ with open(sys.argv[2], "a") as log:
             log.flush()
     except OSError:
         pass
-EOF
+EOF2
 npid=$!
 for i in $(seq 50); do [ -S "$d/notify" ] && break; sleep 0.1; done
-start_inferd NOTIFY_SOCKET="$d/notify" WATCHDOG_USEC=2000000
-# /health: 503 with the progress while loading, then 200
-first=$(curl -s -w ' %{http_code}' "$url/health")
-contains "/health answers 503 'loading' while the model loads and warms up" '"status":"loading"' "$first"
-contains "  ... with the load's progress" '"progress":' "$first"
+more= start_inferd NOTIFY_SOCKET="$d/notify" WATCHDOG_USEC=2000000
 wait_ready
+got=$(curl -s --unix-socket "$d/inferd.sock" http://x/health)
+contains "the stale socket is replaced: the Unix socket answers" '"status":"ok"' "$got"
 grep -q '^READY=1' "$d/notify.log" 2>/dev/null && ok "READY=1 reached the NOTIFY_SOCKET" ||
   not_ok "READY=1" "$(cat "$d/notify.log" 2>&1)"
-sleep 3
+for i in $(seq 100); do grep -q '^WATCHDOG=1' "$d/notify.log" && break; sleep 0.1; done
 grep -q '^WATCHDOG=1' "$d/notify.log" && ok "WATCHDOG=1 follows while both sides are alive" ||
   not_ok "WATCHDOG=1" "$(cat "$d/notify.log")"
 grep -q '^STATUS=ready' "$d/notify.log" && ok "STATUS= lines say what the daemon does" || not_ok "STATUS" "$(cat "$d/notify.log")"
@@ -87,8 +112,6 @@ equals "a stop string ends the text before it, finish_reason stop" "$stopped" "$
 got=$(curl -s "$url/v1/models" | python3 -c 'import json,sys; d=json.load(sys.stdin); m=d["data"][0]
 print(d["object"], m["id"], m["object"], "manifest_hash" in m, m["context_length"])')
 equals "/v1/models: the OpenAI list with the model's id, its pin and context" "list tiny-spm-f16 model True 128" "$got"
-got=$(curl -s --unix-socket "$d/inferd.sock" http://x/health)
-contains "the Unix socket answers" '"status":"ok"' "$got"
 
 tap_run "" $client metrics-text
 tap_run "" $client fields

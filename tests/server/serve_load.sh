@@ -1,7 +1,8 @@
 #!/bin/sh
 # tb-inferd under pressure, on its own box (serve.inc.sh starts it): 429 on
-# a full queue, keep-alive, a disconnect cancels, stuck clients hold nothing,
-# the TLS + key listener, a GPU hang mid-stream and the recovery.
+# a full queue, keep-alive, a disconnect cancels, hostile clients hold only
+# their own connections for a bounded time, the TLS + key listener, a GPU
+# hang mid-stream and the recovery, SIGKILL mid-stream and a restart.
 . "$TB_SRC/tests/tap.sh"
 . "$TB_SRC/tests/server/serve.inc.sh"
 start_inferd
@@ -52,8 +53,29 @@ equals "  ... and generates the same text again" "$want" "$got"
 got=$(curl -s "$url/metrics" | sed -n 's/^tb_inferd_gpu_failures_total //p')
 equals "/metrics counts the GPU failure" 1 "$got"
 
+# a GPU at its critical junction temperature, then cooled again
+"$tb" sim fault 3 thermal-runaway >/dev/null
+for i in $(seq 300); do got=$(curl -s -w ' %{http_code}' "$url/health"); [ "${got##* }" = 503 ] && break; sleep 0.1; done
+contains "a GPU over its thermal limit: /health 503 naming it" 'GPU card3 is over its thermal limit' "$got"
+"$tb" sim fault clear >/dev/null
+wait_ready
+
+# SIGKILL mid-stream: the client's stream ends without [DONE]; a new
+# daemon on the same port and socket generates the same text
+curl -sN "$url/v1/completions" -d '{"prompt": "the cat", "max_tokens": 40, "stream": true}' >"$d/kill.out" &
+cpid=$!
+for i in $(seq 300); do grep -q '"text"' "$d/kill.out" && break; sleep 0.1; done
+kill -KILL $pid; wait $pid 2>/dev/null
+wait $cpid
+grep -q '"text"' "$d/kill.out" && ! grep -q '\[DONE\]' "$d/kill.out" && ok "SIGKILL mid-stream: the stream ends unfinished" ||
+  not_ok "SIGKILL mid-stream" "$(tail -c 300 "$d/kill.out")"
+start_inferd
+wait_ready
+got=$(curl -s --unix-socket "$d/inferd.sock" http://x/v1/completions -d '{"prompt": "the cat", "max_tokens": 6, "temperature": 0}' |
+  python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["choices"][0]["text"]))')
+equals "  ... and the restarted daemon generates the same text, on the same socket" "$want" "$got"
+
 kill $pid; wait $pid; rc=$?
 pid=
 [ $rc -eq 0 ] && ! grep -q "ERROR: \(Address\|Undefined\|Leak\)Sanitizer" "$d/log" && ok "SIGTERM stops the daemon cleanly" ||
   not_ok "clean stop" "status $rc: $(tail -n 20 "$d/log")"
-

@@ -57,16 +57,21 @@ void inferd_deadline(struct timespec *ts, long ms)
 	}
 }
 
+void inferd_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
+
 struct job *inferd_job_new(void)
 {
 	struct job *j = calloc(1, sizeof *j);
 	if (!j)
 		return NULL;
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(&j->cond, &a);
-	pthread_condattr_destroy(&a);
+	inferd_cond_init(&j->cond);
 	j->refs = 1;
 	return j;
 }

@@ -842,11 +842,7 @@ int inferd_http_start(struct server *s, struct listener *l, const char *cert, co
 	x->s = s;
 	x->l = l;
 	pthread_mutex_init(&x->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&x->stop, &ca);
-	pthread_condattr_destroy(&ca);
+	inferd_cond_init(&x->stop);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
 			 MHD_USE_POLL;
 	if (l->network)

@@ -414,10 +414,7 @@ int main(int argc, char **argv)
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->status_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->work, &ca);
+	inferd_cond_init(&s->work);
 	atomic_store(&s->gen_alive_ns, inferd_now_ns());
 	atomic_store(&s->http_alive_ns, inferd_now_ns());
 	snprintf(s->reason, sizeof s->reason, "loading %s", s->cfg.model);

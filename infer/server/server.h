@@ -76,6 +76,7 @@ struct server {
 long long inferd_now_ns(void);
 /* ms from now on CLOCK_MONOTONIC, which every condition variable here uses */
 void inferd_deadline(struct timespec *ts, long ms);
+void inferd_cond_init(pthread_cond_t *c);	/* on CLOCK_MONOTONIC */
 void inferd_set_status(struct server *s, enum engine_state st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

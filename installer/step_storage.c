@@ -37,7 +37,7 @@
 #define MD_NAME_MAX 32			/* superblock 1.x set_name */
 #define PROBE_BLOCK (4u << 20)		/* one O_DIRECT read: two full stripes of 4 x 512 KiB */
 #define MIB (1024ull * 1024)
-#define FILE_MAX (1u << 20)
+#define FILE_MAX SETUP_MAX_FILE
 #define OUT_MAX 8192
 
 static const struct setup_key storage_keys[] = {
@@ -157,7 +157,7 @@ static bool mounted_here(const struct setup *s, const struct storage_run *sr)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	dev_t md;
+	dev_t md = 0;
 	return setup_path(s, sr->mount, path, sizeof path) == 0 && stat(path, &st) == 0 &&
 	       array_devno(sr->md_dev, &md) == 0 && st.st_dev == md;
 }
@@ -620,7 +620,7 @@ static bool found_by_uuid(const struct storage_run *sr, const char *uuid)
 {
 	char link[128];
 	struct stat st;
-	dev_t md;
+	dev_t md = 0;
 	snprintf(link, sizeof link, "/dev/disk/by-uuid/%s", uuid);
 	return stat(link, &st) == 0 && S_ISBLK(st.st_mode) && array_devno(sr->md_dev, &md) == 0 && st.st_rdev == md;
 }

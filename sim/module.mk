@@ -13,13 +13,13 @@ $(LIBEXEC)/tb-sim: $(call objs,sim/box/sim_cmd.c) $(LIB)/libtbsim.a
 simd_SRCS := sim/box/simd.c sim/box/gpu.c sim/box/sysfs.c sim/box/pci.c sim/box/klog.c sim/box/fault.c \
              sim/box/engines.c sim/box/ip_discovery.c sim/box/sensors.c sim/kmd/kfd.c sim/kmd/drm.c \
              sim/kmd/kfd_topology.c sim/kmd/vm.c sim/kmd/smi.c sim/kmd/queue.c \
-             sim/box/drives.c sim/box/nvme.c sim/box/md.c sim/box/blkfs.c sim/box/drive_io.c \
+             sim/box/drives.c sim/box/nvme.c sim/box/md.c sim/box/blkfs.c sim/box/drive_io.c sim/box/udev.c \
              sim/kmd/kfd_procfs.c
 # the box's block devices stand on files the daemon serves by FUSE (libfuse3)
 $(OBJ)/sim/box/blkfs.o: CFLAGS += $(call pcflags,fuse3)
 PROGS += $(BIN)/tb-simd
 $(BIN)/tb-simd: $(call objs,$(simd_SRCS)) $(LIB)/libtbsim.a $(LIB)/libtbgpu.a $(LIB)/libtbisa.a $(LIB)/libtbplant.a $(LIB)/libtbutil.a
-	$(link) -lm $(LIBS_XXHASH) $(call pc,fuse3)
+	$(link) -lm $(LIBS_XXHASH) $(call pc,fuse3) $(call pc,blkid)
 
 # The preloaded library goes into programs built without sanitizers (lspci,
 # sensors...): it is always built without them, position independent, and

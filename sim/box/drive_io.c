@@ -108,6 +108,8 @@ ssize_t drive_io(void *obj, char *buf, size_t len, uint64_t off, bool write)
 			return -EIO;
 	}
 	pace(d, len, write);
+	if (write)
+		atomic_store(&d->written, 1);
 	size_t done = 0;
 	while (done < len) {
 		ssize_t n = write ? pwrite(d->file_fd, buf + done, len - done, (off_t)(off + done))
@@ -128,7 +130,13 @@ int drive_sync(void *obj)
 	struct sim_drive *d = obj;
 	if (atomic_load(&d->gone))
 		return -EIO;
-	return fdatasync(d->file_fd) < 0 ? -errno : 0;
+	if (fdatasync(d->file_fd) < 0)
+		return -errno;
+	/* the tools that write metadata (mkfs, wipefs, mdadm) flush before
+	 * they close the device: udev's watch sees the close */
+	if (atomic_exchange(&d->written, 0))
+		drive_udev_change(d);
+	return 0;
 }
 
 uint64_t drive_size(void *obj)

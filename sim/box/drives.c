@@ -22,6 +22,7 @@
 #include "sim/box/drives.h"
 #include "sim/box/md.h"
 #include "sim/box/pci.h"
+#include "sim/box/udev.h"
 
 #define SAMSUNG_PCI_VENDOR 0x144d
 #define DRIVE_ROOT_BUS 0xc0		/* the drives' root complex: 0000:c0 */
@@ -304,6 +305,20 @@ static int dev_files(struct sim_box *b, const struct sim_drive *d)
 	return symlink(target, link) < 0 ? -errno : 0;
 }
 
+/* The links of the filesystem on the drive, from its blocks (its backing
+ * file, read on a description of its own: libblkid seeks).  A dead drive
+ * has none: udev's remove event drops them. */
+void drive_udev_change(struct sim_drive *d)
+{
+	char kname[24], self[64];
+	snprintf(kname, sizeof kname, "%sn1", d->name);
+	snprintf(self, sizeof self, "/proc/self/fd/%d", d->file_fd);
+	int fd = atomic_load(&d->gone) ? -1 : open(self, O_RDONLY | O_CLOEXEC);
+	udev_change(d->box, kname, fd);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* The drives' blocks: files the daemon serves (drive_io.c) at STATE/blk. */
 static struct blkfs *drive_fs;
 
@@ -323,6 +338,7 @@ int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen)
 		pthread_mutex_init(&d->lock, NULL);
 		d->bytes = bytes;
 		d->file_fd = -1;
+		d->box = b;
 		d->errors = calloc(DRIVE_ERROR_LOG, sizeof *d->errors);
 		b->ndrives = i + 1;
 		if (!d->errors) {
@@ -343,6 +359,10 @@ int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen)
 	int rc = blkfs_mount(&drive_fs, dir, files, SIM_DRIVES, err, errlen);
 	if (rc < 0)
 		return rc;
+	if ((rc = udev_start(b)) < 0) {
+		snprintf(err, errlen, "cannot make %s/dev/disk: %s", b->state, strerror(-rc));
+		return rc;
+	}
 	for (int i = 0; i < SIM_DRIVES; i++) {
 		struct sim_drive *d = &b->drive[i];
 		int fd = open(blkfs_path(drive_fs, (unsigned)i), O_RDWR | O_CLOEXEC);
@@ -365,6 +385,7 @@ int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: cannot build its files: %s", d->name, strerror(-rc));
 			return rc;
 		}
+		drive_udev_change(d);	/* coldplug: the "add" event */
 		klog("nvme %s: pci function %s", d->name, d->bdf);
 		klog("nvme %s: %s %s, %llu MiB, 1/0/0 default/read/poll queues", d->name, d->model, d->serial,
 		     (unsigned long long)(bytes >> 20));
@@ -429,7 +450,11 @@ void drives_tick(struct sim_box *b)
 				sysfs_write(b, ns, "stat", "%s", line);
 			fclose(f);
 		}
+		/* a writer that closed without flushing: udev's watch saw it */
+		if (atomic_exchange(&d->written, 0))
+			drive_udev_change(d);
 	}
+	md_udev_tick(b);
 }
 
 int drive_temperature_mc(const struct sim_drive *d)
@@ -508,6 +533,7 @@ int drives_fault(struct sim_box *b, const char *target, const char *kind, const 
 		ctrl_files(b, d, "dead");
 		pci_files(b, d);
 		md_drive_gone(b, d->index);
+		drive_udev_change(d);
 		klog("nvme %s: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff", d->name);
 		klog("nvme %s: Removing after probe failure status: -19", d->name);
 		snprintf(msg, len, "%s: dropped off the bus", d->name);
@@ -517,6 +543,7 @@ int drives_fault(struct sim_box *b, const char *target, const char *kind, const 
 		drive_fault_clear_io(d);
 		ctrl_files(b, d, "live");
 		pci_files(b, d);
+		drive_udev_change(d);
 		snprintf(msg, len, "%s: faults cleared", d->name);
 	} else {
 		snprintf(msg, len, "unknown drive fault '%s' (thermal, gone, media-error, slow or clear)", kind);

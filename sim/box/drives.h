@@ -51,6 +51,8 @@ struct sim_drive {
 	int nmedia;			/* injected: LBA ranges whose reads fail */
 	uint64_t media_lo[DRIVE_MEDIA_RANGES], media_hi[DRIVE_MEDIA_RANGES];
 	atomic_int slow;		/* injected: bandwidth divided by this (0 or 1: none) */
+	atomic_int written;		/* written since its contents were last probed (udev's watch) */
+	struct sim_box *box;
 	uint64_t busy_until_ns;		/* slow: when the transfers so far end */
 };
 
@@ -64,6 +66,8 @@ int loop_attach(int file_fd, unsigned block_size, const char *file_name, int *fd
 struct sim_drive *drive_by_instance(struct sim_box *b, int instance);
 /* Refresh the live files (temperature, I/O statistics). */
 void drives_tick(struct sim_box *b);
+/* udev's "change" event for the drive: its filesystem links made again. */
+void drive_udev_change(struct sim_drive *d);
 /* Its composite temperature now (an injected thermal fault above the critical limit). */
 int drive_temperature_mc(const struct sim_drive *d);
 /* Sectors and I/Os the drive's block device has done (its loop device's stat). */

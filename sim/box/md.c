@@ -36,11 +36,13 @@
 #include "sim/box/drives.h"
 #include "sim/box/md.h"
 #include "sim/box/sensors.h"
+#include "sim/box/udev.h"
 
 #define MD_NAME "md0"
 #define MD_DIR "devices/virtual/block/" MD_NAME
 #define MD_MAX_MEMBERS SIM_DRIVES
 #define SB_BYTES 4096			/* superblock 1.x with up to 1920 roles */
+#define SECTOR_BYTES 512		/* the members' logical blocks: O_DIRECT's unit */
 #define SB_1_2_OFFSET_SECTORS 8		/* 1.2: 4 KiB from the start; 1.1: at the start */
 #define ROLE_SPARE 0xffff
 
@@ -73,6 +75,7 @@ static struct {
 	struct md_member m[MD_MAX_MEMBERS];
 	struct md_member *by_slot[MD_MAX_MEMBERS];
 
+	atomic_int written;		/* written since its contents were last probed */
 	int loop_fd, loop_nr;		/* md0's block device, over STATE/md/md0 */
 	struct blkfs *fs;
 } M = { .lock = PTHREAD_RWLOCK_INITIALIZER, .loop_fd = -1, .loop_nr = -1 };
@@ -124,12 +127,57 @@ static ssize_t array_io(char *buf, size_t len, uint64_t off, bool write)
 	return (ssize_t)done;
 }
 
+/* udev's "change" event for md0 (63-md-raid-arrays.rules): the links of
+ * the filesystem on a running array, none on a stopped one.  Its blocks
+ * are read through its FUSE file, as the loop device reads them, with no
+ * lock held: those reads take the array's lock themselves. */
+static void udev_md0(void)
+{
+	pthread_rwlock_rdlock(&M.lock);
+	bool active = M.state == MD_ACTIVE;
+	pthread_rwlock_unlock(&M.lock);
+	int fd = active ? open(blkfs_path(M.fs, 0), O_RDONLY | O_CLOEXEC) : -1;
+	udev_change(M.box, MD_NAME, fd);
+	if (fd >= 0)
+		close(fd);
+}
+
+void md_udev_tick(struct sim_box *b)
+{
+	(void)b;
+	if (M.box && M.fs && atomic_exchange(&M.written, 0))
+		udev_md0();
+}
+
+/* A read of md0's file that is not in whole sectors (a reader other than
+ * the loop device: the box's udev probing it), through a bounce buffer of
+ * the sectors around it: the members take O_DIRECT sectors only. */
+static ssize_t read_unaligned(char *buf, size_t len, uint64_t off)
+{
+	uint64_t lo = off / SECTOR_BYTES * SECTOR_BYTES;
+	uint64_t span = (off + len + SECTOR_BYTES - 1) / SECTOR_BYTES * SECTOR_BYTES - lo;
+	char *tmp = aligned_alloc(SB_BYTES, (span + SB_BYTES - 1) / SB_BYTES * SB_BYTES);
+	if (!tmp)
+		return -ENOMEM;
+	ssize_t n = array_io(tmp, (size_t)span, lo, false);
+	if (n >= 0) {
+		uint64_t skip = off - lo, got = (uint64_t)n > skip ? (uint64_t)n - skip : 0;
+		n = (ssize_t)(got < len ? got : len);
+		memcpy(buf, tmp + skip, (size_t)n);
+	}
+	free(tmp);
+	return n;
+}
+
 /* md0's blocks, as its loop device reads and writes them. */
 static ssize_t md0_io(void *obj, char *buf, size_t len, uint64_t off, bool write)
 {
 	(void)obj;
+	if (write)
+		atomic_store(&M.written, 1);
 	pthread_rwlock_rdlock(&M.lock);
-	ssize_t n = array_io(buf, len, off, write);
+	ssize_t n = !write && (off % SECTOR_BYTES || len % SECTOR_BYTES) ? read_unaligned(buf, len, off)
+									 : array_io(buf, len, off, write);
 	pthread_rwlock_unlock(&M.lock);
 	return n;
 }
@@ -144,6 +192,8 @@ static int md0_sync(void *obj)
 		if (M.m[i].fd >= 0 && fdatasync(M.m[i].fd) < 0)
 			err = -errno;
 	pthread_rwlock_unlock(&M.lock);
+	if (!err && atomic_exchange(&M.written, 0))
+		udev_md0();
 	return err;
 }
 
@@ -694,8 +744,10 @@ long md_ioctl(struct conn *c, unsigned long req, uint64_t arg, void *data, uint3
 		publish();
 	uint64_t bytes = M.state == MD_ACTIVE ? M.array_sectors << 9 : 0;
 	pthread_rwlock_unlock(&M.lock);
-	if (changed && (req == RUN_ARRAY || req == STOP_ARRAY))
+	if (changed && (req == RUN_ARRAY || req == STOP_ARRAY)) {
 		resize_disk(bytes);
+		udev_md0();	/* the array's change event: its filesystem's links come or go */
+	}
 	return rc;
 }
 

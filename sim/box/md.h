@@ -21,6 +21,8 @@ void md_release(struct sim_box *b);
 /* The md ioctls on a block device "/dev/block/MAJ:MIN" (the preload sends them). */
 int md_open(struct conn *c, const char *path);
 long md_ioctl(struct conn *c, unsigned long req, uint64_t arg, void *data, uint32_t size, uint32_t *copy_out);
+/* udev's watch of md0: a write not flushed since is probed (the box's tick). */
+void md_udev_tick(struct sim_box *b);
 /* A drive dropped off the bus: a running array with it as a member is broken. */
 void md_drive_gone(struct sim_box *b, int drive);
 size_t md_status_json(struct sim_box *b, char *out, size_t len);

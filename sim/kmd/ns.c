@@ -322,7 +322,13 @@ static int place_box_devices(const char *from_dir, const char *to_dir, int depth
 		struct stat st;
 		if (lstat(from, &st) < 0)
 			continue;
-		if (S_ISDIR(st.st_mode)) {
+		if (S_ISDIR(st.st_mode) && !strcmp(to, "/dev/disk")) {
+			/* udev's links (by-id, by-uuid, by-label) change while
+			 * programs run (mkfs makes a by-uuid link): the box's
+			 * directory itself, so every run sees them as they change */
+			if (ensure_dir(to) < 0 || bind(from, to, 1, err, len) < 0)
+				rc = fail(err, len, "cannot place /dev/disk: %s", strerror(errno));
+		} else if (S_ISDIR(st.st_mode)) {
 			if (depth > 0 && ensure_dir(to) == 0)
 				rc = place_box_devices(from, to, depth - 1, err, len);
 		} else if (S_ISBLK(st.st_mode)) {

@@ -97,7 +97,7 @@ static void add_running_array(struct stg_inventory *inv, const char *uuid, const
 	snprintf(a->uuid, sizeof a->uuid, "%s", uuid);
 	for (unsigned k = 0; k < n; k++) {
 		a->member[a->nmembers++] = members[k];
-		snprintf(inv->disk[members[k]].holder, sizeof inv->disk[0].holder, "%s", a->name);
+		memcpy(inv->disk[members[k]].holder, a->name, sizeof a->name);
 	}
 }
 

@@ -20,6 +20,7 @@
 
 #include "installer/setup.h"
 #include "installer/storage.h"
+#include "util/tbutil.h"
 
 #define SECTOR 512
 #define MD_SB_BYTES 4096		/* superblock 1.x with its role table */
@@ -28,22 +29,26 @@
 #define MD_ROLE_FAULTY 0xfffe
 #define MAX_DEPTH 8			/* partitions on md on dm...: more is a loop */
 #define MAX_MD 128
+#define SYSFS_ATTR_MAX 4096		/* a sysfs attribute is one page */
 
-/* A small sysfs file, without its newline: 0, or negative errno. */
+/* A small sysfs file's first line, without trailing blanks: 0, or
+ * negative errno (libtbutil's bounded reader: a regular file only). */
 static int read_attr(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, len - 1);
-	int e = errno;
-	close(fd);
-	if (n < 0)
-		return -e;
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+	struct tb_lines lines;
+	char *line;
+	int rc = tb_lines_open(&lines, path, SYSFS_ATTR_MAX, len - 1);
+	if (rc < 0)
+		return rc;
+	rc = tb_lines_next(&lines, &line);
+	buf[0] = '\0';
+	if (rc > 0)
+		snprintf(buf, len, "%s", line);
+	tb_lines_close(&lines);
+	size_t n = strlen(buf);
+	while (n > 0 && buf[n - 1] == ' ')
 		buf[--n] = '\0';
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 static int read_attrf(char *buf, size_t len, const char *fmt, const char *a, const char *b)

@@ -21,9 +21,11 @@ mkdir -p "$root"
 # in SCRIPT, the target root is mounted from the boot drive, as on the appliance
 on_box() { timeout 120 "$tb" sim run -- sh -c "mount /dev/nvme4n1 '$root' && $1" 2>&1; }
 setup() { printf '"%s" setup %s --root "%s" --config "%s/%s"' "$tb" "$1" "$root" "$t" "${2:-setup.conf}"; }
-printf '[storage]\nprobe_floor_mbps = 1\nprobe_mib = 64\n' >"$t/setup.conf"
-printf '[storage]\nprobe_floor_mbps = 1000000\nprobe_mib = 64\n' >"$t/floor.conf"
-printf '[storage]\nprobe_floor_mbps = 1\nprobe_mib = 64\nwipe = S6B0NL0T000103\n' >"$t/wipe.conf"
+# the steps after storage are other tests' business
+others='[setup]\nskip = power, fans, services, access, final\n'
+printf "$others[storage]\nprobe_floor_mbps = 1\nprobe_mib = 64\n" >"$t/setup.conf"
+printf "$others[storage]\nprobe_floor_mbps = 1000000\nprobe_mib = 64\n" >"$t/floor.conf"
+printf "$others[storage]\nprobe_floor_mbps = 1\nprobe_mib = 64\nwipe = S6B0NL0T000103\n" >"$t/wipe.conf"
 cat >"$t/fstab" <<'EOF'
 # /etc/fstab: static file system information.
 UUID=0a1b2c3d-0000-4000-8000-000000000001 / ext4 errors=remount-ro 0 1

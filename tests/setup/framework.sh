@@ -33,7 +33,8 @@ sed -n 's/^#\([a-z_]* = .*\)$/\1/p; /^\[/p' "$t/defaults.conf" >"$t/all.conf"
 out=$("$tb" setup config --check --config "$t/all.conf" 2>&1); rc=$?
 [ $rc -eq 0 ] && contains "every default, set explicitly, is valid" "valid" "$out" || not_ok "all defaults" "$rc $out"
 bad() { # bad NAME TEXT EXPECTED: the config TEXT is refused with EXPECTED
-  printf '%b' "$2" >"$t/bad.conf"
+  # (on the host, the storage step would refuse: its drives are the box's)
+  case $2 in *"[setup]"*) printf '%b' "$2" ;; *) printf '%b[setup]\nskip = storage\n' "$2" ;; esac >"$t/bad.conf"
   out=$("$tb" setup plan --root "$t" --config "$t/bad.conf" 2>&1); rc=$?
   [ $rc -eq 1 ] && contains "$1" "$3" "$out" || not_ok "$1" "status $rc: $out"
 }
@@ -65,7 +66,8 @@ root="$t/root"
 # six RX 7900 XTX at their minimum caps need more than one 120 V / 15 A
 # outlet gives on current kernels: this box's circuit is 240 V / 16 A; no
 # SSH key to install; the diag at the end has its own test (services.sh)
-printf '[power]\noutlet_volts = 240\noutlet_amps = 16\n[access]\nssh_keys = %s/none/*\n[final]\nrun_diag = no\n' "$t" >"$root/etc/tb/setup.conf"
+# the data drives by serial: a root on the host has no boot drive on the box
+printf '[storage]\ndrives = S6B0NL0T000101, S6B0NL0T000102, S6B0NL0T000103, S6B0NL0T000104\nprobe_floor_mbps = 1\n[power]\noutlet_volts = 240\noutlet_amps = 16\n[access]\nssh_keys = %s/none/*\n[final]\nrun_diag = no\n' "$t" >"$root/etc/tb/setup.conf"
 fixture=$(cd "$root" && find . | sort)
 setup() { "$tb" sim run -- "$tb" setup "$@" --root "$root"; }
 out=$(setup plan 2>&1); rc=$?
@@ -116,7 +118,7 @@ equals "status: the system step failed" "failed" "$(setup status --json | python
 out=$(setup apply 2>&1); rc=$?
 equals "after the fault is cleared, apply is done again" 0 $rc
 # a config that expects another box: 8 GPUs
-printf '[system]\ngpus = 8\n[power]\noutlet_volts = 240\noutlet_amps = 16\n' >"$t/eight.conf"
+printf '[system]\ngpus = 8\n[power]\noutlet_volts = 240\noutlet_amps = 16\n[setup]\nskip = storage\n' >"$t/eight.conf"
 out=$("$tb" sim run -- "$tb" setup plan --root "$root" --config "$t/eight.conf" 2>&1); rc=$?
 [ $rc -eq 1 ] && contains "a GPU count other than the config's is a finding" "6 GPUs found, 8 expected" "$out" ||
   not_ok "gpu count" "status $rc: $out"

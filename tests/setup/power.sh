@@ -13,7 +13,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$state"' EXIT
 root="$state/root"
 mkdir -p "$root/etc/tb"
-three='[system]\ngpus = 3\n[setup]\nskip = fans, services, access, final\n'
+three='[system]\ngpus = 3\n[setup]\nskip = storage, fans, services, access, final\n'
 printf "$three" >"$root/etc/tb/setup.conf"
 conf="$root/etc/tb/power.conf"
 out=$("$tb" sim start --gpus 3 2>&1) || { not_ok "the box starts" "$out"; exit 1; }

@@ -23,7 +23,7 @@ ssh-keygen -q -t ed25519 -N '' -C factory -f "$root/etc/ssh/ssh_host_ed25519_key
 factory=$(ssh-keygen -l -f "$root/etc/ssh/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
 cat >"$t/setup.conf" <<EOF
 [setup]
-skip = power, fans
+skip = storage, power, fans
 [access]
 ssh_keys = $t/media/*/tb/authorized_keys
 [final]
@@ -113,7 +113,7 @@ out=$(setup apply 2>&1); rc=$?
 equals "... authorized_keys has both, once each" 2 "$(grep -c . "$root/home/tb/.ssh/authorized_keys")"
 
 # an owner with no key anywhere, and no terminal to paste one on: said, never waited for
-printf '[access]\nowner = carol\nssh_keys = %s/none/*\n[final]\nrun_diag = no\n[setup]\nskip = power, fans\n' "$t" >"$t/carol.conf"
+printf '[access]\nowner = carol\nssh_keys = %s/none/*\n[final]\nrun_diag = no\n[setup]\nskip = storage, power, fans\n' "$t" >"$t/carol.conf"
 out=$(timeout 120 "$tb" sim run -- "$tb" setup apply --root "$root" --config "$t/carol.conf" </dev/null 2>&1); rc=$?
 [ $rc -eq 0 ] && contains "no key and no terminal: the apply goes on and says so" "no SSH key for carol" "$out" ||
   not_ok "no key, no terminal" "status $rc: $out"
@@ -140,16 +140,16 @@ out=$(ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" "$TB_BUILD/bin/tb-inferd" --co
 [ $rc -eq 0 ] && ok "tb-inferd --check accepts the config, keys and certificate" || not_ok "tb-inferd --check" "$rc $out"
 out=$(setup apply "$t/net.conf" 2>&1); rc=$?
 [ $rc -eq 0 ] && contains "a second apply with TLS: 0 changed" "apply: 0 changed" "$out" || not_ok "tls second apply" "$rc $out"
-printf '[services]\nlisten = 0.0.0.0:8443\napi_keys = none\n[setup]\nskip = power, fans\n' >"$t/open.conf"
+printf '[services]\nlisten = 0.0.0.0:8443\napi_keys = none\n[setup]\nskip = storage, power, fans\n' >"$t/open.conf"
 before=$(tree "$root" | grep -v -e ledger.json -e tb-setup.log)
 out=$(setup apply "$t/open.conf" 2>&1); rc=$?
 equals "a network port without API keys is refused (exit 2)" 2 $rc
 contains "... naming the config line" "open.conf:2: listen 0.0.0.0:8443 opens a network port" "$out"
 equals "... and nothing changed" "$before" "$(tree "$root" | grep -v -e ledger.json -e tb-setup.log)"
-printf '[services]\nlisten = 127.0.0.1:8000\napi_keys = none\n[setup]\nskip = power, fans\n' >"$t/local.conf"
+printf '[services]\nlisten = 127.0.0.1:8000\napi_keys = none\n[setup]\nskip = storage, power, fans\n' >"$t/local.conf"
 out=$(setup plan "$t/local.conf" 2>&1); rc=$?
 [ $rc -eq 0 ] && ok "no keys with loopback listeners only is allowed" || not_ok "loopback without keys" "$rc $out"
-printf '[services]\nlisten = localhost:80\n[setup]\nskip = power, fans\n' >"$t/badlisten.conf"
+printf '[services]\nlisten = localhost:80\n[setup]\nskip = storage, power, fans\n' >"$t/badlisten.conf"
 out=$(setup plan "$t/badlisten.conf" 2>&1); rc=$?
 [ $rc -eq 1 ] && contains "a listen address that is not numeric: FILE:LINE" "badlisten.conf:2: listen 'localhost:80'" "$out" ||
   not_ok "bad listen" "$rc $out"
@@ -171,7 +171,7 @@ out=$(systemd-analyze verify --man=no "$t/units/bad.service" 2>&1)
 contains "systemd-analyze verify reports a bad unit (the check can fail)" "Failed to parse service type" "$out"
 
 # ---- the final check: tb diag on the box's GPUs (two of them, three tests: short) ----
-printf '[access]\nssh_keys = %s\n[final]\ngpus = 0,2\ntests = queues,fence,gemm\n[setup]\nskip = power, fans\n' "$t/media/*/tb/authorized_keys" >"$t/diag.conf"
+printf '[access]\nssh_keys = %s\n[final]\ngpus = 0,2\ntests = queues,fence,gemm\n[setup]\nskip = storage, power, fans\n' "$t/media/*/tb/authorized_keys" >"$t/diag.conf"
 out=$(setup apply "$t/diag.conf" 2>&1); rc=$?
 [ $rc -eq 0 ] && contains "the final check on a healthy box passes, summarised" \
   "tb diag --level quick on 2 GPUs: 6 passed, 0 failed" "$out" || not_ok "final healthy" "status $rc: $out"
@@ -188,6 +188,6 @@ contains "... named with its address, test and status" "GPU 2 (0000:43:00.0) que
 contains "... in the step's error" "tb diag failed: GPU 2 queues HANG" "$out"
 case $out in *"GPU 0 (0000:03:00.0)"*) not_ok "the healthy GPU is not named" "$out" ;; *) ok "the healthy GPU is not named" ;; esac
 "$tb" sim fault clear >/dev/null
-printf '[final]\ngpus = 0,,2\n[setup]\nskip = power, fans\n' >"$t/badgpus.conf"
+printf '[final]\ngpus = 0,,2\n[setup]\nskip = storage, power, fans\n' >"$t/badgpus.conf"
 out=$(setup plan "$t/badgpus.conf" 2>&1); rc=$?
 [ $rc -eq 1 ] && contains "a malformed GPU list: FILE:LINE" "badgpus.conf:2: gpus '0,,2'" "$out" || not_ok "bad gpus" "$rc $out"

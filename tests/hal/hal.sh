@@ -7,6 +7,10 @@ start_box
 co="$TB_BUILD/gpu/tests/sim/box_kernels.co"
 tap_run "" "$tb" sim run -- "$TB_BUILD/tests/test_hal" "$co" "$tb" "$TB_BUILD/gpu/tests/hal/hal_kernels.co"
 tap_run "" "$tb" sim run -- "$TB_BUILD/tests/test_drv" "$co" "$TB_BUILD/gpu/tests/hal/huge_scratch.co"
+# the driver's failure state under ThreadSanitizer (threads racing to see a
+# hang), blind to the preload's own synchronization (see tsan.supp)
+tap_run "threads: " env TSAN_OPTIONS="suppressions=$TB_SRC/tests/hal/tsan.supp" \
+  "$tb" sim run -- "$TB_BUILD/tests/test_drv_threads" "$co"
 # the README's commands, from another directory: the example and tb bench
 # find the kernels the build installs relative to the library and program
 build_abs=$(cd "$TB_BUILD" && pwd)

@@ -164,27 +164,27 @@ static void *libc_symbol(const char *name)
 
 typedef void *dlsym_fn(void *, const char *);
 typedef void *dlvsym_fn(void *, const char *, const char *);
-static dlsym_fn *libc_dlsym_fn;
-static dlvsym_fn *libc_dlvsym_fn;
+static void *libc_dlsym_fn, *libc_dlvsym_fn;
 
-static dlsym_fn *libc_dlsym(void)
+/* libc's definition of name, looked up once into *slot */
+static void *libc_lazy(void **slot, const char *name)
 {
-	dlsym_fn *f = __atomic_load_n(&libc_dlsym_fn, __ATOMIC_ACQUIRE);
+	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	if (!f) {
-		f = (dlsym_fn *)libc_symbol("dlsym");
-		__atomic_store_n(&libc_dlsym_fn, f, __ATOMIC_RELEASE);
+		f = libc_symbol(name);
+		__atomic_store_n(slot, f, __ATOMIC_RELEASE);
 	}
 	return f;
 }
 
+static dlsym_fn *libc_dlsym(void)
+{
+	return (dlsym_fn *)libc_lazy(&libc_dlsym_fn, "dlsym");
+}
+
 static dlvsym_fn *libc_dlvsym(void)
 {
-	dlvsym_fn *f = __atomic_load_n(&libc_dlvsym_fn, __ATOMIC_ACQUIRE);
-	if (!f) {
-		f = (dlvsym_fn *)libc_symbol("dlvsym");
-		__atomic_store_n(&libc_dlvsym_fn, f, __ATOMIC_RELEASE);
-	}
-	return f;
+	return (dlvsym_fn *)libc_lazy(&libc_dlvsym_fn, "dlvsym");
 }
 
 /* The definition that comes after the preload's: libc's, for our callers. */

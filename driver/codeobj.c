@@ -573,7 +573,8 @@ int tb_codeobj_parse(const void *data, size_t size, struct tb_codeobj **out, cha
 int tb_codeobj_load_file(const char *path, struct tb_codeobj **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* without blocking: a FIFO's open would wait for a writer forever */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return tb_fail(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
 	struct stat st;

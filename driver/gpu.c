@@ -18,8 +18,9 @@
 #include "driver/internal.h"
 
 #define TOPOLOGY "/sys/class/kfd/kfd/topology/nodes"
-/* the uapi header spells it (1 << 31), which is not a valid int */
-#define KFD_ALLOC_WRITABLE 0x80000000u
+/* KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE: the uapi header spells it (1 << 31),
+ * which overflows int */
+#define KFD_ALLOC_WRITABLE (1u << 31)
 
 int tb_kfd_ioctl(int fd, unsigned long request, void *arg)
 {
@@ -59,16 +60,41 @@ static bool property(const char *props, const char *name, unsigned long long *va
  * waves when it preempts them), sized as KFD expects it for RDNA: every
  * CU's VGPRs, SGPRs, LDS and hardware registers, a control stack of 12
  * bytes per wave, and 32 bytes per wave for the debugger. */
+/* The sizes by kfd_queue.c's names (RDNA: gfx10 and later). */
+enum {
+	VGPR_SIZE_PER_CU_GFX11 = 0x60000,	/* gfx1100, gfx1101, gfx1151: 1.5x the VGPRs */
+	VGPR_SIZE_PER_CU = 0x40000,
+	SGPR_SIZE_PER_CU = 0x4000,
+	LDS_SIZE_PER_CU = 0x10000,
+	HWREG_SIZE_PER_CU = 0x1000,
+	CNTL_STACK_BYTES_PER_WAVE = 12,
+	CNTL_STACK_END_BYTES = 8,		/* the control stack's end marker */
+	SIZEOF_HSA_USER_CONTEXT_SAVE_AREA_HEADER = 40,
+	DEBUGGER_BYTES_PER_WAVE = 32,
+	DEBUGGER_BYTES_ALIGN = 64,
+	CWSR_PAGE = 4096,
+};
+
+static uint64_t align_up(uint64_t v, uint64_t to)
+{
+	return (v + to - 1) / to * to;
+}
+
 static void cwsr_sizes(struct tb_gpu_info *gi, uint32_t gfx_version, uint32_t xcc, uint32_t waves_per_cu)
 {
 	uint32_t cus = gi->cu_count / xcc, waves = cus * waves_per_cu;
-	uint32_t vgpr = gfx_version / 100 == 1100 || gfx_version / 100 == 1101 || gfx_version / 100 == 1151 ? 0x60000 : 0x40000;
-	uint64_t wg_data = ((uint64_t)(vgpr + 0x4000 + 0x10000 + 0x1000) * cus + 4095) & ~4095ull;
-	uint32_t ctl = (12 * waves + 8 + 40 + 4095) & ~4095u;
+	uint32_t major_minor = gfx_version / 100;
+	uint32_t vgpr = major_minor == 1100 || major_minor == 1101 || major_minor == 1151 ? VGPR_SIZE_PER_CU_GFX11
+											   : VGPR_SIZE_PER_CU;
+	uint64_t wg_data = align_up((uint64_t)(vgpr + SGPR_SIZE_PER_CU + LDS_SIZE_PER_CU + HWREG_SIZE_PER_CU) * cus,
+				    CWSR_PAGE);
+	uint32_t ctl = (uint32_t)align_up((uint64_t)CNTL_STACK_BYTES_PER_WAVE * waves + CNTL_STACK_END_BYTES +
+						  SIZEOF_HSA_USER_CONTEXT_SAVE_AREA_HEADER,
+					  CWSR_PAGE);
 	gi->num_xcc = xcc;
 	gi->cwsr_ctl_stack_bytes = ctl;
 	gi->cwsr_ctx_bytes = (uint32_t)wg_data + ctl;
-	gi->cwsr_debug_bytes = (waves * 32 + 63) & ~63u;
+	gi->cwsr_debug_bytes = (uint32_t)align_up((uint64_t)DEBUGGER_BYTES_PER_WAVE * waves, DEBUGGER_BYTES_ALIGN);
 }
 
 static int node_info(uint32_t node, struct tb_gpu_info *gi, char *err, size_t len)

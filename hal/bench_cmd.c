@@ -7,6 +7,11 @@
  *       rounds, with the fastest and slowest round (the spread).
  *   tb bench copy [--json] [--gpu N] [--mib N]
  *       host -> VRAM through SDMA and through CPU writes to the BAR.
+ *   tb bench launch [--json] [--gpu N] [--rounds N] [--code-object FILE]
+ *       GPU time of a small kernel's first launch on a new queue of a new
+ *       program, and of its third launch on that queue (tinygrad's
+ *       measurement: GPU timestamps before and after the dispatch), each the
+ *       median of the rounds, with the fastest and slowest.
  *
  * Host CPU time is the thread's (CLOCK_THREAD_CPUTIME_ID): the cost the
  * runtime pays, without the GPU's execution.  During each measured span
@@ -146,6 +151,65 @@ static int bench_dispatch(tbh_device *dev, const char *co, int json)
 	return 0;
 }
 
+/* One launch of k between two GPU timestamps; its GPU time in us. */
+static int timed_launch(tbh_queue *q, const tbh_kernel *k, const struct add_args *args, tbh_signal *t0, tbh_signal *t1,
+			tbh_signal *done, uint64_t v, double *us)
+{
+	uint32_t grid[3] = { 64, 1, 1 }, block[3] = { 64, 1, 1 };
+	if (tbh_queue_timestamp(q, t0) || tbh_queue_exec(q, k, args, sizeof *args, grid, block) ||
+	    tbh_queue_timestamp(q, t1) || tbh_queue_signal(q, done, v) || tbh_queue_submit(q) ||
+	    tbh_signal_wait(done, v, TIMEOUT_MS))
+		return -1;
+	*us = (double)(tbh_signal_timestamp_ns(t1) - tbh_signal_timestamp_ns(t0)) / 1000.0;
+	return 0;
+}
+
+enum { LAUNCHES_PER_QUEUE = 3, MAX_ROUNDS = 1000 };
+
+/* Each round: a new program and a new compute queue, then three launches. */
+static int bench_launch(tbh_device *dev, const char *co, int rounds, int json)
+{
+	tbh_signal *t0, *t1, *done;
+	tbh_buffer *buf;
+	if (tbh_signal_create(dev, 0, &t0) || tbh_signal_create(dev, 0, &t1) || tbh_signal_create(dev, 0, &done) ||
+	    tbh_buffer_alloc(dev, 64 * 4, TBH_MEMORY_DEVICE, &buf))
+		return die("setup");
+	struct add_args args = { tbh_buffer_address(buf), tbh_buffer_address(buf), tbh_buffer_address(buf), 64 };
+	double first[MAX_ROUNDS], third[MAX_ROUNDS];
+	uint64_t v = 0;
+	for (int r = 0; r < rounds; r++) {
+		tbh_program *prog;
+		const tbh_kernel *k;
+		tbh_queue *q;
+		if (tbh_program_load_file(dev, co, &prog) || tbh_program_kernel(prog, "add", &k) ||
+		    tbh_queue_create(dev, TBH_QUEUE_COMPUTE, &q))
+			return die("a new program and queue");
+		double us[LAUNCHES_PER_QUEUE];
+		for (int i = 0; i < LAUNCHES_PER_QUEUE; i++)
+			if (timed_launch(q, k, &args, t0, t1, done, ++v, &us[i]))
+				return die("launching");
+		first[r] = us[0];
+		third[r] = us[LAUNCHES_PER_QUEUE - 1];
+		tbh_queue_destroy(q);
+		tbh_program_free(prog);
+	}
+	struct spread f = spread_of(first, rounds), t = spread_of(third, rounds);
+	if (json)
+		printf("{\"first_launch_us\": %.1f, \"first_launch_us_min\": %.1f, \"first_launch_us_max\": %.1f, "
+		       "\"third_launch_us\": %.1f, \"third_launch_us_min\": %.1f, \"third_launch_us_max\": %.1f, "
+		       "\"rounds\": %d}\n",
+		       f.median, f.min, f.max, t.median, t.min, t.max, rounds);
+	else
+		printf("first launch on a new queue:  %8.1f us GPU time, median of %d rounds (%.1f..%.1f; target <= 100)\n"
+		       "third launch on that queue:   %8.1f us GPU time, median of %d rounds (%.1f..%.1f)\n",
+		       f.median, rounds, f.min, f.max, t.median, rounds, t.min, t.max);
+	tbh_buffer_free(buf);
+	tbh_signal_destroy(done);
+	tbh_signal_destroy(t1);
+	tbh_signal_destroy(t0);
+	return 0;
+}
+
 /* The installed kernels, relative to this program (build/libexec/tb). */
 static const char *default_code_object(char *buf, size_t len)
 {
@@ -198,7 +262,26 @@ static int bench_copy(tbh_device *dev, uint64_t mib, int json)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tb bench dispatch [--json] [--gpu N] [--code-object FILE]\n"
-		   "       tb bench copy [--json] [--gpu N] [--mib N]\n");
+		   "       tb bench copy [--json] [--gpu N] [--mib N]\n"
+		   "       tb bench launch [--json] [--gpu N] [--rounds N] [--code-object FILE]\n"
+		   "dispatch: host CPU per submitted dispatch and per replayed one (engine held)\n"
+		   "copy:     host -> VRAM bandwidth through SDMA and the BAR (--mib 1..16384, default 256)\n"
+		   "launch:   GPU time of a small kernel's first launch on a new queue, and its third\n"
+		   "          (--rounds 1..1000, default 8)\n");
+}
+
+/* An option's value: all of it a decimal number within [min, max]. */
+static int parse_option(const char *name, const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = s[0] >= '0' && s[0] <= '9' ? strtol(s, &end, 10) : 0;
+	if (s[0] < '0' || s[0] > '9' || *end || errno || v < min || v > max) {
+		fprintf(stderr, "tb bench: --%s takes a whole number from %ld to %ld, not '%s'\n", name, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -206,25 +289,32 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },	    { "gpu", required_argument, NULL, 'g' },
 		{ "code-object", required_argument, NULL, 'c' }, { "mib", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },	    { NULL, 0, NULL, 0 },
+		{ "rounds", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
-	int json = 0, gpu = 0, c;
-	long mib = 256;
+	int json = 0, c;
+	long mib = 256, gpu = 0, rounds = 8;
 	char co_buf[PATH_MAX];
 	const char *co = NULL;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
-		case 'g': gpu = atoi(optarg); break;
+		case 'g': if (parse_option("gpu", optarg, 0, 63, &gpu)) return 2; break;
 		case 'c': co = optarg; break;
-		case 'm': mib = atol(optarg); break;
+		case 'm': if (parse_option("mib", optarg, 1, 16384, &mib)) return 2; break;
+		case 'r': if (parse_option("rounds", optarg, 1, MAX_ROUNDS, &rounds)) return 2; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc - 1 || (strcmp(argv[optind], "dispatch") && strcmp(argv[optind], "copy")) || mib < 1 ||
-	    mib > 16384) {
+	const char *what = optind < argc ? argv[optind] : NULL;
+	if (!what || (strcmp(what, "dispatch") && strcmp(what, "copy") && strcmp(what, "launch"))) {
+		fprintf(stderr, "tb bench: %s\n", what ? "unknown benchmark" : "which benchmark?");
 		usage(stderr);
+		return 2;
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "tb bench: unexpected argument '%s'\n", argv[optind + 1]);
 		return 2;
 	}
 	if (!co && !(co = default_code_object(co_buf, sizeof co_buf))) {
@@ -232,9 +322,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	tbh_device *dev;
-	if (tbh_device_open(gpu, &dev))
+	if (tbh_device_open((int)gpu, &dev))
 		return die("opening the GPU");
-	int rc = !strcmp(argv[optind], "dispatch") ? bench_dispatch(dev, co, json) : bench_copy(dev, (uint64_t)mib, json);
+	int rc = !strcmp(what, "dispatch") ? bench_dispatch(dev, co, json)
+		 : !strcmp(what, "copy")   ? bench_copy(dev, (uint64_t)mib, json)
+					   : bench_launch(dev, co, (int)rounds, json);
 	tbh_device_close(dev);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include <linux/raid/md_u.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -80,14 +81,14 @@ static bool table_is_mine(void)
 /* The preload stands in for dlsym too (a lookup in libc's handle must find
  * the preload's functions), so libc's dlsym and dlvsym are found without
  * calling either: in libc's dynamic symbol table, through its GNU hash
- * table, as the dynamic linker itself looks symbols up. */
-struct elf_lookup {
-	const char *name;
-	void *found;
-};
-
-/* A sanitizer's runtime looks its own functions up through dlsym before it
- * can forward str* calls: this path calls nothing it intercepts. */
+ * table, as the dynamic linker itself looks symbols up.
+ *
+ * A sanitizer's runtime looks its own functions up through dlsym while it
+ * initialises, before its interceptors can forward anything: ThreadSanitizer
+ * intercepts pthread_once and dl_iterate_phdr, and AddressSanitizer the
+ * str* functions.  This path therefore calls no function at all: libc is
+ * found on the dynamic linker's list of loaded objects (_r_debug), and the
+ * lookup's result published with atomics (looking up twice is harmless). */
 static bool same_name(const char *a, const char *b)
 {
 	while (*a && *a == *b)
@@ -108,13 +109,13 @@ static bool is_libc(const char *path)
 }
 
 /* A dynamic-section pointer: relocated in place on x86-64, else relative. */
-static const void *dyn_ptr(const struct dl_phdr_info *info, ElfW(Addr) p)
+static const void *dyn_ptr(ElfW(Addr) base, ElfW(Addr) p)
 {
-	return (const void *)(p >= info->dlpi_addr ? p : info->dlpi_addr + p);
+	return (const void *)(p >= base ? p : base + p);
 }
 
-static void *gnu_hash_lookup(const struct dl_phdr_info *info, const ElfW(Sym) *syms, const char *strs,
-			     const uint32_t *ht, const char *name)
+static void *gnu_hash_lookup(ElfW(Addr) base, const ElfW(Sym) *syms, const char *strs, const uint32_t *ht,
+			     const char *name)
 {
 	uint32_t nbuckets = ht[0], symoffset = ht[1], bloom_size = ht[2];
 	const ElfW(Addr) *bloom = (const ElfW(Addr) *)(const void *)&ht[4];
@@ -129,67 +130,72 @@ static void *gnu_hash_lookup(const struct dl_phdr_info *info, const ElfW(Sym) *s
 		uint32_t ch = chain[i - symoffset];
 		const ElfW(Sym) *sym = &syms[i];
 		if ((ch | 1) == (h | 1) && sym->st_value && sym->st_shndx != SHN_UNDEF && same_name(strs + sym->st_name, name))
-			return (void *)(info->dlpi_addr + sym->st_value);
+			return (void *)(base + sym->st_value);
 		if (ch & 1)
 			break;
 	}
 	return NULL;
 }
 
-static int find_in_libc(struct dl_phdr_info *info, size_t size, void *arg)
+/* name in one loaded object's dynamic symbol table, or NULL */
+static void *object_symbol(const struct link_map *m, const char *name)
 {
-	(void)size;
-	struct elf_lookup *l = arg;
-	if (!info->dlpi_name || !is_libc(info->dlpi_name))
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
-			continue;
-		const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-		const ElfW(Sym) *syms = NULL;
-		const char *strs = NULL;
-		const uint32_t *ht = NULL;
-		for (; d->d_tag != DT_NULL; d++) {
-			if (d->d_tag == DT_SYMTAB)
-				syms = dyn_ptr(info, d->d_un.d_ptr);
-			else if (d->d_tag == DT_STRTAB)
-				strs = dyn_ptr(info, d->d_un.d_ptr);
-			else if (d->d_tag == DT_GNU_HASH)
-				ht = dyn_ptr(info, d->d_un.d_ptr);
-		}
-		if (syms && strs && ht)
-			l->found = gnu_hash_lookup(info, syms, strs, ht, l->name);
-		return 1;
+	const ElfW(Sym) *syms = NULL;
+	const char *strs = NULL;
+	const uint32_t *ht = NULL;
+	for (const ElfW(Dyn) *d = m->l_ld; d && d->d_tag != DT_NULL; d++) {
+		if (d->d_tag == DT_SYMTAB)
+			syms = dyn_ptr(m->l_addr, d->d_un.d_ptr);
+		else if (d->d_tag == DT_STRTAB)
+			strs = dyn_ptr(m->l_addr, d->d_un.d_ptr);
+		else if (d->d_tag == DT_GNU_HASH)
+			ht = dyn_ptr(m->l_addr, d->d_un.d_ptr);
 	}
-	return 0;
+	return syms && strs && ht ? gnu_hash_lookup(m->l_addr, syms, strs, ht, name) : NULL;
 }
 
 static void *libc_symbol(const char *name)
 {
-	struct elf_lookup l = { name, NULL };
-	dl_iterate_phdr(find_in_libc, &l);
-	return l.found;
+	for (const struct link_map *m = _r_debug.r_map; m; m = m->l_next)
+		if (m->l_name && is_libc(m->l_name))
+			return object_symbol(m, name);
+	return NULL;
 }
 
-static void *(*libc_dlsym)(void *, const char *);
-static void *(*libc_dlvsym)(void *, const char *, const char *);
-static pthread_once_t dl_once = PTHREAD_ONCE_INIT;
+typedef void *dlsym_fn(void *, const char *);
+typedef void *dlvsym_fn(void *, const char *, const char *);
+static void *libc_dlsym_fn, *libc_dlvsym_fn;
 
-static void find_libc_dl(void)
+/* libc's definition of name, looked up once into *slot */
+static void *libc_lazy(void **slot, const char *name)
 {
-	libc_dlsym = (void *(*)(void *, const char *))libc_symbol("dlsym");
-	libc_dlvsym = (void *(*)(void *, const char *, const char *))libc_symbol("dlvsym");
+	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (!f) {
+		f = libc_symbol(name);
+		__atomic_store_n(slot, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+static dlsym_fn *libc_dlsym(void)
+{
+	return (dlsym_fn *)libc_lazy(&libc_dlsym_fn, "dlsym");
+}
+
+static dlvsym_fn *libc_dlvsym(void)
+{
+	return (dlvsym_fn *)libc_lazy(&libc_dlvsym_fn, "dlvsym");
 }
 
 /* The definition that comes after the preload's: libc's, for our callers. */
 static void *next_symbol(const char *name)
 {
-	return libc_dlsym ? libc_dlsym(RTLD_NEXT, name) : NULL;
+	dlsym_fn *f = libc_dlsym();
+	return f ? f(RTLD_NEXT, name) : NULL;
 }
 
 static void resolve(void)
 {
-	pthread_once(&dl_once, find_libc_dl);
 	real_open = next_symbol("open");
 	real_openat = next_symbol("openat");
 	real_close = next_symbol("close");
@@ -212,7 +218,6 @@ static void resolve(void)
 	pthread_atfork(NULL, NULL, forked_child);
 }
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char socket_dir[4096];
 
 /* Where the daemon listens.  A sanitizer runtime may call into us before
@@ -234,7 +239,31 @@ static void init(void)
 	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
 }
 
-#define INIT() pthread_once(&once, init)
+/* The preload's set-up runs once, on the first call a program makes into
+ * it.  That may be a sanitizer runtime's own call while it initialises
+ * (ThreadSanitizer's symbolizer maps memory and opens files before its
+ * pthread_once interceptor can run), so the once is made of atomics, not
+ * pthread_once.  A second thread arriving meanwhile waits for the first. */
+enum { ONCE_NEW, ONCE_RUNNING, ONCE_DONE };
+static int init_state = ONCE_NEW;
+
+static void init_once(void)
+{
+	int state = ONCE_NEW;
+	if (__atomic_compare_exchange_n(&init_state, &state, ONCE_RUNNING, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		init();
+		__atomic_store_n(&init_state, ONCE_DONE, __ATOMIC_RELEASE);
+		return;
+	}
+	while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != ONCE_DONE)
+		sched_yield();
+}
+
+#define INIT() \
+	do { \
+		if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != ONCE_DONE) \
+			init_once(); \
+	} while (0)
 
 /* ---- device files --------------------------------------------------------------- */
 
@@ -1313,21 +1342,21 @@ static void *preload_function(const char *name, void *found)
 
 EXPORT void *dlsym(void *handle, const char *name)
 {
-	pthread_once(&dl_once, find_libc_dl);
-	if (!libc_dlsym)
+	dlsym_fn *f = libc_dlsym();
+	if (!f)
 		return NULL;
 	/* libc finds the caller from its return address: a sibling call keeps it */
 	if (handle == RTLD_NEXT)
-		return libc_dlsym(handle, name);
-	return preload_function(name, libc_dlsym(handle, name));
+		return f(handle, name);
+	return preload_function(name, f(handle, name));
 }
 
 EXPORT void *dlvsym(void *handle, const char *name, const char *version)
 {
-	pthread_once(&dl_once, find_libc_dl);
-	if (!libc_dlvsym)
+	dlvsym_fn *f = libc_dlvsym();
+	if (!f)
 		return NULL;
 	if (handle == RTLD_NEXT)
-		return libc_dlvsym(handle, name, version);
-	return preload_function(name, libc_dlvsym(handle, name, version));
+		return f(handle, name, version);
+	return preload_function(name, f(handle, name, version));
 }

@@ -7,6 +7,10 @@ start_box
 co="$TB_BUILD/gpu/tests/sim/box_kernels.co"
 tap_run "" "$tb" sim run -- "$TB_BUILD/tests/test_hal" "$co" "$tb" "$TB_BUILD/gpu/tests/hal/hal_kernels.co"
 tap_run "" "$tb" sim run -- "$TB_BUILD/tests/test_drv" "$co" "$TB_BUILD/gpu/tests/hal/huge_scratch.co"
+# the driver's failure state under ThreadSanitizer (threads racing to see a
+# hang), blind to the preload's own synchronization (see tsan.supp)
+tap_run "threads: " env TSAN_OPTIONS="suppressions=$TB_SRC/tests/hal/tsan.supp" \
+  "$tb" sim run -- "$TB_BUILD/tests/test_drv_threads" "$co"
 # the README's commands, from another directory: the example and tb bench
 # find the kernels the build installs relative to the library and program
 build_abs=$(cd "$TB_BUILD" && pwd)
@@ -38,6 +42,19 @@ bad=$(printf '%s\n' "$out" | grep -c '^not ok')
   not_ok "the binding under ASan/UBSan" "status $rc: $(printf '%s\n' "$out" | grep -E 'not ok|ERROR|SUMMARY|runtime error' | head -n 8)"
 out=$(cd / && "$build_abs/bin/tb" sim run -- "$build_abs/bin/tb" bench dispatch --json 2>&1)
 contains "tb bench dispatch runs from any directory with the installed kernels" '"submit_ns"' "$out"
+out=$("$tb" sim run -- "$tb" bench launch --json --rounds 2 2>&1)
+contains "tb bench launch measures a first launch on a new queue" '"first_launch_us"' "$out"
+# its numbers are parsed strictly: no 1 MiB for 1e99, no GPU 0 for x
+for bad in "copy --mib 1e99:--mib takes a whole number from 1 to 16384, not '1e99'" \
+           "copy --mib 0:--mib takes a whole number from 1 to 16384, not '0'" \
+           "dispatch --gpu x:--gpu takes a whole number from 0 to 63, not 'x'" \
+           "launch --rounds 3abc:--rounds takes a whole number from 1 to 1000, not '3abc'" \
+           "dispatch extra:unexpected argument 'extra'"; do
+  args=${bad%%:*}
+  out=$("$tb" bench $args 2>&1); rc=$?
+  [ $rc -eq 2 ] && contains "tb bench $args is refused with the reason" "tb bench: ${bad#*:}" "$out" ||
+    not_ok "tb bench $args is refused (status 2)" "status $rc: $out"
+done
 # a program built with the README's pkg-config line runs without LD_LIBRARY_PATH
 app=$(mktemp -d /tmp/tb-hal-app.XXXXXX)
 cat >"$app/app.c" <<'EOF'

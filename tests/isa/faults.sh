@@ -88,3 +88,10 @@ expect 2 "an i32 below its range" "'-2147483649' is not a valid i32" "$tb" emu "
 expect 2 "a buffer size with a second 0x" "buf:0x0x10" "$tb" emu "$co" trap --grid 1 --block 1 --arg buf:0x0x10
 expect 2 "an extra argument is refused" "tb emu: unexpected argument 'extra'" \
   "$tb" emu "$co" trap extra --grid 1 --block 1 --arg buf:4
+# the code object's reader refuses what is no regular file, and a FIFO
+# without waiting in open() for a writer that never comes
+mkfifo "$tmp/fifo"
+expect 2 "a FIFO as the code object is refused, not waited on" "$tmp/fifo is not a regular file" \
+  timeout 20 "$tb" emu "$tmp/fifo" trap --grid 1 --block 1 --arg buf:4
+expect 2 "/dev/zero as the code object is refused" "/dev/zero is not a regular file" \
+  "$tb" emu /dev/zero trap --grid 1 --block 1 --arg buf:4

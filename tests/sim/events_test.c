@@ -259,6 +259,15 @@ static void mes_hang(uint32_t gpu0)
 	      "the kernel log says MES failed to respond to REMOVE_QUEUE");
 	vram_lost_counter(0, &lost1);
 	check(lost1 == lost0 + 1, "VRAM is lost once (%u -> %u)", lost0, lost1);
+	/* the process itself hears of the reset: KFD signals its hw-exception
+	 * event (kfd_signal_reset_event), which the driver's next wait takes */
+	struct tb_signal *s = NULL;
+	int w = tb_signal_create(g, 0, &s);
+	w = w ? w : tb_signal_wait(s, 1, EVENT_WAIT_MS);
+	const char *why = tb_gpu_failure(g);
+	check(w == -EIO && why && strstr(why, "hardware exception: GPU reset, VRAM lost"),
+	      "the process gets the hw-exception event: a reset with VRAM lost (%d: %s)", w, why ? why : "no failure");
+	tb_signal_destroy(s);
 	tb_queue_destroy(keep);
 	tb_gpu_close(g);
 	/* the reset brought MES back: queues come and go again */

@@ -126,6 +126,7 @@ static int read_config(const struct setup *s, struct step_run *r, struct storage
 	snprintf(sr->mount, sizeof sr->mount, "%s", mount);
 	snprintf(sr->label, sizeof sr->label, "%s", label);
 	snprintf(sr->name, sizeof sr->name, "%s", name);
+	snprintf(sr->want.name, sizeof sr->want.name, "%s", name);
 	return SETUP_OK;
 }
 

@@ -42,6 +42,7 @@ struct stg_disk {
 	int md_level, md_raid_disks, md_role;	/* role -1: spare */
 	unsigned md_chunk_kib, md_minor_version;
 	char md_uuid[STG_UUID_LEN];	/* "aabbccdd:..." as mdadm prints it */
+	char md_name[33];		/* the superblock's set_name: "homehost:name" */
 };
 
 /* One md array the kernel has (/sys/block/mdN). */
@@ -73,6 +74,7 @@ struct stg_want {
 	char wipe[STG_MAX_LIST][STG_SERIAL_LEN];	/* may be wiped though they carry signatures */
 	unsigned nwipe;
 	unsigned count, chunk_kib;
+	char name[33];			/* the array's name: an unfinished one of ours carries it */
 };
 
 enum stg_verb {

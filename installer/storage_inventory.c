@@ -242,6 +242,7 @@ static void read_md_superblock(const char *dev, struct stg_disk *d)
 		d->md_chunk_kib = le32toh(sb->chunksize) / 2;
 		d->md_role = role == MD_ROLE_SPARE || role == MD_ROLE_FAULTY ? -1 : role;
 		md_uuid_text(sb->set_uuid, d->md_uuid, sizeof d->md_uuid);
+		snprintf(d->md_name, sizeof d->md_name, "%.32s", (const char *)sb->set_name);
 	}
 	free(buf);
 	close(fd);

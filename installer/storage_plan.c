@@ -211,6 +211,33 @@ static int adopt_or_assemble(const struct stg_inventory *inv, struct stg_plan *p
 	return 0;
 }
 
+/* Whether d's only signature is the md superblock of an array this step
+ * began and did not finish: named as the config names the array (mdadm's
+ * "homehost:name"), with fewer members on the drives than its raid_disks,
+ * all of them among the chosen ones.  A RAID0 missing a member holds
+ * nothing readable; what it is is our own mdadm --create cut short. */
+static bool own_unfinished_array(const struct stg_inventory *inv, const struct stg_want *w, const int *chosen,
+				 unsigned n, const struct stg_disk *d)
+{
+	if (!d->md_member || (d->fstype[0] && strcmp(d->fstype, "linux_raid_member")) || d->pttype[0] || !w->name[0])
+		return false;
+	const char *colon = strchr(d->md_name, ':');
+	if (strcmp(colon ? colon + 1 : d->md_name, w->name))
+		return false;
+	unsigned members = 0;
+	for (unsigned i = 0; i < inv->ndisks; i++) {
+		if (!inv->disk[i].md_member || !stg_uuid_equal(inv->disk[i].md_uuid, d->md_uuid))
+			continue;
+		bool among = false;
+		for (unsigned k = 0; k < n && !among; k++)
+			among = chosen[k] == (int)i;
+		if (!among)
+			return false;
+		members++;
+	}
+	return d->md_raid_disks > 0 && members < (unsigned)d->md_raid_disks;
+}
+
 /* A new array: count drives, each free and blank or listed in wipe. */
 static int plan_create(const struct stg_inventory *inv, const struct stg_want *w, struct stg_plan *p)
 {
@@ -269,7 +296,7 @@ static int plan_create(const struct stg_inventory *inv, const struct stg_want *w
 			return refuse(p, "%s has no /dev/disk/by-id name: it cannot be chosen by serial",
 				      describe(d, who, sizeof who));
 		if (has_signature(d)) {
-			if (!d->serial[0] || !listed(d, w->wipe, w->nwipe))
+			if ((!d->serial[0] || !listed(d, w->wipe, w->nwipe)) && !own_unfinished_array(inv, w, chosen, n, d))
 				return refuse(p, "%s carries %s%s%s: it is not wiped unless its serial is listed in "
 						 "[storage] wipe", describe(d, who, sizeof who),
 					      d->fstype[0] ? d->fstype : "", d->fstype[0] && d->pttype[0] ? " and " : "",

@@ -127,6 +127,14 @@ static const char *unsafe(const struct stg_inventory *inv, const struct stg_want
 	for (unsigned k = 0; k < p->nmembers; k++) {
 		const struct stg_disk *d = &inv->disk[p->member[k]];
 		bool blank = !d->fstype[0] && !d->pttype[0] && !d->md_member;
+		/* or only the superblock of our own array cut short: named as the
+		 * config names it, fewer members than it was made for */
+		unsigned with_uuid = 0;
+		for (unsigned i = 0; i < inv->ndisks; i++)
+			with_uuid += inv->disk[i].md_member && !strcmp(inv->disk[i].md_uuid, d->md_uuid);
+		const char *colon = strchr(d->md_name, ':');
+		blank |= w->name[0] && d->md_member && !d->pttype[0] && with_uuid < (unsigned)d->md_raid_disks &&
+			 !strcmp(colon ? colon + 1 : d->md_name, w->name);
 		bool wiped = false;
 		for (unsigned j = 0; j < p->nwipe; j++)
 			wiped |= p->wipe[j] == p->member[k];
@@ -188,6 +196,24 @@ static void test_fixed(void)
 	check(rc == 0 && p.verb == STG_CREATE && p.nwipe == 1 && p.wipe[0] == 2, "listed in wipe: it is wiped first");
 	snprintf(inv.disk[2].holder, sizeof inv.disk[2].holder, "dm-0");
 	check(stg_plan(&inv, &w, &p) == SETUP_REFUSED, "listed in wipe but held by dm-0: refused");
+
+	/* our own mdadm --create cut short: two of four superblocks written */
+	box(&inv);
+	want_auto(&w);
+	snprintf(w.name, sizeof w.name, "raid");
+	for (int i = 0; i < 2; i++) {
+		make_member(&inv.disk[i], "11111111:22222222:33333333:44444444", i, 4, 512);
+		snprintf(inv.disk[i].md_name, sizeof inv.disk[i].md_name, "appliance:raid");
+	}
+	rc = stg_plan(&inv, &w, &p);
+	check(rc == 0 && p.verb == STG_CREATE && p.nwipe == 2 && !unsafe(&inv, &w, &p),
+	      "our own array cut short (2 of 4 superblocks, named raid): wiped and made again");
+	snprintf(inv.disk[1].md_name, sizeof inv.disk[1].md_name, "nas:backup");
+	check(stg_plan(&inv, &w, &p) == SETUP_REFUSED, "an unfinished array of another name is refused");
+	snprintf(inv.disk[1].md_name, sizeof inv.disk[1].md_name, "appliance:raid");
+	make_member(&inv.disk[4], "11111111:22222222:33333333:44444444", 2, 4, 512);
+	snprintf(inv.disk[4].md_name, sizeof inv.disk[4].md_name, "appliance:raid");
+	check(stg_plan(&inv, &w, &p) == SETUP_REFUSED, "one with a member outside the chosen drives is refused");
 
 	box(&inv);
 	want_auto(&w);

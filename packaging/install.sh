@@ -99,12 +99,17 @@ for co in "$build"/share/tb/*.co; do
 done
 
 # ---- libraries: headers, static archives, pkg-config files ----
+# the .pc files name their directories from ${prefix}, as pkg-config
+# files do (a prefix redefined moves them all)
+relative_to_prefix() { case $1 in "$prefix"/*) echo "\${prefix}/${1#"$prefix"/}" ;; *) echo "$1" ;; esac; }
+pc_libdir=$(relative_to_prefix "$libdir")
+pc_includedir=$(relative_to_prefix "$includedir")
 for l in $LIBRARIES; do
 	name=${l%%:*} dir=${l#*:}
 	put 0644 "$src/$dir/$name.h" "$includedir/tb"
 	put 0644 "$build/lib/lib$name.a" "$libdir"
 	install -d "$destdir$libdir/pkgconfig"
-	sed -e "s|@PREFIX@|$prefix|g" -e "s|@LIBDIR@|$libdir|g" -e "s|@INCLUDEDIR@|$includedir|g" \
+	sed -e "s|@PREFIX@|$prefix|g" -e "s|@LIBDIR@|$pc_libdir|g" -e "s|@INCLUDEDIR@|$pc_includedir|g" \
 	    -e "s|@VERSION@|$version|g" "$src/packaging/pc/$name.pc.in" >"$destdir$libdir/pkgconfig/$name.pc"
 	chmod 0644 "$destdir$libdir/pkgconfig/$name.pc"
 done

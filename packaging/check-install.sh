@@ -29,9 +29,10 @@ root=$(mktemp -d /var/tmp/tb-root.XXXXXX)
 log=$root.log
 echo "check-install.sh: a Debian 12 root in $root from $mirror (log: $log)"
 # the root has what the checks use besides the packages: systemd-analyze,
-# a compiler and pkg-config for the -dev packages, bash-completion
+# man (the units' Documentation= pages), a compiler and pkg-config for the
+# -dev packages, bash-completion
 # shellcheck disable=SC2086 # debs is a list of files
-if mmdebstrap --variant=apt --include=systemd,gcc,libc6-dev,pkgconf,bash-completion \
+if mmdebstrap --variant=apt --include=systemd,man-db,gcc,libc6-dev,pkgconf,bash-completion \
 	--customize-hook='mkdir -p "$1/tmp/tb-debs"' \
 	--customize-hook="copy-in $debs /tmp/tb-debs" \
 	--customize-hook="copy-in $src/packaging/check/root.sh $src/packaging/check/link.c /tmp" \
@@ -43,7 +44,7 @@ if mmdebstrap --variant=apt --include=systemd,gcc,libc6-dev,pkgconf,bash-complet
 	echo "check-install.sh: the packages install and run in a fresh Debian 12 root"
 else
 	sed -n '/^ok \|^not ok \|^# \|^1\.\./p' "$log"
-	tail -30 "$log" >&2
+	grep -v "^ok \\|^not ok \\|^# \\|^1\\.\\." "$log" | tail -20 >&2
 	echo "check-install.sh: FAILED (log: $log)" >&2
 	exit 1
 fi

@@ -14,13 +14,14 @@ check() { # NAME COMMAND...: the command succeeds
 out=$(tb --help 2>&1) && commands=$(echo "$out" | sed -n '/^commands:/,$p' | sed '1d' | awk '{ print $1 }')
 [ -n "${commands-}" ] && ok "tb --help lists the commands in /usr/libexec/tb: $(echo $commands)" ||
 	not_ok "tb --help" "$out"
+check "man finds tb(1)" man -w 1 tb
 for c in $commands; do
 	check "tb $c --help" tb "$c" --help
-	[ -f "/usr/share/man/man1/tb-$c.1.gz" ] && ok "man page tb-$c(1)" || not_ok "man page tb-$c(1)"
+	check "man finds tb-$c(1)" man -w 1 "tb-$c"
 done
 for d in tb-fand tb-stored tb-inferd; do
 	check "$d --help" "$d" --help
-	[ -f "/usr/share/man/man8/$d.8.gz" ] && ok "man page $d(8)" || not_ok "man page $d(8)"
+	check "man finds $d(8)" man -w 8 "$d"
 done
 check "tb-fand --check accepts the shipped /etc/tb-fand.conf" tb-fand --check
 out=$(tb-inferd --config /dev/null --check 2>&1)

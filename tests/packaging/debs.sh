@@ -25,8 +25,9 @@ if [ -n "$missing" ]; then
 fi
 
 # ---- the packages ---------------------------------------------------------------------
-# no debug symbol packages: they are not checked and take time
-if out=$(DEB_BUILD_OPTIONS=noautodbgsym sh "$TB_SRC/packaging/build-debs.sh" --tree "$tree" --out "$w/debs" \
+# no debug symbol packages and a fast compressor: neither is checked here,
+# and the sanitizer build's programs are large
+if out=$(DEB_BUILD_OPTIONS=noautodbgsym DPKG_DEB_COMPRESSOR_TYPE=gzip DPKG_DEB_COMPRESSOR_LEVEL=1 sh "$TB_SRC/packaging/build-debs.sh" --tree "$tree" --out "$w/debs" \
            --version "$version" 2>&1); then
   ok "build-debs.sh makes the packages from $tree"
 else
@@ -150,7 +151,7 @@ if command -v lintian >/dev/null; then
   out=$(lintian --no-tag-display-limit "$w/debs"/*.changes "$w/tb-fand-broken.deb" 2>&1)
   equals "lintian: no error and no warning on the packages" "" "$(grep -E '^[EW]: ' <<<"$out" | grep -v ': tb-fand-broken: ')"
   contains "lintian catches the broken package's missing man page (the check can fail)" \
-    "W: tb-fand-broken: binary-without-manpage" "$out"
+    "W: tb-fand-broken: no-manual-page [usr/sbin/tb-fand]" "$out"
 else
   ok "lintian # SKIP lintian is not installed (make deps installs it)"
 fi

@@ -41,7 +41,7 @@ mv "$dest$prefix/share/tb/diag.co" "$w/diag.co"
 out=$("$tb" sim run -- "$itb" diag -g 0 -t gemm --seed 1 --state "$w/diag" 2>&1)
 rc=$?
 [ $rc -ne 0 ] && contains "without PREFIX/share/tb/diag.co tb diag fails and names it (the check can fail)" \
-  "$prefix/share/tb/diag.co" "$out" || not_ok "tb diag without its kernels" "status $rc: $(tail -5 <<<"$out")"
+  "$prefix/libexec/tb/../../share/tb/diag.co: No such file" "$out" || not_ok "tb diag without its kernels" "status $rc: $(tail -5 <<<"$out")"
 mv "$w/diag.co" "$dest$prefix/share/tb/diag.co"
 
 # ---- units --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ UPSTREAM=0.1
 MAINTAINER="tb maintainers <maintainers@users.noreply.h-seed-60b00c43.example>"
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-tree= out= version=
+tree='' out='' version=''
 while [ $# -gt 0 ]; do
 	[ $# -ge 2 ] || die "$1 needs a value"
 	case $1 in

@@ -21,7 +21,7 @@ set -eu
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-build= destdir= prefix=/usr/local libdir= version=
+build='' destdir='' prefix=/usr/local libdir='' version=''
 while [ $# -gt 0 ]; do
 	[ $# -ge 2 ] || die "$1 needs a value"
 	case $1 in
@@ -79,7 +79,7 @@ put() { # MODE FILE DIR: install FILE into DESTDIR/DIR
 
 # ---- programs and GPU code objects ----
 put 0755 "$build/bin/tb" "$bindir"
-commands= daemons=
+commands='' daemons=''
 for p in "$build"/libexec/tb/tb-*; do
 	n=${p##*/}
 	is_in "$n" "$SIM_COMMANDS" && continue

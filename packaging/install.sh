@@ -1,10 +1,12 @@
 #!/bin/sh
 # Install the appliance stack from a built tree into DESTDIR under PREFIX,
-# laid out as the programs look for their parts at run time (each finds
-# them from readlink /proc/self/exe, never from the current directory):
+# laid out as the build is, since the programs look for their parts from
+# readlink /proc/self/exe, never from the current directory:
 #   PREFIX/bin/tb               runs PREFIX/libexec/tb/tb-NAME  (bin/../libexec/tb)
 #   PREFIX/libexec/tb/tb-*      load PREFIX/share/tb/*.co       (libexec/tb/../../share/tb)
-#   PREFIX/sbin/tb-{fand,stored,inferd}                         (sbin/../share/tb)
+#   PREFIX/bin/tb-{fand,stored,inferd}, the daemons, load PREFIX/share/tb too
+#                               (bin/../share/tb); tb setup runs tb-fand from
+#                               beside tb and copies PREFIX/share/tb/tb-fand.conf
 # with the libraries' headers, static archives and pkg-config files, the
 # daemons' (and the installer's) systemd units and udev rules with their
 # /usr/local paths turned into the installed ones, man pages made from each
@@ -45,14 +47,11 @@ destdir=$(mkdir -p "$destdir" && cd "$destdir" && pwd)
 [ -n "$version" ] || version=$("$build/bin/tb" --version | sed 's/^tb //')
 
 bindir=$prefix/bin
-sbindir=$prefix/sbin
 libexecdir=$prefix/libexec/tb
 datadir=$prefix/share/tb
 includedir=$prefix/include
 mandir=$prefix/share/man
 completiondir=$prefix/share/bash-completion/completions
-# tb-fand reads /etc/tb-fand.conf whatever the prefix
-sysconfdir=/etc
 # systemd and udev read /lib (Debian 12) or /usr/lib for PREFIX=/usr, and
 # systemd reads /usr/local/lib/systemd/system too; udev reads only /etc
 # besides its own directory.
@@ -89,13 +88,15 @@ done
 for p in "$build"/bin/tb-*; do
 	n=${p##*/}
 	is_in "$n" "$SIM_DAEMONS" && continue
-	put 0755 "$p" "$sbindir"
+	put 0755 "$p" "$bindir"
 	daemons="$daemons $n"
 done
 [ -n "$commands" ] || die "no tb commands in $build/libexec/tb"
-# code objects are data for the GPUs, not programs of this machine
-for co in "$build"/share/tb/*.co; do
-	put 0644 "$co" "$datadir"
+# the GPU code objects (data for the GPUs, not programs of this machine)
+# and the shipped tb-fand.conf, which tb setup copies to /etc/tb-fand.conf
+# when there is none (tb setup owns that file, so it is no conffile)
+for f in "$build"/share/tb/*; do
+	put 0644 "$f" "$datadir"
 done
 
 # ---- libraries: headers, static archives, pkg-config files ----
@@ -121,7 +122,6 @@ rewrite() { # FILE DIR
 	install -d "$destdir$2"
 	out=$destdir$2/${1##*/}
 	expr=
-	for d in $daemons; do expr="$expr -e s|/usr/local/bin/$d\\b|$sbindir/$d|g"; done
 	# a unit of a program with a man page points at it
 	unit=${1##*/} doc=
 	unit=${unit%.*}
@@ -146,10 +146,9 @@ done
 for r in "$src"/installer/*.rules; do
 	[ -f "$r" ] && rewrite "$r" "$rulesdir"
 done
-put 0644 "$src/fancontrol/tb-fand.conf" "$sysconfdir"
 
 # ---- man pages (from --help) and the bash completion ----
-sh "$src/packaging/manpages.sh" "$destdir" "$bindir" "$sbindir" "$mandir" "$version" $daemons
+sh "$src/packaging/manpages.sh" "$destdir" "$bindir" "$mandir" "$version" $daemons
 install -d "$destdir$completiondir"
 sh "$src/packaging/completion.sh" "$destdir$bindir/tb" >"$destdir$completiondir/tb"
 chmod 0644 "$destdir$completiondir/tb"

@@ -7,11 +7,11 @@
 # pages say "tb diag", not the program's path, and the installed layout is
 # exercised on the way.
 #
-# usage: manpages.sh DESTDIR BINDIR SBINDIR MANDIR VERSION [DAEMON...]
+# usage: manpages.sh DESTDIR BINDIR MANDIR VERSION [DAEMON...]
 set -eu
-[ $# -ge 5 ] || { echo "usage: manpages.sh DESTDIR BINDIR SBINDIR MANDIR VERSION [DAEMON...]" >&2; exit 2; }
-destdir=$1 bindir=$2 sbindir=$3 mandir=$4 version=$5
-shift 5
+[ $# -ge 4 ] || { echo "usage: manpages.sh DESTDIR BINDIR MANDIR VERSION [DAEMON...]" >&2; exit 2; }
+destdir=$1 bindir=$2 mandir=$3 version=$4
+shift 4
 tb=$destdir$bindir/tb
 command -v help2man >/dev/null || { echo "manpages.sh: help2man is needed (apt-get install help2man)" >&2; exit 1; }
 
@@ -78,7 +78,7 @@ done <"$work/commands"
 for d in "$@"; do
 	see_all="$see_all.BR $d (8)
 "
-	wrap "$d" "$destdir$sbindir/$d"
+	wrap "$d" "$destdir$bindir/$d"
 	page "$d" 8 "$(summary_of_daemon "$d")" "$see_tb" "$work/$d"
 done
 wrap tb "$tb"

@@ -23,7 +23,7 @@ for d in tb-fand tb-stored tb-inferd; do
 	check "$d --help" "$d" --help
 	check "man finds $d(8)" man -w 8 "$d"
 done
-check "tb-fand --check accepts the shipped /etc/tb-fand.conf" tb-fand --check
+check "tb-fand --check accepts the shipped /usr/share/tb/tb-fand.conf" tb-fand --check --config /usr/share/tb/tb-fand.conf
 out=$(tb-inferd --config /dev/null --check 2>&1)
 [ $? -eq 2 ] && echo "$out" | grep -q 'no model' && ok "tb-inferd --check refuses a config without a model" ||
 	not_ok "tb-inferd --check" "$out"

@@ -44,6 +44,16 @@ for p in $want; do
   dpkg-deb -x "$(deb $p)" "$w/root/$p"
 done
 files() { (cd "$w/root/$1" && find . -type f -o -type l | sed 's|^\.||' | sort); }
+# unit_paths_in ROOT FILE: the unit's Exec lines whose program is not in ROOT
+# (nor, for the system's own tools such as /bin/kill, on this machine) or is
+# under /usr/local
+unit_paths_in() {
+  grep -E '^Exec[A-Za-z]*=' "$2" | while IFS= read -r line; do
+    prog=${line#*=}; prog=${prog%% *}; prog=${prog#[-@:+!]}
+    { [ -x "$1$prog" ] || [ -x "$prog" ]; } && [ "${prog#/usr/local/}" = "$prog" ] || echo "$line"
+  done
+}
+unit_paths() { unit_paths_in "$1" "$1$2"; }
 
 # ---- what each holds --------------------------------------------------------------
 tb_files=$(files tb)
@@ -68,10 +78,38 @@ equals "tb: tb, each command of the tree ($(echo $commands)) with its man page, 
 sim=$(for p in $want; do files $p; done | grep -E 'tb-sim|tb-emu|tb-fanbench|libtbsim|/usr/local' || true)
 equals "no package holds the simulated box or a /usr/local path" "" "$sim"
 for d in tb-fand tb-stored tb-inferd; do
-  equals "$d: the daemon in /usr/sbin, its unit, its man page" \
-    "$(printf '%s\n' /lib/systemd/system/$d.service /usr/sbin/$d /usr/share/man/man8/$d.8.gz)" \
-    "$(files $d | grep -v '^/usr/share/doc/\|^/etc/')"
+  extra=
+  [ $d = tb-fand ] && extra=/usr/share/tb/tb-fand.conf
+  equals "$d: the daemon in /usr/bin (beside tb, where tb setup runs it), its unit, its man page $extra" \
+    "$(printf '%s\n' /lib/systemd/system/$d.service /usr/bin/$d /usr/share/man/man8/$d.8.gz $extra)" \
+    "$(files $d | grep -v '^/usr/share/doc/')"
 done
+if [ -x "$tree/libexec/tb/tb-setup" ]; then
+  setup_files=$(files tb-setup | grep -v '^/usr/share/doc/') bad=
+  for f in /usr/libexec/tb/tb-setup /usr/libexec/tb/tb-power /usr/share/man/man1/tb-setup.1.gz \
+           /usr/share/man/man1/tb-power.1.gz /lib/systemd/system/tb-setup.service; do
+    grep -qx "$f" <<<"$setup_files" || bad="$bad $f"
+  done
+  for f in "$TB_SRC"/installer/*.service; do
+    grep -qx "/lib/systemd/system/${f##*/}" <<<"$setup_files" || bad="$bad /lib/systemd/system/${f##*/}"
+  done
+  for f in "$TB_SRC"/installer/*.rules; do
+    grep -qx "/lib/udev/rules.d/${f##*/}" <<<"$setup_files" || bad="$bad /lib/udev/rules.d/${f##*/}"
+  done
+  equals "tb-setup: tb setup, tb power, their man pages, installer/'s units and udev rules" "" "$bad"
+  u=$w/root/tb-setup/lib/systemd/system/tb-setup.service
+  contains "tb-setup.service runs the installed tb" "ExecStart=/usr/bin/tb setup apply" "$(cat "$u")"
+  equals "tb-setup.service: its ExecStart lines run installed programs" "" "$(unit_paths_in "$w/root/tb" "$u")"
+  dpkg-deb -e "$(deb tb-setup)" "$w/ctl-setup"
+  post=$(cat "$w/ctl-setup/postinst")
+  contains "tb-setup's postinst enables tb-setup.service (it runs at the next boot)" \
+    "deb-systemd-helper enable 'tb-setup.service'" "$post"
+  case $post in
+    *"debian-installed 'tb-setup.service'"* | *"deb-systemd-invoke"*"tb-setup.service"*)
+      not_ok "tb-setup's postinst neither waits for an earlier enable nor starts tb setup" "$post" ;;
+    *) ok "tb-setup's postinst neither waits for an earlier enable nor starts tb setup" ;;
+  esac
+fi
 for l in tbdrv tbhal tbstore tbinfer; do
   equals "lib$l-dev: its header, static library and pkg-config file" \
     "$(printf '%s\n' /usr/include/tb/$l.h /usr/lib/$multiarch/lib$l.a /usr/lib/$multiarch/pkgconfig/$l.pc)" \
@@ -88,25 +126,18 @@ contains "libtbinfer-dev depends on the -dev packages its .pc requires" \
 equals "the -dev packages: Section libdevel, Multi-Arch same" "libdevel same libdevel same libdevel same libdevel same" \
   "$(for l in tbdrv tbhal tbstore tbinfer; do echo $(field lib$l-dev Section) $(field lib$l-dev Multi-Arch); done | xargs)"
 dpkg-deb -e "$(deb tb-fand)" "$w/ctl-fand"
-equals "tb-fand's config is a conffile" "/etc/tb-fand.conf" "$(cat "$w/ctl-fand/conffiles")"
+[ ! -e "$w/ctl-fand/conffiles" ] && ok "tb-fand has no conffile (tb setup writes /etc/tb-fand.conf)" ||
+  not_ok "tb-fand has no conffile" "$(cat "$w/ctl-fand/conffiles")"
 # dh_installsystemd --no-enable: the unit's links are made only if it was
 # enabled before (by tb setup), never on a first install
 contains "tb-fand's postinst does not enable the unit on install" "if deb-systemd-helper debian-installed 'tb-fand.service'" \
   "$(cat "$w/ctl-fand/postinst")"
 
 # ---- the units: each command they run is the installed program --------------------
-# unit_paths ROOT UNIT: the unit's Exec lines whose program is not in ROOT
-# (nor, for the system's own tools such as /bin/kill, on this machine)
-unit_paths() {
-  grep -E '^Exec[A-Za-z]*=' "$1$2" | while IFS= read -r line; do
-    prog=${line#*=}; prog=${prog%% *}; prog=${prog#[-@:+!]}
-    [ -x "$1$prog" ] || [ -x "$prog" ] && [ "${prog#/usr/local/}" = "$prog" ] || echo "$line"
-  done
-}
 for d in tb-fand tb-stored tb-inferd; do
   u=/lib/systemd/system/$d.service
-  equals "$d.service: its ExecStart lines run /usr/sbin/$d" "" "$(unit_paths "$w/root/$d" $u)"
-  contains "$d.service: ExecStart=/usr/sbin/$d" "ExecStart=/usr/sbin/$d" "$(cat "$w/root/$d$u")"
+  equals "$d.service: its ExecStart lines run /usr/bin/$d" "" "$(unit_paths "$w/root/$d" $u)"
+  contains "$d.service: ExecStart=/usr/bin/$d" "ExecStart=/usr/bin/$d" "$(cat "$w/root/$d$u")"
   contains "$d.service: Documentation=man:$d(8)" "Documentation=man:$d(8)" "$(cat "$w/root/$d$u")"
 done
 
@@ -139,7 +170,7 @@ contains "without libtbdrv-dev's tbdrv.pc, pkg-config tbinfer fails (the check c
 b=$w/broken
 dpkg-deb -R "$(deb tb-fand)" "$b"
 sed -i 's/^Package: tb-fand$/Package: tb-fand-broken/' "$b/DEBIAN/control"
-sed -i 's|/usr/sbin/tb-fand|/usr/local/bin/tb-fand|' "$b/lib/systemd/system/tb-fand.service"
+sed -i 's|/usr/bin/tb-fand|/usr/local/bin/tb-fand|' "$b/lib/systemd/system/tb-fand.service"
 rm "$b/usr/share/man/man8/tb-fand.8.gz"
 sed -i '/tb-fand\.8\.gz/d' "$b/DEBIAN/md5sums"
 dpkg-deb -b "$b" "$w/tb-fand-broken.deb" >/dev/null
@@ -151,7 +182,7 @@ if command -v lintian >/dev/null; then
   out=$(lintian --no-tag-display-limit "$w/debs"/*.changes "$w/tb-fand-broken.deb" 2>&1)
   equals "lintian: no error and no warning on the packages" "" "$(grep -E '^[EW]: ' <<<"$out" | grep -v ': tb-fand-broken: ')"
   contains "lintian catches the broken package's missing man page (the check can fail)" \
-    "W: tb-fand-broken: no-manual-page [usr/sbin/tb-fand]" "$out"
+    "W: tb-fand-broken: no-manual-page [usr/bin/tb-fand]" "$out"
 else
   ok "lintian # SKIP lintian is not installed (make deps installs it)"
 fi

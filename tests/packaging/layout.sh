@@ -2,7 +2,7 @@
 # make install's layout (packaging/install.sh into a DESTDIR, PREFIX
 # /usr/local): tb runs its commands from PREFIX/libexec/tb and tb diag
 # finds its GPU kernels in PREFIX/share/tb, on a simulated box (and says
-# which file is missing when one is); the units name PREFIX/sbin; the bash
+# which file is missing when one is); the units name PREFIX/bin; the bash
 # completion of tb completes commands, subcommands, each one's options and
 # files.
 . "$TB_SRC/tests/tap.sh"
@@ -46,8 +46,8 @@ mv "$w/diag.co" "$dest$prefix/share/tb/diag.co"
 
 # ---- units --------------------------------------------------------------------------
 unit=$dest/$prefix/lib/systemd/system/tb-fand.service
-contains "tb-fand.service runs PREFIX/sbin/tb-fand" "ExecStart=$prefix/sbin/tb-fand --config" "$(cat "$unit")"
-[ -x "$dest$prefix/sbin/tb-fand" ] && ok "PREFIX/sbin/tb-fand is installed" || not_ok "PREFIX/sbin/tb-fand is installed"
+contains "tb-fand.service runs PREFIX/bin/tb-fand" "ExecStart=$prefix/bin/tb-fand --config" "$(cat "$unit")"
+[ -x "$dest$prefix/bin/tb-fand" ] && ok "PREFIX/bin/tb-fand is installed" || not_ok "PREFIX/bin/tb-fand is installed"
 out=$(sh "$TB_SRC/packaging/install.sh" --build "$TB_BUILD" --destdir "$w/usr" --prefix /usr 2>&1)
 equals "with PREFIX /usr no unit names /usr/local" "" "$(grep -rl /usr/local "$w/usr/lib" "$w/usr/usr/lib" 2>/dev/null)"
 

@@ -115,7 +115,7 @@ for l in $LIBRARIES; do
 	chmod 0644 "$destdir$libdir/pkgconfig/$name.pc"
 done
 
-# ---- systemd units, udev rules, config ----
+# ---- systemd units and udev rules ----
 # The sources name /usr/local (as `make` users install by hand); the
 # installed files name where this install put the programs.
 rewrite() { # FILE DIR

@@ -45,7 +45,15 @@ fi
 out=$(bash -c '. /usr/share/bash-completion/bash_completion; . /usr/share/bash-completion/completions/tb
 	COMP_WORDS=(tb di); COMP_CWORD=1; COMP_LINE="tb di"; COMP_POINT=5; _tb; echo "${COMPREPLY[*]}"' 2>&1)
 [ "$out" = diag ] && ok "bash completion: tb di -> diag" || not_ok "bash completion: tb di" "$out"
+# the packages leave the daemons' units disabled (tb setup enables them)
+# and tb-setup.service enabled, for the next boot
+for u in tb-fand tb-stored tb-inferd; do
+	state=$(systemctl is-enabled $u.service 2>&1)
+	[ "$state" = disabled ] && ok "$u.service is installed disabled" || not_ok "$u.service is installed disabled" "$state"
+done
 if [ -x /usr/libexec/tb/tb-setup ]; then
+	state=$(systemctl is-enabled tb-setup.service 2>&1)
+	[ "$state" = enabled ] && ok "tb-setup.service is enabled" || not_ok "tb-setup.service is enabled" "$state"
 	out=$(tb setup plan --root / 2>&1)
 	rc=$?
 	case $rc in

@@ -70,6 +70,8 @@ if [ -r /usr/share/bash-completion/bash_completion ]; then
   equals "tb diag --json -> a file" "model.gguf report.json" "$(complete_line 'tb diag --json ')"
   equals "tb generate -> a model file" "model.gguf report.json" "$(complete_line 'tb generate ')"
   equals "tb si -> nothing: the simulated box is not installed" "" "$(complete_line 'tb si')"
+  equals "tb setup -> plan apply verify status config" "apply config plan status verify" "$(complete_line 'tb setup ')"
+  equals "tb setup plan --r -> --root" "--root" "$(complete_line 'tb setup plan --r')"
 else
   ok "bash completion # SKIP bash-completion is not installed (make deps installs it)"
 fi

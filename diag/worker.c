@@ -370,10 +370,24 @@ static int round_trip_buffers(struct gpu_run *r, uint64_t size, tbh_buffer **src
 	return rc;
 }
 
+/* Run the copy test's check kernel (pattern_check) over the first count
+ * words of vram; its GPU time in *ms. */
+static int check_vram(struct gpu_run *r, tbh_buffer *vram, uint32_t count, uint64_t seed, tbh_buffer *errs,
+		      uint32_t deadline_ms, double *ms)
+{
+	uint8_t args[128];
+	const uint64_t vals[] = { tbh_buffer_address(vram), count, 0, seed, 0, 0, tbh_buffer_address(errs) };
+	size_t asize = pack_args(r->check, args, sizeof args, vals, 7);
+	reset_errors(tbh_buffer_cpu(errs));
+	return run_kernel(r, r->check, args, asize, count, deadline_ms, ms);
+}
+
 static json_t *test_copy(struct gpu_run *r)
 {
-	/* 256 MiB on the appliance; smaller where the copy engine is slower,
-	 * so that one copy takes about a quarter of a second */
+	/* 256 MiB on the appliance; smaller where the copy engine (or the
+	 * kernel that checks the copy in VRAM) is slower, so that one copy and
+	 * the check each take about a quarter of a second: never a single
+	 * dispatch long enough to look like a hang */
 	const uint64_t max_size = 256ull << 20, probe = 1ull << 20;
 	tbh_buffer *src = NULL, *vram = NULL, *back = NULL, *errs = NULL;
 	json_t *res = NULL;
@@ -381,22 +395,25 @@ static json_t *test_copy(struct gpu_run *r)
 	int rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_HOST, &src);
 	if (rc == 0)
 		rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_DEVICE, &vram);
-	double ms;
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, ERROR_WORDS * 4, TBH_MEMORY_HOST, &errs);
+	double ms, check_ms = 0;
 	step(r, "calibrate", CALIBRATION_DEADLINE_MS);
 	if (rc == 0)
 		rc = timed_copy(r, vram, src, probe, CALIBRATION_DEADLINE_MS, &ms);
+	if (rc == 0)
+		rc = check_vram(r, vram, (uint32_t)(probe / 4), seed, errs, CALIBRATION_DEADLINE_MS, &check_ms);
 	if (rc < 0) {
-		res = src && vram ? gpu_failed(r, rc, "the calibration copy")
-				  : diag_result("copy", r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
-						"cannot allocate the buffers: %s", tbh_last_error());
+		res = src && vram && errs ? gpu_failed(r, rc, "the calibration copy and check")
+					  : diag_result("copy", r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+							"cannot allocate the buffers: %s", tbh_last_error());
 		goto out;
 	}
 	double gbps = (double)probe / (ms > 0.001 ? ms : 0.001) / 1e6;
-	uint64_t size = (uint64_t)(gbps * 1e9 * 0.25) & ~((1ull << 20) - 1);
+	double check_gbps = (double)probe / (check_ms > 0.001 ? check_ms : 0.001) / 1e6;
+	uint64_t size = (uint64_t)((gbps < check_gbps ? gbps : check_gbps) * 1e9 * 0.25) & ~((1ull << 20) - 1);
 	size = size < probe ? probe : size > max_size ? max_size : size;
 	rc = round_trip_buffers(r, size, &src, &vram, &back);
-	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, ERROR_WORDS * 4, TBH_MEMORY_HOST, &errs);
 	if (rc < 0) {
 		res = diag_result("copy", r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
 				  "cannot allocate %llu MiB buffers: %s", (unsigned long long)(size >> 20), tbh_last_error());
@@ -422,27 +439,9 @@ static json_t *test_copy(struct gpu_run *r)
 	}
 	/* the data in VRAM, checked where it lies by the GPU, and what came back */
 	uint32_t *e = tbh_buffer_cpu(errs);
-	uint8_t args[128];
-	/* the check kernel's own pace, on the first MiB: its deadline comes
-	 * from it, never from the copy engine's (how much slower a kernel is
-	 * than a copy differs from one GPU, or one host, to another) */
-	uint32_t count = (uint32_t)(probe / 4);
-	uint64_t vals[] = { tbh_buffer_address(vram), count, 0, seed, 0, 0, tbh_buffer_address(errs) };
-	size_t asize = pack_args(r->check, args, sizeof args, vals, 7);
-	double check_ms = 0;
-	reset_errors(e);
-	step(r, "calibrate the VRAM check", CALIBRATION_DEADLINE_MS);
-	if ((rc = run_kernel(r, r->check, args, asize, count, CALIBRATION_DEADLINE_MS, &check_ms)) < 0) {
-		res = gpu_failed(r, rc, "the VRAM check's calibration");
-		goto out;
-	}
-	count = (uint32_t)words;
-	vals[1] = count;
-	asize = pack_args(r->check, args, sizeof args, vals, 7);
-	reset_errors(e);
 	uint32_t check_deadline = deadline_for(check_ms * (double)(size / probe));
 	step(r, "check VRAM", check_deadline);
-	if ((rc = run_kernel(r, r->check, args, asize, count, check_deadline, NULL)) < 0) {
+	if ((rc = check_vram(r, vram, (uint32_t)words, seed, errs, check_deadline, NULL)) < 0) {
 		res = gpu_failed(r, rc, "the VRAM check");
 		goto out;
 	}

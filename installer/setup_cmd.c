@@ -249,8 +249,8 @@ static int cmd_status(struct setup *s)
 							       e ? (int)e->changes : 0, "message",
 							       e ? e->message : ""));
 		else
-			printf("%-9s %-8s %-20s %s%s\n", setup_steps[i]->name, state, when,
-			       e && e->message[0] ? e->message : "", e && e->changes ? "" : "");
+			printf("%-9s %-8s %-20s %s\n", setup_steps[i]->name, state, when,
+			       e && e->message[0] ? e->message : "");
 	}
 	if (s->json) {
 		json_t *j = json_pack("{s:s, s:s, s:b, s:o}", "schema", "tb.setup.status/1", "root",
@@ -302,9 +302,10 @@ int main(int argc, char **argv)
 	struct setup_conf *conf = NULL;
 	if (load_config(&s, o.config, &conf) < 0)
 		return SETUP_FAILED;
-	if (!strcmp(o.cmd, "config"))
-		rc = (printf("%s: valid\n", s.conf_path), 0);
-	else if (!strcmp(o.cmd, "status"))
+	if (!strcmp(o.cmd, "config")) {
+		printf("%s: valid\n", s.conf_path);
+		rc = 0;
+	} else if (!strcmp(o.cmd, "status"))
 		rc = cmd_status(&s);
 	else
 		rc = run_command(&s, &o);

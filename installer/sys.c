@@ -261,8 +261,8 @@ int setup_file_read(const struct setup *s, const char *path, size_t max, char **
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		int e = errno && !S_ISREG(st.st_mode) ? -EINVAL : (size_t)st.st_size > max ? -EFBIG : -EINVAL;
+	int e = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : (size_t)st.st_size > max ? -EFBIG : 0;
+	if (e < 0) {
 		close(fd);
 		return e;
 	}

@@ -62,10 +62,10 @@ static void log_media_error(struct sim_drive *d, uint64_t lba, uint64_t blocks)
 	e->lba = htole64(lba);
 	e->nsid = htole32(1);
 	atomic_fetch_add(&d->media_errors, 1);
-	klog("nvme%dn1: I/O Cmd(0x%x) @ LBA %" PRIu64 ", %" PRIu64 " blocks, I/O Error (sct 0x%x / sc 0x%x) MORE DNR",
-	     d->index, NVME_READ_OPCODE, lba, blocks, NVME_SCT_MEDIA, NVME_SC_READ_ERROR);
-	klog("critical medium error, dev nvme%dn1, sector %" PRIu64 " op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
-	     d->index, lba << (d->lba_shift - 9));
+	klog("%sn1: I/O Cmd(0x%x) @ LBA %" PRIu64 ", %" PRIu64 " blocks, I/O Error (sct 0x%x / sc 0x%x) MORE DNR",
+	     d->name, NVME_READ_OPCODE, lba, blocks, NVME_SCT_MEDIA, NVME_SC_READ_ERROR);
+	klog("critical medium error, dev %sn1, sector %" PRIu64 " op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
+	     d->name, lba << (d->lba_shift - 9));
 }
 
 /* slow: the transfer ends when the drive, at its reduced bandwidth, is

@@ -33,10 +33,11 @@ static const char *model_of(int i)
 	return i < SIM_DATA_DRIVES ? "Samsung SSD 990 PRO 2TB" : "Samsung SSD 980 PRO 500GB";
 }
 
-static void drive_identity(struct sim_drive *d, int i)
+static void drive_identity(struct sim_drive *d, int i, int instance)
 {
 	d->index = i;
-	snprintf(d->name, sizeof d->name, "nvme%d", i);
+	d->instance = instance;
+	snprintf(d->name, sizeof d->name, "nvme%d", instance);
 	/* root port 0000:c0:01.(i+1), the drive on the bus below it */
 	snprintf(d->bdf, sizeof d->bdf, "0000:%02x:00.0", DRIVE_ROOT_BUS + 1 + i);
 	snprintf(d->pcidir, sizeof d->pcidir, "devices/pci0000:%02x/0000:%02x:01.%d/%s", DRIVE_ROOT_BUS, DRIVE_ROOT_BUS,
@@ -66,10 +67,11 @@ static int backing_file(const struct sim_box *b, const struct sim_drive *d, uint
 	snprintf(dir, sizeof dir, "%s/drives", b->state);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	if (snprintf(path, sizeof path, "%s/%s.img", dir, d->name) >= (int)sizeof path)
+	if (snprintf(path, sizeof path, "%s/%s.img", dir, d->serial) >= (int)sizeof path)
 		return -ENAMETOOLONG;
 	/* a drive keeps its blocks across restarts of the box (an array built
-	 * on it assembles again); one of another size starts empty */
+	 * on it assembles again), whatever name the kernel gives it then; one
+	 * of another size starts empty */
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -180,9 +182,9 @@ static int ctrl_files(struct sim_box *b, const struct sim_drive *d, const char *
 	snprintf(nqn, sizeof nqn, "nqn.1994-11.com.samsung:nvme:%s:M.2:%s",
 		 d->index < SIM_DATA_DRIVES ? "990PRO" : "980PRO", d->serial);
 	int rc = 0;
-	rc |= sysfs_write(b, c, "dev", "%d:%d\n", NVME_CHAR_MAJOR, d->index);
+	rc |= sysfs_write(b, c, "dev", "%d:%d\n", NVME_CHAR_MAJOR, d->instance);
 	rc |= sysfs_write(b, c, "uevent", "MAJOR=%d\nMINOR=%d\nDEVNAME=%s\nNVME_TRTYPE=pcie\n", NVME_CHAR_MAJOR,
-			  d->index, d->name);
+			  d->instance, d->name);
 	rc |= sysfs_write(b, c, "model", "%s\n", d->model);
 	rc |= sysfs_write(b, c, "serial", "%s\n", d->serial);
 	rc |= sysfs_write(b, c, "firmware_rev", "%s\n", d->firmware);
@@ -202,7 +204,7 @@ static int ctrl_files(struct sim_box *b, const struct sim_drive *d, const char *
 	rc |= sysfs_link(b, "class/nvme", d->name, c);
 	/* one subsystem per drive (a single-controller subsystem, as a client SSD is) */
 	char subsys[96], name[32];
-	snprintf(name, sizeof name, "nvme-subsys%d", d->index);
+	snprintf(name, sizeof name, "nvme-subsys%d", d->instance);
 	snprintf(subsys, sizeof subsys, "devices/virtual/nvme-subsystem/%s", name);
 	rc |= sysfs_write(b, subsys, "subsysnqn", "%s\n", nqn);
 	rc |= sysfs_write(b, subsys, "model", "%s\n", d->model);
@@ -230,7 +232,7 @@ static int ns_files(struct sim_box *b, const struct sim_drive *d)
 	int rc = 0;
 	rc |= sysfs_write(b, ns, "dev", "%s\n", mm);
 	rc |= sysfs_write(b, ns, "uevent", "MAJOR=%d\nMINOR=%d\nDEVNAME=%s\nDEVTYPE=disk\nDISKSEQ=%d\n", LOOP_MAJOR,
-			  d->loop_nr, disk, 20 + d->index);
+			  d->loop_nr, disk, 20 + d->instance);
 	rc |= sysfs_write(b, ns, "size", "%llu\n", (unsigned long long)(d->bytes >> 9));
 	rc |= sysfs_write(b, ns, "ro", "0\n");
 	rc |= sysfs_write(b, ns, "removable", "0\n");
@@ -322,7 +324,7 @@ void drive_udev_change(struct sim_drive *d)
 /* The drives' blocks: files the daemon serves (drive_io.c) at STATE/blk. */
 static struct blkfs *drive_fs;
 
-int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen)
+int drives_build(struct sim_box *b, uint64_t bytes, const int order[SIM_DRIVES], char *err, size_t errlen)
 {
 	b->ndrives = 0;
 	b->drive = calloc(SIM_DRIVES, sizeof *b->drive);
@@ -334,7 +336,10 @@ int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen)
 	memset(files, 0, sizeof files);
 	for (int i = 0; i < SIM_DRIVES; i++) {
 		struct sim_drive *d = &b->drive[i];
-		drive_identity(d, i);
+		int instance = 0;
+		while (instance < SIM_DRIVES - 1 && order[instance] != i)
+			instance++;
+		drive_identity(d, i, instance);
 		pthread_mutex_init(&d->lock, NULL);
 		d->bytes = bytes;
 		d->file_fd = -1;
@@ -363,7 +368,8 @@ int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot make %s/dev/disk: %s", b->state, strerror(-rc));
 		return rc;
 	}
-	for (int i = 0; i < SIM_DRIVES; i++) {
+	for (int k = 0; k < SIM_DRIVES; k++) {	/* in probe order, as the kernel logs them */
+		int i = order[k];
 		struct sim_drive *d = &b->drive[i];
 		int fd = open(blkfs_path(drive_fs, (unsigned)i), O_RDWR | O_CLOEXEC);
 		if (fd < 0) {
@@ -411,7 +417,10 @@ void drives_release(struct sim_box *b)
 
 struct sim_drive *drive_by_instance(struct sim_box *b, int instance)
 {
-	return instance >= 0 && instance < b->ndrives ? &b->drive[instance] : NULL;
+	for (int i = 0; i < b->ndrives; i++)
+		if (b->drive[i].instance == instance)
+			return &b->drive[i];
+	return NULL;
 }
 
 /* ---- live state ------------------------------------------------------------------ */

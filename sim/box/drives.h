@@ -27,7 +27,8 @@
 struct nvme_error_log_page;
 
 struct sim_drive {
-	int index;			/* controller instance: nvmeN */
+	int index;			/* its slot: root port 0000:c0:01.(index+1); the last is the boot drive */
+	int instance;			/* the kernel's controller instance (nvmeN), in probe order */
 	char name[16];			/* "nvme0" */
 	char bdf[13];
 	char pcidir[128];		/* its PCI function, relative to STATE/sys */
@@ -57,8 +58,10 @@ struct sim_drive {
 };
 
 /* Create the drives (sparse backing files, loop devices), their sysfs
- * files and device nodes.  bytes: each drive's size. */
-int drives_build(struct sim_box *b, uint64_t bytes, char *err, size_t errlen);
+ * files and device nodes.  bytes: each drive's size; order: the slots in
+ * the order the kernel probes them (order[N] becomes nvmeN), a permutation
+ * (sim_parse_drive_order). */
+int drives_build(struct sim_box *b, uint64_t bytes, const int order[SIM_DRIVES], char *err, size_t errlen);
 /* Detach the loop devices and remove the backing files. */
 void drives_release(struct sim_box *b);
 /* Attach a free loop device to the open file (autoclear): its fd and number. */

@@ -2,6 +2,7 @@
  * it, inject faults.
  *
  *   tb sim start [--gpus N] [--state DIR] [--plant CONFIG] [--speed X] [--drive-size BYTES]
+ *                [--drive-order LIST]
  *   tb sim stop [--state DIR]
  *   tb sim status [--state DIR] [--json]
  *   tb sim run [--state DIR] -- CMD [ARGS...]
@@ -31,6 +32,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tb sim start [--gpus N] [--state DIR] [--plant CONFIG] [--speed X] [--drive-size BYTES]\n"
+		"                    [--drive-order LIST]\n"
 		"       tb sim stop [--state DIR]\n"
 		"       tb sim status [--state DIR] [--json]\n"
 		"       tb sim run [--state DIR] -- CMD [ARGS...]\n"
@@ -54,6 +56,9 @@ static void usage(FILE *f)
 		"  --speed X     the plant runs X times faster than real time (1 to 100)\n"
 		"  --drive-size BYTES  each NVMe drive's size (suffix K, M, G or T; default\n"
 		"                256M; sparse files in the state directory)\n"
+		"  --drive-order LIST  the order the kernel probes the drives in, which names\n"
+		"                them: slots 0-3 data, 4 boot, e.g. 4,2,0,1,3 makes the boot\n"
+		"                drive nvme0 (default 0,1,2,3,4; kernel names are not stable)\n"
 		"  --state DIR   the box's state directory (default: $TB_SIM_STATE, else\n"
 		"                /run/tb-sim as root, else $XDG_RUNTIME_DIR/tb-sim)\n");
 }
@@ -154,6 +159,7 @@ struct start_opts {
 	const char *plant;
 	int speed;
 	const char *drive_size;
+	const char *drive_order;
 };
 
 static int cmd_start(const char *state, const struct start_opts *so)
@@ -200,7 +206,7 @@ static int cmd_start(const char *state, const struct start_opts *so)
 		snprintf(rf, sizeof rf, "%d", keep);
 		char sp[16];
 		snprintf(sp, sizeof sp, "%d", so->speed);
-		const char *args[16] = { "tb-simd", "--state", state, "--gpus", gp, "--ready-fd", rf, "--speed", sp };
+		const char *args[20] = { "tb-simd", "--state", state, "--gpus", gp, "--ready-fd", rf, "--speed", sp };
 		int n = 9;
 		if (so->plant) {
 			args[n++] = "--plant";
@@ -209,6 +215,10 @@ static int cmd_start(const char *state, const struct start_opts *so)
 		if (so->drive_size) {
 			args[n++] = "--drive-size";
 			args[n++] = so->drive_size;
+		}
+		if (so->drive_order) {
+			args[n++] = "--drive-order";
+			args[n++] = so->drive_order;
 		}
 		args[n] = NULL;
 		execv(daemon, (char *const *)args);
@@ -361,7 +371,8 @@ static void fault_usage(FILE *f)
 		"    sensor-loss        the GPU's junction sensor disappears\n"
 		"    fall-off-bus       the GPU drops off the PCIe bus\n"
 		"\n"
-		"  tb sim fault nvmeN KIND: a drive's fault (nvme0-nvme3 data, nvme4 boot):\n"
+		"  tb sim fault nvmeN KIND: a drive's fault (nvme0-nvme3 data, nvme4 boot,\n"
+		"  unless --drive-order named them otherwise):\n"
 		"    thermal            it overheats: SMART critical warning, temperature above critical\n"
 		"    gone               its controller drops off the bus: every command fails\n"
 		"    media-error LBA[-LBA]\n"
@@ -481,6 +492,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			so.drive_size = v;
+		} else if (start && !strcmp(o, "--drive-order")) {
+			int order[SIM_BOX_DRIVES];
+			if (!(v = opt_value(cmd, argc, argv, &i)))
+				return 2;
+			if (sim_parse_drive_order(v, order) < 0) {
+				fprintf(stderr, "tb sim start: --drive-order '%s': expected the slots 0 to %d, each once, in "
+						"the order the kernel probes them, separated by commas\n", v, SIM_BOX_DRIVES - 1);
+				return 2;
+			}
+			so.drive_order = v;
 		} else if (start && !strcmp(o, "--speed")) {
 			if (!(v = opt_value(cmd, argc, argv, &i)) || parse_int(cmd, o, v, 1, 100, &so.speed) < 0)
 				return 2;

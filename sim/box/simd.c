@@ -534,7 +534,8 @@ void box_start_engines(struct sim_box *b);
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tb-simd --state DIR [--gpus N] [--plant CONFIG] [--speed X] [--drive-size BYTES] [--ready-fd FD]\n"
+	fprintf(f, "usage: tb-simd --state DIR [--gpus N] [--plant CONFIG] [--speed X] [--drive-size BYTES] [--drive-order LIST]\n"
+		   "               [--ready-fd FD]\n"
 		   "The simulated box's daemon; start it with `tb sim start`.\n");
 }
 
@@ -553,11 +554,15 @@ int main(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' }, { "gpus", required_argument, NULL, 'g' },
 		{ "ready-fd", required_argument, NULL, 'r' }, { "plant", required_argument, NULL, 'p' },
 		{ "speed", required_argument, NULL, 'x' }, { "drive-size", required_argument, NULL, 'd' },
+		{ "drive-order", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *state = NULL, *plant_config = NULL;
 	int gpus = SIM_DEFAULT_GPUS, ready_fd = -1, c, rc = 0;
 	uint64_t drive_bytes = SIM_DRIVE_DEFAULT_BYTES;
+	int drive_order[SIM_BOX_DRIVES];
+	for (int i = 0; i < SIM_BOX_DRIVES; i++)
+		drive_order[i] = i;
 	box.plant_speed = 1;
 	while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -570,6 +575,13 @@ int main(int argc, char **argv)
 			if (sim_parse_drive_size(optarg, &drive_bytes) < 0) {
 				fprintf(stderr, "tb-simd: --drive-size '%s': expected bytes, a multiple of 1 MiB from %llu to %llu\n",
 					optarg, SIM_DRIVE_MIN_BYTES, SIM_DRIVE_MAX_BYTES);
+				rc = -1;
+			}
+			break;
+		case 'o':
+			if (sim_parse_drive_order(optarg, drive_order) < 0) {
+				fprintf(stderr, "tb-simd: --drive-order '%s': expected the slots 0 to %d, each once, in probe "
+						"order, separated by commas\n", optarg, SIM_BOX_DRIVES - 1);
 				rc = -1;
 			}
 			break;
@@ -624,7 +636,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tb-simd: cannot build the box in %s: %s\n", state, strerror(-rc));
 		return 1;
 	}
-	if ((rc = drives_build(&box, drive_bytes, err, sizeof err)) < 0) {
+	if ((rc = drives_build(&box, drive_bytes, drive_order, err, sizeof err)) < 0) {
 		fprintf(stderr, "tb-simd: drives: %s\n", err);
 		drives_release(&box);
 		return 1;

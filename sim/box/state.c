@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,21 @@ int sim_parse_int(const char *s, long lo, long hi, int *out)
 	if (errno || *end || v < lo || v > hi)
 		return -EINVAL;
 	*out = (int)v;
+	return 0;
+}
+
+int sim_parse_drive_order(const char *s, int order[SIM_BOX_DRIVES])
+{
+	bool seen[SIM_BOX_DRIVES] = { false };
+	for (int i = 0; i < SIM_BOX_DRIVES; i++) {
+		if (s[0] < '0' || s[0] > '0' + SIM_BOX_DRIVES - 1 || seen[s[0] - '0'])
+			return -EINVAL;
+		if (s[1] != (i == SIM_BOX_DRIVES - 1 ? '\0' : ','))
+			return -EINVAL;
+		order[i] = s[0] - '0';
+		seen[order[i]] = true;
+		s += 2;
+	}
 	return 0;
 }
 

@@ -34,4 +34,10 @@ int sim_parse_int(const char *s, long lo, long hi, int *out);
 #define SIM_DRIVE_MAX_BYTES (16ull << 40)
 int sim_parse_drive_size(const char *s, uint64_t *out);
 
+/* The order the kernel probes the drives in (tb sim start --drive-order):
+ * SIM_BOX_DRIVES slot numbers, each once, separated by commas ("4,2,0,1,3":
+ * the boot drive, slot 4, becomes nvme0).  order[instance] = slot; 0 or
+ * -EINVAL. */
+int sim_parse_drive_order(const char *s, int order[SIM_BOX_DRIVES]);
+
 #endif

@@ -19,7 +19,9 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$root"
 # in SCRIPT, the target root is mounted from the boot drive, as on the appliance
-on_box() { timeout 120 "$tb" sim run -- sh -c "mount /dev/nvme4n1 '$root' && $1" 2>&1; }
+# (named by serial: the kernel's name for it depends on the order it probes the drives in)
+boot=/dev/disk/by-id/nvme-Samsung_SSD_980_PRO_500GB_S6B0NL0T000105
+on_box() { timeout 120 "$tb" sim run -- sh -c "mount $boot '$root' && $1" 2>&1; }
 setup() { printf '"%s" setup %s --root "%s" --config "%s/%s"' "$tb" "$1" "$root" "$t" "${2:-setup.conf}"; }
 # the steps after storage are other tests' business
 others='[setup]\nskip = power, fans, services, access, final\n'
@@ -80,11 +82,11 @@ contains "ext4 labelled raid" "Filesystem volume name:   raid" "$(cat "$t/dumpe2
 contains "ext4's stride: 512 KiB / 4 KiB" "RAID stride:              128" "$(cat "$t/dumpe2fs")"
 contains "ext4's stripe width: 4 x 128" "RAID stripe width:        512" "$(cat "$t/dumpe2fs")"
 uuid=$(cat "$t/fsuuid")
-fstab=$(timeout 30 "$tb" sim run -- sh -c "mount /dev/nvme4n1 '$root' && cat '$root/etc/fstab'")
+fstab=$(on_box "cat '$root/etc/fstab'")
 equals "fstab: the /raid line of the old UUID replaced in place, every other line kept" \
   "$(sed "s|^UUID=0a1b2c3d-0000-4000-8000-0000000000ff /raid .*|UUID=$uuid /raid ext4 defaults,nofail,x-systemd.device-timeout=30s 0 2|" "$t/fstab")" \
   "$fstab"
-mdconf=$(timeout 30 "$tb" sim run -- sh -c "mount /dev/nvme4n1 '$root' && cat '$root/etc/mdadm/mdadm.conf'")
+mdconf=$(on_box "cat '$root/etc/mdadm/mdadm.conf'")
 contains "mdadm.conf: the fixture's lines kept" "$(cat "$t/mdadm.conf")" "$mdconf"
 equals "mdadm.conf: one ARRAY line with the array's UUID" 1 "$(printf '%s\n' "$mdconf" | grep -c "^ARRAY /dev/md0 .*UUID=$(cat "$t/mduuid")$")"
 equals "the filesystem's /dev/disk/by-uuid link is the array (as the boot finds it)" /dev/md0 "$(cat "$t/link")"
@@ -139,3 +141,24 @@ equals "fstab: one /raid line, the new filesystem's" "UUID=$(cat "$t/fsuuid5") /
   "$(awk '$1 !~ /^#/ && $2 == "/raid"' "$t/fstab5")"
 equals "mdadm.conf: one ARRAY line for md0" 1 "$(grep -c '^ARRAY /dev/md0 ' "$t/mdconf5")"
 case $(cat "$t/mdconf5") in *"$(cat "$t/mduuid")"*) not_ok "mdadm.conf: the old array's UUID is gone" ;; *) ok "mdadm.conf: the old array's UUID is gone" ;; esac
+
+# the kernel names drives in the order it probes them, which can change from
+# one boot to the next: restarted with the boot drive probed first (nvme0)
+# and the data drives in another order, setup assembles the same four drives
+# by serial, rebuilds nothing and leaves the boot drive out
+"$tb" sim stop >/dev/null 2>&1; detach_drives
+out=$("$tb" sim start --drive-size 64M --drive-order 4,2,0,1,3 2>&1) || not_ok "the box restarts, its drives probed in another order" "$out"
+out=$(on_box "readlink -f $boot >'$t/boot6'; $(setup plan) >'$t/plan6.out'
+  $(setup apply) >'$t/apply6.out'; echo \$? >'$t/apply6.rc'
+  blkid -p -s UUID -o value /dev/md0 >'$t/fsuuid6'; cat /proc/mdstat >'$t/mdstat6'
+  $(setup verify) >'$t/verify6.out'; echo \$? >'$t/verify6.rc'")
+equals "after the restart the boot drive is nvme0" /dev/nvme0n1 "$(cat "$t/boot6")"
+contains "plan: assemble the existing array, not create one" "would: assemble the existing array raid" "$(cat "$t/plan6.out")"
+equals "apply: exit 0" 0 "$(cat "$t/apply6.rc")"
+case $(cat "$t/apply6.out") in *"create RAID0"*|*"make ext4"*|*wipe*) not_ok "reordered: nothing rebuilt" "$(cat "$t/apply6.out")" ;;
+  *) ok "reordered: nothing rebuilt" ;; esac
+equals "reordered: the same filesystem" "$(cat "$t/fsuuid5")" "$(cat "$t/fsuuid6")"
+# slots 0-3 (serials ...101-...104, roles 0-3) are now nvme2, nvme3, nvme1, nvme4
+members=$(grep '^md0 :' "$t/mdstat6" | tr ' ' '\n' | grep '^nvme' | sort | tr '\n' ' ')
+equals "reordered: each serial in its role under its new name" "nvme1n1[2] nvme2n1[0] nvme3n1[1] nvme4n1[3] " "$members"
+equals "reordered: verify exit 0" 0 "$(cat "$t/verify6.rc")"

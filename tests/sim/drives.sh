@@ -11,6 +11,11 @@ out=$("$tb" sim start --drive-size 12M 2>&1); rc=$?
 [ $rc = 2 ] && ok "a drive size below 16 MiB is refused" || not_ok "a drive size below 16 MiB is refused" "$rc: $out"
 out=$("$tb" sim start --drive-size 64Mx 2>&1); rc=$?
 [ $rc = 2 ] && ok "a drive size with a bad suffix is refused" || not_ok "a drive size with a bad suffix is refused" "$rc: $out"
+for order in 4,2,0 0,0,1,2,3 0,1,2,3,5 0,1,2,3,4, 0,1,2,34 "" 0,1,2,3,4,0; do
+  out=$("$tb" sim start --drive-order "$order" 2>&1); rc=$?
+  [ $rc = 2 ] && contains "--drive-order '$order' is refused" "expected the slots 0 to 4, each once" "$out" ||
+    not_ok "--drive-order '$order' is refused" "$rc: $out"
+done
 out=$("$tb" sim start --drive-size 64M 2>&1) || { not_ok "the box starts with 64 MiB drives" "$out"; exit 1; }
 ok "the box starts with 64 MiB drives"
 

@@ -57,9 +57,10 @@ static int read_u64(const char *dir, const char *name, uint64_t *v)
 /* The physical byte offset of file offset off on the file's device. */
 static int file_physical(int fd, uint64_t off, uint64_t *phys)
 {
-	struct {
+	/* the header and room for the one extent its flexible array holds */
+	union {
 		struct fiemap m;
-		struct fiemap_extent e[1];
+		char bytes[sizeof(struct fiemap) + sizeof(struct fiemap_extent)];
 	} fm;
 	memset(&fm, 0, sizeof fm);
 	fm.m.fm_start = off;
@@ -67,7 +68,7 @@ static int file_physical(int fd, uint64_t off, uint64_t *phys)
 	fm.m.fm_extent_count = 1;
 	if (ioctl(fd, FS_IOC_FIEMAP, &fm.m) < 0)
 		return -errno;
-	const struct fiemap_extent *e = &fm.e[0];
+	const struct fiemap_extent *e = &fm.m.fm_extents[0];
 	if (fm.m.fm_mapped_extents != 1 || off < e->fe_logical || off - e->fe_logical >= e->fe_length ||
 	    e->fe_flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DATA_INLINE))
 		return -ENXIO;

@@ -31,8 +31,11 @@ struct engine_env {
 	void (*fault)(void *ctx, enum isa_status kind, uint64_t addr, bool write, const char *message);
 	void *ctx;
 	uint64_t (*clock)(void);	/* the GPU's 100 MHz timestamp counter */
-	const int *cancel;		/* set from outside: stop work now (queue
-					   eviction, GPU reset) */
+	const int *cancel;		/* set from outside: stop work now (the
+					   queue's removal, GPU reset); work is lost */
+	const int *preempt;		/* set from outside: stop at the next packet
+					   (a queue eviction); nothing is lost, the
+					   next run goes on where this one stopped */
 	unsigned isa_threads;		/* host threads per dispatch (0: all cores) */
 	uint64_t shared_aperture, private_aperture;	/* the process's apertures */
 	uint64_t max_wave_instructions;	/* a hung wave (0: no limit) */
@@ -46,6 +49,7 @@ enum engine_state {
 	ENGINE_WAITING,		/* a wait packet's condition is not met yet: run again later */
 	ENGINE_FAULTED,		/* a fault (reported through env->fault); the queue is dead */
 	ENGINE_CANCELLED,	/* env->cancel was set */
+	ENGINE_PREEMPTED,	/* env->preempt was set: run again once it is clear */
 };
 
 /* ---- compute (PM4) queues ---------------------------------------------------- */

@@ -29,4 +29,9 @@ static inline int engine_cancelled(const struct engine_env *env)
 	return env->cancel && __atomic_load_n(env->cancel, __ATOMIC_RELAXED);
 }
 
+static inline int engine_preempted(const struct engine_env *env)
+{
+	return env->preempt && __atomic_load_n(env->preempt, __ATOMIC_SEQ_CST);
+}
+
 #endif

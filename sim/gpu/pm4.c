@@ -522,6 +522,11 @@ enum engine_state pm4_run(struct pm4_queue *q, const struct engine_env *env, uin
 			state = ENGINE_CANCELLED;
 			break;
 		}
+		/* preempted between packets: the position stays where it is */
+		if (engine_preempted(env)) {
+			state = ENGINE_PREEMPTED;
+			break;
+		}
 		uint64_t fault;
 		if (fetch_ahead(q, env, &ring, &fault) < 0) {
 			memory_fault(env, fault, false, "packet fetch");

@@ -272,6 +272,11 @@ enum engine_state sdma_run(struct sdma_queue *q, const struct engine_env *env, u
 			state = ENGINE_CANCELLED;
 			break;
 		}
+		/* preempted between packets: the position stays where it is */
+		if (engine_preempted(env)) {
+			state = ENGINE_PREEMPTED;
+			break;
+		}
 		uint64_t *pos = q->in_ib ? &q->ib_pos : &q->rptr;
 		uint64_t end = q->in_ib ? q->ib_end : wptr;
 		if (*pos >= end) {

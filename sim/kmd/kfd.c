@@ -31,7 +31,9 @@ static struct kfd_process *process_create(pid_t pid)
 	struct kfd_process *p = calloc(1, sizeof *p);
 	if (!p)
 		return NULL;
+	static uint64_t serials;
 	p->pid = pid;
+	p->serial = ++serials;		/* under g_box->lock */
 	p->next_handle = 1;
 	p->next_mmap = 1ull << 32;	/* DRM's file offsets start at 4 GiB */
 	pthread_mutex_init(&p->lock, NULL);
@@ -491,8 +493,66 @@ static long map_or_unmap(struct conn *c, void *data, bool map)
 	return rc;
 }
 
-/* amdgpu's MMU notifier on a userptr range (amdgpu_hmm.c): every userptr
- * buffer over the unmapped pages is invalidated; the restore finds no pages
+/* amdgpu restores a process's userptr buffers this long after the
+ * invalidation that evicted its queues (AMDGPU_USERPTR_RESTORE_DELAY_MS) */
+#define USERPTR_RESTORE_DELAY_NS (1ull * 1000000)
+
+struct restore_work {
+	pid_t pid;
+	uint64_t serial;
+};
+
+/* amdgpu_amdkfd_restore_userptr_worker: the invalidated buffers' pages are
+ * looked up again; the box invalidates only on munmap, so there are none
+ * (-EFAULT, which the kernel takes as done: the GPU faults if it touches
+ * them) and the queues are restored (kgd2kfd_resume_mm). */
+static void *userptr_restore_worker(void *arg)
+{
+	struct restore_work w = *(struct restore_work *)arg;
+	free(arg);
+	struct timespec ts = { 0, (long)USERPTR_RESTORE_DELAY_NS };
+	nanosleep(&ts, NULL);
+	/* the box lock keeps the process from going meanwhile */
+	pthread_mutex_lock(&g_box->lock);
+	struct kfd_process *p = kfd_process_get(w.pid);
+	if (p && p->serial == w.serial) {
+		pthread_mutex_lock(&p->lock);
+		bool evicted = p->evicted_bos > 0;
+		p->evicted_bos = 0;
+		pthread_mutex_unlock(&p->lock);
+		if (evicted)
+			queues_restore(p);
+	}
+	pthread_mutex_unlock(&g_box->lock);
+	return NULL;
+}
+
+static void schedule_userptr_restore(struct kfd_process *p)
+{
+	struct restore_work *w = malloc(sizeof *w);
+	pthread_t t;
+	if (w) {
+		*w = (struct restore_work){ p->pid, p->serial };
+		if (pthread_create(&t, NULL, userptr_restore_worker, w) == 0) {
+			pthread_detach(t);
+			return;
+		}
+		free(w);
+	}
+	/* no thread to defer it to: restore now rather than never */
+	klog("kfd kfd: amdgpu: could not defer the userptr restore of process %d", p->pid);
+	pthread_mutex_lock(&p->lock);
+	p->evicted_bos = 0;
+	pthread_mutex_unlock(&p->lock);
+	queues_restore(p);
+}
+
+/* amdgpu's MMU notifier on a userptr range (amdgpu_hmm.c,
+ * amdgpu_amdkfd_evict_userptr): every userptr buffer over the unmapped
+ * pages is invalidated; the first invalidation since the last restore
+ * evicts the process's queues first (kgd2kfd_quiesce_mm, trigger USERPTR),
+ * so that no queue touches the pages as they go, and schedules the
+ * restore.  The buffers stay mapped to nothing: the restore finds no pages
  * and leaves the GPU to fault on them (update_invalid_user_pages). */
 void kfd_userptr_invalidate(struct conn *c, uint64_t addr, uint64_t len)
 {
@@ -500,18 +560,32 @@ void kfd_userptr_invalidate(struct conn *c, uint64_t addr, uint64_t len)
 	if (!p || !len)
 		return;
 	uint64_t end = len > UINT64_MAX - addr ? UINT64_MAX : addr + len;
+	uint32_t invalidated = 0;
 	pthread_mutex_lock(&p->lock);
 	for (struct bo *bo = p->bos; bo; bo = bo->next) {
 		bool overlaps = bo->user_addr < end && (addr < bo->user_addr || addr - bo->user_addr < bo->size);
 		if (bo->kind != BO_USERPTR || bo->invalid || !overlaps)
 			continue;
 		bo->invalid = true;
+		invalidated++;
+	}
+	bool first = invalidated && p->evicted_bos == 0;
+	p->evicted_bos += invalidated;
+	pthread_mutex_unlock(&p->lock);
+	if (first)
+		queues_evict(p, KFD_QUEUE_EVICTION_TRIGGER_USERPTR);
+	pthread_mutex_lock(&p->lock);
+	for (struct bo *bo = p->bos; bo; bo = bo->next) {
+		if (bo->kind != BO_USERPTR || !bo->invalid || !bo->mapped)
+			continue;
 		for (int i = 0; i < g_box->ngpus; i++)
 			if (bo->mapped & (1u << i))
 				vm_remove(&p->pdd[i].vm, bo);
 		bo->mapped = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (first)
+		schedule_userptr_restore(p);
 }
 
 static long available_memory(struct conn *c, void *data)

@@ -125,6 +125,9 @@ struct kfd_process {
 	struct sim_queue *queues[MAX_PROCESS_QUEUES];
 	bool runtime_enabled;
 	struct bo *zombies;		/* freed while queues may still use them */
+	atomic_int queues_evicted;	/* evictions not yet restored (qpd->evicted) */
+	uint32_t evicted_bos;		/* userptr buffers invalidated since the last restore */
+	uint64_t serial;		/* tells a process from a later one with its pid */
 	struct kfd_process *next;
 };
 
@@ -151,6 +154,12 @@ struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const s
 int queue_destroy(struct sim_queue *q);	/* 0, or -ETIMEDOUT when MES did not answer */
 int queue_update(struct sim_queue *q, uint64_t ring, uint32_t size);
 bool queue_idle(const struct sim_queue *q);
+/* Evict every queue of the process (they stop between packets, nothing is
+ * lost) with a QUEUE_EVICTION event of the trigger (KFD_QUEUE_EVICTION_
+ * TRIGGER_*) on each GPU it uses; restore them with a QUEUE_RESTORE event.
+ * Called without the process's lock. */
+void queues_evict(struct kfd_process *p, uint32_t trigger);
+void queues_restore(struct kfd_process *p);
 
 /* /sys/class/kfd/kfd/proc/<pid>/ (kfd_procfs.c) */
 void kfd_procfs_add(pid_t pid);

@@ -28,7 +28,8 @@ struct sim_queue {
 	struct engine_env env;
 	pthread_t thread;
 	atomic_int stop;
-	atomic_int cancel;	/* env.cancel: eviction */
+	atomic_int cancel;	/* env.cancel: removal, reset */
+	atomic_int suspended;	/* env.preempt: its process's queues are evicted */
 	atomic_int hung;	/* injected: the queue makes no progress (enum hang) */
 	atomic_int dead;	/* faulted or evicted: never runs again */
 	atomic_int busy;	/* running packets right now */
@@ -94,9 +95,16 @@ static void *queue_main(void *arg)
 	while (!atomic_load(&q->stop)) {
 		uint64_t w = __atomic_load_n(q->doorbell, __ATOMIC_ACQUIRE);
 		bool work = (w != q->done_wptr || waiting) && !atomic_load(&q->dead);
+		/* busy is raised before suspended is read, and an eviction sets
+		 * suspended before it reads busy: one of the two sees the other */
+		if (work && !atomic_load(&q->hung))
+			atomic_store(&q->busy, 1);
+		if (work && !atomic_load(&q->hung) && atomic_load(&q->suspended)) {
+			atomic_store(&q->busy, 0);
+			work = false;
+		}
 		if (work && !atomic_load(&q->hung)) {
 			uint64_t t0 = box_now_ns();
-			atomic_store(&q->busy, 1);
 			enum engine_state st = q->sdma ? sdma_run(q->sdmaq, &q->env, w) : pm4_run(q->pm4, &q->env, w);
 			atomic_store(&q->busy, 0);
 			uint64_t t1 = box_now_ns();
@@ -149,6 +157,7 @@ struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const s
 		.ctx = q,
 		.clock = gpu_clock,
 		.cancel = (const int *)&q->cancel,
+		.preempt = (const int *)&q->suspended,
 		.isa_threads = 0,
 		.shared_aperture = APE_LDS_BASE,
 		.private_aperture = APE_SCRATCH_BASE,
@@ -169,6 +178,8 @@ struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const s
 	}
 	pthread_mutex_lock(&all_lock);
 	atomic_store(&q->hung, atomic_exchange(&g->hang_next[q->sdma], HANG_NONE));
+	/* a queue created while its process is evicted waits for the restore */
+	atomic_store(&q->suspended, atomic_load(&p->queues_evicted) > 0);
 	q->next = all_queues;
 	all_queues = q;
 	pthread_mutex_unlock(&all_lock);
@@ -315,4 +326,96 @@ uint64_t gpu_busy_ns(const struct sim_gpu *g)
 			ns += q->busy_ns;
 	pthread_mutex_unlock(&all_lock);
 	return ns;
+}
+
+/* ---- evictions and restores (kfd_process_evict_queues / kfd_process_restore_queues) ---------- */
+
+/* KFD's default preemption timeout (the queue_preemption_timeout_ms parameter) */
+#define PREEMPTION_TIMEOUT_NS (9000ull * 1000000)
+
+/* Every queue of p on g follows the process's eviction count (set under
+ * all_lock, from the count as it is now, so that the last of an eviction
+ * and a restore racing wins with the right value).  Returns whether one of
+ * them is stuck (a stuck queue does not preempt), with its doorbell. */
+static bool follow_eviction(struct kfd_process *p, const struct sim_gpu *g, uint32_t *stuck_doorbell)
+{
+	bool stuck = false;
+	int evicted = atomic_load(&p->queues_evicted) > 0;
+	pthread_mutex_lock(&all_lock);
+	for (struct sim_queue *q = all_queues; q; q = q->next) {
+		if (q->p != p || q->g != g)
+			continue;
+		atomic_store(&q->suspended, evicted);
+		if (evicted && !atomic_load(&q->dead) && atomic_load(&q->hung) == HANG_STUCK) {
+			stuck = true;
+			*stuck_doorbell = q->doorbell_off / 8;
+		}
+	}
+	pthread_mutex_unlock(&all_lock);
+	return stuck;
+}
+
+/* Whether a queue of p on g is still between packets' ends. */
+static bool still_running(const struct kfd_process *p, const struct sim_gpu *g)
+{
+	bool running = false;
+	pthread_mutex_lock(&all_lock);
+	for (struct sim_queue *q = all_queues; q && !running; q = q->next)
+		running = q->p == p && q->g == g && atomic_load(&q->busy);
+	pthread_mutex_unlock(&all_lock);
+	return running;
+}
+
+/* The hardware saves a preempted dispatch's waves (CWSR) and goes on with
+ * them at the restore; the box's engines stop between packets instead, so
+ * a dispatch under way ends first.  The result is the same: nothing is
+ * lost and nothing runs while evicted.  A queue that does not preempt in
+ * KFD's time (MES fails to remove it) costs the GPU a reset, as it does. */
+static void preempt_queues(struct kfd_process *p, struct sim_gpu *g)
+{
+	uint32_t doorbell = 0;
+	bool stuck = follow_eviction(p, g, &doorbell);
+	uint64_t t0 = box_now_ns();
+	while (!stuck && still_running(p, g))
+		if (box_now_ns() - t0 > PREEMPTION_TIMEOUT_NS)
+			stuck = true;
+		else
+			nap(20 * 1000);
+	if (stuck) {
+		klog("amdgpu %s: failed to remove hardware queue from MES, doorbell=0x%x", g->bdf, doorbell);
+		klog("amdgpu %s: MES might be in unrecoverable state, issue a GPU reset", g->bdf);
+		gpu_reset(g, "a queue did not preempt");
+	}
+}
+
+/* Eviction and restore are counted (KFD's qpd->evicted): the queues run
+ * again at the restore that balances the first eviction.  Each call tells
+ * the process's event files of every GPU it uses, as KFD does. */
+void queues_evict(struct kfd_process *p, uint32_t trigger)
+{
+	atomic_fetch_add(&p->queues_evicted, 1);
+	for (int i = 0; i < g_box->ngpus; i++) {
+		if (!p->pdd[i].present)
+			continue;
+		struct sim_gpu *g = &g_box->gpu[i];
+		kfd_smi_event(g, p->pid, KFD_SMI_EVENT_QUEUE_EVICTION, "%lld -%d %x %d\n", boottime_ns(), p->pid,
+			      g->gpu_id, (int)trigger);
+		preempt_queues(p, g);
+	}
+}
+
+void queues_restore(struct kfd_process *p)
+{
+	int was = atomic_load(&p->queues_evicted);
+	while (was > 0 && !atomic_compare_exchange_weak(&p->queues_evicted, &was, was - 1))
+		;
+	for (int i = 0; i < g_box->ngpus; i++) {
+		if (!p->pdd[i].present)
+			continue;
+		struct sim_gpu *g = &g_box->gpu[i];
+		/* kfd_smi_event_queue_restore, as Ubuntu 24.04's kernel writes it */
+		kfd_smi_event(g, p->pid, KFD_SMI_EVENT_QUEUE_RESTORE, "%lld -%d %x\n", boottime_ns(), p->pid, g->gpu_id);
+		uint32_t doorbell;
+		follow_eviction(p, g, &doorbell);
+	}
 }

@@ -2,12 +2,14 @@
  * simulated box: KFD's SMI event files (AMDKFD_IOC_SMI_EVENTS) with GPU
  * resets, queue evictions, VM faults and thermal throttling; amdgpu's
  * VRAM-lost counter; MES that stops answering a queue removal; a queue that
- * hangs without a word.  The KFD and DRM files are used directly, as an
- * outside client would; queues come from the driver.
+ * hangs without a word; the eviction and restore of a process's queues
+ * around a userptr invalidation.  The KFD and DRM files are used directly,
+ * as an outside client would; queues come from the driver.
  *
  * Usage (inside `tb sim run`, on a box started with --speed 100):
  *   events_test TB      TB is the tb command, for faults and the kernel log
- * Prints TAP. */
+ * Prints TAP.  (events_test --bystander IN OUT is the other process of the
+ * userptr test, which it starts itself.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -358,6 +362,172 @@ static void vm_fault(uint32_t gpu0)
 	close(fd);
 }
 
+/* ---- a userptr invalidation: eviction and restore ---------------------------------- */
+
+/* The other process of the userptr test: a queue of its own on GPU 0 and
+ * an event file.  It says 'r' once ready; at 'g' it runs work on its queue
+ * and answers with a line: "ok", or what went wrong. */
+static int bystander(int in, int out)
+{
+	struct tb_gpu *g;
+	struct tb_queue *q = NULL;
+	struct tb_signal *s = NULL;
+	int fd = -1;
+	const char *verdict = "ok\n";
+	kfd = open("/dev/kfd", O_RDWR | O_CLOEXEC);
+	if (kfd < 0 || open_gpu(0, &g) < 0) {
+		verdict = "no GPU 0\n";
+		g = NULL;
+	} else if (tb_queue_create(g, TB_QUEUE_COMPUTE, &q) < 0 || tb_signal_create(g, 0, &s) < 0 ||
+		   (fd = smi_open(gpu_id_of(0), all_events)) < 0) {
+		verdict = "no queue, signal or event file\n";
+	}
+	char go = 0;
+	if (write(out, "r", 1) != 1 || read(in, &go, 1) != 1 || go != 'g')
+		verdict = "the test went away\n";
+	else if (q && s && fd >= 0) {
+		int rc = tb_queue_signal(q, s, 1);
+		rc = rc ? rc : tb_queue_submit(q);
+		if (rc || tb_signal_wait(s, 1, EVENT_WAIT_MS) != 0)
+			verdict = "its queue did not run\n";
+		else if (!smi_empty(fd))
+			verdict = "its event file heard something\n";
+	}
+	ssize_t n = write(out, verdict, strlen(verdict));
+	(void)n;
+	if (fd >= 0)
+		close(fd);
+	tb_signal_destroy(s);
+	if (q)
+		tb_queue_destroy(q);
+	if (g)
+		tb_gpu_close(g);
+	return 0;
+}
+
+/* Start the bystander: *in reads its words, *out writes to it. */
+static pid_t start_bystander(int *in, int *out)
+{
+	int down[2], up[2];
+	if (pipe(down) < 0)
+		return -1;
+	if (pipe(up) < 0) {
+		close(down[0]);
+		close(down[1]);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		char a[16], b[16];
+		snprintf(a, sizeof a, "%d", down[0]);
+		snprintf(b, sizeof b, "%d", up[1]);
+		execl("/proc/self/exe", "events_test", "--bystander", a, b, (char *)NULL);
+		_exit(127);
+	}
+	close(down[0]);
+	close(up[1]);
+	*in = up[0];
+	*out = down[1];
+	if (pid < 0) {
+		close(up[0]);
+		close(down[1]);
+	}
+	return pid;
+}
+
+/* The fields of the first line of event `ev` (hex, as the file writes it)
+ * in buf: "EV NS -PID GPU[ TRIGGER]\n" (trigger < 0: the line has none).
+ * Returns whether there is such a line with exactly those fields. */
+static int event_fields(const char *buf, unsigned ev, long long *ns, int *pid, unsigned *gpu, int *trigger)
+{
+	char head[8];
+	snprintf(head, sizeof head, "%x ", ev);
+	for (const char *l = buf; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		if (strncmp(l, head, strlen(head)))
+			continue;
+		int end = -1;
+		if (*trigger >= 0)
+			return sscanf(l + strlen(head), "%lld -%d %x %d%n", ns, pid, gpu, trigger, &end) == 4 &&
+			       l[strlen(head) + (size_t)end] == '\n';
+		return sscanf(l + strlen(head), "%lld -%d %x%n", ns, pid, gpu, &end) == 3 &&
+		       l[strlen(head) + (size_t)end] == '\n';
+	}
+	return 0;
+}
+
+/* The pages of a userptr buffer are unmapped: amdgpu's MMU notifier evicts
+ * the process's queues (trigger USERPTR), the restore worker brings them
+ * back; work queued before the eviction goes on after it.  Another
+ * process's queue on the same GPU is not touched. */
+static void userptr_eviction(uint32_t gpu0, uint32_t gpu1)
+{
+	enum { BYTES = 64 << 10 };
+	const uint64_t mask = MASK(KFD_SMI_EVENT_QUEUE_EVICTION) | MASK(KFD_SMI_EVENT_QUEUE_RESTORE);
+	int fd = smi_open(gpu0, mask), fd1 = smi_open(gpu1, mask);
+	struct tb_gpu *g;
+	if (open_gpu(0, &g) < 0) {
+		check(0, "GPU 0 opens for the userptr test");
+		return;
+	}
+	struct tb_queue *q = NULL;
+	struct tb_signal *gate = NULL, *done = NULL;
+	struct tb_bo *user = NULL;
+	void *mem = mmap(NULL, BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int rc = mem == MAP_FAILED ? -ENOMEM : tb_queue_create(g, TB_QUEUE_COMPUTE, &q);
+	rc = rc ? rc : tb_signal_create(g, 0, &gate);
+	rc = rc ? rc : tb_signal_create(g, 0, &done);
+	rc = rc ? rc : tb_bo_userptr(g, mem, BYTES, &user);
+	/* work that waits on the CPU: it is queued across the eviction */
+	rc = rc ? rc : tb_queue_wait(q, gate, 1);
+	rc = rc ? rc : tb_queue_signal(q, done, 1);
+	rc = rc ? rc : tb_queue_submit(q);
+	int in = -1, out = -1;
+	pid_t other = rc ? -1 : start_bystander(&in, &out);
+	char ready = 0;
+	check(rc == 0 && other > 0 && read(in, &ready, 1) == 1 && ready == 'r',
+	      "a userptr buffer, a queue with work waiting, and another process with a queue of its own (%s)",
+	      rc < 0 ? strerror(-rc) : "ok");
+	check(fd >= 0 && smi_empty(fd), "nothing is evicted before the pages go");
+	rc = rc ? rc : munmap(mem, BYTES);
+	char buf[4096] = "";
+	int came = rc == 0 && fd >= 0 && smi_collect(fd, buf, sizeof buf, "a ", EVENT_WAIT_MS);
+	check(came, "the pages are unmapped: the queue-restore event arrives");
+	long long ns_evict = 0, ns_restore = 0;
+	int pid_evict = 0, pid_restore = 0, trigger = 0, none = -1;
+	unsigned id_evict = 0, id_restore = 0;
+	check(event_fields(buf, KFD_SMI_EVENT_QUEUE_EVICTION, &ns_evict, &pid_evict, &id_evict, &trigger) &&
+		      pid_evict == getpid() && id_evict == gpu0 && trigger == KFD_QUEUE_EVICTION_TRIGGER_USERPTR,
+	      "an eviction line: its time, this process, GPU 0, trigger USERPTR");
+	check(event_fields(buf, KFD_SMI_EVENT_QUEUE_RESTORE, &ns_restore, &pid_restore, &id_restore, &none) &&
+		      pid_restore == getpid() && id_restore == gpu0,
+	      "a restore line: its time, this process, GPU 0");
+	char *ev = strstr(buf, "9 "), *re = strstr(buf, "a ");
+	check(ev == buf && re && ev < re && ns_evict > 0 && ns_evict <= ns_restore,
+	      "the eviction comes first, the restore after it (%lld <= %lld ns)", ns_evict, ns_restore);
+	check(fd1 >= 0 && smi_empty(fd1), "GPU 1, which the process does not use, hears nothing");
+	tb_signal_set(gate, 1);
+	check(q && tb_signal_wait(done, 1, EVENT_WAIT_MS) == 0 && smi_empty(fd),
+	      "the work queued before the eviction completes after the restore");
+	char verdict[128] = "";
+	ssize_t n = other > 0 && write(out, "g", 1) == 1 ? read(in, verdict, sizeof verdict - 1) : -1;
+	int fine = n > 0 && !strcmp(verdict, "ok\n");
+	verdict[strcspn(verdict, "\n")] = '\0';
+	check(fine, "the other process's queue runs and its file hears nothing (%s)", n > 0 ? verdict : "no answer");
+	if (other > 0) {
+		close(in);
+		close(out);
+		waitpid(other, NULL, 0);
+	}
+	tb_bo_free(user);
+	tb_signal_destroy(done);
+	tb_signal_destroy(gate);
+	if (q)
+		tb_queue_destroy(q);
+	tb_gpu_close(g);
+	close(fd);
+	close(fd1);
+}
+
 /* GPU 1 loses its cooling: at its junction limit the SMU throttles it */
 static void thermal(uint32_t gpu1)
 {
@@ -372,6 +542,8 @@ static void thermal(uint32_t gpu1)
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "--bystander"))
+		return bystander(atoi(argv[2]), atoi(argv[3]));
 	if (argc != 2) {
 		fprintf(stderr, "usage: events_test TB\n");
 		return 2;
@@ -387,6 +559,7 @@ int main(int argc, char **argv)
 	mes_hang(gpu0);
 	silent_hang(gpu0);
 	vm_fault(gpu0);
+	userptr_eviction(gpu0, gpu1);
 	thermal(gpu1);
 	close(kfd);
 	return tap_done();

@@ -2,11 +2,18 @@
  * watches its doorbell, as the hardware's scheduler does, and runs its
  * engine (sim/gpu) when the write pointer moves.  Launching work therefore
  * needs no system call, as on the real box.  Hangs, faults, evictions and
- * GPU resets happen here. */
+ * GPU resets happen here.
+ *
+ * The threads outlive their queues: a removed queue's thread waits in a
+ * pool for the next queue.  A fresh thread's first dispatch paid for its
+ * malloc arena, its emulator state and its stack being faulted in (80-210
+ * us of CPU on a virtual machine, against 25-65 us warm): the cost of the
+ * first launch on every new queue, which tinygrad measures. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <semaphore.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +33,7 @@ struct sim_queue {
 	struct pm4_queue *pm4;
 	struct sdma_queue *sdmaq;
 	struct engine_env env;
-	pthread_t thread;
+	sem_t released;		/* its thread let go of it */
 	atomic_int stop;
 	atomic_int cancel;	/* env.cancel: removal, reset */
 	atomic_int suspended;	/* env.preempt: its process's queues are evicted */
@@ -83,12 +90,8 @@ static void nap(uint64_t ns)
 	nanosleep(&ts, NULL);
 }
 
-static void *queue_main(void *arg)
+static void serve_queue(struct sim_queue *q)
 {
-	struct sim_queue *q = arg;
-	/* the doorbell is polled with short naps: without this each would
-	 * last the default 50 us of timer slack longer than asked */
-	prctl(PR_SET_TIMERSLACK, 1000UL);
 	uint64_t last_work = box_now_ns();
 	bool waiting = false;
 	uint64_t wait_nap = 0;
@@ -126,7 +129,103 @@ static void *queue_main(void *arg)
 		uint64_t idle = box_now_ns() - last_work;
 		nap(idle < 2000000 ? 20 * 1000 : idle < 100000000 ? 200 * 1000 : 1000 * 1000);
 	}
+}
+
+/* ---- the engine threads, and their pool ------------------------------------------------- */
+
+struct engine_thread {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct sim_queue *q;		/* the queue it serves; NULL while pooled */
+	struct engine_thread *next;	/* in the pool */
+};
+
+/* Threads kept for queues to come: enough for a process's queues on every
+ * GPU to come and go without a fresh one, few enough that idle ones cost
+ * little (each keeps its stack and emulator state). */
+enum { POOL_MAX = 16 };
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct engine_thread *pool;
+static int pooled;
+
+/* Back into the pool; false when it is full and the thread should end. */
+static bool pool_put(struct engine_thread *t)
+{
+	pthread_mutex_lock(&pool_lock);
+	bool kept = pooled < POOL_MAX;
+	if (kept) {
+		t->next = pool;
+		pool = t;
+		pooled++;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return kept;
+}
+
+static struct engine_thread *pool_take(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	struct engine_thread *t = pool;
+	if (t) {
+		pool = t->next;
+		pooled--;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return t;
+}
+
+static void *engine_main(void *arg)
+{
+	struct engine_thread *t = arg;
+	/* the doorbell is polled with short naps: without this each would
+	 * last the default 50 us of timer slack longer than asked */
+	prctl(PR_SET_TIMERSLACK, 1000UL);
+	for (;;) {
+		pthread_mutex_lock(&t->lock);
+		while (!t->q)
+			pthread_cond_wait(&t->cond, &t->lock);
+		struct sim_queue *q = t->q;
+		pthread_mutex_unlock(&t->lock);
+		serve_queue(q);
+		pthread_mutex_lock(&t->lock);
+		t->q = NULL;
+		pthread_mutex_unlock(&t->lock);
+		sem_post(&q->released);		/* q may be freed from here on */
+		if (!pool_put(t))
+			break;
+	}
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
 	return NULL;
+}
+
+/* A thread for q: a pooled one, else a new one.  Returns 0 or -errno. */
+static int engine_thread_start(struct sim_queue *q)
+{
+	struct engine_thread *t = pool_take();
+	if (!t) {
+		t = calloc(1, sizeof *t);
+		if (!t)
+			return -ENOMEM;
+		pthread_mutex_init(&t->lock, NULL);
+		pthread_cond_init(&t->cond, NULL);
+		pthread_t id;
+		int e = pthread_create(&id, NULL, engine_main, t);
+		if (e != 0) {
+			pthread_cond_destroy(&t->cond);
+			pthread_mutex_destroy(&t->lock);
+			free(t);
+			return -e;
+		}
+		pthread_detach(id);
+	}
+	pthread_mutex_lock(&t->lock);
+	t->q = q;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	return 0;
 }
 
 struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const struct kfd_ioctl_create_queue_args *a,
@@ -167,7 +266,12 @@ struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const s
 		q->sdmaq = sdma_queue_create(q->ring_va, q->ring_size, q->rptr_va, q->wptr_va);
 	else
 		q->pm4 = pm4_queue_create(q->ring_va, q->ring_size, q->rptr_va, q->wptr_va);
-	if ((q->sdma && !q->sdmaq) || (!q->sdma && !q->pm4) || pthread_create(&q->thread, NULL, queue_main, q) != 0) {
+	bool made = (q->sdma && q->sdmaq) || (!q->sdma && q->pm4);
+	if (made && sem_init(&q->released, 0, 0) != 0)
+		made = false;
+	if (!made || engine_thread_start(q) != 0) {
+		if (made)
+			sem_destroy(&q->released);
 		if (q->sdmaq)
 			sdma_queue_destroy(q->sdmaq);
 		if (q->pm4)
@@ -212,7 +316,9 @@ static void stop_queue(struct sim_queue *q)
 	unlink_queue(q);
 	atomic_store(&q->stop, 1);
 	atomic_store(&q->cancel, 1);
-	pthread_join(q->thread, NULL);
+	while (sem_wait(&q->released) != 0)
+		;	/* EINTR */
+	sem_destroy(&q->released);
 }
 
 int queue_destroy(struct sim_queue *q)

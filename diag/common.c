@@ -27,6 +27,8 @@ const struct diag_test diag_tests[] = {
 	{ "queue_cycles", 2, true, 600, "compute and SDMA queues created, used and destroyed in a loop (the MES trigger)" },
 	{ "gemm_long", 3, true, 120, "fp32 and fp16 (WMMA) GEMMs sustained, every output compared bit-exactly" },
 	{ "sdma_long", 3, true, 120, "host to VRAM to host copies sustained, each round keyed with its own seed" },
+	{ "vram_random", 3, true, 300, "random patterns, a new logged seed each round, and a retention region held the whole test" },
+	{ "power", 3, true, 120, "power and thermal at the cap under sustained GEMMs: median power, junction, throttling, the fan answering" },
 	{ "demo_loop", 3, true, 120, "the demo app in a loop: small dispatches back to back, every batch checked" },
 	{ "queue_storm", 3, true, 1200, "2,000 queue cycles of either kind, on every GPU at once" },
 	{ "recovery", DIAG_LEVEL_ON_HANG, true, 60, "with --allow-reset, after a hang: a new worker's queues answer (the GPU came back)" },

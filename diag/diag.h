@@ -183,6 +183,26 @@ void diag_watch_sample(struct diag_watch *w, const char *const *during);
 /* the "thermal" results, one a GPU; frees w */
 json_t *diag_watch_end(struct diag_watch *w);
 
+/* PWM GPU fans break away from standstill at about 20% duty (51/255):
+ * at 22% or more a fan that reads 0 rpm is not turning */
+#define DIAG_FAN_DEMAND_PWM 56
+
+/* ---- power and thermal at the cap (power.c) ------------------------------------------------ */
+
+/* one reading of a GPU's hwmon under load */
+struct diag_power_sample {
+	double s;			/* since the load began */
+	double watts;			/* power1_average */
+	double junction_c;		/* temp2_input */
+	int pwm, rpm;			/* pwm1 (0-255), fan1_input */
+};
+/* The "power" result of samples taken under load against the power cap
+ * (W) and the junction's limit (C, where the firmware throttles): FAIL
+ * THERMAL_THROTTLED, FAN_NOT_ANSWERING or POWER_OVER_CAP, else PASS, each
+ * measurement with its unit and threshold; SKIPPED with too few samples. */
+json_t *diag_power_judge(const char *test, int gpu, const struct diag_power_sample *smp, int n, double cap_w,
+			 double limit_c);
+
 /* ---- the live table on a terminal (live.c) ------------------------------------------------- */
 
 struct diag_live;

@@ -14,10 +14,8 @@
 #include "diag/diag.h"
 #include "driver/tbdrv.h"
 
-/* PWM GPU fans break away from standstill at about 20% duty (51/255):
- * at 22% or more a fan that reads 0 rpm is not turning */
-#define FAN_DEMAND_PWM 56
-/* ...for this long, beyond any spin-up (90 mm rotors: 95% in ~5 s from
+/* a fan that reads 0 rpm at DIAG_FAN_DEMAND_PWM or more is stalled after
+ * this long, beyond any spin-up (90 mm rotors: 95% in ~5 s from
  * rest, their first tach pulses within a second) */
 #define FAN_STALL_MS 3000
 /* the power moved at least this much (W): a live sensor's temperature moves too */
@@ -111,7 +109,7 @@ static void sample_gpu(struct diag_watch *w, struct gpu_watch *g, uint64_t now, 
 	}
 	long long pwm = diag_sysfs_number(g->hwmon, "pwm1"), rpm = diag_sysfs_number(g->hwmon, "fan1_input");
 	long long uw = diag_sysfs_number(g->hwmon, "power1_average");
-	if (pwm >= FAN_DEMAND_PWM && rpm == 0) {
+	if (pwm >= DIAG_FAN_DEMAND_PWM && rpm == 0) {
 		if (!g->stall_since)
 			g->stall_since = now;
 		else if (now - g->stall_since >= FAN_STALL_MS)

@@ -214,14 +214,16 @@ static json_t *test_fence(struct gpu_run *r)
 	return res;
 }
 
-/* pattern_check's error block: count, OR of the bad bits, first bad index,
- * then a count per bit position */
-enum { ERROR_WORDS = 3 + 32 };
+/* pattern_check's and march_element's error block (diag.cl's ERR_*): the
+ * count of wrong words, the OR of their bad bits, the first bad index, a
+ * count per bit position, the last bad index, the wrong words that hold
+ * another address's word and the OR of the address bits between them */
+enum { ERR_COUNT, ERR_BITS, ERR_FIRST, ERR_HIST, ERR_LAST = ERR_HIST + 32, ERR_ADDR_FAULTS, ERR_ADDR_BITS, ERROR_WORDS };
 
 static void reset_errors(uint32_t *e)
 {
 	memset(e, 0, ERROR_WORDS * 4);
-	e[2] = UINT32_MAX;
+	e[ERR_FIRST] = UINT32_MAX;
 }
 
 /* A kernel's argument block from its values in order (each as wide as
@@ -452,11 +454,11 @@ static json_t *test_copy(struct gpu_run *r)
 		up[i] = (double)size / up[i] / 1e6;
 		down[i] = (double)size / down[i] / 1e6;
 	}
-	if (e[0] || bad) {
+	if (e[ERR_COUNT] || bad) {
 		res = diag_result("copy", r->ctx->gpu, DIAG_FAIL, "COPY_DATA_MISMATCH", DIAG_ACT_REPLACE_HW,
 				  "%u words wrong in VRAM (first at word %u, bits 0x%08x), %llu wrong after the copy back "
 				  "(first at byte 0x%llx, bits 0x%08x)",
-				  e[0], e[2], e[1], (unsigned long long)bad, (unsigned long long)(first * 4), bits);
+				  e[ERR_COUNT], e[ERR_FIRST], e[ERR_BITS], (unsigned long long)bad, (unsigned long long)(first * 4), bits);
 	} else {
 		res = diag_result("copy", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
 				  "%llu MiB each way x%d, every word as keyed", (unsigned long long)(size >> 20), n);
@@ -481,31 +483,84 @@ out:
 /* between the keyed fill and its check */
 #define VRAM_RETENTION_MS 2000
 
-/* single-bit, multi-bit, or every bit of a word (an inversion, or the word
- * of another address: keyed words of two addresses differ in about half
- * their bits, which multi-bit covers) */
-static const char *error_class(uint32_t count, uint32_t bits)
+/* The wrong words of one pass over the tested VRAM, added up buffer by
+ * buffer: the pass goes on over every buffer, so the report has every
+ * range that is wrong, not only the first. */
+#define ERROR_RANGES_KEPT 16
+struct vram_errs {
+	uint64_t count, addr_faults, hist[32], first, last;
+	uint32_t bits, addr_bits;
+	json_t *ranges;			/* [{from, to, words}]: byte offsets in the tested VRAM */
+};
+
+/* one buffer's error block e, the buffer at byte offset at of the tested VRAM */
+static void errs_add(struct vram_errs *v, const uint32_t *e, uint64_t at)
 {
-	if (__builtin_popcount(bits) == 1)
-		return "single-bit";
-	return bits == UINT32_MAX && count ? "inversion" : "multi-bit";
+	if (!e[ERR_COUNT])
+		return;
+	uint64_t from = at + (uint64_t)e[ERR_FIRST] * 4, to = at + (uint64_t)e[ERR_LAST] * 4 + 3;
+	if (!v->count)
+		v->first = from;
+	v->last = to;
+	v->count += e[ERR_COUNT];
+	v->bits |= e[ERR_BITS];
+	v->addr_faults += e[ERR_ADDR_FAULTS];
+	v->addr_bits |= e[ERR_ADDR_BITS];
+	for (int b = 0; b < 32; b++)
+		v->hist[b] += e[ERR_HIST + b];
+	if (!v->ranges)
+		v->ranges = json_array();
+	if (json_array_size(v->ranges) < ERROR_RANGES_KEPT)
+		json_array_append_new(v->ranges, json_pack("{s:I, s:I, s:I}", "from", (json_int_t)from, "to", (json_int_t)to,
+							   "words", (json_int_t)e[ERR_COUNT]));
 }
 
-static json_t *vram_errors(struct gpu_run *r, const uint32_t *e, int chunk, uint64_t chunk_bytes, const char *pass)
+/* address fault (most wrong words hold another address's word: an address
+ * line, or data that landed at the wrong place), inversion (every bit of
+ * every wrong word), single-bit (one bit position), else multi-bit */
+static const char *error_class(const struct vram_errs *v)
 {
-	uint64_t at = (uint64_t)chunk * chunk_bytes + (uint64_t)e[2] * 4;
-	json_t *res = diag_result("vram", r->ctx->gpu, DIAG_FAIL, "VRAM_PATTERN_ERRORS", DIAG_ACT_REPLACE_HW,
-				  "%u words wrong in the %s pass, from byte 0x%llx of the tested VRAM (buffer %d), bits "
-				  "0x%08x: %s",
-				  e[0], pass, (unsigned long long)at, chunk, e[1], error_class(e[0], e[1]));
-	json_t *hist = json_array();
+	if (v->addr_faults && v->addr_faults * 2 >= v->count)
+		return "address fault";
+	bool inverted = v->count > 0;
 	for (int b = 0; b < 32; b++)
-		json_array_append_new(hist, json_integer(e[3 + b]));
-	json_t *ev = json_object_get(res, "evidence");
+		inverted &= v->hist[b] == v->count;
+	if (inverted)
+		return "inversion";
+	return __builtin_popcount(v->bits) == 1 ? "single-bit" : "multi-bit";
+}
+
+/* the evidence of a pass's wrong words: the ranges, the bit histogram, the class */
+static void errs_evidence(const struct vram_errs *v, json_t *ev)
+{
+	json_t *hist = json_array(), *abits = json_array();
+	for (int b = 0; b < 32; b++) {
+		json_array_append_new(hist, json_integer((json_int_t)v->hist[b]));
+		if (v->addr_bits & (1u << b))
+			json_array_append_new(abits, json_integer(b + 2));	/* a word address bit as a byte address's */
+	}
 	json_object_set_new(ev, "bit_histogram", hist);
-	json_object_set_new(ev, "first_bad_byte", json_integer((json_int_t)at));
-	json_object_set_new(ev, "class", json_string(error_class(e[0], e[1])));
+	json_object_set_new(ev, "first_bad_byte", json_integer((json_int_t)v->first));
+	json_object_set_new(ev, "last_bad_byte", json_integer((json_int_t)v->last));
+	json_object_set_new(ev, "ranges", v->ranges ? json_incref(v->ranges) : json_array());
+	json_object_set_new(ev, "class", json_string(error_class(v)));
+	json_object_set_new(ev, "address_faults", json_integer((json_int_t)v->addr_faults));
+	json_object_set_new(ev, "address_fault_bits", abits);
+}
+
+/* a FAIL result of the pass's wrong words (and frees them) */
+static json_t *vram_errors(struct gpu_run *r, struct vram_errs *v, const char *pass)
+{
+	json_t *res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "VRAM_PATTERN_ERRORS", DIAG_ACT_REPLACE_HW,
+				  "%llu words wrong in the %s pass, in %zu ranges from byte 0x%llx to 0x%llx of the tested VRAM, "
+				  "bits 0x%08x: %s",
+				  (unsigned long long)v->count, pass, json_array_size(v->ranges), (unsigned long long)v->first,
+				  (unsigned long long)v->last, v->bits, error_class(v));
+	json_t *ev = json_object_get(res, "evidence");
+	errs_evidence(v, ev);
 	json_object_set_new(ev, "pass", json_string(pass));
+	json_decref(v->ranges);
+	memset(v, 0, sizeof *v);
 	return res;
 }
 
@@ -549,6 +604,7 @@ static json_t *march(struct gpu_run *r, const struct march_element *m, tbh_buffe
 {
 	uint32_t *e = tbh_buffer_cpu(errs), words = (uint32_t)(chunk / 4);
 	uint8_t args[128];
+	struct vram_errs bad = { 0 };
 	for (int c = 0; c < nbufs; c++) {
 		reset_errors(e);
 		const uint64_t v[] = { tbh_buffer_address(bufs[c]), words, (uint64_t)c * chunk, seed, m->flags, m->expect,
@@ -556,82 +612,158 @@ static json_t *march(struct gpu_run *r, const struct march_element *m, tbh_buffe
 		step(r, m->name, deadline);
 		double ms;
 		int rc = run_kernel(r, r->march, args, pack_args(r->march, args, sizeof args, v, 8), words, deadline, &ms);
-		if (rc < 0)
+		if (rc < 0) {
+			json_decref(bad.ranges);
 			return gpu_failed(r, rc, m->name);
+		}
 		*total_ms += ms;
-		if (e[0])
-			return vram_errors(r, e, c, chunk, m->name);
+		errs_add(&bad, e, (uint64_t)c * chunk);
+	}
+	return bad.count ? vram_errors(r, &bad, m->name) : NULL;
+}
+
+/* The tested VRAM: buffers (chunks) of the same size, sized from a
+ * calibration fill to what fits the test's time, at most 90% of VRAM. */
+struct vram_set {
+	tbh_buffer *bufs[VRAM_MAX_CHUNKS], *errs;
+	int nbufs;
+	uint64_t chunk, covered, vram_bytes;
+	uint32_t deadline;		/* a fill's or a check's of one chunk */
+};
+
+static void vram_set_close(struct vram_set *vs)
+{
+	for (int c = 0; c < vs->nbufs; c++)
+		tbh_buffer_free(vs->bufs[c]);
+	tbh_buffer_free(vs->errs);
+}
+
+static json_t *vram_alloc_failed(struct gpu_run *r, const char *what)
+{
+	return diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "VRAM_ALLOC_FAILED", DIAG_ACT_INVESTIGATE, "cannot allocate %s: %s",
+			   what, tbh_last_error());
+}
+
+/* Calibrate a fill and allocate what passes fills or checks take in about
+ * budget_ms, in at least min_chunks buffers: NULL, or a FAIL or HANG. */
+static json_t *vram_set_open(struct gpu_run *r, struct vram_set *vs, uint64_t seed, int passes, double budget_ms,
+			     int min_chunks)
+{
+	const uint64_t probe = 4ull << 20, mib = 1ull << 20;
+	memset(vs, 0, sizeof *vs);
+	tbh_device_props props;
+	int rc = tbh_device_get_props(r->dev, &props);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, ERROR_WORDS * 4, TBH_MEMORY_HOST, &vs->errs);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_DEVICE, &vs->bufs[vs->nbufs++]);
+	if (rc < 0)
+		return vram_alloc_failed(r, "the test's buffers");
+	vs->vram_bytes = props.vram_bytes;
+	uint8_t args[128];
+	step(r, "calibrate", CALIBRATION_DEADLINE_MS);
+	const uint64_t pv[] = { tbh_buffer_address(vs->bufs[0]), probe / 4, 0, seed, 0 };
+	double ms;
+	if ((rc = run_kernel(r, r->fill, args, pack_args(r->fill, args, sizeof args, pv, 5), (uint32_t)(probe / 4),
+			     CALIBRATION_DEADLINE_MS, &ms)) < 0)
+		return gpu_failed(r, rc, "the calibration fill");
+	tbh_buffer_free(vs->bufs[0]);
+	vs->nbufs = 0;
+	double bytes_per_ms = (double)probe / (ms > 0.01 ? ms : 0.01);
+	uint64_t want = (uint64_t)((double)props.vram_bytes * 0.9), fits = (uint64_t)(bytes_per_ms * budget_ms / passes);
+	uint64_t size = (want < fits ? want : fits) & ~(mib - 1);
+	size = size < probe ? probe : size;
+	size = size < (uint64_t)min_chunks * mib ? (uint64_t)min_chunks * mib : size;
+	uint64_t chunk = ((size + VRAM_MAX_CHUNKS - 1) / VRAM_MAX_CHUNKS + mib - 1) & ~(mib - 1);
+	chunk = chunk < VRAM_MIN_CHUNK ? VRAM_MIN_CHUNK : chunk;
+	uint64_t most = (size / (uint64_t)min_chunks) & ~(mib - 1);
+	chunk = chunk > most ? most : chunk;
+	chunk = chunk < mib ? mib : chunk;
+	vs->chunk = chunk;
+	while (vs->covered < size && vs->nbufs < VRAM_MAX_CHUNKS &&
+	       tbh_buffer_alloc(r->dev, chunk, TBH_MEMORY_DEVICE, &vs->bufs[vs->nbufs]) == 0) {
+		vs->covered += chunk;
+		vs->nbufs++;
+	}
+	if (vs->nbufs < min_chunks) {
+		char what[64];
+		snprintf(what, sizeof what, "%d buffers of %llu MiB in VRAM", min_chunks, (unsigned long long)(chunk >> 20));
+		return vram_alloc_failed(r, what);
+	}
+	vs->deadline = deadline_for(ms * (double)(chunk / probe) * 2);
+	return NULL;
+}
+
+/* the keyed pattern (XOR mask) into buffers [from, to); its GPU time added to *ms */
+static json_t *vram_fill(struct gpu_run *r, struct vram_set *vs, int from, int to, uint64_t seed, uint32_t mask,
+			 const char *name, double *ms)
+{
+	uint8_t args[128];
+	uint32_t words = (uint32_t)(vs->chunk / 4);
+	for (int c = from; c < to; c++) {
+		const uint64_t fv[] = { tbh_buffer_address(vs->bufs[c]), words, (uint64_t)c * vs->chunk, seed, mask };
+		step(r, name, vs->deadline);
+		double t;
+		int rc = run_kernel(r, r->fill, args, pack_args(r->fill, args, sizeof args, fv, 5), words, vs->deadline, &t);
+		if (rc < 0)
+			return gpu_failed(r, rc, "a pattern fill");
+		*ms += t;
+		progress(r, (uint64_t)(c - from + 1), (uint64_t)(to - from), vs->deadline);
 	}
 	return NULL;
 }
 
+/* Buffers [from, to) checked against the pattern, each in a rotated order
+ * (rotate words from the start): NULL, a HANG, or a FAIL naming the pass. */
+static json_t *vram_check(struct gpu_run *r, struct vram_set *vs, int from, int to, uint64_t seed, uint32_t mask,
+			  uint64_t rotate, const char *name, const char *pass, double *ms)
+{
+	uint8_t args[128];
+	uint32_t words = (uint32_t)(vs->chunk / 4), *e = tbh_buffer_cpu(vs->errs);
+	struct vram_errs bad = { 0 };
+	for (int c = from; c < to; c++) {
+		reset_errors(e);
+		const uint64_t cv[] = { tbh_buffer_address(vs->bufs[c]), words, (uint64_t)c * vs->chunk, seed, mask,
+					rotate % words, tbh_buffer_address(vs->errs) };
+		step(r, name, vs->deadline);
+		double t;
+		int rc = run_kernel(r, r->check, args, pack_args(r->check, args, sizeof args, cv, 7), words, vs->deadline, &t);
+		if (rc < 0) {
+			json_decref(bad.ranges);
+			return gpu_failed(r, rc, "a pattern check");
+		}
+		*ms += t;
+		errs_add(&bad, e, (uint64_t)c * vs->chunk);
+		progress(r, (uint64_t)(c - from + 1), (uint64_t)(to - from), vs->deadline);
+	}
+	return bad.count ? vram_errors(r, &bad, pass) : NULL;
+}
+
+static void vram_measure(json_t *res, const struct vram_set *vs, uint64_t bytes_filled, double fill_ms, uint64_t bytes_checked,
+			 double check_ms)
+{
+	diag_measure(res, "tested", (double)(vs->covered >> 20), "MiB", NULL, 0);
+	diag_measure(res, "fill", (double)bytes_filled / (fill_ms > 0 ? fill_ms : 1) / 1e6, "GB/s", NULL, 0);
+	diag_measure(res, "check", (double)bytes_checked / (check_ms > 0 ? check_ms : 1) / 1e6, "GB/s", NULL, 0);
+}
+
 /* VRAM holds what was written to it: a keyed pattern (each word the hash of
  * its address and the seed, so a word that landed or was read at the wrong
- * place reads wrong), held for a retention pause, then its inversion, each
+ * place reads wrong, and one that holds a neighbouring address's word is an
+ * address fault), held for a retention pause, then its inversion, each
  * checked in a rotated order; then March C- and moving inversions.
  * 90% of VRAM on the appliance; where kernels run slower (the simulated
  * box), what fits in about 20 s of fills and checks. */
 static json_t *test_vram(struct gpu_run *r)
 {
-	const uint64_t probe = 4ull << 20;
 	uint64_t seed = r->ctx->seed ^ 0x76726d5f70617474ull;
-	tbh_buffer *bufs[VRAM_MAX_CHUNKS] = { 0 }, *errs = NULL;
-	int nbufs = 0;
-	json_t *res = NULL;
-	tbh_device_props props;
-	int rc = tbh_device_get_props(r->dev, &props);
-	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, ERROR_WORDS * 4, TBH_MEMORY_HOST, &errs);
-	if (rc == 0)
-		rc = tbh_buffer_alloc(r->dev, probe, TBH_MEMORY_DEVICE, &bufs[nbufs++]);
-	if (rc < 0) {
-		res = diag_result("vram", r->ctx->gpu, DIAG_FAIL, "VRAM_ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
-				  "cannot allocate the test's buffers: %s", tbh_last_error());
-		goto out;
-	}
-	uint8_t args[128];
-	step(r, "calibrate", CALIBRATION_DEADLINE_MS);
-	const uint64_t pv[] = { tbh_buffer_address(bufs[0]), probe / 4, 0, seed, 0 };
-	double ms;
-	if ((rc = run_kernel(r, r->fill, args, pack_args(r->fill, args, sizeof args, pv, 5), (uint32_t)(probe / 4),
-			     CALIBRATION_DEADLINE_MS, &ms)) < 0) {
-		res = gpu_failed(r, rc, "the calibration fill");
-		goto out;
-	}
-	tbh_buffer_free(bufs[0]);
-	nbufs = 0;
-	/* VRAM_PASSES passes over it */
-	double bytes_per_ms = (double)probe / (ms > 0.01 ? ms : 0.01);
-	uint64_t want = (uint64_t)((double)props.vram_bytes * 0.9), fits = (uint64_t)(bytes_per_ms * 20000 / VRAM_PASSES);
-	uint64_t size = (want < fits ? want : fits) & ~((1ull << 20) - 1);
-	size = size < probe ? probe : size;
-	uint64_t chunk = ((size + VRAM_MAX_CHUNKS - 1) / VRAM_MAX_CHUNKS + (1ull << 20) - 1) & ~((1ull << 20) - 1);
-	chunk = chunk < VRAM_MIN_CHUNK ? VRAM_MIN_CHUNK : chunk;
-	chunk = chunk > size ? size : chunk;
-	uint64_t covered = 0;
-	while (covered < size && nbufs < VRAM_MAX_CHUNKS && tbh_buffer_alloc(r->dev, chunk, TBH_MEMORY_DEVICE, &bufs[nbufs]) == 0) {
-		covered += chunk;
-		nbufs++;
-	}
-	if (nbufs == 0) {
-		res = diag_result("vram", r->ctx->gpu, DIAG_FAIL, "VRAM_ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
-				  "cannot allocate %llu MiB of VRAM: %s", (unsigned long long)(chunk >> 20), tbh_last_error());
-		goto out;
-	}
-	uint32_t words = (uint32_t)(chunk / 4), deadline = deadline_for(ms * (double)(chunk / probe) * 2);
-	uint32_t *e = tbh_buffer_cpu(errs);
+	struct vram_set vs;
+	json_t *res = vram_set_open(r, &vs, seed, VRAM_PASSES, 20000, 1);
 	double fill_ms = 0, check_ms = 0, march_ms = 0;
 	for (int pass = 0; pass < 2 && !res; pass++) {
-		uint64_t mask = pass ? UINT32_MAX : 0;
-		for (int c = 0; c < nbufs; c++) {
-			const uint64_t fv[] = { tbh_buffer_address(bufs[c]), words, (uint64_t)c * chunk, seed, mask };
-			step(r, pass ? "fill inverted" : "fill", deadline);
-			if ((rc = run_kernel(r, r->fill, args, pack_args(r->fill, args, sizeof args, fv, 5), words, deadline, &ms)) < 0) {
-				res = gpu_failed(r, rc, "a pattern fill");
-				goto out;
-			}
-			fill_ms += ms;
-		}
+		uint32_t mask = pass ? UINT32_MAX : 0;
+		if ((res = vram_fill(r, &vs, 0, vs.nbufs, seed, mask, pass ? "fill inverted" : "fill", &fill_ms)))
+			break;
 		if (pass == 0) {
 			/* the cells hold their charge, or not: a pause before the check */
 			step(r, "retention", VRAM_RETENTION_MS + DEADLINE_MIN_MS);
@@ -639,43 +771,108 @@ static json_t *test_vram(struct gpu_run *r)
 			while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
 				;
 		}
-		for (int c = 0; c < nbufs && !res; c++) {
-			reset_errors(e);
-			const uint64_t cv[] = { tbh_buffer_address(bufs[c]), words, (uint64_t)c * chunk, seed, mask,
-						(seed >> 7) % words, tbh_buffer_address(errs) };
-			step(r, pass ? "check inverted" : "check", deadline);
-			if ((rc = run_kernel(r, r->check, args, pack_args(r->check, args, sizeof args, cv, 7), words, deadline, &ms)) < 0) {
-				res = gpu_failed(r, rc, "a pattern check");
-				goto out;
-			}
-			check_ms += ms;
-			if (e[0])
-				res = vram_errors(r, e, c, chunk, pass ? "inverted" : "keyed");
-		}
+		res = vram_check(r, &vs, 0, vs.nbufs, seed, mask, seed >> 7, pass ? "check inverted" : "check",
+				 pass ? "inverted" : "keyed", &check_ms);
 	}
 	uint32_t walking = 0x01010101u << (seed % 8);
 	const struct march_element moving[] = { MOVING_INVERSION("moving inversions 0x55555555", 0x55555555u),
 						MOVING_INVERSION("moving inversions 1 bit a byte", walking) };
 	for (size_t k = 0; k < sizeof march_c_minus / sizeof *march_c_minus && !res; k++)
-		res = march(r, &march_c_minus[k], bufs, nbufs, chunk, seed, deadline, errs, &march_ms);
+		res = march(r, &march_c_minus[k], vs.bufs, vs.nbufs, vs.chunk, seed, vs.deadline, vs.errs, &march_ms);
 	for (size_t k = 0; k < sizeof moving / sizeof *moving && !res; k++)
-		res = march(r, &moving[k], bufs, nbufs, chunk, seed, deadline, errs, &march_ms);
-	if (res && diag_result_status(res) == DIAG_HANG)
-		goto out;
+		res = march(r, &moving[k], vs.bufs, vs.nbufs, vs.chunk, seed, vs.deadline, vs.errs, &march_ms);
 	if (!res)
 		res = diag_result("vram", r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
 				  "%llu MiB (%.1f%% of VRAM): keyed and inverted patterns, March C-, moving inversions; "
 				  "every word as written",
-				  (unsigned long long)(covered >> 20), 100.0 * (double)covered / (double)props.vram_bytes);
-	diag_measure(res, "tested", (double)(covered >> 20), "MiB", NULL, 0);
-	diag_measure(res, "fill", (double)covered * 2 / (fill_ms > 0 ? fill_ms : 1) / 1e6, "GB/s", NULL, 0);
-	diag_measure(res, "check", (double)covered * 2 / (check_ms > 0 ? check_ms : 1) / 1e6, "GB/s", NULL, 0);
-	diag_measure(res, "march", (double)covered * (VRAM_PASSES - 4) / (march_ms > 0 ? march_ms : 1) / 1e6, "GB/s",
-		     NULL, 0);
-out:
-	for (int c = 0; c < nbufs; c++)
-		tbh_buffer_free(bufs[c]);
-	tbh_buffer_free(errs);
+				  (unsigned long long)(vs.covered >> 20), 100.0 * (double)vs.covered / (double)vs.vram_bytes);
+	if (diag_result_status(res) != DIAG_HANG && vs.covered) {
+		vram_measure(res, &vs, vs.covered * 2, fill_ms, vs.covered * 2, check_ms);
+		diag_measure(res, "march", (double)vs.covered * (VRAM_PASSES - 4) / (march_ms > 0 ? march_ms : 1) / 1e6,
+			     "GB/s", NULL, 0);
+	}
+	vram_set_close(&vs);
+	return res;
+}
+
+/* Level 3's random patterns: a retention region (an eighth of the tested
+ * VRAM) written once with a seed of its own and left alone for the test's
+ * whole share of the level's time, and the rest written and checked over
+ * and over, each round with a new seed (in the step's name, so the journal
+ * has it, and in the evidence); the retention region checked at the end,
+ * even after a round failed.  A round takes about a tenth of the share, at
+ * most 20 s. */
+#define RANDOM_MIN_CHUNKS 8
+#define RANDOM_SEEDS_KEPT 16
+
+static json_t *test_vram_random(struct gpu_run *r)
+{
+	uint64_t share = r->ctx->sustain_ms ? r->ctx->sustain_ms : 1000;
+	double round_ms = (double)share / 10 < 20000 ? (double)share / 10 : 20000;
+	uint64_t hold_seed = xorshift(&r->rng);
+	struct vram_set vs;
+	json_t *res = vram_set_open(r, &vs, hold_seed, 2, round_ms, RANDOM_MIN_CHUNKS);
+	if (res) {
+		vram_set_close(&vs);
+		return res;
+	}
+	int hold = vs.nbufs / RANDOM_MIN_CHUNKS;	/* buffers [0, hold): the retention region */
+	char name[96];
+	double fill_ms = 0, check_ms = 0;
+	uint64_t filled = 0, checked = 0, start = diag_now_ms();
+	json_t *seeds = json_array();
+	snprintf(name, sizeof name, "retention region fill, seed 0x%016llx", (unsigned long long)hold_seed);
+	res = vram_fill(r, &vs, 0, hold, hold_seed, 0, name, &fill_ms);
+	filled += (uint64_t)hold * vs.chunk;
+	uint64_t end = diag_now_ms() + share, seed = 0;
+	int rounds = 0;
+	while (!res && (rounds == 0 || diag_now_ms() < end)) {
+		seed = xorshift(&r->rng);
+		rounds++;
+		if (json_array_size(seeds) < RANDOM_SEEDS_KEPT)
+			json_array_append_new(seeds, json_sprintf("0x%016llx", (unsigned long long)seed));
+		char pass[64];
+		snprintf(pass, sizeof pass, "round %d (seed 0x%016llx)", rounds, (unsigned long long)seed);
+		snprintf(name, sizeof name, "round %d fill, seed 0x%016llx", rounds, (unsigned long long)seed);
+		if ((res = vram_fill(r, &vs, hold, vs.nbufs, seed, 0, name, &fill_ms)))
+			break;
+		snprintf(name, sizeof name, "round %d check, seed 0x%016llx", rounds, (unsigned long long)seed);
+		res = vram_check(r, &vs, hold, vs.nbufs, seed, 0, seed >> 17, name, pass, &check_ms);
+		filled += (uint64_t)(vs.nbufs - hold) * vs.chunk;
+		checked += (uint64_t)(vs.nbufs - hold) * vs.chunk;
+	}
+	double held_s = (double)(diag_now_ms() - start) / 1000.0;
+	if (!res || diag_result_status(res) == DIAG_FAIL) {
+		snprintf(name, sizeof name, "retention region check, seed 0x%016llx", (unsigned long long)hold_seed);
+		json_t *held = vram_check(r, &vs, 0, hold, hold_seed, 0, hold_seed >> 17, name, "retention", &check_ms);
+		checked += (uint64_t)hold * vs.chunk;
+		if (held && res && diag_result_status(held) == DIAG_FAIL) {
+			/* the round's failure stands; the region's errors go with it */
+			json_object_set(json_object_get(res, "evidence"), "retention", json_object_get(held, "evidence"));
+			json_decref(held);
+		} else if (held) {
+			json_decref(res);
+			res = held;
+		}
+	}
+	if (!res)
+		res = diag_result(r->test, r->ctx->gpu, DIAG_PASS, "OK", DIAG_ACT_NONE,
+				  "%d rounds of random patterns over %llu MiB, each with its own seed; a %llu MiB retention region "
+				  "held %.1f s; every word as written",
+				  rounds, (unsigned long long)((uint64_t)(vs.nbufs - hold) * vs.chunk >> 20),
+				  (unsigned long long)((uint64_t)hold * vs.chunk >> 20), held_s);
+	if (diag_result_status(res) != DIAG_HANG) {
+		json_t *ev = json_object_get(res, "evidence");
+		json_object_set_new(ev, "retention_seed", json_sprintf("0x%016llx", (unsigned long long)hold_seed));
+		json_object_set_new(ev, "round_seeds", seeds);
+		seeds = NULL;
+		vram_measure(res, &vs, filled, fill_ms, checked, check_ms);
+		diag_measure(res, "rounds", rounds, "count", NULL, 0);
+		diag_measure(res, "retention_region", (double)((uint64_t)hold * vs.chunk >> 20), "MiB", NULL, 0);
+		diag_measure(res, "retention_held", held_s, "s", NULL, 0);
+	}
+	json_decref(seeds);
+	vram_set_close(&vs);
 	return res;
 }
 
@@ -732,25 +929,50 @@ static json_t *peer_fill(struct gpu_run *r, struct peer_set *p, uint64_t key, ui
 	return rc < 0 ? gpu_failed(r, rc, "the peer copy's source fill") : NULL;
 }
 
-/* check what landed on peer k, where it lies, with this GPU's kernel:
- * a HANG or FAIL result, or NULL */
+/* pattern_check over a buffer of the peer set with key: 0 or -errno, the
+ * wrong words in p->errs */
+static int peer_check_buffer(struct gpu_run *r, struct peer_set *p, tbh_buffer *b, uint64_t key, uint32_t deadline)
+{
+	uint32_t words = (uint32_t)(p->size / 4);
+	reset_errors(tbh_buffer_cpu(p->errs));
+	uint8_t args[128];
+	const uint64_t v[] = { tbh_buffer_address(b), words, 0, key, 0, (key >> 9) % words, tbh_buffer_address(p->errs) };
+	return run_kernel(r, r->check, args, pack_args(r->check, args, sizeof args, v, 7), words, deadline, NULL);
+}
+
+/* Check what landed on peer k, where it lies, with this GPU's kernel: a
+ * HANG or FAIL result, or NULL.  When it is wrong, this GPU's source is
+ * checked again: intact, the data went wrong on the way or in the peer's
+ * VRAM (the peer is the suspect); wrong too, in this GPU's VRAM. */
 static json_t *peer_check(struct gpu_run *r, struct peer_set *p, int k, uint64_t key, uint32_t deadline,
 			  const char *phase)
 {
-	uint32_t *e = tbh_buffer_cpu(p->errs), words = (uint32_t)(p->size / 4);
-	reset_errors(e);
-	uint8_t args[128];
-	const uint64_t v[] = { tbh_buffer_address(p->dst[k]), words, 0, key, 0, (key >> 9) % words,
-			       tbh_buffer_address(p->errs) };
-	int rc = run_kernel(r, r->check, args, pack_args(r->check, args, sizeof args, v, 7), words, deadline, NULL);
+	int rc = peer_check_buffer(r, p, p->dst[k], key, deadline);
 	if (rc < 0)
 		return gpu_failed(r, rc, "the peer copy's check");
-	if (!e[0])
+	uint32_t *e = tbh_buffer_cpu(p->errs);
+	if (!e[ERR_COUNT])
 		return NULL;
+	struct vram_errs v = { 0 };
+	errs_add(&v, e, 0);
+	if ((rc = peer_check_buffer(r, p, p->src, key, deadline)) < 0) {
+		json_decref(v.ranges);
+		return gpu_failed(r, rc, "the peer copy's source check");
+	}
+	uint32_t source_wrong = e[ERR_COUNT];
+	int suspect = source_wrong ? r->ctx->gpu : p->gpu[k];
 	json_t *res = diag_result("peer", r->ctx->gpu, DIAG_FAIL, "PEER_DATA_MISMATCH", DIAG_ACT_RESEAT_OR_BIOS,
-				  "GPU %d to GPU %d (%s): %u words wrong, from byte 0x%llx, bits 0x%08x: %s", r->ctx->gpu,
-				  p->gpu[k], phase, e[0], (unsigned long long)e[2] * 4, e[1], error_class(e[0], e[1]));
-	json_object_set_new(json_object_get(res, "evidence"), "peer", json_integer(p->gpu[k]));
+				  "GPU %d to GPU %d (%s): %llu words wrong, from byte 0x%llx, bits 0x%08x: %s; %s, so the suspect is GPU %d",
+				  r->ctx->gpu, p->gpu[k], phase, (unsigned long long)v.count, (unsigned long long)v.first, v.bits,
+				  error_class(&v),
+				  source_wrong ? "the source in this GPU's VRAM is wrong too" : "the source still holds its key",
+				  suspect);
+	json_t *ev = json_object_get(res, "evidence");
+	errs_evidence(&v, ev);
+	json_decref(v.ranges);
+	json_object_set_new(ev, "peer", json_integer(p->gpu[k]));
+	json_object_set_new(ev, "source_words_wrong", json_integer(source_wrong));
+	json_object_set_new(ev, "suspect_gpu", json_integer(suspect));
 	return res;
 }
 
@@ -917,44 +1139,74 @@ static void gemm_inputs(struct gpu_run *r, struct gemm_set *g)
 		}
 }
 
-/* one GEMM (wmma: fp16 on the matrix cores) into C, compared bit-exactly */
-static json_t *gemm_once(struct gpu_run *r, struct gemm_set *g, bool wmma, uint32_t deadline, double *ms, int round)
+/* the matrices of g->n (the old ones freed) and their first inputs: NULL or a FAIL */
+static json_t *gemm_set_alloc(struct gpu_run *r, struct gemm_set *g)
 {
-	volatile float *c = tbh_buffer_cpu(g->c);
+	gemm_set_free(g);
+	memset(&g->a, 0, sizeof *g - offsetof(struct gemm_set, a));
+	uint64_t bytes = (uint64_t)g->n * g->n * 4;
+	int rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g->a);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g->b);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, bytes / 2, TBH_MEMORY_HOST, &g->ah);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, bytes / 2, TBH_MEMORY_HOST, &g->bh);
+	if (rc == 0)
+		rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g->c);
+	if (rc < 0 || !(g->ref = malloc(bytes)))
+		return diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+				   "cannot allocate the %ux%u matrices: %s", g->n, g->n, tbh_last_error());
+	gemm_inputs(r, g);
+	return NULL;
+}
+
+/* one GEMM (wmma: fp16 on the matrix cores) into c queued on the compute
+ * queue, c first set to NaN so what the GEMM did not write reads wrong */
+static int queue_gemm(struct gpu_run *r, const struct gemm_set *g, tbh_buffer *c, bool wmma)
+{
+	volatile float *out = tbh_buffer_cpu(c);
 	uint32_t n = g->n;
 	for (uint32_t i = 0; i < n * n; i++)
-		c[i] = NAN;
+		out[i] = NAN;
 	const uint64_t v[] = { tbh_buffer_address(wmma ? g->ah : g->a), tbh_buffer_address(wmma ? g->bh : g->b),
-			       tbh_buffer_address(g->c), n };
+			       tbh_buffer_address(c), n };
 	uint8_t args[64];
 	const tbh_kernel *k = wmma ? r->wmma : r->gemm;
 	size_t size = pack_args(k, args, sizeof args, v, 4);
-	int rc;
-	if (wmma) {
-		/* a wave32 work-group per 16x16 tile */
-		uint32_t grid[3] = { 32 * (n / 16) * (n / 16), 1, 1 }, block[3] = { 32, 1, 1 };
-		struct timespec t0;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		rc = tbh_queue_exec(r->compute, k, args, size, grid, block);
-		rc = submit_and_wait(r, r->compute, rc, deadline, &t0, ms);
-	} else {
-		rc = run_kernel(r, k, args, size, n * n, deadline, ms);
-	}
-	if (rc < 0)
-		return gpu_failed(r, rc, wmma ? "an fp16 WMMA GEMM" : "an fp32 GEMM");
-	uint32_t bad = 0, first = 0;
+	/* WMMA: a wave32 work-group per 16x16 tile; fp32: a work-item an output */
+	uint32_t grid[3] = { wmma ? 32 * (n / 16) * (n / 16) : n * n, 1, 1 }, block[3] = { wmma ? 32 : 64, 1, 1 };
+	return tbh_queue_exec(r->compute, k, args, size, grid, block);
+}
+
+/* c compared bit-exactly with the host's reference: NULL, or a FAIL */
+static json_t *gemm_verdict(struct gpu_run *r, const struct gemm_set *g, tbh_buffer *c, bool wmma, int round)
+{
+	volatile float *out = tbh_buffer_cpu(c);
+	uint32_t n = g->n, bad = 0, first = 0;
 	for (uint32_t i = 0; i < n * n; i++) {
-		float got = c[i];
+		float got = out[i];
 		if (memcmp(&got, &g->ref[i], sizeof got) != 0 && !bad++)
 			first = i;
 	}
 	if (!bad)
 		return NULL;
-	float got = c[first];
+	float got = out[first];
 	return diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "GEMM_MISMATCH", DIAG_ACT_REPLACE_HW,
 			   "round %d, %s %ux%u: %u of %u outputs differ from the host's; first C[%u][%u] = %g, not %g", round,
 			   wmma ? "fp16 WMMA" : "fp32", n, n, bad, n * n, first / n, first % n, (double)got,
 			   (double)g->ref[first]);
+}
+
+/* one GEMM into C, waited for, compared bit-exactly */
+static json_t *gemm_once(struct gpu_run *r, struct gemm_set *g, bool wmma, uint32_t deadline, double *ms, int round)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = submit_and_wait(r, r->compute, queue_gemm(r, g, g->c, wmma), deadline, &t0, ms);
+	if (rc < 0)
+		return gpu_failed(r, rc, wmma ? "an fp16 WMMA GEMM" : "an fp32 GEMM");
+	return gemm_verdict(r, g, g->c, wmma, round);
 }
 
 /* fp32 and fp16 (WMMA) GEMMs back to back for the test's share of the
@@ -965,26 +1217,10 @@ static json_t *test_gemm_long(struct gpu_run *r)
 {
 	struct gemm_set g = { .n = 64 };
 	json_t *res = NULL;
-	double ms[2];
+	double ms[2] = { 0, 0 };
 	for (int pass = 0; pass < 2 && !res; pass++) {
-		gemm_set_free(&g);
-		memset(&g.a, 0, sizeof g - offsetof(struct gemm_set, a));
-		uint64_t bytes = (uint64_t)g.n * g.n * 4;
-		int rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g.a);
-		if (rc == 0)
-			rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g.b);
-		if (rc == 0)
-			rc = tbh_buffer_alloc(r->dev, bytes / 2, TBH_MEMORY_HOST, &g.ah);
-		if (rc == 0)
-			rc = tbh_buffer_alloc(r->dev, bytes / 2, TBH_MEMORY_HOST, &g.bh);
-		if (rc == 0)
-			rc = tbh_buffer_alloc(r->dev, bytes, TBH_MEMORY_HOST, &g.c);
-		if (rc < 0 || !(g.ref = malloc(bytes))) {
-			res = diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
-					  "cannot allocate the %ux%u matrices: %s", g.n, g.n, tbh_last_error());
+		if ((res = gemm_set_alloc(r, &g)))
 			break;
-		}
-		gemm_inputs(r, &g);
 		if (pass == 1)
 			break;
 		step(r, "calibrate", CALIBRATION_DEADLINE_MS);
@@ -1019,6 +1255,117 @@ static json_t *test_gemm_long(struct gpu_run *r)
 		diag_measure(res, "rounds", rounds, "count", NULL, 0);
 	}
 	gemm_set_free(&g);
+	return res;
+}
+
+/* Power and thermal at the cap: fp16 WMMA GEMMs (what draws the most
+ * power) back to back for the test's share of the level's time, in
+ * batches of POWER_BATCH into outputs of their own, every output compared
+ * bit-exactly; the GPU's hwmon read once a batch, while the batch runs.
+ * n: the largest (to LONG_GEMM_MAX_N) whose GEMM takes at most
+ * POWER_GEMM_MS; a batch is about a quarter of a second. */
+#define POWER_BATCH 8
+#define POWER_GEMM_MS 40.0
+#define POWER_SAMPLES_MAX 4096
+
+/* one reading of hwmon into *out; false when the files cannot be read */
+static bool power_sample(const char *hwmon, double s, struct diag_power_sample *out)
+{
+	long long uw = diag_sysfs_number(hwmon, "power1_average"), mc = diag_sysfs_number(hwmon, "temp2_input");
+	long long pwm = diag_sysfs_number(hwmon, "pwm1"), rpm = diag_sysfs_number(hwmon, "fan1_input");
+	if (uw < 0 || mc < 0 || pwm < 0 || rpm < 0)
+		return false;
+	*out = (struct diag_power_sample){ .s = s, .watts = (double)uw / 1e6, .junction_c = (double)mc / 1000.0,
+					   .pwm = (int)pwm, .rpm = (int)rpm };
+	return true;
+}
+
+/* the load's outputs: POWER_BATCH of n x n */
+static json_t *power_outputs(struct gpu_run *r, uint32_t n, tbh_buffer **c)
+{
+	for (int k = 0; k < POWER_BATCH; k++)
+		if (tbh_buffer_alloc(r->dev, (uint64_t)n * n * 4, TBH_MEMORY_HOST, &c[k]) < 0)
+			return diag_result(r->test, r->ctx->gpu, DIAG_FAIL, "ALLOC_FAILED", DIAG_ACT_INVESTIGATE,
+					   "cannot allocate the %ux%u outputs: %s", n, n, tbh_last_error());
+	return NULL;
+}
+
+static json_t *test_power(struct gpu_run *r)
+{
+	char hwmon[4096];
+	if (diag_hwmon_dir(r->ctx->info, hwmon, sizeof hwmon) < 0)
+		return diag_result(r->test, r->ctx->gpu, DIAG_SKIPPED, "NO_HWMON", DIAG_ACT_NONE, "the GPU has no hwmon directory");
+	double cap_w = (double)diag_sysfs_number(hwmon, "power1_cap") / 1e6;
+	double limit_c = (double)diag_sysfs_number(hwmon, "temp2_crit") / 1000.0;
+	struct gemm_set g = { .n = 64 };
+	tbh_buffer *c[POWER_BATCH] = { 0 };
+	struct diag_power_sample *smp = calloc(POWER_SAMPLES_MAX, sizeof *smp);
+	json_t *res = smp ? gemm_set_alloc(r, &g)
+			  : diag_result(r->test, r->ctx->gpu, DIAG_NOT_RUN, "OUT_OF_MEMORY", DIAG_ACT_RETRY, "no memory");
+	double ms = 0;
+	step(r, "calibrate", CALIBRATION_DEADLINE_MS);
+	if (!res && !(res = gemm_once(r, &g, true, CALIBRATION_DEADLINE_MS, &ms, 0))) {
+		uint32_t n = 64;
+		while (n < LONG_GEMM_MAX_N && ms * 8 <= POWER_GEMM_MS) {
+			n *= 2;
+			ms *= 8;
+		}
+		g.n = n;
+		if (n != 64)
+			res = gemm_set_alloc(r, &g);
+	}
+	if (!res)
+		res = power_outputs(r, g.n, c);
+	int batch = ms > 0 && 250 / ms < POWER_BATCH ? (int)(250 / ms) : POWER_BATCH;
+	batch = batch < 1 ? 1 : batch;
+	uint32_t deadline = deadline_for(ms * batch);
+	int n = 0, rounds = 0;
+	uint64_t start = diag_now_ms(), end = start + r->ctx->sustain_ms;
+	if (!res)
+		step(r, "GEMMs at the cap", deadline);
+	while (!res && (rounds == 0 || diag_now_ms() < end)) {
+		rounds++;
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int rc = 0;
+		for (int k = 0; k < batch && rc == 0; k++)
+			rc = queue_gemm(r, &g, c[k], true);
+		uint64_t v = ++r->next;
+		if (rc == 0)
+			rc = tbh_queue_signal(r->compute, r->sig, v);
+		if (rc == 0)
+			rc = tbh_queue_submit(r->compute);
+		/* the sensors while the batch runs (their averages span the last ones too) */
+		if (rc == 0 && n < POWER_SAMPLES_MAX && power_sample(hwmon, (double)(diag_now_ms() - start) / 1000.0, &smp[n]))
+			n++;
+		if (rc == 0)
+			rc = tbh_signal_wait(r->sig, v, deadline);
+		if (rc < 0) {
+			res = gpu_failed(r, rc, "a batch of fp16 WMMA GEMMs");
+			break;
+		}
+		for (int k = 0; k < batch && !res; k++)
+			res = gemm_verdict(r, &g, c[k], true, rounds);
+		progress(r, (uint64_t)rounds, 0, deadline);
+	}
+	if (!res)
+		res = diag_power_judge(r->test, r->ctx->gpu, smp, n, cap_w, limit_c);
+	if (diag_result_status(res) != DIAG_HANG && n > 0) {
+		json_t *trace = json_array();
+		for (int i = 0; i < n; i += n > 24 ? n / 24 : 1)
+			json_array_append_new(trace, json_pack("{s:f, s:f, s:f, s:i, s:i}", "s", smp[i].s, "watts", smp[i].watts,
+							       "junction_c", smp[i].junction_c, "pwm", smp[i].pwm, "rpm",
+							       smp[i].rpm));
+		json_object_set_new(json_object_get(res, "evidence"), "samples", trace);
+		json_object_set_new(json_object_get(res, "evidence"), "gemm",
+				    json_sprintf("%d rounds of %d fp16 WMMA GEMMs of %ux%u, every output exact", rounds, batch,
+						 g.n, g.n));
+	}
+	if (!r->gone)
+		for (int k = 0; k < POWER_BATCH; k++)
+			tbh_buffer_free(c[k]);
+	gemm_set_free(&g);
+	free(smp);
 	return res;
 }
 
@@ -1218,6 +1565,8 @@ static const struct {
 	{ "gemm", test_gemm },
 	{ "copy", test_copy },
 	{ "vram", test_vram },
+	{ "vram_random", test_vram_random },
+	{ "power", test_power },
 	{ "peer", test_peer },
 	{ "queue_cycles", test_queue_cycles },
 	{ "gemm_long", test_gemm_long },

@@ -24,17 +24,45 @@ static inline uint diag_key32(ulong addr, ulong seed)
 	return (uint)x;
 }
 
-/* One wrong word into the error block: the count (errors[0]), the OR of
- * the bad bits (errors[1]), the lowest bad index (errors[2], starting at
- * 0xffffffff), a count per bit position (errors[3 + bit]). */
+/* The error block (worker.c's ERR_*, the same layout): the count of wrong words, the OR
+ * of their bad bits, the lowest and the highest bad index (starting at
+ * 0xffffffff and 0), a count per bit position, the count of wrong words
+ * that hold what another address's word should (an address fault) and the
+ * OR of the address bits that tell the two apart. */
+#define ERR_COUNT 0
+#define ERR_BITS 1
+#define ERR_FIRST 2
+#define ERR_HIST 3
+#define ERR_LAST 35
+#define ERR_ADDR_FAULTS 36
+#define ERR_ADDR_BITS 37
+/* the word-address bits an address fault is looked for on (64 GiB) */
+#define ADDRESS_BITS 34
+
 static inline void count_error(__global uint *errors, uint i, uint bad)
 {
-	__atomic_fetch_add(&errors[0], 1u, __ATOMIC_RELAXED);
-	__atomic_fetch_or(&errors[1], bad, __ATOMIC_RELAXED);
-	__atomic_fetch_min(&errors[2], i, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&errors[ERR_COUNT], 1u, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&errors[ERR_BITS], bad, __ATOMIC_RELAXED);
+	__atomic_fetch_min(&errors[ERR_FIRST], i, __ATOMIC_RELAXED);
+	__atomic_fetch_max(&errors[ERR_LAST], i, __ATOMIC_RELAXED);
 	for (uint b = 0; b < 32; b++)
 		if (bad & (1u << b))
-			__atomic_fetch_add(&errors[3 + b], 1u, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&errors[ERR_HIST + b], 1u, __ATOMIC_RELAXED);
+}
+
+/* A wrong keyed word (got, with the pattern's mask taken off) that is the
+ * key of an address one address bit away from its own: the word was
+ * written or read at the wrong place.  Only for wrong words, so its cost
+ * does not matter. */
+static inline void count_address_fault(__global uint *errors, ulong byte_addr, ulong seed, uint got)
+{
+	ulong word = byte_addr / 4;
+	for (uint b = 0; b < ADDRESS_BITS; b++)
+		if (got == diag_key32(4ul * (word ^ (1ul << b)), seed)) {
+			__atomic_fetch_add(&errors[ERR_ADDR_FAULTS], 1u, __ATOMIC_RELAXED);
+			__atomic_fetch_or(&errors[ERR_ADDR_BITS], 1u << (b < 32 ? b : 31), __ATOMIC_RELAXED);
+			return;
+		}
 }
 
 /* C (n x n) = A x B, row-major, one output a work-item, the products added
@@ -72,9 +100,11 @@ __kernel void pattern_check(__global const uint *words, uint count, ulong base, 
 	if (g >= count)
 		return;
 	uint i = (uint)(((ulong)g + rotate) % count);
-	uint bad = words[i] ^ diag_key32(base + 4ul * i, seed) ^ mask;
-	if (bad)
+	uint got = words[i] ^ mask, bad = got ^ diag_key32(base + 4ul * i, seed);
+	if (bad) {
 		count_error(errors, i, bad);
+		count_address_fault(errors, base + 4ul * i, seed, got);
+	}
 }
 
 /* march_element's flags */
@@ -97,9 +127,12 @@ __kernel void march_element(__global uint *words, uint count, ulong base, ulong 
 	uint i = (flags & MARCH_DOWN) ? count - 1u - g : g;
 	uint background = (flags & MARCH_KEYED) ? diag_key32(base + 4ul * i, seed) : 0u;
 	if (flags & MARCH_READ) {
-		uint bad = words[i] ^ background ^ expect;
-		if (bad)
+		uint got = words[i] ^ expect, bad = got ^ background;
+		if (bad) {
 			count_error(errors, i, bad);
+			if (flags & MARCH_KEYED)
+				count_address_fault(errors, base + 4ul * i, seed, got);
+		}
 	}
 	if (flags & MARCH_WRITE)
 		words[i] = background ^ write;

@@ -3,8 +3,11 @@
 # with small --duration: the sustained tests pass and compare every output;
 # a soak runs rounds in a seeded order and reports its rate per GPU-hour;
 # --until-fail stops at the first failure; a soak with no end is exit 4.
+# The random-pattern test logs each round's seed (journal and report) and
+# catches bits lost in its retention region.
 . "$TB_SRC/tests/tap.sh"
 . "$TB_SRC/tests/sim/box.inc.sh"
+. "$TB_SRC/tests/diag/flip.inc.sh"
 diag_state=$(mktemp -d /tmp/tb-test-diag.XXXXXX)
 trap '"$tb" sim stop >/dev/null 2>&1; rm -rf "$box_state" "$diag_state"' EXIT
 start_box
@@ -12,14 +15,16 @@ ok "the box starts"
 diag() { "$tb" sim run -- "$tb" diag --state "$diag_state" "$@"; }
 py() { python3 -c 'import json, sys; rep = json.load(open(sys.argv[1])); R = rep["results"]; print(eval(sys.argv[2]))' "$@"; }
 
-diag -l long -g 0,3 -t gemm_long,sdma_long,demo_loop,queue_storm --iterations 20 --duration 8 --seed 11 --quiet \
+diag -l long -g 0,3 -t gemm_long,sdma_long,vram_random,demo_loop,queue_storm --iterations 20 --duration 8 --seed 11 --quiet \
   --json "$diag_state/long.json"; rc=$?
-equals "the sustained tests on GPUs 0 and 3: every one PASS, exit 0" "['PASS'] 8 0" \
+equals "the sustained tests on GPUs 0 and 3: every one PASS, exit 0" "['PASS'] 10 0" \
   "$(py "$diag_state/long.json" '"%s %d" % (sorted(set(r["status"] for r in R)), len(R))') $rc"
 equals "the GEMMs ran fp32 and fp16 (WMMA), round after round" "True" \
   "$(py "$diag_state/long.json" 'all(any(m["name"] == "fp16_wmma" for m in r["measurements"]) and [m["value"] for m in r["measurements"] if m["name"] == "rounds"][0] >= 1 for r in R if r["test"] == "gemm_long")')"
 equals "2,000 mixed queue cycles by default; --iterations 20 here, of both kinds" "True" \
   "$(py "$diag_state/long.json" 'all("compute" in r["detail"] and "SDMA" in r["detail"] for r in R if r["test"] == "queue_storm")')"
+equals "random patterns: rounds each with a seed of its own, in the report and in the journal, and a retention region held the whole test" \
+  "True True True" "$(py "$diag_state/long.json" '" ".join(str(x) for x in (lambda r: (len(set(r["evidence"]["round_seeds"])) == [m["value"] for m in r["measurements"] if m["name"] == "rounds"][0] >= 1, all(("seed " + s) in open(sys.argv[3]).read() for s in r["evidence"]["round_seeds"] + [r["evidence"]["retention_seed"]]), [m["value"] for m in r["measurements"] if m["name"] == "retention_held"][0] > 0))([r for r in R if r["test"] == "vram_random" and r["gpu"] == 0][0]))' "$diag_state/journal")"
 check "the report is valid against diag/schema.json" python3 -c '
 import json, sys, jsonschema
 jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))' "$diag_state/long.json" "$TB_SRC/diag/schema.json"
@@ -45,6 +50,11 @@ equals "--allow-reset: GPU 4 hangs, a new worker finds it answering again (recov
 "$tb" sim fault clear >/dev/null
 diag -g 4 -t queues --quiet --json "$diag_state/noreset.json"
 equals "without it, no recovery is tried" "0" "$(py "$diag_state/noreset.json" 'sum(1 for r in R if r["test"] == "recovery")')"
+vram_flip_during "round 1 check" random -l long -t vram_random --duration 3
+equals "bits flipped in VRAM during the rounds: vram_random FAIL, single-bit, the retention region's check finds its share, exit 1" \
+  "FAIL VRAM_PATTERN_ERRORS single-bit True 1" \
+  "$(py "$diag_state/random.json" '" ".join(str(x) for x in (lambda r: (r["status"], r["reason"], r["evidence"]["class"], r["evidence"]["pass"] == "retention" or r["evidence"]["retention"]["bit_histogram"][0] > 0))([r for r in R if r["test"] == "vram_random"][0]))') $rc"
+"$tb" sim fault clear >/dev/null
 out=$(diag -l soak 2>&1); rc=$?
 equals "a soak with neither --duration nor --until-fail: exit 4 with a message" "4 True" "$rc $([ -n "$out" ] && echo True)"
 out=$(diag -l long --duration 5x 2>&1); rc=$?

@@ -38,16 +38,22 @@ static inline uint diag_key32(ulong addr, ulong seed)
 #define ERR_ADDR_BITS 37
 /* the word-address bits an address fault is looked for on (64 GiB) */
 #define ADDRESS_BITS 34
+/* address faults are looked for in the first this many wrong words of a
+ * dispatch only (worker.c's the same): a buffer wrong throughout is
+ * reported as fast as a sound one is checked */
+#define ADDRESS_FAULT_SAMPLES 1024u
 
-static inline void count_error(__global uint *errors, uint i, uint bad)
+/* the count of wrong words before this one */
+static inline uint count_error(__global uint *errors, uint i, uint bad)
 {
-	__atomic_fetch_add(&errors[ERR_COUNT], 1u, __ATOMIC_RELAXED);
+	uint before = __atomic_fetch_add(&errors[ERR_COUNT], 1u, __ATOMIC_RELAXED);
 	__atomic_fetch_or(&errors[ERR_BITS], bad, __ATOMIC_RELAXED);
 	__atomic_fetch_min(&errors[ERR_FIRST], i, __ATOMIC_RELAXED);
 	__atomic_fetch_max(&errors[ERR_LAST], i, __ATOMIC_RELAXED);
 	for (uint b = 0; b < 32; b++)
 		if (bad & (1u << b))
 			__atomic_fetch_add(&errors[ERR_HIST + b], 1u, __ATOMIC_RELAXED);
+	return before;
 }
 
 /* A wrong keyed word (got, with the pattern's mask taken off) that is the
@@ -102,8 +108,8 @@ __kernel void pattern_check(__global const uint *words, uint count, ulong base, 
 	uint i = (uint)(((ulong)g + rotate) % count);
 	uint got = words[i] ^ mask, bad = got ^ diag_key32(base + 4ul * i, seed);
 	if (bad) {
-		count_error(errors, i, bad);
-		count_address_fault(errors, base + 4ul * i, seed, got);
+		if (count_error(errors, i, bad) < ADDRESS_FAULT_SAMPLES)
+			count_address_fault(errors, base + 4ul * i, seed, got);
 	}
 }
 
@@ -129,8 +135,7 @@ __kernel void march_element(__global uint *words, uint count, ulong base, ulong 
 	if (flags & MARCH_READ) {
 		uint got = words[i] ^ expect, bad = got ^ background;
 		if (bad) {
-			count_error(errors, i, bad);
-			if (flags & MARCH_KEYED)
+			if (count_error(errors, i, bad) < ADDRESS_FAULT_SAMPLES && (flags & MARCH_KEYED))
 				count_address_fault(errors, base + 4ul * i, seed, got);
 		}
 	}

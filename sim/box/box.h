@@ -37,6 +37,16 @@ struct vram_extent {
 /* AER error counts of one PCIe function on a GPU's path (the kernel's
  * aer_dev_correctable / _nonfatal / _fatal files) */
 enum sim_aer_hop { AER_ROOT_PORT, AER_SWITCH_UP, AER_SWITCH_DOWN, AER_GPU, AER_HOPS };
+/* smu13_driver_if_v13_0_0.h: the SMU 13.0.0 firmware's throttler bits */
+#define THROTTLER_TEMP_HOTSPOT_BIT 1
+#define THROTTLER_PPT0_BIT 16
+/* smu_types.h: the same as the driver's ASIC-independent bits */
+#define SMU_THROTTLER_PPT0_BIT 0
+#define SMU_THROTTLER_TEMP_HOTSPOT_BIT 36
+
+#define VRAM_STUCK_RANGES 8
+#define VRAM_STUCK_MAX_BYTES 65536	/* per range (fault.c's message says so): each is re-asserted before every packet */
+
 struct sim_aer {
 	atomic_uint_fast64_t rx_err, bad_tlp;		/* correctable */
 	atomic_uint_fast64_t surprise_down, cmplt_to;	/* uncorrectable, non-fatal */
@@ -65,12 +75,18 @@ struct sim_gpu {
 	struct sim_aer aer[AER_HOPS];	/* root port to GPU */
 	atomic_int hang_next[2];	/* injected with no queue live: how the next compute/SDMA queue hangs */
 	atomic_int mes_hang;		/* injected: 0, or 1 + queue removals MES still answers */
+	/* injected: VRAM bytes whose bit 0 is stuck at 1 (vram-stuck), as
+	 * ranges of COUNT bytes STRIDE apart; the first nstuck are live */
+	struct { uint64_t addr, count, stride; } stuck[VRAM_STUCK_RANGES];
+	atomic_int nstuck;
 	int link_width, link_speed_gts;	/* current link; max is x16 16 GT/s */
 	atomic_int busy_permille;	/* share of time the engines were busy */
 	atomic_int temp_edge_mc;	/* sensors, from the thermal plant (millidegrees C) */
 	atomic_int temp_junction_mc;
 	atomic_int temp_mem_mc;
 	atomic_int power_mw;		/* board power, milliwatts */
+	atomic_uint throttler_status;	/* the SMU's throttlers now active (THROTTLER_*_BIT of
+					   smu13_driver_if_v13_0_0.h), as gpu_metrics reports them */
 	atomic_int fan_rpm;		/* its fans */
 };
 
@@ -115,5 +131,9 @@ int gpu_vram_alloc(struct sim_gpu *g, uint64_t size, uint64_t align, uint64_t *o
 void gpu_vram_free(struct sim_gpu *g, uint64_t offset, uint64_t size);
 
 uint64_t box_now_ns(void);
+
+/* fault.c: stuck VRAM cells read stuck again, whatever was written to them
+ * (the engines call it before each packet) */
+void box_vram_stuck_reassert(struct sim_box *b);
 
 #endif

@@ -91,6 +91,49 @@ static int fault_bitflip(struct sim_gpu *g, const char *addr_arg, const char *n_
 	return 0;
 }
 
+/* Bit 0 of COUNT bytes STRIDE apart stuck at 1: a cell that no write
+ * changes.  The box re-asserts it before every packet of every engine, so
+ * a packet that writes it and a later one that reads it see the stuck
+ * value (a read inside the same packet still sees what was written). */
+static int fault_stuck(struct sim_gpu *g, const char *addr_arg, const char *n_arg, const char *stride_arg, char *msg,
+		       size_t len)
+{
+	uint64_t addr, n = 1, stride = 4096;
+	if (parse_u64(addr_arg, &addr) < 0 || addr >= GPU_VRAM_BYTES)
+		return bad(msg, len, "a VRAM byte offset below 24 GiB is needed, not '%s'", addr_arg ? addr_arg : "");
+	if (n_arg && (parse_u64(n_arg, &n) < 0 || n == 0 || n > VRAM_STUCK_MAX_BYTES))
+		return bad(msg, len, "the count of stuck bytes is 1 to 65536, not '%s'", n_arg);
+	if (stride_arg && (parse_u64(stride_arg, &stride) < 0 || stride == 0 || stride > GPU_VRAM_BYTES))
+		return bad(msg, len, "the stride is 1 byte to 24 GiB, not '%s'", stride_arg);
+	if ((n - 1) > (GPU_VRAM_BYTES - 1 - addr) / stride)
+		return bad(msg, len, "%s", "the stuck bytes would run past the end of VRAM");
+	int k = atomic_load(&g->nstuck);
+	if (k == VRAM_STUCK_RANGES) {
+		snprintf(msg, len, "GPU %d has %d ranges of stuck bytes already (tb sim fault clear %d)", g->index,
+			 VRAM_STUCK_RANGES, g->index);
+		return -EINVAL;
+	}
+	g->stuck[k].addr = addr;
+	g->stuck[k].count = n;
+	g->stuck[k].stride = stride;
+	atomic_store(&g->nstuck, k + 1);	/* published after its fields */
+	box_vram_stuck_reassert(g_box);
+	snprintf(msg, len, "GPU %d: bit 0 of %llu VRAM bytes from 0x%llx, %llu apart, stuck at 1", g->index,
+		 (unsigned long long)n, (unsigned long long)addr, (unsigned long long)stride);
+	return 0;
+}
+
+void box_vram_stuck_reassert(struct sim_box *b)
+{
+	for (int i = 0; i < b->ngpus; i++) {
+		struct sim_gpu *g = &b->gpu[i];
+		int n = atomic_load(&g->nstuck);
+		for (int k = 0; k < n; k++)
+			for (uint64_t j = 0; j < g->stuck[k].count; j++)
+				__atomic_fetch_or(&g->vram[g->stuck[k].addr + j * g->stuck[k].stride], 1u, __ATOMIC_RELAXED);
+	}
+}
+
 /* MES stops answering: the queue removal after the next N (0 by default)
  * times out, and the driver resets the GPU */
 static int fault_mes_hang(struct sim_gpu *g, const char *n_arg, char *msg, size_t len)
@@ -134,6 +177,7 @@ static void clear_gpu(struct sim_box *b, struct sim_gpu *g)
 	g->link_width = 16;
 	g->link_speed_gts = 16;
 	atomic_store(&g->mes_hang, 0);
+	atomic_store(&g->nstuck, 0);
 	atomic_store(&g->hang_next[0], 0);
 	atomic_store(&g->hang_next[1], 0);
 	if (atomic_exchange(&g->fallen_off_bus, 0))
@@ -145,7 +189,7 @@ static int kind_args(const char *kind)
 {
 	if (!strcmp(kind, "link") || !strcmp(kind, "aer-ce"))
 		return 2;	/* aer-ce: N [HOP] */
-	if (!strcmp(kind, "vram-bitflip"))
+	if (!strcmp(kind, "vram-bitflip") || !strcmp(kind, "vram-stuck"))
 		return 3;	/* ADDR [COUNT [STRIDE]] */
 	if (!strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue") || !strcmp(kind, "mes-hang") ||
 	    !strcmp(kind, "media-error") || !strcmp(kind, "slow"))
@@ -176,6 +220,8 @@ static int fault_gpu(struct sim_box *b, struct sim_gpu *g, const char *kind, con
 		return fault_mes_hang(g, a1, msg, len);
 	if (!strcmp(kind, "vram-bitflip"))
 		return fault_bitflip(g, a1, a2, a3, msg, len);
+	if (!strcmp(kind, "vram-stuck"))
+		return fault_stuck(g, a1, a2, a3, msg, len);
 	if (!strcmp(kind, "link"))
 		return fault_link(g, a1, a2, msg, len);
 	if (!strcmp(kind, "ras-ce") || !strcmp(kind, "ras-ue"))

@@ -487,8 +487,21 @@ static int millideg(const char *comp, const char *kind)
 	return (int)lround(c * 1000);
 }
 
-/* smu_types.h: the throttler bit of a junction (hotspot) at its limit */
-#define SMU_THROTTLER_TEMP_HOTSPOT_BIT 36
+/* the SMU holds the board at its power limit: drawing this share of the
+ * cap or more counts as power-limited */
+#define PPT_LIMITED_PERMILLE 980
+
+/* What gpu_metrics' throttle_status shows: the hotspot throttler while the
+ * junction is held at its limit, PPT0 while the power is held at the cap. */
+static void throttler_status(struct sim_gpu *g, const struct gpu_fan *f)
+{
+	unsigned bits = 0;
+	if (f->throttling)
+		bits |= 1u << THROTTLER_TEMP_HOTSPOT_BIT;
+	if ((long)atomic_load(&g->power_mw) * 1000 >= f->cap_uw / 1000 * PPT_LIMITED_PERMILLE)
+		bits |= 1u << THROTTLER_PPT0_BIT;
+	atomic_store(&g->throttler_status, bits);
+}
 
 /* The SMU throttles a junction at its limit and interrupts the driver,
  * which tells KFD's SMI listeners (kfd_smi_event_update_thermal_throttling:
@@ -520,6 +533,7 @@ static void publish(struct sim_box *b)
 		atomic_store(&g->temp_junction_mc, j);
 		atomic_store(&g->temp_mem_mc, m);
 		thermal_throttle(g, &S.gpu[i], comp, j);
+		throttler_status(g, &S.gpu[i]);
 		/* a frozen sensor keeps its last readings; a lost one has no file */
 		if (!S.gpu[i].frozen) {
 			sysfs_write(b, h, "temp1_input", "%d\n", e);

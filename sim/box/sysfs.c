@@ -342,6 +342,18 @@ struct gpu_metrics_v1_3 {
 };
 _Static_assert(sizeof(struct gpu_metrics_v1_3) == 120, "gpu_metrics_v1_3 is 120 bytes");
 
+/* the firmware's throttler bits as smu_types.h's ASIC-independent ones
+ * (smu_v13_0_0_throttler_map) */
+static uint64_t indep_throttler_status(uint32_t asic)
+{
+	uint64_t indep = 0;
+	if (asic & (1u << THROTTLER_TEMP_HOTSPOT_BIT))
+		indep |= 1ull << SMU_THROTTLER_TEMP_HOTSPOT_BIT;
+	if (asic & (1u << THROTTLER_PPT0_BIT))
+		indep |= 1ull << SMU_THROTTLER_PPT0_BIT;
+	return indep;
+}
+
 static void gpu_metrics(const struct sim_box *b, const struct sim_gpu *g, const struct pci_fn *f)
 {
 	struct gpu_metrics_v1_3 m = { .structure_size = sizeof m, .format_revision = 1, .content_revision = 3 };
@@ -357,6 +369,8 @@ static void gpu_metrics(const struct sim_box *b, const struct sim_gpu *g, const 
 	m.average_clk[1] = m.current_clk[1] = 1200;
 	m.average_clk[2] = m.current_clk[2] = 1249;
 	m.current_fan_speed = (uint16_t)atomic_load(&((struct sim_gpu *)g)->fan_rpm);
+	m.throttle_status = atomic_load(&((struct sim_gpu *)g)->throttler_status);
+	m.indep_throttle_status = indep_throttler_status(m.throttle_status);
 	m.pcie_link_width = (uint16_t)f->link_width;
 	m.pcie_link_speed = (uint16_t)(f->link_speed == 2 ? 25 : f->link_speed * 10);
 	m.firmware_timestamp = box_now_ns() / 10;

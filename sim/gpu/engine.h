@@ -36,6 +36,10 @@ struct engine_env {
 	const int *preempt;		/* set from outside: stop at the next packet
 					   (a queue eviction); nothing is lost, the
 					   next run goes on where this one stopped */
+	/* called before each packet (NULL: nothing): the box re-asserts
+	 * VRAM cells that are stuck, so whatever a packet wrote into them
+	 * reads stuck again by the next */
+	void (*between_packets)(void *ctx);
 	unsigned isa_threads;		/* host threads per dispatch (0: all cores) */
 	uint64_t shared_aperture, private_aperture;	/* the process's apertures */
 	uint64_t max_wave_instructions;	/* a hung wave (0: no limit) */

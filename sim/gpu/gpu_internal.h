@@ -34,4 +34,10 @@ static inline int engine_preempted(const struct engine_env *env)
 	return env->preempt && __atomic_load_n(env->preempt, __ATOMIC_SEQ_CST);
 }
 
+static inline void engine_between_packets(const struct engine_env *env)
+{
+	if (env->between_packets)
+		env->between_packets(env->ctx);
+}
+
 #endif

@@ -527,6 +527,7 @@ enum engine_state pm4_run(struct pm4_queue *q, const struct engine_env *env, uin
 			state = ENGINE_PREEMPTED;
 			break;
 		}
+		engine_between_packets(env);
 		uint64_t fault;
 		if (fetch_ahead(q, env, &ring, &fault) < 0) {
 			memory_fault(env, fault, false, "packet fetch");

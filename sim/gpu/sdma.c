@@ -277,6 +277,7 @@ enum engine_state sdma_run(struct sdma_queue *q, const struct engine_env *env, u
 			state = ENGINE_PREEMPTED;
 			break;
 		}
+		engine_between_packets(env);
 		uint64_t *pos = q->in_ib ? &q->ib_pos : &q->rptr;
 		uint64_t end = q->in_ib ? q->ib_end : wptr;
 		if (*pos >= end) {

@@ -77,6 +77,14 @@ static void on_fault(void *ctx, enum isa_status kind, uint64_t addr, bool write,
 	}
 }
 
+/* A peer's engine can write into this GPU's VRAM too: every GPU's stuck
+ * cells are re-asserted (there are none but for an injected fault). */
+static void on_between_packets(void *ctx)
+{
+	(void)ctx;
+	box_vram_stuck_reassert(g_box);
+}
+
 static uint64_t gpu_clock(void)
 {
 	return box_now_ns() / 10;
@@ -109,6 +117,7 @@ static void serve_queue(struct sim_queue *q)
 		if (work && !atomic_load(&q->hung)) {
 			uint64_t t0 = box_now_ns();
 			enum engine_state st = q->sdma ? sdma_run(q->sdmaq, &q->env, w) : pm4_run(q->pm4, &q->env, w);
+			on_between_packets(q);	/* after the last packet too: the host may read next */
 			atomic_store(&q->busy, 0);
 			uint64_t t1 = box_now_ns();
 			q->busy_ns += t1 - t0;
@@ -257,6 +266,7 @@ struct sim_queue *queue_create(struct kfd_process *p, struct sim_gpu *g, const s
 		.clock = gpu_clock,
 		.cancel = (const int *)&q->cancel,
 		.preempt = (const int *)&q->suspended,
+		.between_packets = on_between_packets,
 		.isa_threads = 0,
 		.shared_aperture = APE_LDS_BASE,
 		.private_aperture = APE_SCRATCH_BASE,

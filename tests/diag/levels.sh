@@ -26,6 +26,16 @@ diag -l medium -t peer -g 2 --quiet --json "$diag_state/peer1.json"; rc=$?
 equals "one GPU alone has no peer: SKIPPED NO_PEERS, exit 0" "SKIPPED NO_PEERS 0" \
   "$(py "$diag_state/peer1.json" 'R[0]["status"] + " " + R[0]["reason"]') $rc"
 
+# a stuck bit in GPU 3's VRAM: every copy into GPU 3 reads wrong, and each names GPU 3 as the suspect
+"$tb" sim fault 3 vram-stuck 0 65536 4096 >/dev/null
+diag -l medium -t peer -g 0,1,3 --seed 7 --quiet --json "$diag_state/stuck.json"; rc=$?
+"$tb" sim fault clear 3 >/dev/null
+equals "a stuck VRAM bit on GPU 3: peer FAIL PEER_DATA_MISMATCH on each GPU, single-bit, exit 1" \
+  "['FAIL'] ['PEER_DATA_MISMATCH'] ['single-bit'] 1" \
+  "$(py "$diag_state/stuck.json" '"%s %s %s" % (sorted(set(r["status"] for r in R)), sorted(set(r["reason"] for r in R)), sorted(set(r["evidence"]["class"] for r in R)))') $rc"
+equals "each names GPU 3 as the suspect: the sources on GPUs 0 and 1 still hold their keys" "[(0, 3, 0), (1, 3, 0), (3, 3, 'wrong')]" \
+  "$(py "$diag_state/stuck.json" 'sorted((r["gpu"], r["evidence"]["suspect_gpu"], r["evidence"]["source_words_wrong"] and "wrong") for r in R)')"
+
 # ---- March C-: bits flipped while its elements run --------------------------------------------------
 vram_flip_during "March C- up r0 w1" march
 equals "bits flipped during March C-: vram FAIL VRAM_PATTERN_ERRORS in a march element, single-bit, exit 1" \

@@ -277,6 +277,27 @@ static void test_bitflip(void)
 	}
 	if (fd >= 0)
 		close(fd);
+	/* a stuck bit: set at once, and set again whatever is written before
+	 * the next packet runs; cleared by tb sim fault clear */
+	uint8_t *w = bo->cpu;
+	memset(w + 0x2000, 0x44, 64);
+	rc = inject("5 vram-stuck 0x2000 2 16");
+	check(rc == 0 && w[0x2000] == 0x45 && w[0x2010] == 0x45 && w[0x2020] == 0x44 && w[0x2001] == 0x44,
+	      "vram-stuck: bit 0 of the two bytes named reads 1 (0x%x 0x%x 0x%x)", w[0x2000], w[0x2010], w[0x2020]);
+	int refused = (inject("5 vram-stuck 0 65537 2>/dev/null") != 0) + (inject("5 vram-stuck 0x600000000 2>/dev/null") != 0);
+	w[0x2000] = 0x44;
+	for (int i = 0; i < 7; i++)	/* each new range sets every stuck cell again */
+		inject("5 vram-stuck 0x3000");
+	check(w[0x2000] == 0x45, "a stuck bit written 0 reads 1 again (0x%x)", w[0x2000]);
+	refused += inject("5 vram-stuck 0x3000 2>/dev/null") != 0;
+	check(refused == 3, "vram-stuck refuses more than 65536 bytes, an offset past VRAM and a ninth range (%d of 3)",
+	      refused);
+	rc = inject("clear 5");
+	w[0x2000] = 0x44;
+	rc = rc ? rc : inject("5 vram-stuck 0x4000");
+	check(rc == 0 && w[0x2000] == 0x44 && (w[0x4000] & 1),
+	      "after tb sim fault clear the byte keeps what is written (0x%x)", w[0x2000]);
+	inject("clear 5");
 	tb_bo_free(bo);
 	tb_gpu_close(g);
 }

@@ -79,6 +79,15 @@ equals "a stalled GPU fan reads 0 rpm" "0" "$(box cat "$h1/fan1_input")"
 j2=$(box sh -c 'cat /sys/class/drm/card2/device/hwmon/hwmon*/temp2_input')
 j0=$(box sh -c 'cat /sys/class/drm/card0/device/hwmon/hwmon*/temp2_input')
 [ "$j2" -gt $((j0 + 5000)) ] && ok "a GPU that lost its cooling heats up ($j2 vs $j0 m°C)" || not_ok "thermal runaway heats the GPU" "$j2 vs $j0"
+# gpu_metrics' throttle_status (offset 68, the SMU's THROTTLER_*_BIT) and indep_throttle_status
+# (offset 112, smu_types.h's): PPT0 on the GPU held at its cap, nothing on the idle one
+throttle() { box python3 -c 'import struct, sys
+d = open(sys.argv[1], "rb").read()
+print("%x %x" % (struct.unpack_from("<I", d, 68)[0], struct.unpack_from("<Q", d, 112)[0]))' "/sys/class/drm/card$1/device/gpu_metrics" 2>&1; }
+t2=$(throttle 2); t0=$(throttle 0)
+[ $(( 0x${t2%% *} & 0x10000 )) != 0 ] && [ $(( 0x${t2##* } & 1 )) = 1 ] && [ "$t0" = "0 0" ] &&
+  ok "gpu_metrics: the GPU at its power cap shows the PPT0 throttler ($t2), the idle one none ($t0)" ||
+  not_ok "gpu_metrics throttle status" "GPU 2: $t2, GPU 0: $t0"
 contains "lspci shows the degraded link" "Width x8" "$(box lspci -vv -s 63:00.0 2>/dev/null | grep LnkSta:)"
 equals "the link width file shows it too" "8" "$(box cat /sys/bus/pci/devices/0000:63:00.0/current_link_width)"
 check_fails "an unknown fault kind is refused" "$tb" sim fault 0 melt

@@ -46,9 +46,13 @@ h2=$(hash_of "$($gen "$hf" --prompt x --max-tokens 1 --gpus 1 --verify --json 2>
 [ -n "$h2" ] && [ "$h2" != "$h1" ] && ok "another file, another manifest hash" || not_ok "hash changes" "'$h1' '$h2'"
 mv "$d/orig" "$f"
 # by default the GPUs no other process holds: tb chat keeps GPU 0 while it waits for input
-# (its first reply says it has loaded: it prints no banner when its input is not a terminal)
-{ echo hi; sleep 600; } | setsid $tb sim run -- "$TB_BUILD/bin/tb" chat "$p" --gpus 1 --max-tokens 1 >"$d/holder.out" 2>&1 &
+# (its first reply says it has loaded: it prints no banner when its input is not a terminal);
+# its input a FIFO this script holds open, so it waits for more until killed
+mkfifo "$d/chat.in"
+setsid $tb sim run -- "$TB_BUILD/bin/tb" chat "$p" --gpus 1 --max-tokens 1 <"$d/chat.in" >"$d/holder.out" 2>&1 &
 holder=$!
+exec 9>"$d/chat.in"
+echo hi >&9
 for _ in $(seq 600); do [ -s "$d/holder.out" ] && break; sleep 0.1; done
 out=$($gen "$p" --prompt x --max-tokens 2 --json 2>&1); rc=$?
 n=$(printf '%s\n' "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["gpus"])' 2>&1)
@@ -56,7 +60,7 @@ n=$(printf '%s\n' "$out" | python3 -c 'import json, sys; print(json.load(sys.std
 out=$($gen "$p" --prompt x --max-tokens 2 --gpus 6 2>&1); rc=$?
 [ $rc -eq 1 ] && contains "--gpus 6 with one GPU held: refused, saying how many are free" "5 of the 6 are free" "$out" ||
   not_ok "--gpus 6 held" "status $rc: $out"
-kill -KILL -- -"$holder" 2>/dev/null; pkill -f "sleep 600" 2>/dev/null; wait "$holder" 2>/dev/null
+kill -KILL -- -"$holder" 2>/dev/null; exec 9>&-; wait "$holder" 2>/dev/null
 
 # a sliding attention window (Mistral): the context stays inside it
 for f in gguf hf; do

@@ -230,7 +230,9 @@ def wait_metric(port, name, pred, secs=120):
 
 def queue(port):
     """queue = 1: a busy slot plus one waiting; the third request gets 429."""
-    busy = stream_open(port, COMP, {"prompt": "the cat", "max_tokens": 50, "stream": True, "temperature": 0})
+    # as long as the context allows (128 tokens): it must outlast the waiting one's
+    # first keep-alive (2 s); the tiny model's 50 tokens did not always
+    busy = stream_open(port, COMP, {"prompt": "the cat", "max_tokens": 120, "stream": True, "temperature": 0})
     ev = read_events(busy, 2)
     ok(len(ev) >= 1, "a long stream holds the slot", ev)
     waiting = stream_open(port, COMP, {"prompt": "a dog", "max_tokens": 50, "stream": True})

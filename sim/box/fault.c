@@ -128,9 +128,15 @@ void box_vram_stuck_reassert(struct sim_box *b)
 	for (int i = 0; i < b->ngpus; i++) {
 		struct sim_gpu *g = &b->gpu[i];
 		int n = atomic_load(&g->nstuck);
-		for (int k = 0; k < n; k++)
-			for (uint64_t j = 0; j < g->stuck[k].count; j++)
-				__atomic_fetch_or(&g->vram[g->stuck[k].addr + j * g->stuck[k].stride], 1u, __ATOMIC_RELAXED);
+		for (int k = 0; k < n; k++) {
+			/* a range cleared and filled again while an engine reads it
+			 * can read half old, half new: only a range inside VRAM is set */
+			uint64_t addr = g->stuck[k].addr, count = g->stuck[k].count, stride = g->stuck[k].stride;
+			if (!count || !stride || addr >= GPU_VRAM_BYTES || (count - 1) > (GPU_VRAM_BYTES - 1 - addr) / stride)
+				continue;
+			for (uint64_t j = 0; j < count; j++)
+				__atomic_fetch_or(&g->vram[addr + j * stride], 1u, __ATOMIC_RELAXED);
+		}
 	}
 }
 
